@@ -1,0 +1,15 @@
+module torrentfs
+
+go 1.26.8
+
+require (
+	github.com/anacrolix/torrent v1.62.0
+	github.com/sirupsen/logrus v1.10.2
+)
+
+require (
+	github.com/anacrolix/missinggo v1.3.0 // indirect
+	github.com/anacrolix/missinggo/v2 v2.11.0 // indirect
+	github.com/huandu/xstrings v1.3.2 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

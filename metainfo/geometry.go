@@ -1,0 +1,80 @@
+package metainfo
+
+import "sort"
+
+// BlockSize is the request size every client uses (BEP 3 recommends 16 KiB; larger requests
+// are refused by many peers).
+const BlockSize = 16 << 10
+
+// NumPieces is the number of pieces in the torrent.
+func (i *Info) NumPieces() int { return len(i.Pieces) }
+
+// PieceOffset is the position of piece p's first byte in the torrent's byte stream.
+func (i *Info) PieceOffset(p int) int64 { return int64(p) * i.PieceLength }
+
+// PieceSize is the length of piece p; only the last piece may be shorter.
+func (i *Info) PieceSize(p int) int64 {
+	if p < 0 || p >= len(i.Pieces) {
+		return 0
+	}
+	if p == len(i.Pieces)-1 {
+		return i.TotalLength - i.PieceOffset(p)
+	}
+	return i.PieceLength
+}
+
+// NumBlocks is how many BlockSize requests piece p takes.
+func (i *Info) NumBlocks(p int) int {
+	return int((i.PieceSize(p) + BlockSize - 1) / BlockSize)
+}
+
+// BlockSizeAt is the length of block b of piece p; the piece's last block may be shorter.
+func (i *Info) BlockSizeAt(p, b int) int {
+	n := i.PieceSize(p) - int64(b)*BlockSize
+	if n > BlockSize {
+		return BlockSize
+	}
+	if n < 0 {
+		return 0
+	}
+	return int(n)
+}
+
+// PieceRange returns the pieces [first, last] that hold the torrent bytes [off, off+n). It
+// returns last < first when n <= 0.
+func (i *Info) PieceRange(off, n int64) (first, last int) {
+	if n <= 0 {
+		return 0, -1
+	}
+	return int(off / i.PieceLength), int((off + n - 1) / i.PieceLength)
+}
+
+// FileSpan is the part of one file that a torrent byte range covers.
+type FileSpan struct {
+	File       int   // index into Info.Files
+	FileOffset int64 // where in the file the span starts
+	Length     int64
+}
+
+// Spans returns the parts of files that the torrent bytes [off, off+n) cover, in order.
+// Zero-length files are skipped: they hold no bytes of any range.
+func (i *Info) Spans(off, n int64) []FileSpan {
+	var out []FileSpan
+	end := off + n
+	// First file whose end is past off.
+	k := sort.Search(len(i.Files), func(k int) bool {
+		f := &i.Files[k]
+		return f.Offset+f.Length > off
+	})
+	for ; k < len(i.Files) && off < end; k++ {
+		f := &i.Files[k]
+		if f.Length == 0 {
+			continue
+		}
+		start := off - f.Offset
+		l := min(f.Length-start, end-off)
+		out = append(out, FileSpan{File: k, FileOffset: start, Length: l})
+		off += l
+	}
+	return out
+}
