@@ -1,0 +1,173 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+)
+
+// WriteBlock stores data at offset begin of piece, across as many files as it spans. Pad
+// file bytes are dropped (they read as zeros). A write to a piece already verified is
+// ignored: late duplicates from endgame must not disturb data being served.
+func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := s.checkRange(piece, int64(begin), int64(len(data))); err != nil {
+		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
+	}
+	s.mu.Lock()
+	closed, present := s.closed, s.have.Has(piece)
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if present {
+		return nil
+	}
+	if err := s.writeAt(data, s.info.PieceOffset(piece)+int64(begin)); err != nil {
+		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
+	}
+	return nil
+}
+
+// ReadBlock reads len(p) bytes at offset begin of piece, which must be stored; for uploads.
+func (s *Storage) ReadBlock(piece, begin int, p []byte) error {
+	if err := s.checkRange(piece, int64(begin), int64(len(p))); err != nil {
+		return fmt.Errorf("read block %d+%d of piece %d: %w", begin, len(p), piece, err)
+	}
+	_, err := s.ReadAt(p, s.info.PieceOffset(piece)+int64(begin))
+	return err
+}
+
+// ReadAt reads torrent bytes [off, off+len(p)); every piece they touch must be stored, else
+// it reads nothing and returns ErrNotPresent. A read past the end is cut short with io.EOF.
+// In bounded mode the pieces read become the most recently used, and they cannot be
+// evicted while the read is in progress.
+func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at %d: negative offset", off)
+	}
+	if off >= s.info.TotalLength {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := len(p)
+	var eof error
+	if rest := s.info.TotalLength - off; int64(n) > rest {
+		n, eof = int(rest), io.EOF
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	first, last := s.info.PieceRange(off, int64(n))
+	if err := s.pinRead(first, last); err != nil {
+		return 0, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	}
+	err := s.readAt(p[:n], off)
+	s.unpinRead(first, last)
+	if err != nil {
+		return 0, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	}
+	return n, eof
+}
+
+// pinRead checks that pieces [first, last] are stored and, in bounded mode, pins them for
+// the length of one read.
+func (s *Storage) pinRead(first, last int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for i := first; i <= last; i++ {
+		if !s.have.Has(i) {
+			return fmt.Errorf("piece %d: %w", i, ErrNotPresent)
+		}
+	}
+	if s.lru != nil {
+		for i := first; i <= last; i++ {
+			s.pinLocked(i)
+		}
+	}
+	return nil
+}
+
+func (s *Storage) unpinRead(first, last int) {
+	if s.lru == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := first; i <= last; i++ {
+		s.unpinLocked(i)
+	}
+	s.shrinkLocked(0)
+}
+
+func (s *Storage) checkRange(piece int, begin, n int64) error {
+	if piece < 0 || piece >= s.info.NumPieces() {
+		return fmt.Errorf("piece index out of range [0,%d)", s.info.NumPieces())
+	}
+	if begin < 0 || n < 0 || begin+n > s.info.PieceSize(piece) {
+		return fmt.Errorf("range outside the piece's %d bytes", s.info.PieceSize(piece))
+	}
+	return nil
+}
+
+// writeAt writes torrent bytes at off into the files they belong to, creating files on
+// first write. Pad spans are skipped.
+func (s *Storage) writeAt(p []byte, off int64) error {
+	for _, sp := range s.info.Spans(off, int64(len(p))) {
+		chunk := p[:sp.Length]
+		p = p[sp.Length:]
+		if s.info.Files[sp.File].Padding {
+			continue
+		}
+		h, err := s.files.get(sp.File, true)
+		if err != nil {
+			return err
+		}
+		_, err = h.f.WriteAt(chunk, sp.FileOffset)
+		s.files.put(h)
+		if err != nil {
+			return fmt.Errorf("write %s at %d: %w", h.path, sp.FileOffset, err)
+		}
+	}
+	return nil
+}
+
+// errMissing marks reads that found a file absent or too short: the bytes were never
+// written, which VerifyPiece treats as a failed piece rather than an I/O error.
+var errMissing = errors.New("data missing on disk")
+
+// readAt reads torrent bytes at off from the files; pad spans read as zeros.
+func (s *Storage) readAt(p []byte, off int64) error {
+	for _, sp := range s.info.Spans(off, int64(len(p))) {
+		chunk := p[:sp.Length]
+		p = p[sp.Length:]
+		if s.info.Files[sp.File].Padding {
+			clear(chunk)
+			continue
+		}
+		h, err := s.files.get(sp.File, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %w", errMissing, err)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = h.f.ReadAt(chunk, sp.FileOffset)
+		s.files.put(h)
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s at %d: file is short: %w", h.path, sp.FileOffset, errMissing)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s at %d: %w", h.path, sp.FileOffset, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package cache
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"torrentfs/bitfield"
+)
+
+// The resume file lets a restart trust the have set without hashing, when nothing touched
+// the files since it was written. It is only a hint: any doubt (other torrent, a file's
+// size or mtime changed, unreadable) means a full Check.
+
+const stateVersion = 1
+
+type stateFile struct {
+	Version int         `json:"version"`
+	Torrent string      `json:"torrent"` // SHA-1 over name, piece length and piece hashes
+	Have    []byte      `json:"have"`    // wire-layout bitfield
+	Files   []stateStat `json:"files"`
+}
+
+type stateStat struct {
+	Size  int64 `json:"size"` // -1: missing
+	MTime int64 `json:"mtime_ns"`
+}
+
+func (s *Storage) torrentID() string {
+	h := sha1.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00", s.info.Name, s.info.PieceLength, s.info.TotalLength)
+	for _, p := range s.info.Pieces {
+		h.Write(p[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Storage) fileStats() []stateStat {
+	out := make([]stateStat, len(s.info.Files))
+	for i, f := range s.info.Files {
+		out[i] = stateStat{Size: -1}
+		if f.Padding {
+			continue
+		}
+		if st, err := os.Stat(s.files.paths[i]); err == nil {
+			out[i] = stateStat{Size: st.Size(), MTime: st.ModTime().UnixNano()}
+		}
+	}
+	return out
+}
+
+// saveState writes the resume file atomically (temp file, fsync, rename). Files are
+// stat'ed before the have set is copied: a piece that changes between the two then shows
+// up as an mtime mismatch, never as a stale bit that is trusted.
+func (s *Storage) saveState() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	st := stateFile{Version: stateVersion, Torrent: s.torrentID(), Files: s.fileStats()}
+	s.mu.Lock()
+	st.Have = s.have.Bytes()
+	s.mu.Unlock()
+	data, err := json.Marshal(&st)
+	if err != nil {
+		return fmt.Errorf("encode resume file: %w", err)
+	}
+	path := s.opts.StateFile
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write resume file %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write resume file %s: %w", path, err)
+	}
+	return nil
+}
+
+// loadState returns the saved have set if the resume file exists, belongs to this torrent
+// and every file still has the size and mtime it had when the file was written.
+func (s *Storage) loadState() (bitfield.Bitfield, bool) {
+	data, err := os.ReadFile(s.opts.StateFile)
+	if err != nil {
+		return bitfield.Bitfield{}, false
+	}
+	var st stateFile
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stateVersion ||
+		st.Torrent != s.torrentID() || len(st.Files) != len(s.info.Files) {
+		s.log.Debug("resume file is not for this torrent or unreadable; checking pieces")
+		return bitfield.Bitfield{}, false
+	}
+	have, err := bitfield.FromBytes(st.Have, s.info.NumPieces())
+	if err != nil {
+		return bitfield.Bitfield{}, false
+	}
+	now := s.fileStats()
+	for i := range now {
+		if now[i] != st.Files[i] {
+			s.log.WithField("file", s.files.paths[i]).Debug("file changed since the resume file; checking pieces")
+			return bitfield.Bitfield{}, false
+		}
+	}
+	return have, true
+}
