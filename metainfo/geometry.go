@@ -30,6 +30,9 @@ func (i *Info) NumBlocks(p int) int {
 
 // BlockSizeAt is the length of block b of piece p; the piece's last block may be shorter.
 func (i *Info) BlockSizeAt(p, b int) int {
+	if b < 0 {
+		return 0
+	}
 	n := i.PieceSize(p) - int64(b)*BlockSize
 	if n > BlockSize {
 		return BlockSize
@@ -40,13 +43,28 @@ func (i *Info) BlockSizeAt(p, b int) int {
 	return int(n)
 }
 
-// PieceRange returns the pieces [first, last] that hold the torrent bytes [off, off+n). It
-// returns last < first when n <= 0.
+// PieceRange returns the pieces [first, last] that hold the torrent bytes [off, off+n), after
+// clipping the range to the torrent: a read that runs past the end needs no piece beyond the
+// last. It returns last < first when nothing is left.
 func (i *Info) PieceRange(off, n int64) (first, last int) {
-	if n <= 0 {
+	off, end := i.clip(off, n)
+	if off >= end {
 		return 0, -1
 	}
-	return int(off / i.PieceLength), int((off + n - 1) / i.PieceLength)
+	return int(off / i.PieceLength), int((end - 1) / i.PieceLength)
+}
+
+// clip limits [off, off+n) to [0, TotalLength), without overflowing for any inputs.
+func (i *Info) clip(off, n int64) (start, end int64) {
+	if n <= 0 || off >= i.TotalLength {
+		return 0, 0
+	}
+	start = max(off, 0)
+	end = i.TotalLength
+	if off < 0 || n < i.TotalLength-off {
+		end = min(end, off+n) // off+n cannot overflow here: off is negative or n is small
+	}
+	return start, end
 }
 
 // FileSpan is the part of one file that a torrent byte range covers.
@@ -56,11 +74,12 @@ type FileSpan struct {
 	Length     int64
 }
 
-// Spans returns the parts of files that the torrent bytes [off, off+n) cover, in order.
-// Zero-length files are skipped: they hold no bytes of any range.
+// Spans returns the parts of files that the torrent bytes [off, off+n) cover, in order, after
+// clipping the range to the torrent. Zero-length files are skipped: they hold no bytes of any
+// range. Pad files are included; their File.Padding says so.
 func (i *Info) Spans(off, n int64) []FileSpan {
+	off, end := i.clip(off, n)
 	var out []FileSpan
-	end := off + n
 	// First file whose end is past off.
 	k := sort.Search(len(i.Files), func(k int) bool {
 		f := &i.Files[k]

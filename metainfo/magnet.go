@@ -22,60 +22,101 @@ func IsMagnet(s string) bool {
 	return len(s) >= 7 && strings.EqualFold(s[:7], "magnet:")
 }
 
+// MagnetError is what ParseMagnet returns for a link it cannot use.
+type MagnetError struct{ Msg string }
+
+func (e *MagnetError) Error() string { return "invalid magnet link: " + e.Msg }
+
+func badMagnet(format string, args ...any) error {
+	return &MagnetError{Msg: fmt.Sprintf(format, args...)}
+}
+
 // ParseMagnet parses a magnet link. Only BitTorrent v1 info-hashes (urn:btih, in hex or
-// base32) are supported.
+// base32) are supported; a hybrid link that also carries a v2 hash (urn:btmh) is fine.
+//
+// The query is split by hand rather than with net/url: a '#' in an unescaped display name would
+// otherwise be taken for a fragment and silently cut the parameters after it. Parameters may be
+// numbered (xt.1, tr.2) as the magnet URI draft allows.
 func ParseMagnet(s string) (*Magnet, error) {
 	if !IsMagnet(s) {
-		return nil, fmt.Errorf("invalid magnet link: does not start with \"magnet:\"")
+		return nil, badMagnet("does not start with \"magnet:\"")
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("invalid magnet link: %v", err)
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("invalid magnet link: %v", err)
+	q, ok := strings.CutPrefix(s[len("magnet:"):], "?")
+	if !ok {
+		return nil, badMagnet("no '?' after \"magnet:\"")
 	}
 	m := &Magnet{}
 	found, sawV2 := false, false
-	for _, xt := range q["xt"] {
-		const prefix = "urn:btih:"
-		if len(xt) < len(prefix) || !strings.EqualFold(xt[:len(prefix)], prefix) {
-			if strings.HasPrefix(strings.ToLower(xt), "urn:btmh:") {
-				sawV2 = true
-			}
+	for _, kv := range strings.Split(q, "&") {
+		if kv == "" {
 			continue
 		}
-		h, err := parseBTIH(xt[len(prefix):])
+		rk, rv, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(rk)
 		if err != nil {
-			return nil, fmt.Errorf("invalid magnet link: %v", err)
+			return nil, badMagnet("parameter %q: %v", rk, err)
 		}
-		if found && h != m.InfoHash {
-			return nil, fmt.Errorf("invalid magnet link: two different btih info-hashes")
+		v, err := url.QueryUnescape(rv)
+		if err != nil {
+			return nil, badMagnet("parameter %q: %v", k, err)
 		}
-		m.InfoHash, found = h, true
+		switch magnetKey(k) {
+		case "xt":
+			const btih, btmh = "urn:btih:", "urn:btmh:"
+			if !hasPrefixFold(v, btih) {
+				sawV2 = sawV2 || hasPrefixFold(v, btmh)
+				continue // other urns (ed2k, sha1, v2) name the content in ways we cannot use
+			}
+			h, err := parseBTIH(v[len(btih):])
+			if err != nil {
+				return nil, badMagnet("%v", err)
+			}
+			if found && h != m.InfoHash {
+				return nil, badMagnet("two different btih info-hashes (%s and %s)", m.InfoHash, h)
+			}
+			m.InfoHash, found = h, true
+		case "dn":
+			if m.DisplayName == "" {
+				m.DisplayName = v
+			}
+		case "tr":
+			m.Trackers = appendNonEmpty(m.Trackers, v)
+		case "x.pe":
+			m.Peers = appendNonEmpty(m.Peers, v)
+		case "ws":
+			m.WebSeeds = appendNonEmpty(m.WebSeeds, v)
+		}
 	}
 	if !found {
 		if sawV2 {
-			return nil, fmt.Errorf("invalid magnet link: only BitTorrent v2 (urn:btmh) hash given; v1 (urn:btih) is required")
+			return nil, badMagnet("only a BitTorrent v2 (urn:btmh) hash is given; v1 (urn:btih) is required")
 		}
-		return nil, fmt.Errorf("invalid magnet link: no xt=urn:btih: info-hash")
+		return nil, badMagnet("no xt=urn:btih: info-hash")
 	}
-	m.DisplayName = q.Get("dn")
-	m.Trackers = nonEmpty(q["tr"])
-	m.Peers = nonEmpty(q["x.pe"])
-	m.WebSeeds = nonEmpty(q["ws"])
 	return m, nil
+}
+
+// magnetKey strips a numeric suffix (xt.1 -> xt), leaving x.pe alone.
+func magnetKey(k string) string {
+	base, n, ok := strings.Cut(k, ".")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return k
+	}
+	return base
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func parseBTIH(s string) (Hash, error) {
 	var h Hash
 	switch len(s) {
-	case 40:
+	case 2 * HashSize:
 		if _, err := hex.Decode(h[:], []byte(s)); err != nil {
 			return h, fmt.Errorf("info-hash %q is not hex", s)
 		}
-	case 32:
+	case 32: // base32 of 20 bytes, no padding needed
 		b, err := base32.StdEncoding.DecodeString(strings.ToUpper(s))
 		if err != nil || len(b) != HashSize {
 			return h, fmt.Errorf("info-hash %q is not base32", s)
@@ -87,14 +128,11 @@ func parseBTIH(s string) (Hash, error) {
 	return h, nil
 }
 
-func nonEmpty(ss []string) []string {
-	var out []string
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
+func appendNonEmpty(list []string, s string) []string {
+	if s = strings.TrimSpace(s); s != "" {
+		list = append(list, s)
 	}
-	return out
+	return list
 }
 
 // String renders the link with a hex info-hash, the form every client accepts.
