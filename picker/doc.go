@@ -1,0 +1,31 @@
+// Package picker decides which blocks to request from which peer. It is pure logic: no
+// goroutines, no locks, no clock and no I/O. The caller passes the time in, which makes a
+// whole download reproducible in a simulation.
+//
+// A Picker owns all of its state and is not safe for concurrent use: exactly one goroutine,
+// the torrent's run loop, calls it. That state is:
+//   - the pieces we have (verified) and the pieces excluded from download (skip mask);
+//   - per-piece availability: how many connected peers have each piece, kept in buckets so
+//     the rarest piece is found without a scan over all pieces;
+//   - for each started ("partial") piece, which blocks are received, which are requested and
+//     from whom since when (at most two copies of one request), and which are free;
+//   - per peer: what it has, its outstanding requests, its measured rate, whether it choked us;
+//   - the wants of the readers (owners), each a list of piece ranges with a due time.
+//
+// How priorities combine, in the order Pick applies them:
+//  1. Due pieces (wanted by a reader by some time), earliest due first, piece order within
+//     the same due time; a piece's due time is the earliest over all owners. Free blocks of a
+//     due piece are shared among the peers that have it by how soon each could deliver them
+//     (water-filling over rate and queued bytes), so fast peers take most, idle peers take
+//     some, and a slow peer takes a block only where that does not delay the piece. Blocks
+//     of an overdue piece may be requested a second time from a peer expected to deliver
+//     sooner than the first.
+//  2. Partial pieces, oldest first: finishing them makes them verifiable and shareable and
+//     bounds the number of half-downloaded pieces.
+//  3. Rarest first among the pieces the peer has, ties broken by a seeded random order.
+//  4. Endgame: when no wanted block is free any more, blocks outstanding at another peer may
+//     be requested again (at most two copies); Received names the peers to cancel.
+//
+// Stages 2 and 3 run only while background download is on (SetBackground) and only for
+// pieces not excluded with SetSkip; due pieces are fetched regardless of both.
+package picker

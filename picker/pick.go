@@ -1,0 +1,235 @@
+package picker
+
+import (
+	"math"
+	"time"
+
+	"torrentfs/metainfo"
+)
+
+// Pick returns up to max new requests for the peer and records them as outstanding. The
+// caller calls it when the peer has unchoked us and has free pipeline slots; calling it
+// means the peer no longer chokes us.
+func (p *Picker) Pick(id PeerID, max int, now time.Time) []Block {
+	pr := p.peers[id]
+	if pr == nil || max <= 0 {
+		return nil
+	}
+	pr.choked = false
+	var out []Block
+	out = p.pickDue(id, pr, max, now, out)
+	if p.background {
+		out = p.pickPartial(id, pr, max, now, out)
+		out = p.pickRarest(id, pr, max, now, out)
+	}
+	if len(out) < max && p.endgame() {
+		out = p.pickEndgame(id, pr, max, now, out)
+	}
+	return out
+}
+
+func (p *Picker) pickDue(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+	for _, d := range p.due {
+		if len(out) >= max {
+			break
+		}
+		i := d.piece
+		if !pr.hasPiece(i) {
+			continue
+		}
+		ps := p.partial[i]
+		free := p.info.NumBlocks(i)
+		if ps != nil {
+			free = ps.free
+		}
+		if free > 0 {
+			if k := p.share(id, pr, i, free, max-len(out)); k > 0 {
+				if ps == nil {
+					ps = p.start(i)
+				}
+				out = p.takeFree(id, pr, i, ps, k, now, out)
+			}
+		}
+		if ps != nil && now.After(d.due) && len(out) < max {
+			out = p.duplicate(id, pr, i, ps, max, now, out)
+		}
+	}
+	return out
+}
+
+func (p *Picker) pickPartial(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+	for _, i := range p.partialOrder {
+		if len(out) >= max {
+			break
+		}
+		ps := p.partial[i]
+		if ps.free == 0 || !pr.hasPiece(i) || !p.bgWanted(i) {
+			continue
+		}
+		if _, due := p.dueAt[i]; due {
+			continue // stage 1 decided who gets its blocks
+		}
+		out = p.takeFree(id, pr, i, ps, max-len(out), now, out)
+	}
+	return out
+}
+
+func (p *Picker) pickRarest(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+	for len(out) < max {
+		i := p.rarestFor(pr)
+		if i < 0 {
+			break
+		}
+		out = p.takeFree(id, pr, i, p.start(i), max-len(out), now, out)
+	}
+	return out
+}
+
+// rarestFor returns the candidate piece with the lowest availability that the peer has, or -1.
+func (p *Picker) rarestFor(pr *peer) int {
+	from := 1
+	if pr.all {
+		from = 0 // pieces only have-all peers announce sit in bucket 0
+	}
+	for a := from; a < len(p.rare.buckets); a++ {
+		for _, i := range p.rare.buckets[a] {
+			if pr.hasPiece(int(i)) {
+				return int(i)
+			}
+		}
+	}
+	return -1
+}
+
+// takeFree requests up to k free blocks of piece i from the peer, lowest first.
+func (p *Picker) takeFree(id PeerID, pr *peer, i int, ps *pieceState, k int, now time.Time, out []Block) []Block {
+	for k > 0 && ps.free > 0 && ps.cursor < len(ps.blocks) {
+		bs := &ps.blocks[ps.cursor]
+		if !bs.got && bs.n == 0 {
+			out = append(out, p.request(id, pr, i, ps, ps.cursor, now))
+			k--
+		}
+		ps.cursor++
+	}
+	return out
+}
+
+// rate is the peer's rate for planning, in bytes per second.
+func rate(pr *peer) float64 {
+	if pr.rate > 0 {
+		return pr.rate
+	}
+	return unknownRate
+}
+
+// share is how many of the free blocks of due piece i the peer should take now (at most k).
+// Think of each unchoked peer having the piece as a lane that finishes its j-th further block
+// at (queued bytes + j*BlockSize) / rate. Handing every free block to the lane that would
+// finish it first (which minimises when the piece completes) gives a lane exactly the blocks
+// whose finish times are among the `free` smallest over all lanes. So the peer's j-th block
+// is its if j plus the blocks other lanes finish strictly earlier is at most free. Ties go to
+// the asking peer: it is ready now, the others may not be. This spreads a piece over idle
+// peers by rate and keeps a slow peer off it while faster peers will have room soon.
+func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
+	type lane struct{ rate, queued float64 }
+	var others []lane
+	for qid, q := range p.peers {
+		if qid == id || q.choked || !q.hasPiece(i) {
+			continue
+		}
+		others = append(others, lane{rate(q), float64(len(q.out) * metainfo.BlockSize)})
+	}
+	r, queued := rate(pr), float64(len(pr.out)*metainfo.BlockSize)
+	takes := func(j int) bool {
+		t := (queued + float64(j*metainfo.BlockSize)) / r
+		n := j
+		for _, o := range others {
+			x := (t*o.rate - o.queued) / metainfo.BlockSize
+			if x > 1 {
+				n += int(math.Ceil(x)) - 1
+			}
+			if n > free {
+				return false
+			}
+		}
+		return true
+	}
+	// takes is monotone in j: binary search the largest j in [0, min(k, free)].
+	lo, hi := 0, min(k, free)
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if takes(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+// duplicate requests blocks of piece i that are outstanding at exactly one other peer a
+// second time, where this peer is expected to deliver before that one.
+func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, max int, now time.Time, out []Block) []Block {
+	for bi := range ps.blocks {
+		if len(out) >= max {
+			break
+		}
+		bs := &ps.blocks[bi]
+		if bs.got || bs.n != 1 || bs.reqs[0].peer == id {
+			continue
+		}
+		eta := float64((len(pr.out)+1)*metainfo.BlockSize) / rate(pr)
+		holder := p.peers[bs.reqs[0].peer]
+		if holder != nil && holder.rate > 0 {
+			if eta >= float64(len(holder.out)*metainfo.BlockSize)/holder.rate {
+				continue
+			}
+		}
+		out = append(out, p.request(id, pr, i, ps, bi, now))
+	}
+	return out
+}
+
+// endgame tells whether every wanted block is received or requested, so that duplicates may
+// finish the download sooner.
+func (p *Picker) endgame() bool {
+	if !p.background {
+		return false // overdue duplicates cover the due pieces; nothing else is fetched
+	}
+	from := 1
+	if p.haveAll > 0 {
+		from = 0
+	}
+	if p.rare.size(from) > 0 {
+		return false
+	}
+	for _, d := range p.due {
+		if ps := p.partial[d.piece]; ps == nil || ps.free > 0 {
+			return false
+		}
+	}
+	if p.partialFree > 0 {
+		for _, i := range p.partialOrder {
+			if p.partial[i].free > 0 && p.bgWanted(i) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (p *Picker) pickEndgame(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+	for _, i := range p.partialOrder {
+		if len(out) >= max {
+			break
+		}
+		if !pr.hasPiece(i) {
+			continue
+		}
+		if _, due := p.dueAt[i]; !due && !p.bgWanted(i) {
+			continue
+		}
+		out = p.duplicate(id, pr, i, p.partial[i], max, now, out)
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+package picker
+
+import (
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"torrentfs/bitfield"
+	"torrentfs/metainfo"
+)
+
+// PeerID names a peer; the caller assigns it and must not reuse it while the peer is known.
+type PeerID int
+
+// Block is one request: Length bytes at Begin within Piece.
+type Block struct{ Piece, Begin, Length int }
+
+// Request is a block requested from a peer.
+type Request struct {
+	Peer  PeerID
+	Block Block
+}
+
+// Want asks for pieces First..Last (inclusive) by Due.
+type Want struct {
+	First, Last int
+	Due         time.Time
+}
+
+const (
+	// maxCopies bounds how many peers one block is requested from at once (overdue pieces and
+	// endgame): a third copy rarely helps and wastes the peers' upload.
+	maxCopies = 2
+	// unknownRate is assumed for a peer whose rate was never reported: low, so an unmeasured
+	// peer does not get urgent blocks ahead of measured ones, but not zero, so it still can.
+	unknownRate = metainfo.BlockSize
+	// minTimeout and snubTimeout bound how long a request may stay outstanding.
+	minTimeout  = 5 * time.Second
+	snubTimeout = 60 * time.Second
+)
+
+// Picker is the request scheduler of one torrent. See the package doc for who may call it.
+type Picker struct {
+	info *metainfo.Info
+	rng  *rand.Rand
+
+	have        bitfield.Bitfield
+	haveCount   int
+	skip        bitfield.Bitfield
+	wantedCount int // pieces neither had nor skipped
+	background  bool
+
+	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
+	haveAll int     // peers that have every piece; they shift all availabilities equally
+	rare    rarity  // candidates: wanted, not started, not due
+
+	partial      map[int]*pieceState
+	partialOrder []int // started pieces, oldest first
+	partialFree  int   // free blocks over all partial pieces
+
+	peers map[PeerID]*peer
+
+	wants map[int][]Want
+	due   []duePiece        // pieces we lack that some owner wants, by (due, piece)
+	dueAt map[int]time.Time // the same, by piece
+}
+
+type peer struct {
+	has      bitfield.Bitfield
+	all      bool
+	interest int // pieces it has (by bitfield/have) that we lack and do not skip
+	rate     float64
+	choked   bool
+	out      map[blockKey]struct{}
+}
+
+type blockKey struct{ piece, block int32 }
+
+func (pr *peer) hasPiece(i int) bool { return pr.all || pr.has.Has(i) }
+
+// New returns a Picker for info's pieces with nothing had, every piece wanted and
+// background download on. seed fixes the random tie-break of rarest-first.
+func New(info *metainfo.Info, seed int64) *Picker {
+	n := info.NumPieces()
+	p := &Picker{
+		info:        info,
+		rng:         rand.New(rand.NewPCG(uint64(seed), 0x70696365)),
+		have:        bitfield.New(n),
+		skip:        bitfield.New(n),
+		wantedCount: n,
+		background:  true,
+		avail:       make([]int32, n),
+		partial:     make(map[int]*pieceState),
+		peers:       make(map[PeerID]*peer),
+		wants:       make(map[int][]Want),
+		dueAt:       make(map[int]time.Time),
+	}
+	p.rare.init(n)
+	order := p.rng.Perm(n)
+	for _, i := range order {
+		p.rare.push(i, 0)
+	}
+	return p
+}
+
+// candidate tells whether piece i belongs in the rarest-first buckets.
+func (p *Picker) candidate(i int) bool {
+	if p.have.Has(i) || p.skip.Has(i) {
+		return false
+	}
+	if _, ok := p.partial[i]; ok {
+		return false
+	}
+	_, due := p.dueAt[i]
+	return !due
+}
+
+// refresh puts piece i into or out of the rarest-first buckets after its state changed.
+func (p *Picker) refresh(i int) {
+	in := p.rare.contains(i)
+	switch c := p.candidate(i); {
+	case c && !in:
+		p.rare.insert(i, int(p.avail[i]), p.rng)
+	case !c && in:
+		p.rare.remove(i, int(p.avail[i]))
+	}
+}
+
+// wanted tells whether piece i is still to be downloaded at all.
+func (p *Picker) wanted(i int) bool { return !p.have.Has(i) && !p.skip.Has(i) }
+
+// bgWanted tells whether piece i may be fetched by stages 2 and 3.
+func (p *Picker) bgWanted(i int) bool { return p.background && p.wanted(i) }
+
+// NumPieces is the number of pieces of the torrent.
+func (p *Picker) NumPieces() int { return p.info.NumPieces() }
+
+// Have tells whether piece i is verified.
+func (p *Picker) Have(i int) bool { return p.have.Has(i) }
+
+// Done tells whether every piece not skipped is verified.
+func (p *Picker) Done() bool { return p.wantedCount == 0 }
+
+// SetBackground turns downloading of pieces nobody waits for on or off (off in the
+// bounded-cache mode). Returns the outstanding requests that became useless; the caller
+// sends cancel for them.
+func (p *Picker) SetBackground(on bool) []Request {
+	p.background = on
+	return p.dropStale()
+}
+
+// SetSkip excludes pieces first..last from background download (skip true) or includes them
+// again. Returns the outstanding requests that became useless.
+func (p *Picker) SetSkip(first, last int, skip bool) []Request {
+	first, last = max(first, 0), min(last, p.NumPieces()-1)
+	for i := first; i <= last; i++ {
+		if p.skip.Has(i) == skip {
+			continue
+		}
+		if !p.have.Has(i) {
+			d := 1
+			if skip {
+				d = -1
+			}
+			p.wantedCount += d
+			for _, pr := range p.peers {
+				if !pr.all && pr.has.Has(i) {
+					pr.interest += d
+				}
+			}
+		}
+		if skip {
+			p.skip.Set(i)
+		} else {
+			p.skip.Clear(i)
+		}
+		p.refresh(i)
+	}
+	return p.dropStale()
+}
+
+// SetHave records that piece i is verified and stored. Requests still outstanding for it are
+// forgotten (a block arriving later is refused by Received).
+func (p *Picker) SetHave(i int) {
+	if i < 0 || i >= p.NumPieces() || p.have.Has(i) {
+		return
+	}
+	if ps := p.partial[i]; ps != nil {
+		p.forgetPiece(i, ps)
+	}
+	if p.wanted(i) {
+		p.wantedCount--
+		for _, pr := range p.peers {
+			if !pr.all && pr.has.Has(i) {
+				pr.interest--
+			}
+		}
+	}
+	p.have.Set(i)
+	p.haveCount++
+	if _, ok := p.dueAt[i]; ok {
+		delete(p.dueAt, i)
+		p.due = slices.DeleteFunc(p.due, func(d duePiece) bool { return d.piece == i })
+	}
+	p.refresh(i)
+}
+
+// PieceFailed records that piece i failed its hash check: every block of it is free again.
+// Blaming the peers that sent it is the caller's business.
+func (p *Picker) PieceFailed(i int) {
+	ps := p.partial[i]
+	if ps == nil || p.have.Has(i) {
+		return
+	}
+	p.forgetPiece(i, ps)
+	p.refresh(i)
+}
+
+// forgetPiece drops piece i's partial state and every request for it.
+func (p *Picker) forgetPiece(i int, ps *pieceState) {
+	for bi := range ps.blocks {
+		bs := &ps.blocks[bi]
+		for _, r := range bs.reqs[:bs.n] {
+			if pr := p.peers[r.peer]; pr != nil {
+				delete(pr.out, blockKey{int32(i), int32(bi)})
+			}
+		}
+	}
+	p.partialFree -= ps.free
+	delete(p.partial, i)
+	p.partialOrder = slices.DeleteFunc(p.partialOrder, func(j int) bool { return j == i })
+}
