@@ -3,8 +3,6 @@ package picker
 import (
 	"math"
 	"time"
-
-	"torrentfs/metainfo"
 )
 
 // Pick returns up to max new requests for the peer and records them as outstanding. The
@@ -38,7 +36,7 @@ func (p *Picker) pickDue(id PeerID, pr *peer, max int, now time.Time, out []Bloc
 			continue
 		}
 		ps := p.partial[i]
-		free := p.info.NumBlocks(i)
+		free := p.geo.numBlocks(i)
 		if ps != nil {
 			free = ps.free
 		}
@@ -137,14 +135,14 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 		if qid == id || q.choked || !q.hasPiece(i) {
 			continue
 		}
-		others = append(others, lane{rate(q), float64(len(q.out) * metainfo.BlockSize)})
+		others = append(others, lane{rate(q), float64(len(q.out) * BlockSize)})
 	}
-	r, queued := rate(pr), float64(len(pr.out)*metainfo.BlockSize)
+	r, queued := rate(pr), float64(len(pr.out)*BlockSize)
 	takes := func(j int) bool {
-		t := (queued + float64(j*metainfo.BlockSize)) / r
+		t := (queued + float64(j*BlockSize)) / r
 		n := j
 		for _, o := range others {
-			x := (t*o.rate - o.queued) / metainfo.BlockSize
+			x := (t*o.rate - o.queued) / BlockSize
 			if x > 1 {
 				n += int(math.Ceil(x)) - 1
 			}
@@ -178,10 +176,10 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, max int, 
 		if bs.got || bs.n != 1 || bs.reqs[0].peer == id {
 			continue
 		}
-		eta := float64((len(pr.out)+1)*metainfo.BlockSize) / rate(pr)
+		eta := float64((len(pr.out)+1)*BlockSize) / rate(pr)
 		holder := p.peers[bs.reqs[0].peer]
 		if holder != nil && holder.rate > 0 {
-			if eta >= float64(len(holder.out)*metainfo.BlockSize)/holder.rate {
+			if eta >= float64(len(holder.out)*BlockSize)/holder.rate {
 				continue
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"torrentfs/bitfield"
-	"torrentfs/metainfo"
 )
 
 // PeerID names a peer; the caller assigns it and must not reuse it while the peer is known.
@@ -33,7 +32,7 @@ const (
 	maxCopies = 2
 	// unknownRate is assumed for a peer whose rate was never reported: low, so an unmeasured
 	// peer does not get urgent blocks ahead of measured ones, but not zero, so it still can.
-	unknownRate = metainfo.BlockSize
+	unknownRate = BlockSize
 	// minTimeout and snubTimeout bound how long a request may stay outstanding.
 	minTimeout  = 5 * time.Second
 	snubTimeout = 60 * time.Second
@@ -41,8 +40,8 @@ const (
 
 // Picker is the request scheduler of one torrent. See the package doc for who may call it.
 type Picker struct {
-	info *metainfo.Info
-	rng  *rand.Rand
+	geo geometry
+	rng *rand.Rand
 
 	have        bitfield.Bitfield
 	haveCount   int
@@ -78,12 +77,14 @@ type blockKey struct{ piece, block int32 }
 
 func (pr *peer) hasPiece(i int) bool { return pr.all || pr.has.Has(i) }
 
-// New returns a Picker for info's pieces with nothing had, every piece wanted and
-// background download on. seed fixes the random tie-break of rarest-first.
-func New(info *metainfo.Info, seed int64) *Picker {
-	n := info.NumPieces()
+// New returns a Picker for a torrent of totalLength bytes in pieces of pieceLength (the
+// last may be shorter), with nothing had, every piece wanted and background download on.
+// seed fixes the random tie-break of rarest-first.
+func New(pieceLength, totalLength int64, seed int64) *Picker {
+	geo := newGeometry(pieceLength, totalLength)
+	n := geo.numPieces
 	p := &Picker{
-		info:        info,
+		geo:         geo,
 		rng:         rand.New(rand.NewPCG(uint64(seed), 0x70696365)),
 		have:        bitfield.New(n),
 		skip:        bitfield.New(n),
@@ -133,7 +134,7 @@ func (p *Picker) wanted(i int) bool { return !p.have.Has(i) && !p.skip.Has(i) }
 func (p *Picker) bgWanted(i int) bool { return p.background && p.wanted(i) }
 
 // NumPieces is the number of pieces of the torrent.
-func (p *Picker) NumPieces() int { return p.info.NumPieces() }
+func (p *Picker) NumPieces() int { return p.geo.numPieces }
 
 // Have tells whether piece i is verified.
 func (p *Picker) Have(i int) bool { return p.have.Has(i) }

@@ -3,8 +3,6 @@ package picker
 import (
 	"slices"
 	"time"
-
-	"torrentfs/metainfo"
 )
 
 // pieceState is a started piece: where each of its blocks stands.
@@ -37,7 +35,7 @@ func (bs *blockState) requestedBy(id PeerID) bool {
 
 // start makes piece i partial.
 func (p *Picker) start(i int) *pieceState {
-	n := p.info.NumBlocks(i)
+	n := p.geo.numBlocks(i)
 	ps := &pieceState{blocks: make([]blockState, n), free: n}
 	p.partial[i] = ps
 	p.partialOrder = append(p.partialOrder, i)
@@ -48,16 +46,16 @@ func (p *Picker) start(i int) *pieceState {
 
 func (p *Picker) block(k blockKey) Block {
 	i, bi := int(k.piece), int(k.block)
-	return Block{Piece: i, Begin: bi * metainfo.BlockSize, Length: p.info.BlockSizeAt(i, bi)}
+	return Block{Piece: i, Begin: bi * BlockSize, Length: p.geo.blockSize(i, bi)}
 }
 
 // key checks that b is a block of the torrent's geometry and returns its key.
 func (p *Picker) key(b Block) (blockKey, bool) {
-	if b.Piece < 0 || b.Piece >= p.NumPieces() || b.Begin < 0 || b.Begin%metainfo.BlockSize != 0 {
+	if b.Piece < 0 || b.Piece >= p.NumPieces() || b.Begin < 0 || b.Begin%BlockSize != 0 {
 		return blockKey{}, false
 	}
-	bi := b.Begin / metainfo.BlockSize
-	if bi >= p.info.NumBlocks(b.Piece) || p.info.BlockSizeAt(b.Piece, bi) != b.Length {
+	bi := b.Begin / BlockSize
+	if bi >= p.geo.numBlocks(b.Piece) || p.geo.blockSize(b.Piece, bi) != b.Length {
 		return blockKey{}, false
 	}
 	return blockKey{int32(b.Piece), int32(bi)}, true
@@ -166,7 +164,7 @@ func (p *Picker) timeout(pr *peer) time.Duration {
 	if pr.rate <= 0 {
 		return snubTimeout
 	}
-	d := time.Duration(2 * float64((len(pr.out)+1)*metainfo.BlockSize) / pr.rate * float64(time.Second))
+	d := time.Duration(2 * float64((len(pr.out)+1)*BlockSize) / pr.rate * float64(time.Second))
 	return min(max(d, minTimeout), snubTimeout)
 }
 
