@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -129,5 +128,3 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	r.b = r.b[1:]
 	return 1, nil
 }
-
-var _ = errors.Is
