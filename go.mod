@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/anacrolix/torrent v1.62.0
 	github.com/sirupsen/logrus v1.10.2
+	golang.org/x/term v0.47.0
 )
 
 require (

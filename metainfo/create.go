@@ -57,9 +57,9 @@ type CreateOptions struct {
 	CreatedBy string
 	// Workers is how many goroutines hash; 0 means runtime.NumCPU().
 	Workers int
-	// Progress, if set, is called with the number of bytes hashed so far, from Create's
-	// goroutine, never concurrently with itself.
-	Progress func(hashed int64)
+	// Progress, if set, is called with the number of bytes hashed so far and the total, from
+	// Create's goroutine, never concurrently with itself.
+	Progress func(hashed, total int64)
 }
 
 // AutoPieceLength picks the power of two closest (on a log scale) to total/1500, within
@@ -329,7 +329,7 @@ type chunk struct {
 }
 
 // hashFiles returns the concatenated SHA-1 hashes of the pieces of the files' byte stream.
-func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, workers int, progress func(int64)) ([]byte, error) {
+func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, workers int, progress func(hashed, total int64)) ([]byte, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -378,10 +378,13 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, w
 		close(done)
 	})
 	var hashed int64
+	if progress != nil {
+		progress(0, total) // lets a progress bar appear before the first chunk is done
+	}
 	for r := range done {
 		hashed += r.bytes
 		if progress != nil {
-			progress(hashed)
+			progress(hashed, total)
 		}
 	}
 	wg.Wait()

@@ -165,7 +165,7 @@ func TestCreateLayouts(t *testing.T) {
 			var calls []int64
 			m, data, err := Create(context.Background(), root, CreateOptions{
 				PieceLength: tt.pieceLen, NoDate: true,
-				Progress: func(n int64) { calls = append(calls, n) },
+				Progress: func(n, _ int64) { calls = append(calls, n) },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -412,7 +412,7 @@ func TestCreateCancel(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "f")
 	tree(t, filepath.Dir(root), map[string]int{"f": 20 << 20})
 	ctx, cancel := context.WithCancel(context.Background())
-	_, _, err := Create(ctx, root, CreateOptions{PieceLength: 16 << 10, Workers: 1, Progress: func(int64) { cancel() }})
+	_, _, err := Create(ctx, root, CreateOptions{PieceLength: 16 << 10, Workers: 1, Progress: func(int64, int64) { cancel() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
