@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sys/unix"
 
 	"torrentfs/metainfo"
 )
@@ -55,6 +56,7 @@ func joinUnder(dir string, parts []string) (string, error) {
 type handle struct {
 	f       *os.File
 	path    string
+	blksize int64 // the file system's block size, a power of two
 	refs    int
 	dropped bool
 }
@@ -100,7 +102,7 @@ func (c *fileCache) get(i int, create bool) (*handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handle{f: f, path: c.paths[i], refs: 1}
+	h := &handle{f: f, path: c.paths[i], refs: 1, blksize: blockSize(f)}
 	c.open.Add(i, h)
 	return h, nil
 }
@@ -161,4 +163,16 @@ func (c *fileCache) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	c.open.Purge()
+}
+
+// blockSize is the file's preferred I/O block size, which on the file systems we care about
+// (ext4, xfs, btrfs, tmpfs) is the allocation unit hole punching works in.
+func blockSize(f *os.File) int64 {
+	var st unix.Stat_t
+	var serr error
+	if err := withFd(&handle{f: f}, func(fd int) { serr = unix.Fstat(fd, &st) }); err == nil && serr == nil &&
+		st.Blksize > 0 && st.Blksize&(st.Blksize-1) == 0 {
+		return int64(st.Blksize)
+	}
+	return 4096
 }

@@ -132,3 +132,5 @@ func writeFiles(t testing.TB, dir string, info *metainfo.Info, data []byte) {
 		}
 	}
 }
+
+func sha1Sum(b []byte) metainfo.Hash { return metainfo.Hash(sha1.Sum(b)) }

@@ -19,6 +19,11 @@ func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
 	}
 	s.mu.Lock()
 	closed, present := s.closed, s.have.Has(piece)
+	if !closed && !present {
+		// Marked before the bytes land, so an eviction that runs meanwhile will not punch
+		// the file-system block this piece shares with its neighbour.
+		s.dirty.Set(piece)
+	}
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed

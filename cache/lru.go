@@ -140,11 +140,15 @@ func (s *Storage) evictLocked(i int) {
 	}
 }
 
-// punch frees the disk blocks under piece i. Blocks shared with a neighbouring piece at a
-// file's edge are zeroed in range, not freed; the kernel keeps the neighbour's bytes.
+// punch frees the disk blocks under piece i. A file-system block the piece shares with a
+// neighbouring piece at its edge is freed too when that neighbour is neither stored nor
+// being written; otherwise the kernel only zeroes our part of it and the neighbour's own
+// eviction frees it later. Without that, files whose piece edges are not block aligned
+// would leak a block per eviction. Runs with s.mu held (it reads have and dirty).
 func (s *Storage) punch(i int) error {
 	for _, sp := range s.info.Spans(s.info.PieceOffset(i), s.info.PieceSize(i)) {
-		if s.info.Files[sp.File].Padding {
+		f := &s.info.Files[sp.File]
+		if f.Padding {
 			continue
 		}
 		h, err := s.files.get(sp.File, false)
@@ -152,20 +156,38 @@ func (s *Storage) punch(i int) error {
 			// A file never created holds nothing to free.
 			continue
 		}
+		start, end := sp.FileOffset, sp.FileOffset+sp.Length
+		if a := start &^ (h.blksize - 1); a < start && s.idle(f.Offset+a, start-a) {
+			start = a
+		}
+		if e := min((end+h.blksize-1)&^(h.blksize-1), f.Length); e > end && s.idle(f.Offset+end, e-end) {
+			end = e
+		}
 		var perr error
 		cerr := withFd(h, func(fd int) {
-			perr = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
-				sp.FileOffset, sp.Length)
+			perr = unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, start, end-start)
 		})
 		s.files.put(h)
 		if cerr != nil {
 			perr = cerr
 		}
 		if perr != nil {
-			return fmt.Errorf("punch hole in %s at %d+%d: %w", h.path, sp.FileOffset, sp.Length, perr)
+			return fmt.Errorf("punch hole in %s at %d+%d: %w", h.path, start, end-start, perr)
 		}
 	}
 	return nil
+}
+
+// idle tells whether every piece holding torrent bytes [off, off+n) is neither stored nor
+// being written, so those bytes may be zeroed.
+func (s *Storage) idle(off, n int64) bool {
+	first, last := s.info.PieceRange(off, n)
+	for j := first; j <= last; j++ {
+		if s.have.Has(j) || s.dirty.Has(j) {
+			return false
+		}
+	}
+	return true
 }
 
 func withFd(h *handle, fn func(fd int)) error {
@@ -188,5 +210,6 @@ func (s *Storage) Discard(piece int) error {
 	if s.closed || s.have.Has(piece) {
 		return nil
 	}
+	s.dirty.Clear(piece)
 	return s.punch(piece)
 }

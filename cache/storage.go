@@ -64,6 +64,7 @@ type Storage struct {
 	mu          sync.Mutex
 	closed      bool
 	have        bitfield.Bitfield
+	dirty       bitfield.Bitfield // written since last verified or discarded: in flight
 	haveBytes   int64
 	sinceSave   int
 	pins        []int32                       // bounded mode only; includes readers' transient pins
@@ -107,6 +108,7 @@ func Open(dir string, info *metainfo.Info, opts Options) (*Storage, error) {
 		log:      log,
 		files:    newFileCache(paths, lengths, opts.ReadOnly, opts.MaxOpenFiles),
 		have:     bitfield.New(info.NumPieces()),
+		dirty:    bitfield.New(info.NumPieces()),
 		evictSig: make(chan struct{}, 1),
 	}
 	if opts.MaxBytes > 0 {

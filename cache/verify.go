@@ -51,6 +51,10 @@ func (s *Storage) VerifyPiece(piece int) (bool, error) {
 			if err := s.Discard(piece); err != nil {
 				s.log.WithError(err).WithField("piece", piece).Warn("failed piece still takes disk space")
 			}
+		} else {
+			s.mu.Lock()
+			s.dirty.Clear(piece)
+			s.mu.Unlock()
 		}
 		return false, nil
 	}
@@ -59,6 +63,7 @@ func (s *Storage) VerifyPiece(piece int) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrClosed
 	}
+	s.dirty.Clear(piece)
 	s.admitLocked(piece)
 	s.sinceSave++
 	save := s.opts.StateFile != "" && !s.opts.ReadOnly && s.sinceSave >= s.opts.StateEvery
