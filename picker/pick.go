@@ -14,6 +14,18 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time) []Block {
 		return nil
 	}
 	pr.choked = false
+	if pr.snubbed {
+		// One probe at a time, never a block another peer could finish a piece with: the
+		// stalled peer's loss is then one late block per timeout.
+		if len(pr.out) > 0 {
+			return nil
+		}
+		out := p.pickDue(id, pr, 1, now, nil)
+		if p.background && len(out) == 0 {
+			out = p.pickRarest(id, pr, 1, now, out)
+		}
+		return out
+	}
 	var out []Block
 	out = p.pickDue(id, pr, max, now, out)
 	if p.background {
@@ -129,6 +141,9 @@ func rate(pr *peer) float64 {
 // the asking peer: it is ready now, the others may not be. This spreads a piece over idle
 // peers by rate and keeps a slow peer off it while faster peers will have room soon.
 func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
+	if p.naiveDue {
+		return min(k, free)
+	}
 	type lane struct{ rate, queued float64 }
 	var others []lane
 	for qid, q := range p.peers {
@@ -168,6 +183,9 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 // duplicate requests blocks of piece i that are outstanding at exactly one other peer a
 // second time, where this peer is expected to deliver before that one.
 func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, max int, now time.Time, out []Block) []Block {
+	if p.noDuplicates {
+		return out
+	}
 	for bi := range ps.blocks {
 		if len(out) >= max {
 			break

@@ -62,6 +62,10 @@ type Picker struct {
 	wants map[int][]Want
 	due   []duePiece        // pieces we lack that some owner wants, by (due, piece)
 	dueAt map[int]time.Time // the same, by piece
+
+	// Switches for simulations that compare against simpler policies.
+	naiveDue     bool // due blocks go to whoever asks first
+	noDuplicates bool // no overdue or endgame duplicates
 }
 
 type peer struct {
@@ -70,7 +74,11 @@ type peer struct {
 	interest int // pieces it has (by bitfield/have) that we lack and do not skip
 	rate     float64
 	choked   bool
-	out      map[blockKey]struct{}
+	// snubbed is set when a request to the peer expired and cleared when it delivers a
+	// block: until then it gets one probing request at a time, so a stalled peer cannot
+	// swallow the blocks freed from it again and again.
+	snubbed bool
+	out     map[blockKey]struct{}
 }
 
 type blockKey struct{ piece, block int32 }

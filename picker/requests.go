@@ -124,6 +124,9 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 		ps.free--
 		p.partialFree--
 	}
+	if pr := p.peers[id]; pr != nil {
+		pr.snubbed = false
+	}
 	bs.got = true
 	ps.got++
 	for _, r := range bs.reqs[:bs.n] {
@@ -169,7 +172,8 @@ func (p *Picker) timeout(pr *peer) time.Duration {
 }
 
 // Expired frees the requests that have been outstanding longer than their peer's timeout and
-// returns them, sorted by peer then block. The caller may leave them open at the peer: if a
+// returns them, sorted by peer then block. Their peers count as snubbed until they deliver a
+// block: Pick gives them one request at a time. The caller may leave them open at the peer: if a
 // block arrives later it is still accepted.
 func (p *Picker) Expired(now time.Time) []Request {
 	var out []Request
@@ -191,6 +195,7 @@ func (p *Picker) Expired(now time.Time) []Request {
 	sortRequests(out)
 	for _, r := range out {
 		p.dropRequest(r.Peer, r.Block)
+		p.peers[r.Peer].snubbed = true
 	}
 	return out
 }
