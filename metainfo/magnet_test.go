@@ -1,0 +1,118 @@
+package metainfo
+
+import (
+	"encoding/hex"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const (
+	testHex    = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a"
+	testBase32 = "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK" // the same 20 bytes
+)
+
+func testHash() Hash {
+	var h Hash
+	hex.Decode(h[:], []byte(testHex))
+	return h
+}
+
+func TestParseMagnet(t *testing.T) {
+	tests := []struct {
+		name    string
+		link    string
+		wantErr string
+		want    *Magnet
+	}{
+		{"hex lower", "magnet:?xt=urn:btih:" + testHex, "", &Magnet{InfoHash: testHash()}},
+		{"hex upper", "magnet:?xt=urn:btih:" + strings.ToUpper(testHex), "", &Magnet{InfoHash: testHash()}},
+		{"base32", "magnet:?xt=urn:btih:" + testBase32, "", &Magnet{InfoHash: testHash()}},
+		{"base32 lower case", "magnet:?xt=urn:btih:" + strings.ToLower(testBase32), "", &Magnet{InfoHash: testHash()}},
+		{"scheme and urn in upper case", "MAGNET:?xt=URN:BTIH:" + testHex, "", &Magnet{InfoHash: testHash()}},
+		{"everything", "magnet:?xt=urn:btih:" + testHex + "&dn=Some+Name%20%C3%A9&tr=udp%3A%2F%2Fa%3A1&tr=http://b/announce&x.pe=127.0.0.1:6881&ws=http%3A%2F%2Fws%2F", "",
+			&Magnet{InfoHash: testHash(), DisplayName: "Some Name é", Trackers: []string{"udp://a:1", "http://b/announce"},
+				Peers: []string{"127.0.0.1:6881"}, WebSeeds: []string{"http://ws/"}}},
+		{"numbered parameters", "magnet:?xt.1=urn:btih:" + testHex + "&tr.1=udp://a&tr.2=udp://b", "",
+			&Magnet{InfoHash: testHash(), Trackers: []string{"udp://a", "udp://b"}}},
+		{"same hash twice, hex and base32", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btih:" + testBase32, "", &Magnet{InfoHash: testHash()}},
+		{"hybrid v1+v2", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btmh:1220" + strings.Repeat("ab", 32), "", &Magnet{InfoHash: testHash()}},
+		{"other urns ignored", "magnet:?xt=urn:ed2k:abc&xt=urn:btih:" + testHex, "", &Magnet{InfoHash: testHash()}},
+		{"unescaped # in the name does not cut the rest", "magnet:?xt=urn:btih:" + testHex + "&dn=Track #1&tr=udp://a", "",
+			&Magnet{InfoHash: testHash(), DisplayName: "Track #1", Trackers: []string{"udp://a"}}},
+		{"empty and blank parameters", "magnet:?&xt=urn:btih:" + testHex + "&&tr=&tr=%20&unknown=1", "", &Magnet{InfoHash: testHash()}},
+		{"first dn wins", "magnet:?xt=urn:btih:" + testHex + "&dn=a&dn=b", "", &Magnet{InfoHash: testHash(), DisplayName: "a"}},
+
+		{"wrong scheme", "http://example.com/?xt=urn:btih:" + testHex, `does not start with "magnet:"`, nil},
+		{"a file name", "file.torrent", `does not start with "magnet:"`, nil},
+		{"no query", "magnet:xt=urn:btih:" + testHex, "no '?'", nil},
+		{"missing xt", "magnet:?dn=x&tr=udp://a", "no xt=urn:btih:", nil},
+		{"empty", "magnet:?", "no xt=urn:btih:", nil},
+		{"bad hex", "magnet:?xt=urn:btih:" + strings.Repeat("zz", 20), "is not hex", nil},
+		{"bad base32", "magnet:?xt=urn:btih:" + strings.Repeat("1", 32), "is not base32", nil},
+		{"base32 with padding", "magnet:?xt=urn:btih:" + testBase32[:24] + "========", "is not base32", nil},
+		{"too short", "magnet:?xt=urn:btih:" + testHex[:39], "has 39 characters; want 40 (hex) or 32 (base32)", nil},
+		{"too long", "magnet:?xt=urn:btih:" + testHex + "0", "has 41 characters", nil},
+		{"empty hash", "magnet:?xt=urn:btih:", "has 0 characters", nil},
+		{"v2 only", "magnet:?xt=urn:btmh:1220" + strings.Repeat("ab", 32), "only a BitTorrent v2 (urn:btmh) hash", nil},
+		{"two different btih", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btih:" + strings.Repeat("0", 40), "two different btih", nil},
+		{"bad percent-encoding in a value", "magnet:?xt=urn:btih:" + testHex + "&dn=%zz", `parameter "dn"`, nil},
+		{"truncated percent-encoding", "magnet:?xt=urn:btih:" + testHex + "&tr=udp%3", "invalid URL escape", nil},
+		{"bad percent-encoding in a key", "magnet:?x%t=1&xt=urn:btih:" + testHex, "invalid URL escape", nil},
+		{"percent-encoded hash", "magnet:?xt=urn%3Abtih%3A" + testHex, "", &Magnet{InfoHash: testHash()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMagnet(tt.link)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseMagnet: %v; want error containing %q", err, tt.wantErr)
+				}
+				if !strings.HasPrefix(err.Error(), "invalid magnet link: ") {
+					t.Errorf("error %q does not say the link is invalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseMagnet: %v", err)
+			}
+			if !reflect.DeepEqual(m, tt.want) {
+				t.Fatalf("ParseMagnet = %+v; want %+v", m, tt.want)
+			}
+			checkMagnetRoundTrip(t, m)
+		})
+	}
+}
+
+// checkMagnetRoundTrip asserts that String renders a link that parses back to the same magnet.
+func checkMagnetRoundTrip(t testing.TB, m *Magnet) {
+	t.Helper()
+	back, err := ParseMagnet(m.String())
+	if err != nil {
+		t.Fatalf("ParseMagnet(%q): %v", m.String(), err)
+	}
+	if back.InfoHash != m.InfoHash || back.DisplayName != m.DisplayName ||
+		!reflect.DeepEqual(back.Trackers, m.Trackers) || !reflect.DeepEqual(back.Peers, m.Peers) ||
+		!reflect.DeepEqual(back.WebSeeds, m.WebSeeds) {
+		t.Fatalf("round trip through %q: got %+v; want %+v", m.String(), back, m)
+	}
+}
+
+func TestIsMagnet(t *testing.T) {
+	for s, want := range map[string]bool{
+		"magnet:?xt=x": true, "Magnet:": true, "magnet": false, "x.torrent": false, "": false, "/magnet:x": false,
+	} {
+		if IsMagnet(s) != want {
+			t.Errorf("IsMagnet(%q) = %v", s, !want)
+		}
+	}
+}
+
+func TestMagnetString(t *testing.T) {
+	m := &Magnet{InfoHash: testHash(), DisplayName: "a&b=c d#e", Trackers: []string{"udp://x/?a=1&b=2"}}
+	want := "magnet:?xt=urn:btih:" + testHex + "&dn=a%26b%3Dc+d%23e&tr=udp%3A%2F%2Fx%2F%3Fa%3D1%26b%3D2"
+	if got := m.String(); got != want {
+		t.Fatalf("String = %q; want %q", got, want)
+	}
+	checkMagnetRoundTrip(t, m)
+}
