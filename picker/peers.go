@@ -113,6 +113,14 @@ func (p *Picker) PeerChoked(id PeerID) []Block {
 	return p.dropAll(id, pr)
 }
 
+// PeerUnchoked records that the peer unchoked us, before the first Pick for it, so that due
+// blocks are shared with it from then on. Pick implies it.
+func (p *Picker) PeerUnchoked(id PeerID) {
+	if pr := p.peers[id]; pr != nil {
+		pr.choked = false
+	}
+}
+
 // PeerRate records the peer's measured download rate in bytes per second; the due-piece
 // stage and the request timeout use it.
 func (p *Picker) PeerRate(id PeerID, bytesPerSec float64) {

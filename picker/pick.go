@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-// Pick returns up to max new requests for the peer and records them as outstanding. The
+// Pick returns up to limit new requests for the peer and records them as outstanding. The
 // caller calls it when the peer has unchoked us and has free pipeline slots; calling it
 // means the peer no longer chokes us.
-func (p *Picker) Pick(id PeerID, max int, now time.Time) []Block {
+func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 	pr := p.peers[id]
-	if pr == nil || max <= 0 {
+	if pr == nil || limit <= 0 {
 		return nil
 	}
 	pr.choked = false
@@ -27,20 +27,20 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time) []Block {
 		return out
 	}
 	var out []Block
-	out = p.pickDue(id, pr, max, now, out)
+	out = p.pickDue(id, pr, limit, now, out)
 	if p.background {
-		out = p.pickPartial(id, pr, max, now, out)
-		out = p.pickRarest(id, pr, max, now, out)
+		out = p.pickPartial(id, pr, limit, now, out)
+		out = p.pickRarest(id, pr, limit, now, out)
 	}
-	if len(out) < max && p.endgame() {
-		out = p.pickEndgame(id, pr, max, now, out)
+	if len(out) < limit && p.endgame() {
+		out = p.pickEndgame(id, pr, limit, now, out)
 	}
 	return out
 }
 
-func (p *Picker) pickDue(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
 	for _, d := range p.due {
-		if len(out) >= max {
+		if len(out) >= limit {
 			break
 		}
 		i := d.piece
@@ -53,23 +53,23 @@ func (p *Picker) pickDue(id PeerID, pr *peer, max int, now time.Time, out []Bloc
 			free = ps.free
 		}
 		if free > 0 {
-			if k := p.share(id, pr, i, free, max-len(out)); k > 0 {
+			if k := p.share(id, pr, i, free, limit-len(out)); k > 0 {
 				if ps == nil {
 					ps = p.start(i)
 				}
 				out = p.takeFree(id, pr, i, ps, k, now, out)
 			}
 		}
-		if ps != nil && now.After(d.due) && len(out) < max {
-			out = p.duplicate(id, pr, i, ps, max, now, out)
+		if ps != nil && now.After(d.due) && len(out) < limit {
+			out = p.duplicate(id, pr, i, ps, limit, now, out)
 		}
 	}
 	return out
 }
 
-func (p *Picker) pickPartial(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+func (p *Picker) pickPartial(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
 	for _, i := range p.partialOrder {
-		if len(out) >= max {
+		if len(out) >= limit {
 			break
 		}
 		ps := p.partial[i]
@@ -79,18 +79,18 @@ func (p *Picker) pickPartial(id PeerID, pr *peer, max int, now time.Time, out []
 		if _, due := p.dueAt[i]; due {
 			continue // stage 1 decided who gets its blocks
 		}
-		out = p.takeFree(id, pr, i, ps, max-len(out), now, out)
+		out = p.takeFree(id, pr, i, ps, limit-len(out), now, out)
 	}
 	return out
 }
 
-func (p *Picker) pickRarest(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
-	for len(out) < max {
+func (p *Picker) pickRarest(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
+	for len(out) < limit {
 		i := p.rarestFor(pr)
 		if i < 0 {
 			break
 		}
-		out = p.takeFree(id, pr, i, p.start(i), max-len(out), now, out)
+		out = p.takeFree(id, pr, i, p.start(i), limit-len(out), now, out)
 	}
 	return out
 }
@@ -181,29 +181,46 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 }
 
 // duplicate requests blocks of piece i that are outstanding at exactly one other peer a
-// second time, where this peer is expected to deliver before that one.
-func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, max int, now time.Time, out []Block) []Block {
+// second time, where this peer is expected to deliver before that one: the holder's estimate
+// is its place in the queue when asked at its current rate, so a stalled holder (whose
+// measured rate falls) or one that is very late is overtaken, and a busy one that is on time
+// is not.
+func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int, now time.Time, out []Block) []Block {
 	if p.noDuplicates {
 		return out
 	}
 	for bi := range ps.blocks {
-		if len(out) >= max {
+		if len(out) >= limit {
 			break
 		}
 		bs := &ps.blocks[bi]
 		if bs.got || bs.n != 1 || bs.reqs[0].peer == id {
 			continue
 		}
-		eta := float64((len(pr.out)+1)*BlockSize) / rate(pr)
-		holder := p.peers[bs.reqs[0].peer]
-		if holder != nil && holder.rate > 0 {
-			if eta >= float64(len(holder.out)*BlockSize)/holder.rate {
+		eta := seconds(float64((len(pr.out)+1)*BlockSize) / rate(pr))
+		r := bs.reqs[0]
+		if holder := p.peers[r.peer]; holder != nil {
+			d := seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder))
+			left := r.since.Add(d).Sub(now)
+			if left > 0 && eta >= left {
+				continue
+			}
+			// Somewhat late is normal (latency, rate jitter); only a block late by as much
+			// as it was expected to take, or a second, is given up on.
+			if left <= 0 && -left < max(d, time.Second) {
 				continue
 			}
 		}
 		out = append(out, p.request(id, pr, i, ps, bi, now))
 	}
 	return out
+}
+
+func seconds(s float64) time.Duration {
+	if s > float64(math.MaxInt64/time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // endgame tells whether every wanted block is received or requested, so that duplicates may
@@ -234,9 +251,9 @@ func (p *Picker) endgame() bool {
 	return true
 }
 
-func (p *Picker) pickEndgame(id PeerID, pr *peer, max int, now time.Time, out []Block) []Block {
+func (p *Picker) pickEndgame(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
 	for _, i := range p.partialOrder {
-		if len(out) >= max {
+		if len(out) >= limit {
 			break
 		}
 		if !pr.hasPiece(i) {
@@ -245,7 +262,7 @@ func (p *Picker) pickEndgame(id PeerID, pr *peer, max int, now time.Time, out []
 		if _, due := p.dueAt[i]; !due && !p.bgWanted(i) {
 			continue
 		}
-		out = p.duplicate(id, pr, i, p.partial[i], max, now, out)
+		out = p.duplicate(id, pr, i, p.partial[i], limit, now, out)
 	}
 	return out
 }

@@ -22,6 +22,7 @@ type blockState struct {
 type reqSlot struct {
 	peer  PeerID
 	since time.Time
+	ahead int32 // requests the peer had outstanding before this one: its place in the queue
 }
 
 func (bs *blockState) requestedBy(id PeerID) bool {
@@ -68,7 +69,7 @@ func (p *Picker) request(id PeerID, pr *peer, i int, ps *pieceState, bi int, now
 		ps.free--
 		p.partialFree--
 	}
-	bs.reqs[bs.n] = reqSlot{peer: id, since: now}
+	bs.reqs[bs.n] = reqSlot{peer: id, since: now, ahead: int32(len(pr.out))}
 	bs.n++
 	k := blockKey{int32(i), int32(bi)}
 	pr.out[k] = struct{}{}

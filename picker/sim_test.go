@@ -27,6 +27,7 @@ type simPeer struct {
 	joined, gone bool
 	busy         time.Time // when its upload link is free
 	window       int       // bytes delivered since the last tick
+	delivered    int       // blocks
 	measured     float64
 }
 
@@ -67,9 +68,11 @@ type sim struct {
 	byID     map[PeerID]*simPeer
 	events   deliveries
 	seq      int
+	nextTick time.Time
 	pipeline int
 	// trueRates makes the loop report each peer's real rate instead of a measured one.
 	trueRates bool
+	trace     bool
 	// failOnce makes the first completion of these pieces fail the hash check.
 	failOnce map[int]bool
 	onTick   func(s *sim)
@@ -110,6 +113,7 @@ func (s *sim) join(sp *simPeer) {
 	if s.trueRates {
 		s.p.PeerRate(sp.id, sp.rate)
 	}
+	s.p.PeerUnchoked(sp.id)
 }
 
 func (s *sim) leave(sp *simPeer) {
@@ -187,7 +191,11 @@ func (s *sim) deliver(d delivery) {
 	if sp.gone {
 		return
 	}
+	if s.trace {
+		s.t.Logf("%v peer %d delivers %+v", s.elapsed(), sp.id, d.block)
+	}
 	sp.window += d.block.Length
+	sp.delivered++
 	delete(s.outstanding[d.block], sp.id)
 	cancel, complete, ok := s.p.Received(sp.id, d.block, s.now)
 	for _, id := range cancel {
@@ -252,8 +260,11 @@ func (s *sim) tick() {
 func (s *sim) run(limit time.Duration, done func() bool) {
 	s.t.Helper()
 	const tickEvery = 100 * time.Millisecond
-	next := s.now
+	if s.nextTick.IsZero() {
+		s.nextTick = s.now
+	}
 	for !done() {
+		next := s.nextTick
 		if s.elapsed() > limit {
 			s.t.Fatalf("simulation not done after %v: %d/%d pieces", limit, len(s.completed), s.p.geo.numPieces)
 		}
@@ -264,8 +275,8 @@ func (s *sim) run(limit time.Duration, done func() bool) {
 			continue
 		}
 		s.now = next
+		s.nextTick = next.Add(tickEvery)
 		s.tick()
-		next = next.Add(tickEvery)
 	}
 }
 
