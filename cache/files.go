@@ -110,23 +110,20 @@ func (c *fileCache) get(i int, create bool) (*handle, error) {
 func (c *fileCache) openFile(i int, create bool) (*os.File, error) {
 	path := c.paths[i]
 	if c.readOnly {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
-		}
-		return f, nil
+		// os errors are *PathError and already name the file.
+		return os.Open(path)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("create directory for %s: %w", path, err)
+			return nil, fmt.Errorf("create %s: %w", path, err)
 		}
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	if err := sizeFile(f, path, c.lengths[i]); err != nil {
+	if err := sizeFile(f, c.lengths[i]); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -135,14 +132,14 @@ func (c *fileCache) openFile(i int, create bool) (*os.File, error) {
 
 // sizeFile gives a file its final length. Extending makes a sparse tail, so reading ranges
 // not yet downloaded costs nothing; a wrong-sized file from elsewhere is fixed, not deleted.
-func sizeFile(f *os.File, path string, length int64) error {
+func sizeFile(f *os.File, length int64) error {
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
+		return err
 	}
 	if st.Size() != length {
 		if err := f.Truncate(length); err != nil {
-			return fmt.Errorf("resize %s to %d bytes: %w", path, length, err)
+			return fmt.Errorf("resize to %d bytes: %w", length, err)
 		}
 	}
 	return nil

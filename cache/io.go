@@ -139,7 +139,7 @@ func (s *Storage) writeAt(p []byte, off int64) error {
 		_, err = h.f.WriteAt(chunk, sp.FileOffset)
 		s.files.put(h)
 		if err != nil {
-			return fmt.Errorf("write %s at %d: %w", h.path, sp.FileOffset, err)
+			return fmt.Errorf("file offset %d: %w", sp.FileOffset, err) // err names the file
 		}
 	}
 	return nil
@@ -171,7 +171,7 @@ func (s *Storage) readAt(p []byte, off int64) error {
 			return fmt.Errorf("read %s at %d: file is short: %w", h.path, sp.FileOffset, errMissing)
 		}
 		if err != nil {
-			return fmt.Errorf("read %s at %d: %w", h.path, sp.FileOffset, err)
+			return fmt.Errorf("file offset %d: %w", sp.FileOffset, err)
 		}
 	}
 	return nil

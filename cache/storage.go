@@ -142,7 +142,7 @@ func (s *Storage) prepareFiles(paths []string) error {
 				continue // created on first write
 			}
 		case err != nil:
-			return fmt.Errorf("stat %s: %w", paths[i], err)
+			return fmt.Errorf("open storage for %q: %w", s.info.Name, err)
 		case st.IsDir():
 			return fmt.Errorf("%s is a directory, the torrent has a file there", paths[i])
 		case st.Size() == f.Length:
@@ -150,7 +150,7 @@ func (s *Storage) prepareFiles(paths []string) error {
 		}
 		h, err := s.files.get(i, true)
 		if err != nil {
-			return err
+			return fmt.Errorf("open storage for %q: %w", s.info.Name, err)
 		}
 		s.files.put(h)
 	}
