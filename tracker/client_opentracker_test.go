@@ -1,0 +1,180 @@
+package tracker
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startOpentracker runs Debian's opentracker on loopback, serving only hashes, and returns
+// its HTTP and UDP announce URLs.
+func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string) {
+	t.Helper()
+	bin, err := exec.LookPath("opentracker")
+	if err != nil {
+		t.Skip("opentracker not installed (apt-get install opentracker)")
+	}
+	if os.Geteuid() != 0 {
+		// It chroots into -d, which only root may do; the whitelist path assumes the chroot.
+		t.Skip("opentracker test needs root")
+	}
+	dir := t.TempDir()
+	var wl strings.Builder
+	for _, h := range hashes {
+		wl.WriteString(hex.EncodeToString(h[:]) + "\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(wl.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tcpPort, udpPort := clientFreePorts(t)
+	cmd := exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcpPort), "-P", fmt.Sprint(udpPort),
+		"-d", dir, "-w", "/whitelist")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	httpURL = fmt.Sprintf("http://127.0.0.1:%d/announce", tcpPort)
+	udpURL = fmt.Sprintf("udp://127.0.0.1:%d", udpPort)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats", tcpPort))
+		if err == nil {
+			resp.Body.Close()
+			return httpURL, udpURL
+		}
+		select {
+		case <-exited:
+			t.Fatalf("opentracker exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opentracker not answering: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// clientFreePorts finds a free TCP and a free UDP port on 127.0.0.1. Another process could
+// take them before opentracker binds; on loopback in a test jail that does not happen.
+func clientFreePorts(t *testing.T) (tcp, udp int) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return l.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+func hasPeer(peers []Peer, port uint16) bool {
+	return slices.ContainsFunc(peers, func(p Peer) bool {
+		return p.Addr == netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	})
+}
+
+func TestOpentracker(t *testing.T) {
+	hashHTTP, hashUDP, other := testHash(0x10), testHash(0x20), testHash(0x30)
+	httpURL, udpURL := startOpentracker(t, hashHTTP, hashUDP)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	for _, tc := range []struct {
+		name, url string
+		hash      [20]byte
+	}{
+		{"http", httpURL, hashHTTP},
+		{"udp", udpURL, hashUDP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leech, err := NewClient(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leech.Close()
+			seed, err := NewClient(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer seed.Close()
+			leechReq := AnnounceRequest{InfoHash: tc.hash, PeerID: testHash(1), Port: 1111, Left: 100,
+				Event: EventStarted, NumWant: 50, Key: 1}
+			seedReq := AnnounceRequest{InfoHash: tc.hash, PeerID: testHash(2), Port: 2222, Left: 0,
+				Event: EventStarted, NumWant: 50, Key: 2}
+
+			if _, err := leech.Announce(ctx, leechReq); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := seed.Announce(ctx, seedReq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPeer(resp.Peers, 1111) {
+				t.Errorf("seeder not told about the leecher: %v", resp.Peers)
+			}
+			if resp.Interval <= 0 || resp.Complete != 1 || resp.Incomplete != 1 {
+				t.Errorf("reply %+v, want an interval, 1 seeder, 1 leecher", resp)
+			}
+			leechReq.Event = EventNone
+			resp, err = leech.Announce(ctx, leechReq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasPeer(resp.Peers, 2222) {
+				t.Errorf("leecher not told about the seeder: %v", resp.Peers)
+			}
+
+			stats, err := leech.Scrape(ctx, [][20]byte{tc.hash, other})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stats[tc.hash]; got.Complete != 1 || got.Incomplete != 1 {
+				t.Errorf("scrape %+v, want 1 seeder, 1 leecher", got)
+			}
+
+			// The leecher leaves: the tracker forgets it.
+			leechReq.Event = EventStopped
+			if _, err := leech.Announce(ctx, leechReq); err != nil {
+				t.Fatal(err)
+			}
+			stats, err = seed.Scrape(ctx, [][20]byte{tc.hash})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stats[tc.hash]; got.Complete != 1 || got.Incomplete != 0 {
+				t.Errorf("scrape after stopped %+v, want 1 seeder, 0 leechers", got)
+			}
+		})
+	}
+
+	t.Run("not whitelisted", func(t *testing.T) {
+		_, err := Announce(ctx, httpURL, AnnounceRequest{InfoHash: other, Port: 1})
+		if err == nil || !strings.Contains(err.Error(), "tracker failure") {
+			t.Errorf("err = %v, want the tracker's failure reason", err)
+		}
+	})
+}
