@@ -102,8 +102,7 @@ type sourceFile struct {
 // torrent, a directory a multi-file torrent named after it. It returns the parsed torrent
 // and the bytes of the .torrent file, whose keys are sorted as BEP 3 requires.
 //
-// Directory contents are taken in byte-wise order of their path components, hidden files
-// included. Symbolic links are followed (the file appears under the link's name); a link
+// Files are taken in byte-wise order of their whole paths below path, hidden files included. Symbolic links are followed (the file appears under the link's name); a link
 // to one of its own ancestor directories is an error, as are broken links and special files
 // (devices, pipes, sockets). Empty directories cannot be represented and are left out. A
 // torrent of zero bytes is refused: no client can do anything with it.
@@ -248,6 +247,11 @@ func collect(root string) (name string, files []sourceFile, single bool, err err
 		if len(w.files) == 0 {
 			return "", nil, false, fmt.Errorf("create torrent of %s: directory has no files", root)
 		}
+		// Whole paths in byte order, as mktorrent sorts them, so that both make the same
+		// torrent of the same data ("a-b" < "a.c" < "a/x", where a walk would put "a/x" first).
+		slices.SortFunc(w.files, func(a, b sourceFile) int {
+			return strings.Compare(strings.Join(a.path, "/"), strings.Join(b.path, "/"))
+		})
 		return name, w.files, false, nil
 	default:
 		return "", nil, false, fmt.Errorf("create torrent of %s: %s is not a regular file or directory", root, st.Mode().Type())
@@ -279,7 +283,7 @@ func (w *walker) walk(dir string, rel []string, st fs.FileInfo) error {
 		w.ancestors = append(w.ancestors, id)
 		defer func() { w.ancestors = w.ancestors[:len(w.ancestors)-1] }()
 	}
-	entries, err := os.ReadDir(dir) // sorted by name, byte-wise
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("read directory: %w", err)
 	}

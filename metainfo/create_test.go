@@ -146,9 +146,9 @@ func TestCreateLayouts(t *testing.T) {
 		}, 16 << 10, []string{"1", "2-empty", "3", "4/empty"}},
 		{"utf-8 names", map[string]int{"été/日本.txt": 50_000, "été/ö": 3}, 16 << 10,
 			[]string{"été/ö", "été/日本.txt"}},
-		// Byte-wise order of components: "a" < "a-b" < "a.c" and "B" < "a".
-		{"order", map[string]int{"a/x": 1, "a-b": 1, "a.c": 1, "B": 1}, 16 << 10,
-			[]string{"B", "a/x", "a-b", "a.c"}},
+		// Byte-wise order of whole paths: "B" < "a" and "a-b" < "a.c" < "a/x".
+		{"order", map[string]int{"a/x": 1, "a-b": 1, "a.c": 1, "B": 1, "a0": 1}, 16 << 10,
+			[]string{"B", "a-b", "a.c", "a/x", "a0"}},
 		{"big pieces", map[string]int{"x": 300_000, "y": 300_000}, 256 << 10, []string{"x", "y"}},
 	}
 	for _, tt := range tests {
