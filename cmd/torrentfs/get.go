@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"torrentfs/cache"
+	"torrentfs/swarm"
+)
+
+func init() {
+	register(&command{
+		name:  "get",
+		args:  "FILE.torrent",
+		short: "download a torrent to a directory",
+		long: `Downloads every file of the torrent into --out (DIR/<name> for a single file,
+DIR/<name>/<path...> for several), verifying each piece, and uploads to peers meanwhile.
+Data already in --out is verified first, so an interrupted download resumes. With --seed
+it keeps uploading after the download completes, until Ctrl-C.`,
+		setup: setupGet,
+	})
+}
+
+func setupGet(fs *flag.FlagSet) func([]string) error {
+	var ef engineFlags
+	ef.register(fs)
+	out := fs.String("out", ".", "directory to download into")
+	seed := fs.Bool("seed", false, "keep seeding after the download completes")
+	return func(args []string) error {
+		if len(args) != 1 {
+			return usagef("want one .torrent file")
+		}
+		mi, err := loadTorrent(args[0])
+		if err != nil {
+			return err
+		}
+		log := logrus.WithField("cmd", "get")
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		store, err := cache.Open(*out, &mi.Info, cache.Options{Log: log})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		ctx, stop := signalContext()
+		defer stop()
+		if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("verify existing data in %s: %w", *out, err)
+		}
+		tcfg, err := ef.torrentConfig(store)
+		if err != nil {
+			return err
+		}
+		c, err := ef.newClient(log)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		t, err := c.AddTorrent(mi, tcfg)
+		if err != nil {
+			return err
+		}
+		log.Infof("downloading %s (%s) to %s", mi.Info.Name, mi.InfoHash, dataPath(*out, mi.Info.Name))
+		sctx, stopStatus := context.WithCancel(ctx)
+		go statusLine(sctx, os.Stderr, t)
+		if err := waitComplete(ctx, t); err != nil {
+			stopStatus()
+			s := t.Stats()
+			c.Close()
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("interrupted at %s of %s; run again to resume", humanBytes(s.BytesDone), humanBytes(s.Total))
+			}
+			return err
+		}
+		stopStatus()
+		s := t.Stats()
+		if s.Err != nil {
+			return s.Err
+		}
+		fmt.Fprintf(os.Stdout, "downloaded %s to %s\n", humanBytes(s.Total), dataPath(*out, mi.Info.Name))
+		if *seed {
+			log.Info("seeding until Ctrl-C")
+			go statusLine(ctx, os.Stderr, t)
+			<-ctx.Done()
+		}
+		return c.Close()
+	}
+}
+
+func dataPath(dir, name string) string { return filepath.Join(dir, name) }
+
+// waitComplete waits for the download to finish, for ctx, or for a storage failure (a full
+// disk) that stops the download.
+func waitComplete(ctx context.Context, t *swarm.Torrent) error {
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-t.Complete():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tk.C:
+			if err := t.Stats().Err; err != nil {
+				return err
+			}
+		}
+	}
+}

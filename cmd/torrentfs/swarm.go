@@ -1,0 +1,139 @@
+package main
+
+// What `seed` and `get` share: flags for the engine, loading the torrent, checking the data
+// with a progress bar, and the status line.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
+
+	"torrentfs/cache"
+	"torrentfs/metainfo"
+	"torrentfs/swarm"
+)
+
+// engineFlags are the flags of every command that joins a swarm.
+type engineFlags struct {
+	listen        string
+	uploadLimit   sizeFlag
+	downloadLimit sizeFlag
+	peers         stringsFlag
+	trackers      stringsFlag
+	noTrackers    bool
+	maxPeers      int
+}
+
+func (f *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", "0.0.0.0:6881", "TCP address to accept peers on (a busy port falls back to a free one)")
+	fs.Var(&f.uploadLimit, "upload-limit", "upload rate limit in bytes per second (e.g. 2M); 0 = none")
+	fs.Var(&f.downloadLimit, "download-limit", "download rate limit in bytes per second; 0 = none")
+	fs.Var(&f.peers, "peer", "`HOST:PORT` of a peer to connect to (repeatable)")
+	fs.Var(&f.trackers, "tracker", "announce `URL` to use instead of the torrent's (repeatable; each is a tier)")
+	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
+	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
+}
+
+func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, error) {
+	cfg := swarm.TorrentConfig{Storage: store, MaxPeers: f.maxPeers}
+	for _, p := range f.peers {
+		ap, err := netip.ParseAddrPort(p)
+		if err != nil {
+			return cfg, usagef("--peer %q: want IP:PORT", p)
+		}
+		cfg.Peers = append(cfg.Peers, ap)
+	}
+	switch {
+	case f.noTrackers:
+		cfg.Trackers = [][]string{}
+	case len(f.trackers) > 0:
+		for _, u := range f.trackers {
+			cfg.Trackers = append(cfg.Trackers, []string{u})
+		}
+	}
+	return cfg, nil
+}
+
+// newClient starts the engine, falling back to a free port when the asked one is taken.
+func (f *engineFlags) newClient(log *logrus.Entry) (*swarm.Client, error) {
+	cfg := swarm.ClientConfig{
+		ListenAddr:    f.listen,
+		UploadLimit:   int64(f.uploadLimit),
+		DownloadLimit: int64(f.downloadLimit),
+		Log:           log,
+	}
+	c, err := swarm.NewClient(cfg)
+	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
+		if ap, perr := netip.ParseAddrPort(f.listen); perr == nil {
+			cfg.ListenAddr = netip.AddrPortFrom(ap.Addr(), 0).String()
+			log.Warnf("port %d is busy; listening on a free port instead", ap.Port())
+			c, err = swarm.NewClient(cfg)
+		}
+	}
+	return c, err
+}
+
+// loadTorrent reads a .torrent file. Magnet links need the metadata exchange (BEP 9), which
+// a later change brings; until then they get a clear error.
+func loadTorrent(arg string) (*metainfo.MetaInfo, error) {
+	if metainfo.IsMagnet(arg) {
+		return nil, errors.New("magnet links are not supported by this command yet: give the .torrent file")
+	}
+	return metainfo.Load(arg)
+}
+
+// checkStorage verifies what is on disk, with a progress bar on a terminal.
+func checkStorage(ctx context.Context, store *cache.Storage, info *metainfo.Info, stderr io.Writer) error {
+	bar := newProgress(stderr, "verifying", info.TotalLength)
+	err := store.Check(ctx, func(done, total int) {
+		bar.Set(int64(done) * info.PieceLength)
+	})
+	bar.Done()
+	return err
+}
+
+// signalContext is cancelled by Ctrl-C or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// statusLine prints the torrent's state once a second on a terminal until ctx ends.
+func statusLine(ctx context.Context, w io.Writer, t *swarm.Torrent) {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok || !isTerminal(f.Fd()) {
+		return
+	}
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-tk.C:
+			fmt.Fprintf(w, "\r\033[K%s", formatStats(t.Stats()))
+		}
+	}
+}
+
+func formatStats(s swarm.Stats) string {
+	pct := 100.0
+	if s.Total > 0 {
+		pct = float64(s.BytesDone) * 100 / float64(s.Total)
+	}
+	return fmt.Sprintf("%5.1f%% %s/%s  peers %d (%d seeds)  down %s/s  up %s/s  uploaded %s",
+		pct, humanBytes(s.BytesDone), humanBytes(s.Total), s.Peers, s.Seeds,
+		humanBytes(int64(s.DownRate)), humanBytes(int64(s.UpRate)), humanBytes(s.Uploaded))
+}
+
+func isTerminal(fd uintptr) bool { return term.IsTerminal(int(fd)) }

@@ -1,0 +1,221 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"torrentfs/swarm/wire"
+)
+
+// handshakeTimeout bounds the whole BitTorrent handshake of a new connection.
+const handshakeTimeout = 20 * time.Second
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// ListenAddr is the TCP address peers connect to, e.g. "127.0.0.1:0" or ":6881". Empty
+	// means do not listen (download only by dialing out).
+	ListenAddr string
+	// AnnounceIP, when set, is the IP trackers are told (else they take the source address).
+	AnnounceIP netip.Addr
+	// DialAddr, when set, is the local address outgoing connections bind to.
+	DialAddr netip.Addr
+	// UploadLimit and DownloadLimit are bytes per second shared by all torrents; 0 = none.
+	UploadLimit   int64
+	DownloadLimit int64
+	Log           *logrus.Entry
+}
+
+// Client is one BitTorrent node: a peer id, a listening socket and its torrents.
+type Client struct {
+	cfg       ClientConfig
+	peerID    [20]byte
+	log       *logrus.Entry
+	ln        net.Listener
+	upLimit   *rateLimiter
+	downLimit *rateLimiter
+
+	mu       sync.Mutex
+	torrents map[[20]byte]*Torrent
+	closed   bool
+
+	wg      sync.WaitGroup
+	closing chan struct{}
+}
+
+// NewClient starts a client, listening when cfg.ListenAddr is set.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.WarnLevel)
+		cfg.Log = logrus.NewEntry(l)
+	}
+	c := &Client{
+		cfg:       cfg,
+		peerID:    wire.NewPeerID("-TF0001-"),
+		log:       cfg.Log,
+		upLimit:   newRateLimiter(cfg.UploadLimit),
+		downLimit: newRateLimiter(cfg.DownloadLimit),
+		torrents:  make(map[[20]byte]*Torrent),
+		closing:   make(chan struct{}),
+	}
+	if cfg.ListenAddr != "" {
+		ln, err := net.Listen("tcp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen for peers on %s: %w", cfg.ListenAddr, err)
+		}
+		c.ln = ln
+		c.wg.Add(1)
+		go c.acceptLoop()
+	}
+	return c, nil
+}
+
+// PeerID is the id this client sends in handshakes.
+func (c *Client) PeerID() [20]byte { return c.peerID }
+
+// Port is the TCP port peers can reach us on (0 when not listening).
+func (c *Client) Port() uint16 {
+	if c.ln == nil {
+		return 0
+	}
+	return uint16(c.ln.Addr().(*net.TCPAddr).Port)
+}
+
+// Addr is the listening address, or nil.
+func (c *Client) Addr() net.Addr {
+	if c.ln == nil {
+		return nil
+	}
+	return c.ln.Addr()
+}
+
+// Close stops every torrent (announcing `stopped`) and the listener, and waits for them.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	close(c.closing)
+	if c.ln != nil {
+		c.ln.Close()
+	}
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.Close())
+	}
+	c.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (c *Client) acceptLoop() {
+	defer c.wg.Done()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			select {
+			case <-c.closing:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			c.log.WithError(err).Warn("accept failed")
+			// Out of file descriptors and the like: back off instead of spinning.
+			select {
+			case <-time.After(time.Second):
+			case <-c.closing:
+				return
+			}
+			continue
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.handleIncoming(conn)
+		}()
+	}
+}
+
+// handleIncoming reads the peer's handshake, finds the torrent it wants and answers.
+func (c *Client) handleIncoming(conn net.Conn) {
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	reserved, ih, err := wire.ReadHandshakeHeader(conn)
+	if err != nil {
+		c.log.WithField("peer", conn.RemoteAddr()).WithError(err).Debug("bad incoming handshake")
+		conn.Close()
+		return
+	}
+	c.mu.Lock()
+	t := c.torrents[ih]
+	c.mu.Unlock()
+	if t == nil {
+		conn.Close()
+		return
+	}
+	if err := wire.WriteHandshake(conn, t.ourHandshake()); err != nil {
+		conn.Close()
+		return
+	}
+	id, err := wire.ReadPeerID(conn)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	t.addConn(conn, wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}, false)
+}
+
+// dial connects to a peer and performs the handshake for torrent ih.
+func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshake) (net.Conn, wire.Handshake, error) {
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	d := net.Dialer{}
+	if c.cfg.DialAddr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: c.cfg.DialAddr.AsSlice()}
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, wire.Handshake{}, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := wire.WriteHandshake(conn, hs); err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, fmt.Errorf("send handshake: %w", err)
+	}
+	reserved, ih, err := wire.ReadHandshakeHeader(conn)
+	if err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, fmt.Errorf("read handshake: %w", err)
+	}
+	if ih != hs.InfoHash {
+		conn.Close()
+		return nil, wire.Handshake{}, errors.New("peer answered for another torrent")
+	}
+	id, err := wire.ReadPeerID(conn)
+	if err != nil {
+		conn.Close()
+		return nil, wire.Handshake{}, fmt.Errorf("read peer id: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}, nil
+}

@@ -1,0 +1,338 @@
+package swarm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"torrentfs/cache"
+	"torrentfs/metainfo"
+	"torrentfs/picker"
+	"torrentfs/swarm/wire"
+	"torrentfs/tracker"
+)
+
+// TorrentConfig configures one torrent of a Client.
+type TorrentConfig struct {
+	// Storage holds the torrent's pieces; the caller opens it, runs its Check, and closes it
+	// after the torrent.
+	Storage *cache.Storage
+	// Trackers overrides the metainfo's announce tiers when non-nil; an empty non-nil slice
+	// disables trackers.
+	Trackers [][]string
+	// Peers are dialed at once, besides those the trackers give.
+	Peers []netip.AddrPort
+	// MaxPeers bounds connections (default 50); MaxHalfOpen bounds dials in flight (8).
+	MaxPeers    int
+	MaxHalfOpen int
+	// UploadSlots is the number of regular unchoke slots (default 4).
+	UploadSlots int
+	// NoBackground stops the rarest-first fill of pieces nobody reads (bounded cache mode).
+	NoBackground bool
+}
+
+// Torrent is one torrent being downloaded and served. Its loop owns the fields grouped
+// under "loop-owned"; the rest is immutable or atomic.
+type Torrent struct {
+	c     *Client
+	mi    *metainfo.MetaInfo
+	info  *metainfo.Info
+	store *cache.Storage
+	cfg   TorrentConfig
+	log   *logrus.Entry
+
+	events      chan any          // from peer, dial and API goroutines to the loop
+	diskJobs    chan diskJob      // loop -> disk workers
+	diskResults chan diskResult   // disk workers -> loop
+	closing     chan struct{}     // closed by Close
+	done        chan struct{}     // closed when the loop has stopped
+	complete    chan struct{}     // closed when every piece is verified
+	closeOnce   sync.Once
+	wg          sync.WaitGroup    // dials, disk workers, announcer
+	blockPool   sync.Pool         // *[]byte block buffers from readers to disk
+	stats       atomic.Pointer[Stats]
+	uploaded    atomic.Int64
+	downloaded  atomic.Int64 // verified piece bytes fetched from peers
+	announcer   *tracker.Announcer
+	cancelAnnounce context.CancelFunc
+
+	// loop-owned
+	pk        *picker.Picker
+	peers     peerSet
+	cands     map[netip.AddrPort]*candidate
+	banned    map[netip.Addr]bool
+	halfOpen  int
+	choker    *choker
+	disk      diskState
+	waiters   map[int][]chan struct{}
+	lastTick  time.Time
+	ticks     int
+	err       error // a fatal storage error: downloading stopped
+}
+
+// Stats is a snapshot of a torrent for status lines and trackers.
+type Stats struct {
+	Pieces, PiecesDone int
+	Total, BytesDone   int64
+	Peers, Seeds       int
+	Downloaded         int64 // piece bytes fetched from peers this session
+	Uploaded           int64 // block bytes sent to peers this session
+	DownRate, UpRate   float64
+	Complete           bool
+	Err                error
+}
+
+// AddTorrent starts serving and downloading mi. Its storage must already be checked.
+func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("add torrent: no storage")
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = 50
+	}
+	if cfg.MaxHalfOpen <= 0 {
+		cfg.MaxHalfOpen = 8
+	}
+	if cfg.UploadSlots <= 0 {
+		cfg.UploadSlots = 4
+	}
+	var seed [8]byte
+	rand.Read(seed[:])
+	t := &Torrent{
+		c:           c,
+		mi:          mi,
+		info:        &mi.Info,
+		store:       cfg.Storage,
+		cfg:         cfg,
+		log:         c.log.WithField("torrent", mi.Info.Name),
+		events:      make(chan any, 256),
+		diskJobs:    make(chan diskJob),
+		diskResults: make(chan diskResult, 64),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
+		complete:    make(chan struct{}),
+		pk:          picker.New(mi.Info.PieceLength, mi.Info.TotalLength, int64(binary.LittleEndian.Uint64(seed[:]))),
+		peers:       newPeerSet(),
+		cands:       make(map[netip.AddrPort]*candidate),
+		banned:      make(map[netip.Addr]bool),
+		choker:      newChoker(cfg.UploadSlots, binary.LittleEndian.Uint64(seed[:])),
+		waiters:     make(map[int][]chan struct{}),
+	}
+	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
+	t.disk.init()
+	have := t.store.Have()
+	for i := 0; i < t.info.NumPieces(); i++ {
+		if have.Has(i) {
+			t.pk.SetHave(i)
+		}
+	}
+	if cfg.NoBackground {
+		t.pk.SetBackground(false)
+	}
+	if t.pk.Done() && t.store.Complete() {
+		close(t.complete)
+	}
+	for _, a := range cfg.Peers {
+		t.addCandidate(a)
+	}
+	t.publishStats(time.Now())
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errors.New("add torrent: client is closed")
+	}
+	if _, dup := c.torrents[mi.InfoHash]; dup {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("add torrent: %s is already added", mi.InfoHash)
+	}
+	c.torrents[mi.InfoHash] = t
+	c.mu.Unlock()
+
+	for range diskWorkers {
+		t.wg.Add(1)
+		go t.diskWorker()
+	}
+	t.startAnnouncer()
+	go t.run()
+	return t, nil
+}
+
+func (t *Torrent) startAnnouncer() {
+	tiers := t.cfg.Trackers
+	if tiers == nil {
+		tiers = t.mi.Trackers()
+	}
+	if len(tiers) == 0 {
+		return
+	}
+	var key [4]byte
+	rand.Read(key[:])
+	t.announcer = tracker.NewAnnouncer(tracker.AnnouncerConfig{
+		Tiers:    tiers,
+		InfoHash: t.mi.InfoHash,
+		PeerID:   t.c.peerID,
+		Port:     t.c.Port(),
+		Key:      binary.BigEndian.Uint32(key[:]),
+		NumWant:  50,
+		Stats: func() (up, down, left int64) {
+			s := t.stats.Load()
+			return t.uploaded.Load(), t.downloaded.Load(), s.Total - s.BytesDone
+		},
+		OnPeers: func(ps []tracker.Peer) {
+			addrs := make([]netip.AddrPort, 0, len(ps))
+			for _, p := range ps {
+				addrs = append(addrs, p.Addr)
+			}
+			// Never block the announcer; a dropped batch comes again at the next announce.
+			select {
+			case t.events <- addPeers(addrs):
+			default:
+			}
+		},
+		Log: t.log,
+	})
+	if t.pk.Done() {
+		t.announcer.Completed()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancelAnnounce = cancel
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.announcer.Run(ctx)
+	}()
+}
+
+// Close stops the torrent: it disconnects peers, announces `stopped` and waits for every
+// goroutine. The storage stays open for the caller to close.
+func (t *Torrent) Close() error {
+	t.closeOnce.Do(func() {
+		close(t.closing)
+		if t.cancelAnnounce != nil {
+			t.cancelAnnounce()
+		}
+		t.c.mu.Lock()
+		if t.c.torrents[t.mi.InfoHash] == t {
+			delete(t.c.torrents, t.mi.InfoHash)
+		}
+		t.c.mu.Unlock()
+	})
+	<-t.done
+	t.wg.Wait()
+	return nil
+}
+
+// InfoHash is the torrent's info-hash.
+func (t *Torrent) InfoHash() metainfo.Hash { return t.mi.InfoHash }
+
+// Info is the torrent's info dictionary.
+func (t *Torrent) Info() *metainfo.Info { return t.info }
+
+// Stats returns the latest snapshot (refreshed every second and on each verified piece).
+func (t *Torrent) Stats() Stats { return *t.stats.Load() }
+
+// Complete is closed once every piece is verified.
+func (t *Torrent) Complete() <-chan struct{} { return t.complete }
+
+// Done is closed when the torrent has stopped.
+func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// AddPeers gives the torrent addresses to dial.
+func (t *Torrent) AddPeers(addrs ...netip.AddrPort) {
+	select {
+	case t.events <- addPeers(addrs):
+	case <-t.closing:
+	}
+}
+
+// do runs f on the loop and waits for it; false when the torrent is closed.
+func (t *Torrent) do(ctx context.Context, f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case t.events <- loopFunc(func() { f(); close(ran) }):
+	case <-t.closing:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-ran:
+		return true
+	case <-t.done:
+		return false
+	}
+}
+
+// ErrClosed is returned by waits on a torrent that has stopped.
+var ErrClosed = errors.New("torrent is closed")
+
+// WaitPiece blocks until piece i is verified, ctx ends or the torrent stops.
+func (t *Torrent) WaitPiece(ctx context.Context, i int) error {
+	if t.store.HasPiece(i) {
+		return nil
+	}
+	ch := make(chan struct{})
+	ok := t.do(ctx, func() {
+		if t.pk.Have(i) {
+			close(ch)
+			return
+		}
+		t.waiters[i] = append(t.waiters[i], ch)
+	})
+	if !ok {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ErrClosed
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.done:
+		return ErrClosed
+	}
+}
+
+func (t *Torrent) ourHandshake() wire.Handshake {
+	var r wire.Reserved
+	r.SetFast(true)
+	r.SetExtended(true)
+	return wire.Handshake{Reserved: r, InfoHash: t.mi.InfoHash, PeerID: t.c.peerID}
+}
+
+// Event types for the loop.
+type (
+	addPeers []netip.AddrPort
+	loopFunc func()
+	newConn  struct {
+		conn     net.Conn
+		hs       wire.Handshake
+		outgoing bool
+		dialed   netip.AddrPort // the candidate dialed, when outgoing
+	}
+	dialFailed struct {
+		addr netip.AddrPort
+		err  error
+	}
+)
+
+// addConn hands an established connection to the loop (from the accept path).
+func (t *Torrent) addConn(conn net.Conn, hs wire.Handshake, outgoing bool) {
+	select {
+	case t.events <- newConn{conn: conn, hs: hs, outgoing: outgoing}:
+	case <-t.closing:
+		conn.Close()
+	}
+}

@@ -1,0 +1,193 @@
+package swarm
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"torrentfs/bitfield"
+	"torrentfs/picker"
+	"torrentfs/swarm/wire"
+)
+
+// floodLimit is how many requests beyond its queue a peer may send before we hang up: a few
+// are races with our choke, thousands are an attack.
+const floodLimit = 1000
+
+func remoteAddrPort(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap
+}
+
+// handleMessage applies one message from a peer. It runs on the loop.
+func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
+	if m.Keepalive {
+		return
+	}
+	// The piece set must come first, but clients differ on whether the extension
+	// handshake may precede it, so extended messages do not count.
+	first := !p.gotFirstMsg
+	if m.ID != wire.Extended {
+		p.gotFirstMsg = true
+	}
+	switch m.ID {
+	case wire.Choke:
+		p.peerChoking = true
+		if !p.fast {
+			// Without BEP 6 a choke silently discards our requests.
+			t.pk.PeerChoked(p.key)
+		}
+	case wire.Unchoke:
+		p.peerChoking = false
+		p.lastUnchoked = time.Now()
+		t.fill(p)
+	case wire.Interested:
+		p.peerInterested = true
+		t.unchokeIfRoom(p)
+	case wire.NotInterested:
+		p.peerInterested = false
+	case wire.Have:
+		if int(m.Index) >= t.info.NumPieces() {
+			t.disconnect(p, fmt.Sprintf("have for piece %d of %d", m.Index, t.info.NumPieces()))
+			return
+		}
+		if !p.has.Has(int(m.Index)) {
+			p.has.Set(int(m.Index))
+			t.pk.PeerHave(p.key, int(m.Index))
+			t.updateInterest(p)
+			t.fill(p)
+		}
+	case wire.Bitfield:
+		if !first {
+			t.disconnect(p, "bitfield after the first message")
+			return
+		}
+		bf, err := bitfield.FromBytes(m.Bitfield, t.info.NumPieces())
+		if err != nil {
+			t.disconnect(p, err.Error())
+			return
+		}
+		p.has = bf
+		if bf.All() {
+			p.hasAll = true
+		}
+		t.pk.PeerBitfield(p.key, bf)
+		t.updateInterest(p)
+	case wire.HaveAll, wire.HaveNone:
+		if !p.fast || !first {
+			t.disconnect(p, m.ID.String()+" without the fast extension or not first")
+			return
+		}
+		if m.ID == wire.HaveAll {
+			p.hasAll = true
+			p.has = bitfield.Full(t.info.NumPieces())
+			t.pk.PeerHaveAll(p.key)
+			t.updateInterest(p)
+		}
+	case wire.Request:
+		t.handleRequest(p, m)
+	case wire.Cancel:
+		p.cancelUpload(m.Index, m.Begin, m.Length)
+	case wire.Piece:
+		t.handleBlock(p, m, buf)
+	case wire.Reject:
+		if !p.fast {
+			t.disconnect(p, "reject without the fast extension")
+			return
+		}
+		t.pk.Rejected(p.key, picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
+		if !p.peerChoking {
+			t.fill(p)
+		}
+	case wire.Extended:
+		if m.ExtID == 0 {
+			h, err := wire.ParseExtHandshake(m.Payload)
+			if err != nil {
+				p.log.WithError(err).Debug("bad extension handshake")
+				return
+			}
+			if h.Reqq > 0 {
+				p.reqq = min(h.Reqq, maxPipeline)
+			}
+			if h.V != "" {
+				p.clientName = h.V
+			}
+		}
+	default:
+		// Port, suggest, allowed-fast and unknown messages are legal to ignore.
+	}
+}
+
+// unchokeIfRoom gives a newly interested peer a free upload slot at once, instead of making
+// it wait up to ten seconds for the next choking round.
+func (t *Torrent) unchokeIfRoom(p *peerConn) {
+	if !p.amChoking {
+		return
+	}
+	unchoked := 0
+	for _, q := range t.peers.list {
+		if !q.amChoking {
+			unchoked++
+		}
+	}
+	if unchoked < t.cfg.UploadSlots+1 {
+		t.setChoking(p, false)
+	}
+}
+
+// handleRequest queues an upload when the request is valid and the peer may have it.
+func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
+	i := int(m.Index)
+	if i >= t.info.NumPieces() || m.Length == 0 || m.Length > maxRequestLen ||
+		int64(m.Begin)+int64(m.Length) > t.info.PieceSize(i) {
+		t.disconnect(p, fmt.Sprintf("bad request %d/%d+%d", m.Index, m.Begin, m.Length))
+		return
+	}
+	reject := func() {
+		if p.fast {
+			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+	}
+	if p.amChoking || !t.store.HasPiece(i) {
+		reject()
+		return
+	}
+	if p.queuedUploads.Load() >= maxUploadQueue {
+		reject()
+		if p.floodWarnings++; p.floodWarnings > floodLimit {
+			t.disconnect(p, "request flood")
+		}
+		return
+	}
+	p.sendUpload(m.Index, m.Begin, m.Length)
+}
+
+// handleBlock takes a block that arrived: it goes to disk if the picker wanted it.
+func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
+	b := picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: len(m.Block)}
+	now := time.Now()
+	cancel, complete, ok := t.pk.Received(p.key, b, now)
+	if !ok {
+		if buf != nil {
+			t.blockPool.Put(buf)
+		}
+		return
+	}
+	p.lastBlock = now
+	p.snubbed = false
+	for _, id := range cancel {
+		if q := t.peers.byKey[id]; q != nil {
+			q.send(wire.Message{ID: wire.Cancel, Index: m.Index, Begin: m.Begin, Length: uint32(len(m.Block))})
+		}
+	}
+	t.queueWrite(p, b.Piece, b.Begin, m.Block, buf)
+	if complete {
+		t.pieceReceived(b.Piece)
+	}
+	t.fill(p)
+}

@@ -1,0 +1,486 @@
+package swarm
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"torrentfs/bitfield"
+	"torrentfs/metainfo"
+	"torrentfs/picker"
+	"torrentfs/swarm/wire"
+)
+
+const (
+	tickEvery   = time.Second
+	chokeEvery  = 10 // ticks
+	snubAfter   = 60 * time.Second
+	redialAfter = 30 * time.Second
+	// requestHorizon is how many seconds of a peer's measured rate we keep requested, so
+	// its pipe never runs dry between our requests.
+	requestHorizon = 1.5
+	minPipeline    = 16
+	maxPipeline    = 1000
+)
+
+// peerSet is the loop's set of connections, by key and by peer id.
+type peerSet struct {
+	byKey  map[picker.PeerID]*peerConn
+	byID   map[[20]byte]*peerConn
+	list   []*peerConn
+	nextID picker.PeerID
+}
+
+func newPeerSet() peerSet {
+	return peerSet{byKey: make(map[picker.PeerID]*peerConn), byID: make(map[[20]byte]*peerConn)}
+}
+
+func (s *peerSet) has(p *peerConn) bool { return s.byKey[p.key] == p }
+
+func (s *peerSet) add(p *peerConn) {
+	s.nextID++
+	p.key = s.nextID
+	s.byKey[p.key] = p
+	s.byID[p.peerID] = p
+	s.list = append(s.list, p)
+}
+
+func (s *peerSet) remove(p *peerConn) {
+	delete(s.byKey, p.key)
+	if s.byID[p.peerID] == p {
+		delete(s.byID, p.peerID)
+	}
+	for i, q := range s.list {
+		if q == p {
+			s.list = append(s.list[:i], s.list[i+1:]...)
+			break
+		}
+	}
+}
+
+// candidate is a peer address we may dial.
+type candidate struct {
+	connected bool
+	dialing   bool
+	fails     int
+	nextTry   time.Time
+}
+
+func (t *Torrent) run() {
+	defer close(t.done)
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	t.lastTick = time.Now()
+	t.dialMore(t.lastTick)
+	for {
+		var jobs chan diskJob
+		var head diskJob
+		if len(t.disk.queue) > 0 {
+			jobs, head = t.diskJobs, t.disk.queue[0]
+		}
+		select {
+		case ev := <-t.events:
+			t.handleEvent(ev)
+		case jobs <- head:
+			t.disk.queue[0] = diskJob{}
+			t.disk.queue = t.disk.queue[1:]
+		case r := <-t.diskResults:
+			t.handleDisk(r)
+		case now := <-tick.C:
+			t.tick(now)
+		case <-t.closing:
+			t.shutdown()
+			return
+		}
+	}
+}
+
+func (t *Torrent) shutdown() {
+	for _, p := range t.peers.list {
+		p.close()
+	}
+	for _, p := range t.peers.list {
+		p.done.Wait()
+	}
+	for _, j := range t.disk.queue {
+		if j.buf != nil {
+			t.blockPool.Put(j.buf)
+		}
+	}
+	t.publishStats(time.Now())
+}
+
+func (t *Torrent) handleEvent(ev any) {
+	switch ev := ev.(type) {
+	case peerMsg:
+		if t.peers.has(ev.p) {
+			t.handleMessage(ev.p, ev.msg, ev.buf)
+		} else if ev.buf != nil {
+			t.blockPool.Put(ev.buf)
+		}
+	case peerGone:
+		t.dropPeer(ev.p, ev.err)
+	case newConn:
+		t.acceptConn(ev)
+	case dialFailed:
+		t.halfOpen--
+		if c := t.cands[ev.addr]; c != nil {
+			c.dialing = false
+			c.fails++
+			c.nextTry = time.Now().Add(redialAfter * time.Duration(1<<min(c.fails, 6)))
+		}
+		t.log.WithField("peer", ev.addr).WithError(ev.err).Debug("dial failed")
+		t.dialMore(time.Now())
+	case addPeers:
+		for _, a := range ev {
+			t.addCandidate(a)
+		}
+		t.dialMore(time.Now())
+	case loopFunc:
+		ev()
+	}
+}
+
+func (t *Torrent) addCandidate(a netip.AddrPort) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	if !a.IsValid() || a.Port() == 0 || t.banned[a.Addr()] {
+		return
+	}
+	if la := t.c.Addr(); la != nil && t.c.Port() == a.Port() && isLocalAddr(a.Addr(), la.String()) {
+		return // ourselves, as the tracker sees us
+	}
+	if _, ok := t.cands[a]; !ok {
+		t.cands[a] = &candidate{}
+	}
+}
+
+// isLocalAddr tells whether a is the address the listener is bound to.
+func isLocalAddr(a netip.Addr, listen string) bool {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return false
+	}
+	return ap.Addr().Unmap() == a || ap.Addr().IsUnspecified() && a.IsLoopback()
+}
+
+// dialMore starts dials while there is room for connections.
+func (t *Torrent) dialMore(now time.Time) {
+	// A complete torrent waits for leechers to come to it, and dials those the tracker
+	// lists too: both are needed for seeding behind a tracker that sees only seeds dial out.
+	for addr, c := range t.cands {
+		if len(t.peers.list)+t.halfOpen >= t.cfg.MaxPeers || t.halfOpen >= t.cfg.MaxHalfOpen {
+			return
+		}
+		if c.connected || c.dialing || now.Before(c.nextTry) || t.banned[addr.Addr()] {
+			continue
+		}
+		c.dialing = true
+		t.halfOpen++
+		t.wg.Add(1)
+		go t.dialPeer(addr)
+	}
+}
+
+func (t *Torrent) dialPeer(addr netip.AddrPort) {
+	defer t.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-t.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, hs, err := t.c.dial(ctx, addr, t.ourHandshake())
+	var ev any = newConn{conn: conn, hs: hs, outgoing: true, dialed: addr}
+	if err != nil {
+		ev = dialFailed{addr: addr, err: err}
+	}
+	select {
+	case t.events <- ev:
+	case <-t.closing:
+		if conn != nil {
+			conn.Close()
+		}
+	}
+}
+
+// acceptConn registers a connection that finished its handshake.
+func (t *Torrent) acceptConn(ev newConn) {
+	if ev.outgoing {
+		t.halfOpen--
+		if c := t.cands[ev.dialed]; c != nil {
+			c.dialing = false
+		}
+	}
+	addr := remoteAddrPort(ev.conn)
+	reject := ""
+	switch {
+	case ev.hs.PeerID == t.c.peerID:
+		reject = "connected to ourselves"
+		if c := t.cands[ev.dialed]; c != nil {
+			c.nextTry = time.Now().Add(24 * time.Hour)
+		}
+	case t.banned[addr.Addr()]:
+		reject = "banned"
+	case t.peers.byID[ev.hs.PeerID] != nil:
+		reject = "duplicate connection"
+	case len(t.peers.list) >= t.cfg.MaxPeers:
+		reject = "too many peers"
+	}
+	if reject != "" {
+		t.log.WithField("peer", addr).Debug("dropping connection: ", reject)
+		ev.conn.Close()
+		t.dialMore(time.Now())
+		return
+	}
+	if ev.outgoing {
+		if c := t.cands[ev.dialed]; c != nil {
+			c.connected, c.fails = true, 0
+		}
+	}
+	p := newPeerConn(ev.conn, addr, ev.hs, ev.outgoing, t.log)
+	if ev.outgoing {
+		p.addr = ev.dialed
+	}
+	p.clientName = wire.ClientName(ev.hs.PeerID)
+	p.connectedAt = time.Now()
+	p.has = bitfield.New(t.info.NumPieces())
+	p.fast = ev.hs.Reserved.Fast()
+	p.extended = ev.hs.Reserved.Extended()
+	t.peers.add(p)
+	t.pk.PeerAdd(p.key)
+	p.log = p.log.WithField("client", p.clientName)
+	p.log.Debug("peer connected")
+	p.start(peerIO{
+		events:    t.events,
+		closed:    t.closing,
+		readBlock: t.store.ReadBlock,
+		maxMsgLen: wire.MaxLenFor(t.info.NumPieces()),
+		upLimit:   t.c.upLimit,
+		downLimit: t.c.downLimit,
+		uploaded:  &t.uploaded,
+		blockPool: &t.blockPool,
+	})
+	have := t.store.Have()
+	switch {
+	case p.fast && have.All():
+		p.send(wire.Message{ID: wire.HaveAll})
+	case p.fast && have.Count() == 0:
+		p.send(wire.Message{ID: wire.HaveNone})
+	case have.Count() > 0:
+		p.send(wire.Message{ID: wire.Bitfield, Bitfield: have.Bytes()})
+	}
+	if p.extended {
+		eh := wire.ExtHandshake{V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
+		if b, err := eh.Encode(); err == nil {
+			p.send(wire.Message{ID: wire.Extended, ExtID: 0, Payload: b})
+		}
+	}
+	// Start uploading at once when a slot is free rather than at the next choking round.
+}
+
+// Version is sent in the extension handshake.
+var Version = "dev"
+
+func (t *Torrent) dropPeer(p *peerConn, err error) {
+	if !t.peers.has(p) {
+		return
+	}
+	p.close()
+	t.peers.remove(p)
+	freed := t.pk.PeerRemove(p.key)
+	if c := t.cands[p.addr]; c != nil {
+		c.connected = false
+		c.nextTry = time.Now().Add(redialAfter)
+	}
+	for _, c := range t.disk.contributors {
+		delete(c, p)
+	}
+	p.log.WithError(err).Debug("peer disconnected")
+	if len(freed) > 0 {
+		t.fillAll()
+	}
+	t.dialMore(time.Now())
+}
+
+// ban disconnects a peer and refuses its address from now on.
+func (t *Torrent) ban(p *peerConn, why string) {
+	t.banned[p.addr.Addr()] = true
+	p.log.Warn("banning peer: ", why)
+	t.dropPeer(p, nil)
+}
+
+// disconnect drops a peer for a protocol violation.
+func (t *Torrent) disconnect(p *peerConn, why string) {
+	p.log.Info("disconnecting peer: ", why)
+	t.dropPeer(p, nil)
+}
+
+func (t *Torrent) tick(now time.Time) {
+	dt := now.Sub(t.lastTick)
+	t.lastTick = now
+	t.ticks++
+	for _, p := range t.peers.list {
+		p.downRate.tick(p.downloaded.Swap(0), dt)
+		p.upRate.tick(p.uploaded.Swap(0), dt)
+		t.pk.PeerRate(p.key, p.downRate.rate)
+		// Anti-snubbing: a peer that has our requests but sent nothing for a minute loses
+		// its regular upload slot until it delivers again.
+		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
+			now.Sub(later(p.lastBlock, p.lastUnchoked)) > snubAfter
+	}
+	// Expired requests stay open at their peers (a late block is still accepted) but are
+	// free for the peers that deliver.
+	t.pk.Expired(now)
+	if t.ticks%chokeEvery == 1 {
+		t.chokeRound(now)
+	}
+	t.fillAll()
+	t.dialMore(now)
+	t.publishStats(now)
+}
+
+// chokeRound applies the choker's decision.
+func (t *Torrent) chokeRound(now time.Time) {
+	seeding := t.pk.Done()
+	cands := make([]chokeCandidate, 0, len(t.peers.list))
+	for _, p := range t.peers.list {
+		rate := p.downRate.rate
+		if seeding {
+			rate = p.upRate.rate
+		}
+		cands = append(cands, chokeCandidate{
+			key:        int(p.key),
+			interested: p.peerInterested,
+			snubbed:    p.snubbed,
+			rate:       rate,
+			fresh:      now.Sub(p.connectedAt) < 3*chokeEvery*tickEvery,
+		})
+	}
+	unchoke := t.choker.decide(cands)
+	for _, p := range t.peers.list {
+		t.setChoking(p, !unchoke[int(p.key)])
+	}
+}
+
+func (t *Torrent) setChoking(p *peerConn, choke bool) {
+	if p.amChoking == choke {
+		return
+	}
+	p.amChoking = choke
+	if !choke {
+		p.send(wire.Message{ID: wire.Unchoke})
+		return
+	}
+	p.send(wire.Message{ID: wire.Choke})
+	// BEP 6: a choke cancels the peer's queued requests, and a fast peer is told each one.
+	for _, m := range p.dropUploads() {
+		if p.fast {
+			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+	}
+}
+
+func (t *Torrent) setInterested(p *peerConn, on bool) {
+	if p.amInterested == on {
+		return
+	}
+	p.amInterested = on
+	id := wire.NotInterested
+	if on {
+		id = wire.Interested
+	}
+	p.send(wire.Message{ID: id})
+}
+
+// updateInterest sends interested / not interested as the peer's pieces and ours change.
+func (t *Torrent) updateInterest(p *peerConn) {
+	t.setInterested(p, t.err == nil && t.pk.Interesting(p.key))
+}
+
+// fillAll tops up the request pipelines of every peer that unchoked us.
+func (t *Torrent) fillAll() {
+	for _, p := range t.peers.list {
+		t.fill(p)
+	}
+}
+
+// fill requests blocks from p until its pipeline is as deep as its rate deserves.
+func (t *Torrent) fill(p *peerConn) {
+	if p.peerChoking || !p.amInterested || t.err != nil {
+		return
+	}
+	want := int(p.downRate.rate*requestHorizon/metainfo.BlockSize) + minPipeline
+	want = min(want, p.reqq, maxPipeline)
+	n := want - t.pk.Outstanding(p.key)
+	if n <= 0 {
+		return
+	}
+	for _, b := range t.pk.Pick(p.key, n, time.Now()) {
+		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
+	}
+}
+
+// pieceVerified announces a new piece and wakes its waiters.
+func (t *Torrent) pieceVerified(i int) {
+	for _, ch := range t.waiters[i] {
+		close(ch)
+	}
+	delete(t.waiters, i)
+	for _, p := range t.peers.list {
+		p.send(wire.Message{ID: wire.Have, Index: uint32(i)})
+		if p.amInterested {
+			t.updateInterest(p)
+		}
+	}
+	if t.pk.Done() && t.store.Complete() {
+		select {
+		case <-t.complete:
+		default:
+			close(t.complete)
+			t.log.Info("download complete")
+			if t.announcer != nil {
+				t.announcer.Completed()
+			}
+		}
+	}
+	if t.ticks%4 == 0 {
+		t.publishStats(time.Now())
+	}
+}
+
+func (t *Torrent) publishStats(now time.Time) {
+	have := t.store.Have()
+	s := &Stats{
+		Pieces:     t.info.NumPieces(),
+		PiecesDone: have.Count(),
+		Total:      t.info.TotalLength,
+		BytesDone:  t.store.BytesCompleted(),
+		Peers:      len(t.peers.list),
+		Downloaded: t.downloaded.Load(),
+		Uploaded:   t.uploaded.Load(),
+		Err:        t.err,
+	}
+	select {
+	case <-t.complete:
+		s.Complete = true
+	default:
+	}
+	for _, p := range t.peers.list {
+		s.DownRate += p.downRate.rate
+		s.UpRate += p.upRate.rate
+		if p.hasAll || p.has.All() {
+			s.Seeds++
+		}
+	}
+	t.stats.Store(s)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
