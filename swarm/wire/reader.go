@@ -34,8 +34,12 @@ const (
 
 // Reader decodes messages from a stream. It reads ahead: once a Reader is made, every read of
 // the stream must go through it. It is not safe for concurrent use; one goroutine owns it.
-// After any error other than io.EOF at a frame boundary the stream is out of step, and the
-// connection should be closed.
+//
+// After an error from the stream (a read deadline, say) Read may be called again and resumes
+// mid-frame, since nothing is consumed until a frame is whole. After ErrMalformed the bad
+// frame has been consumed and the next Read decodes the next one, though a peer that sends
+// malformed messages is best dropped. ErrTooLong is sticky: the frame cannot be skipped
+// without reading it, so the connection must be closed.
 type Reader struct {
 	src    io.Reader
 	maxLen int

@@ -138,3 +138,51 @@ func TestReaderBlockCapped(t *testing.T) {
 		t.Fatalf("next frame clobbered: %v %v", m, err)
 	}
 }
+
+func TestReaderResumesAfterStreamError(t *testing.T) {
+	// A read deadline firing mid-frame must not lose the bytes already read.
+	frame := (&Message{ID: Request, Index: 1, Begin: 2, Length: 3}).AppendTo(nil)
+	timeout := errors.New("i/o timeout")
+	src := &scriptedReader{steps: []step{{data: frame[:6]}, {err: timeout}, {data: frame[6:]}}}
+	rd := NewReader(src, 0)
+	if _, err := rd.Read(); !errors.Is(err, timeout) {
+		t.Fatalf("first read: %v, want the timeout", err)
+	}
+	m, err := rd.Read()
+	if err != nil || m.ID != Request || m.Index != 1 || m.Begin != 2 || m.Length != 3 {
+		t.Fatalf("after the timeout: %v, %v", m, err)
+	}
+}
+
+func TestReaderContinuesAfterMalformed(t *testing.T) {
+	in := "\x00\x00\x00\x04\x04\x00\x00\x01" + "\x00\x00\x00\x05\x04\x00\x00\x00\x09"
+	rd := NewReader(strings.NewReader(in), 0)
+	if _, err := rd.Read(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v, want ErrMalformed", err)
+	}
+	if m, err := rd.Read(); err != nil || m.ID != Have || m.Index != 9 {
+		t.Fatalf("frame after a malformed one: %v, %v", m, err)
+	}
+}
+
+type step struct {
+	data []byte
+	err  error
+}
+
+// scriptedReader returns its steps one per Read, then io.EOF.
+type scriptedReader struct{ steps []step }
+
+func (r *scriptedReader) Read(p []byte) (int, error) {
+	if len(r.steps) == 0 {
+		return 0, io.EOF
+	}
+	s := r.steps[0]
+	n := copy(p, s.data)
+	if n < len(s.data) {
+		r.steps[0].data = s.data[n:]
+		return n, nil
+	}
+	r.steps = r.steps[1:]
+	return n, s.err
+}
