@@ -85,6 +85,7 @@ type Announcer struct {
 	stopTimeout    time.Duration
 
 	completed atomic.Bool
+	wakeAsked atomic.Bool
 	wake      chan struct{} // cap 1: Completed and Wake poke the loop without blocking
 
 	statusMu sync.Mutex
@@ -148,7 +149,10 @@ func (a *Announcer) Completed() {
 // Wake asks for an early announce, e.g. because the swarm ran out of peers. It is held back
 // until the tracker's min interval has passed since the last announce. Safe from any
 // goroutine.
-func (a *Announcer) Wake() { a.poke() }
+func (a *Announcer) Wake() {
+	a.wakeAsked.Store(true)
+	a.poke()
+}
 
 func (a *Announcer) poke() {
 	select {
@@ -268,7 +272,7 @@ func (a *Announcer) waitNext(ctx context.Context, st *announceState) bool {
 		case <-a.wake:
 			stop()
 			// A wake during backoff changes nothing: the trackers are down either way.
-			if st.failures == 0 {
+			if a.wakeAsked.Swap(false) && st.failures == 0 {
 				st.early = true
 			}
 		}
