@@ -50,33 +50,34 @@ type Torrent struct {
 	cfg   TorrentConfig
 	log   *logrus.Entry
 
-	events      chan any          // from peer, dial and API goroutines to the loop
-	diskJobs    chan diskJob      // loop -> disk workers
-	diskResults chan diskResult   // disk workers -> loop
-	closing     chan struct{}     // closed by Close
-	done        chan struct{}     // closed when the loop has stopped
-	complete    chan struct{}     // closed when every piece is verified
-	closeOnce   sync.Once
-	wg          sync.WaitGroup    // dials, disk workers, announcer
-	blockPool   sync.Pool         // *[]byte block buffers from readers to disk
-	stats       atomic.Pointer[Stats]
-	uploaded    atomic.Int64
-	downloaded  atomic.Int64 // verified piece bytes fetched from peers
-	announcer   *tracker.Announcer
+	events         chan any        // from peer, dial and API goroutines to the loop
+	diskJobs       chan diskJob    // loop -> disk workers
+	diskResults    chan diskResult // disk workers -> loop
+	closing        chan struct{}   // closed by Close
+	done           chan struct{}   // closed when the loop has stopped
+	complete       chan struct{}   // closed when every piece is verified
+	closeOnce      sync.Once
+	wg             sync.WaitGroup // dials, disk workers, announcer
+	blockPool      sync.Pool      // *[]byte block buffers from readers to disk
+	stats          atomic.Pointer[Stats]
+	uploaded       atomic.Int64
+	downloaded     atomic.Int64 // verified piece bytes fetched from peers
+	announcer      *tracker.Announcer
 	cancelAnnounce context.CancelFunc
 
 	// loop-owned
-	pk        *picker.Picker
-	peers     peerSet
-	cands     map[netip.AddrPort]*candidate
-	banned    map[netip.Addr]bool
-	halfOpen  int
-	choker    *choker
-	disk      diskState
-	waiters   map[int][]chan struct{}
-	lastTick  time.Time
-	ticks     int
-	err       error // a fatal storage error: downloading stopped
+	pk       *picker.Picker
+	peers    peerSet
+	cands    map[netip.AddrPort]*candidate
+	banned   map[netip.Addr]bool
+	halfOpen int
+	choker   *choker
+	disk     diskState
+	waiters  map[int][]chan struct{}
+	pins     map[int]pinRange // per read head, bounded cache only
+	lastTick time.Time
+	ticks    int
+	err      error // a fatal storage error: downloading stopped
 }
 
 // Stats is a snapshot of a torrent for status lines and trackers.
@@ -126,6 +127,7 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		banned:      make(map[netip.Addr]bool),
 		choker:      newChoker(cfg.UploadSlots, binary.LittleEndian.Uint64(seed[:])),
 		waiters:     make(map[int][]chan struct{}),
+		pins:        make(map[int]pinRange),
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
 	t.disk.init()

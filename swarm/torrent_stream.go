@@ -1,0 +1,72 @@
+package swarm
+
+import (
+	"context"
+	"time"
+
+	"torrentfs/picker"
+	"torrentfs/swarm/wire"
+)
+
+// This file is what the reader package needs from a torrent: say which pieces a read head
+// wants by when, wait for a piece, read verified bytes. The method set uses only standard
+// and metainfo types so reader can declare it as an interface without importing swarm.
+
+// SetWants replaces the wants of read head `head`: pieces first, first+1, ... are wanted by
+// due[0], due[1], ... An empty due clears the head's wants. Requests for pieces that nobody
+// wants any more are cancelled at their peers; in bounded-cache mode the wanted pieces are
+// pinned so eviction cannot take them while the head needs them.
+func (t *Torrent) SetWants(head int, first int, due []time.Time) {
+	wants := make([]picker.Want, 0, 4)
+	for k, d := range due {
+		i := first + k
+		if i < 0 || i >= t.info.NumPieces() {
+			continue
+		}
+		if n := len(wants); n > 0 && wants[n-1].Due.Equal(d) && wants[n-1].Last == i-1 {
+			wants[n-1].Last = i
+			continue
+		}
+		wants = append(wants, picker.Want{First: i, Last: i, Due: d})
+	}
+	t.do(context.Background(), func() { t.setWants(head, first, len(due), wants) })
+}
+
+// setWants runs on the loop.
+func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
+	if t.store.Bounded() {
+		old := t.pins[head]
+		for i := old.first; i < old.first+old.n; i++ {
+			t.store.Unpin(i)
+		}
+		if n > 0 {
+			for i := first; i < first+n && i < t.info.NumPieces(); i++ {
+				t.store.Pin(i)
+			}
+			t.pins[head] = pinRange{first, min(n, t.info.NumPieces()-first)}
+		} else {
+			delete(t.pins, head)
+		}
+	}
+	stale := t.pk.SetWants(head, wants)
+	t.cancelRequests(stale)
+	t.fillAll()
+}
+
+// pinRange is the pieces a head has pinned in a bounded cache.
+type pinRange struct{ first, n int }
+
+// cancelRequests tells peers we no longer want blocks they were asked for.
+func (t *Torrent) cancelRequests(rs []picker.Request) {
+	for _, r := range rs {
+		if p := t.peers.byKey[r.Peer]; p != nil {
+			p.send(wire.Message{ID: wire.Cancel, Index: uint32(r.Block.Piece), Begin: uint32(r.Block.Begin), Length: uint32(r.Block.Length)})
+		}
+	}
+}
+
+// HasPiece tells whether piece i is verified and readable.
+func (t *Torrent) HasPiece(i int) bool { return t.store.HasPiece(i) }
+
+// ReadAt reads verified bytes of the torrent's byte stream (all files concatenated).
+func (t *Torrent) ReadAt(p []byte, off int64) (int, error) { return t.store.ReadAt(p, off) }
