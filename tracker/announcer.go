@@ -6,6 +6,7 @@ package tracker
 
 import (
 	"context"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -66,10 +67,10 @@ type announceClock interface {
 	After(d time.Duration) (<-chan time.Time, func())
 }
 
-type realClock struct{}
+type announceRealClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) After(d time.Duration) (<-chan time.Time, func()) {
+func (announceRealClock) Now() time.Time { return time.Now() }
+func (announceRealClock) After(d time.Duration) (<-chan time.Time, func()) {
 	t := time.NewTimer(d)
 	return t.C, func() { t.Stop() }
 }
@@ -96,7 +97,7 @@ type Announcer struct {
 func NewAnnouncer(cfg AnnouncerConfig) *Announcer {
 	if cfg.Log == nil {
 		l := logrus.New()
-		l.Out = discard{}
+		l.Out = io.Discard
 		cfg.Log = logrus.NewEntry(l)
 	}
 	if cfg.Stats == nil {
@@ -107,7 +108,7 @@ func NewAnnouncer(cfg AnnouncerConfig) *Announcer {
 	}
 	a := &Announcer{
 		cfg:            cfg,
-		clock:          realClock{},
+		clock:          announceRealClock{},
 		newClient:      NewClient,
 		attemptTimeout: announceAttemptTimeout,
 		stopTimeout:    announceStopTimeout,
@@ -134,10 +135,6 @@ func NewAnnouncer(cfg AnnouncerConfig) *Announcer {
 	}
 	return a
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Completed tells the announcer the download finished; it sends event=completed once.
 // Safe from any goroutine.
@@ -371,7 +368,7 @@ func (a *Announcer) announceOne(ctx context.Context, clients map[string]Client, 
 	}
 	st.last = now
 	st.early = false
-	st.interval = clampInterval(resp.Interval)
+	st.interval = announceClampInterval(resp.Interval)
 	st.minInterval = min(max(resp.MinInterval, announceMinInterval), st.interval)
 	if resp.MinInterval == 0 {
 		st.minInterval = min(announceWakeFloor, st.interval)
@@ -424,7 +421,7 @@ func (a *Announcer) setNext(u string, due time.Time) {
 	}
 }
 
-func clampInterval(d time.Duration) time.Duration {
+func announceClampInterval(d time.Duration) time.Duration {
 	if d == 0 {
 		return announceDefaultInterval
 	}

@@ -15,32 +15,32 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
-// fakeClock is driven by the test: timers fire only when Advance passes them.
-type fakeClock struct {
+// announceFakeClock is driven by the test: timers fire only when Advance passes them.
+type announceFakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
-	waiters map[*fakeWaiter]bool
+	waiters map[*announceFakeWaiter]bool
 }
 
-type fakeWaiter struct {
+type announceFakeWaiter struct {
 	at time.Time
 	ch chan time.Time
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waiters: make(map[*fakeWaiter]bool)}
+func newAnnounceFakeClock() *announceFakeClock {
+	return &announceFakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waiters: make(map[*announceFakeWaiter]bool)}
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *announceFakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *fakeClock) After(d time.Duration) (<-chan time.Time, func()) {
+func (c *announceFakeClock) After(d time.Duration) (<-chan time.Time, func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := &fakeWaiter{at: c.now.Add(d), ch: make(chan time.Time, 1)}
+	w := &announceFakeWaiter{at: c.now.Add(d), ch: make(chan time.Time, 1)}
 	c.waiters[w] = true
 	return w.ch, func() {
 		c.mu.Lock()
@@ -49,7 +49,7 @@ func (c *fakeClock) After(d time.Duration) (<-chan time.Time, func()) {
 	}
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *announceFakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -62,7 +62,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // waitTimer waits until the announcer is waiting for a timer due at want.
-func (c *fakeClock) waitTimer(t *testing.T, want time.Time) {
+func (c *announceFakeClock) waitTimer(t *testing.T, want time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -94,7 +94,7 @@ type announceServer struct {
 func newAnnounceServer(t *testing.T, reply map[string]any) *announceServer {
 	t.Helper()
 	s := &announceServer{events: make(chan string, 100)}
-	body := mustBencode(t, reply)
+	body := clientBencode(t, reply)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
 		if s.hang.Load() {
@@ -127,9 +127,9 @@ func (s *announceServer) expect(t *testing.T, want string) {
 }
 
 // startAnnouncer runs a with a fake clock and returns a cancel that waits for Run to return.
-func startAnnouncer(t *testing.T, a *Announcer) (*fakeClock, func()) {
+func startAnnouncer(t *testing.T, a *Announcer) (*announceFakeClock, func()) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := newAnnounceFakeClock()
 	a.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -149,13 +149,13 @@ func startAnnouncer(t *testing.T, a *Announcer) (*fakeClock, func()) {
 	return clock, stop
 }
 
-func testLogger() (*logrus.Entry, *logtest.Hook) {
+func announceTestLog() (*logrus.Entry, *logtest.Hook) {
 	l, hook := logtest.NewNullLogger()
 	l.SetLevel(logrus.DebugLevel)
 	return logrus.NewEntry(l), hook
 }
 
-func warnings(hook *logtest.Hook, tracker string) int {
+func announceWarnings(hook *logtest.Hook, tracker string) int {
 	n := 0
 	for _, e := range hook.AllEntries() {
 		if e.Level == logrus.WarnLevel && e.Data["tracker"] == tracker {
@@ -174,7 +174,7 @@ func TestAnnouncerEvents(t *testing.T) {
 	peers := make(chan []Peer, 10)
 	var left atomic.Int64
 	left.Store(100)
-	log, _ := testLogger()
+	log, _ := announceTestLog()
 	a := NewAnnouncer(AnnouncerConfig{
 		Tiers:   [][]string{{srv.url()}},
 		Stats:   func() (int64, int64, int64) { return 0, 0, left.Load() },
@@ -254,7 +254,7 @@ func TestAnnouncerTierFallback(t *testing.T) {
 	bad := newAnnounceServer(t, nil)
 	bad.fail.Store(true)
 	good := newAnnounceServer(t, map[string]any{"interval": 600})
-	log, hook := testLogger()
+	log, hook := announceTestLog()
 	a := NewAnnouncer(AnnouncerConfig{
 		Tiers: [][]string{{deadUDP}, {bad.url(), good.url()}},
 		Stats: func() (int64, int64, int64) { return 0, 0, 1 },
@@ -287,7 +287,7 @@ func TestAnnouncerTierFallback(t *testing.T) {
 	if got := bad.hits.Load(); got != wantBad {
 		t.Errorf("bad tracker hit again (%d) though good is at the front", got)
 	}
-	if n := warnings(hook, deadUDP); n != 1 {
+	if n := announceWarnings(hook, deadUDP); n != 1 {
 		t.Errorf("%d warnings for the dead tracker over two rounds, want 1", n)
 	}
 	stop()
@@ -297,7 +297,7 @@ func TestAnnouncerTierFallback(t *testing.T) {
 func TestAnnouncerBackoffAndRecovery(t *testing.T) {
 	srv := newAnnounceServer(t, map[string]any{"interval": 3600})
 	srv.fail.Store(true)
-	log, hook := testLogger()
+	log, hook := announceTestLog()
 	a := NewAnnouncer(AnnouncerConfig{Tiers: [][]string{{srv.url()}}, Log: log})
 	clock, stop := startAnnouncer(t, a)
 
@@ -319,7 +319,7 @@ func TestAnnouncerBackoffAndRecovery(t *testing.T) {
 	if st := a.Status(); st[0].LastError != "" {
 		t.Errorf("error kept after recovery: %+v", st)
 	}
-	if n := warnings(hook, srv.url()); n != 1 {
+	if n := announceWarnings(hook, srv.url()); n != 1 {
 		t.Errorf("%d warnings over three failures, want 1", n)
 	}
 	stop()

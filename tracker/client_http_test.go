@@ -15,14 +15,14 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 )
 
-func testHash(b byte) (h [20]byte) {
+func clientTestHash(b byte) (h [20]byte) {
 	for i := range h {
 		h[i] = b + byte(i)
 	}
 	return h
 }
 
-func mustBencode(t testing.TB, v any) string {
+func clientBencode(t testing.TB, v any) string {
 	t.Helper()
 	b, err := bencode.Marshal(v)
 	if err != nil {
@@ -48,7 +48,7 @@ func httpReplyServer(t *testing.T, status int, body string) (*httptest.Server, c
 }
 
 func TestHTTPAnnounceQuery(t *testing.T) {
-	srv, queries := httpReplyServer(t, 200, mustBencode(t, map[string]any{"interval": 60}))
+	srv, queries := httpReplyServer(t, 200, clientBencode(t, map[string]any{"interval": 60}))
 	req := AnnounceRequest{
 		// Bytes that need escaping, including space, '+', '%' and non-ASCII.
 		InfoHash:   [20]byte{0x00, ' ', '+', '%', 0xff, 'a', '~', '&', '='},
@@ -119,7 +119,7 @@ func TestHTTPAnnounceReplies(t *testing.T) {
 	}{
 		{
 			name: "compact",
-			body: mustBencode(t, map[string]any{
+			body: clientBencode(t, map[string]any{
 				"interval": 1800, "min interval": 900, "complete": 3, "incomplete": 7,
 				"tracker id": "xyz", "peers": compact4 + string([]byte{127, 0, 0, 1, 0, 0}),
 			}),
@@ -130,7 +130,7 @@ func TestHTTPAnnounceReplies(t *testing.T) {
 		},
 		{
 			name: "compact with peers6 and warning",
-			body: mustBencode(t, map[string]any{
+			body: clientBencode(t, map[string]any{
 				"interval": 60, "peers": compact4, "peers6": compact6, "warning message": "slow down",
 			}),
 			want: &AnnounceResponse{
@@ -139,7 +139,7 @@ func TestHTTPAnnounceReplies(t *testing.T) {
 		},
 		{
 			name: "non-compact",
-			body: mustBencode(t, map[string]any{
+			body: clientBencode(t, map[string]any{
 				"interval": 60,
 				"peers": []any{
 					map[string]any{"ip": "10.1.2.3", "port": 6881, "peer id": "AAAAAAAAAAAAAAAAAAAA"},
@@ -162,7 +162,7 @@ func TestHTTPAnnounceReplies(t *testing.T) {
 		},
 		{
 			name:    "failure reason",
-			body:    mustBencode(t, map[string]any{"failure reason": "torrent not registered"}),
+			body:    clientBencode(t, map[string]any{"failure reason": "torrent not registered"}),
 			wantErr: "tracker failure: torrent not registered",
 		},
 		{name: "garbage", body: "<html>502 Bad Gateway</html>", wantErr: "not a bencoded dictionary"},
@@ -199,7 +199,7 @@ func TestHTTPAnnounceReplies(t *testing.T) {
 
 func TestHTTPAnnounceErrors(t *testing.T) {
 	t.Run("status with failure reason", func(t *testing.T) {
-		srv, _ := httpReplyServer(t, 403, mustBencode(t, map[string]any{"failure reason": "banned client"}))
+		srv, _ := httpReplyServer(t, 403, clientBencode(t, map[string]any{"failure reason": "banned client"}))
 		_, err := Announce(context.Background(), srv.URL+"/announce", AnnounceRequest{})
 		if err == nil || !strings.Contains(err.Error(), "banned client") || !strings.Contains(err.Error(), "403") {
 			t.Fatalf("err = %v", err)
@@ -281,8 +281,8 @@ func TestHTTPScrapeURL(t *testing.T) {
 }
 
 func TestHTTPScrape(t *testing.T) {
-	h1, h2 := testHash(1), testHash(2)
-	body := mustBencode(t, map[string]any{"files": map[string]any{
+	h1, h2 := clientTestHash(1), clientTestHash(2)
+	body := clientBencode(t, map[string]any{"files": map[string]any{
 		string(h1[:]): map[string]any{"complete": 5, "downloaded": 50, "incomplete": 10},
 		string(h2[:]): map[string]any{"complete": 1},
 		"short":       map[string]any{"complete": 9},

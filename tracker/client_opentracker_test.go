@@ -91,14 +91,14 @@ func clientFreePorts(t *testing.T) (tcp, udp int) {
 	return l.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-func hasPeer(peers []Peer, port uint16) bool {
+func clientHasPeer(peers []Peer, port uint16) bool {
 	return slices.ContainsFunc(peers, func(p Peer) bool {
 		return p.Addr == netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
 	})
 }
 
 func TestOpentracker(t *testing.T) {
-	hashHTTP, hashUDP, other := testHash(0x10), testHash(0x20), testHash(0x30)
+	hashHTTP, hashUDP, other := clientTestHash(0x10), clientTestHash(0x20), clientTestHash(0x30)
 	httpURL, udpURL := startOpentracker(t, hashHTTP, hashUDP)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -121,9 +121,9 @@ func TestOpentracker(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer seed.Close()
-			leechReq := AnnounceRequest{InfoHash: tc.hash, PeerID: testHash(1), Port: 1111, Left: 100,
+			leechReq := AnnounceRequest{InfoHash: tc.hash, PeerID: clientTestHash(1), Port: 1111, Left: 100,
 				Event: EventStarted, NumWant: 50, Key: 1}
-			seedReq := AnnounceRequest{InfoHash: tc.hash, PeerID: testHash(2), Port: 2222, Left: 0,
+			seedReq := AnnounceRequest{InfoHash: tc.hash, PeerID: clientTestHash(2), Port: 2222, Left: 0,
 				Event: EventStarted, NumWant: 50, Key: 2}
 
 			if _, err := leech.Announce(ctx, leechReq); err != nil {
@@ -133,7 +133,7 @@ func TestOpentracker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !hasPeer(resp.Peers, 1111) {
+			if !clientHasPeer(resp.Peers, 1111) {
 				t.Errorf("seeder not told about the leecher: %v", resp.Peers)
 			}
 			if resp.Interval <= 0 || resp.Complete != 1 || resp.Incomplete != 1 {
@@ -144,7 +144,7 @@ func TestOpentracker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !hasPeer(resp.Peers, 2222) {
+			if !clientHasPeer(resp.Peers, 2222) {
 				t.Errorf("leecher not told about the seeder: %v", resp.Peers)
 			}
 

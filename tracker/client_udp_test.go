@@ -148,7 +148,7 @@ func TestUDPAnnounce(t *testing.T) {
 	f := newUDPFake(t, "udp4", "127.0.0.1:0", udpFakeStandard(peer))
 	c := newTestUDPClient(t, f.url())
 	req := AnnounceRequest{
-		InfoHash: testHash(1), PeerID: testHash(100), Port: 51413,
+		InfoHash: clientTestHash(1), PeerID: clientTestHash(100), Port: 51413,
 		Downloaded: 1, Left: 2, Uploaded: 3, Event: EventStopped, NumWant: 7, Key: 0xcafe,
 	}
 	resp, err := c.Announce(context.Background(), req)
@@ -359,7 +359,7 @@ func TestUDPScrape(t *testing.T) {
 	// 80 hashes take two packets (74 + 6).
 	var hashes [][20]byte
 	for i := range 80 {
-		hashes = append(hashes, testHash(byte(i)))
+		hashes = append(hashes, clientTestHash(byte(i)))
 	}
 	f := newUDPFake(t, "udp4", "127.0.0.1:0", func(f *udpFake, r udpFakeReq) [][]byte {
 		if r.action != udpActionScrape {
@@ -367,7 +367,7 @@ func TestUDPScrape(t *testing.T) {
 		}
 		b := udpHeader(udpActionScrape, r.tid)
 		for i := 0; i+20 <= len(r.body); i += 20 {
-			first := uint32(r.body[i]) // testHash(i) starts with byte i
+			first := uint32(r.body[i]) // clientTestHash(i) starts with byte i
 			b = binary.BigEndian.AppendUint32(b, first)
 			b = binary.BigEndian.AppendUint32(b, first*10)
 			b = binary.BigEndian.AppendUint32(b, first+1)
