@@ -251,6 +251,7 @@ func (s *sim) tick() {
 	if s.onTick != nil {
 		s.onTick(s)
 	}
+	checkInvariants(s.t, s.p)
 	for _, sp := range s.peers {
 		s.fill(sp)
 	}

@@ -1,0 +1,465 @@
+package picker
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"torrentfs/bitfield"
+	"torrentfs/metainfo"
+)
+
+func TestGeometryMatchesMetainfo(t *testing.T) {
+	if BlockSize != metainfo.BlockSize {
+		t.Fatalf("BlockSize %d, metainfo.BlockSize %d", BlockSize, metainfo.BlockSize)
+	}
+	for _, tt := range []struct{ pieceLen, total int64 }{
+		{256 * kib, 10 * 256 * kib}, {256 * kib, 10*256*kib + 1}, {256 * kib, 1},
+		{5000, 123456}, {32 * kib, 32*kib - 1}, {4 << 20, 3<<20 + 7},
+	} {
+		g := newGeometry(tt.pieceLen, tt.total)
+		info := &metainfo.Info{PieceLength: tt.pieceLen, TotalLength: tt.total,
+			Pieces: make([]metainfo.Hash, (tt.total+tt.pieceLen-1)/tt.pieceLen)}
+		if g.numPieces != info.NumPieces() {
+			t.Errorf("%+v: %d pieces, metainfo %d", tt, g.numPieces, info.NumPieces())
+		}
+		var sum int64
+		for i := range g.numPieces {
+			if g.numBlocks(i) != info.NumBlocks(i) {
+				t.Errorf("%+v piece %d: %d blocks, metainfo %d", tt, i, g.numBlocks(i), info.NumBlocks(i))
+			}
+			for b := range g.numBlocks(i) {
+				if g.blockSize(i, b) != info.BlockSizeAt(i, b) {
+					t.Errorf("%+v block %d/%d: %d, metainfo %d", tt, i, b, g.blockSize(i, b), info.BlockSizeAt(i, b))
+				}
+				sum += int64(g.blockSize(i, b))
+			}
+		}
+		if sum != tt.total {
+			t.Errorf("%+v: blocks sum to %d", tt, sum)
+		}
+	}
+}
+
+// newTest returns a picker of n pieces of 4 blocks each.
+func newTest(t *testing.T, n int) *Picker {
+	t.Helper()
+	return New(4*BlockSize, int64(n)*4*BlockSize, 1)
+}
+
+func bf(n int, pieces ...int) bitfield.Bitfield {
+	f := bitfield.New(n)
+	for _, i := range pieces {
+		f.Set(i)
+	}
+	return f
+}
+
+func pieces(bs []Block) []int {
+	var out []int
+	for _, b := range bs {
+		if len(out) == 0 || out[len(out)-1] != b.Piece {
+			out = append(out, b.Piece)
+		}
+	}
+	return out
+}
+
+var t0 = epoch
+
+func TestPickOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(p *Picker) // peer 1 is the one picking; it has pieces 0..9
+		limit int
+		want  []int // pieces of the returned blocks, in order
+	}{
+		{"rarest first", func(p *Picker) {
+			p.PeerAdd(2)
+			p.PeerBitfield(2, bf(10, 0, 1, 2, 3, 4, 5, 6, 8, 9)) // 7 only at peer 1
+		}, 4, []int{7}},
+		{"only pieces the peer has", func(p *Picker) {
+			p.PeerAdd(2)
+			p.PeerHaveAll(2)
+			for i := range 10 {
+				if i != 5 {
+					p.SetHave(i)
+				}
+			}
+		}, 8, []int{5}},
+		{"partial before new", func(p *Picker) {
+			p.PeerAdd(2)
+			p.PeerHaveAll(2)
+			p.PeerUnchoked(2)
+			p.PeerBitfield(3, bf(10, 6))
+			p.SetHave(3)
+			p.Pick(2, 2, t0) // starts some piece, takes 2 of its 4 blocks
+		}, 2, nil}, // checked below: the piece peer 2 started
+		{"due first, earliest due first", func(p *Picker) {
+			p.SetWants(1, []Want{{First: 8, Last: 8, Due: t0.Add(2 * time.Second)}})
+			p.SetWants(2, []Want{{First: 4, Last: 4, Due: t0.Add(time.Second)}})
+		}, 8, []int{4, 8}},
+		{"same due in piece order", func(p *Picker) {
+			p.SetWants(1, []Want{{First: 6, Last: 7, Due: t0}, {First: 2, Last: 2, Due: t0}})
+		}, 12, []int{2, 6, 7}},
+		{"earliest over owners", func(p *Picker) {
+			p.SetWants(1, []Want{{First: 3, Last: 3, Due: t0.Add(time.Hour)}})
+			p.SetWants(2, []Want{{First: 3, Last: 3, Due: t0}, {First: 1, Last: 1, Due: t0.Add(time.Minute)}})
+		}, 8, []int{3, 1}},
+		{"background off fetches due only", func(p *Picker) {
+			p.SetBackground(false)
+			p.SetWants(1, []Want{{First: 5, Last: 5, Due: t0}})
+		}, 16, []int{5}},
+		{"skipped pieces not fetched", func(p *Picker) {
+			p.SetSkip(0, 8, true)
+		}, 16, []int{9}},
+		{"skipped but due is fetched", func(p *Picker) {
+			p.SetSkip(0, 9, true)
+			p.SetWants(1, []Want{{First: 2, Last: 2, Due: t0}})
+		}, 16, []int{2}},
+		{"nothing when all had", func(p *Picker) {
+			for i := range 10 {
+				p.SetHave(i)
+			}
+		}, 16, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTest(t, 10)
+			p.PeerAdd(1)
+			p.PeerBitfield(1, bitfield.Full(10))
+			p.PeerAdd(3)
+			tt.setup(p)
+			got := p.Pick(1, tt.limit, t0)
+			if len(got) > tt.limit {
+				t.Fatalf("%d blocks for limit %d", len(got), tt.limit)
+			}
+			if tt.name == "partial before new" {
+				started := p.partialOrder[0]
+				if len(got) != 2 || got[0].Piece != started || got[1].Piece != started {
+					t.Fatalf("got %v, want the 2 free blocks of started piece %d", got, started)
+				}
+				return
+			}
+			if ps := pieces(got); !slices.Equal(ps, tt.want) {
+				t.Errorf("picked pieces %v, want %v (%v)", ps, tt.want, got)
+			}
+			checkInvariants(t, p)
+		})
+	}
+}
+
+func TestReceived(t *testing.T) {
+	p := New(2*BlockSize, 3*BlockSize+100, 1) // pieces: 2 blocks, then 1 short-ish + tail
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.SetWants(1, []Want{{First: 0, Last: 1, Due: t0}})
+	got := p.Pick(1, 10, t0)
+	want := []Block{{0, 0, BlockSize}, {0, BlockSize, BlockSize}, {1, 0, BlockSize}, {1, BlockSize, 100}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("picked %v, want %v", got, want)
+	}
+	steps := []struct {
+		b                  Block
+		complete, ok       bool
+		outstandingAfter   int
+		name               string
+	}{
+		{Block{0, 0, BlockSize}, false, true, 3, "first block"},
+		{Block{0, 0, BlockSize}, false, false, 3, "again"},
+		{Block{0, 1, BlockSize}, false, false, 3, "unaligned"},
+		{Block{1, BlockSize, BlockSize}, false, false, 3, "wrong length"},
+		{Block{2, 0, BlockSize}, false, false, 3, "past the end"},
+		{Block{0, BlockSize, BlockSize}, true, true, 2, "completes piece 0"},
+		{Block{1, BlockSize, 100}, false, true, 1, "short last block"},
+		{Block{1, 0, BlockSize}, true, true, 0, "completes piece 1"},
+	}
+	for _, st := range steps {
+		cancel, complete, ok := p.Received(1, st.b, t0)
+		if complete != st.complete || ok != st.ok || cancel != nil {
+			t.Errorf("%s: Received(%v) = %v, %v, %v; want nil, %v, %v", st.name, st.b, cancel, complete, ok, st.complete, st.ok)
+		}
+		if n := p.Outstanding(1); n != st.outstandingAfter {
+			t.Errorf("%s: %d outstanding, want %d", st.name, n, st.outstandingAfter)
+		}
+		checkInvariants(t, p)
+	}
+	p.SetHave(0)
+	p.PieceFailed(1)
+	if got := p.Pick(1, 10, t0); !slices.Equal(got, want[2:]) {
+		t.Errorf("after piece 1 failed, picked %v, want %v", got, want[2:])
+	}
+	if _, _, ok := p.Received(1, Block{0, 0, BlockSize}, t0); ok {
+		t.Errorf("block of a verified piece accepted")
+	}
+	checkInvariants(t, p)
+}
+
+func TestDropsFreeBlocks(t *testing.T) {
+	tests := []struct {
+		name string
+		drop func(p *Picker, picked []Block) []Block // returns the blocks it freed
+	}{
+		{"remove", func(p *Picker, _ []Block) []Block { return p.PeerRemove(1) }},
+		{"choke", func(p *Picker, _ []Block) []Block { return p.PeerChoked(1) }},
+		{"reject", func(p *Picker, b []Block) []Block { p.Rejected(1, b[1]); return b[1:2] }},
+		{"cancel", func(p *Picker, b []Block) []Block { p.Cancelled(1, b[2]); return b[2:3] }},
+		{"expire", func(p *Picker, _ []Block) []Block {
+			var out []Block
+			for _, r := range p.Expired(t0.Add(snubTimeout + time.Second)) {
+				out = append(out, r.Block)
+			}
+			return out
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTest(t, 4)
+			for _, id := range []PeerID{1, 2} {
+				p.PeerAdd(id)
+				p.PeerHaveAll(id)
+			}
+			picked := p.Pick(1, 3, t0)
+			freed := tt.drop(p, picked)
+			if len(freed) == 0 {
+				t.Fatalf("nothing freed")
+			}
+			checkInvariants(t, p)
+			// Peer 2 gets the freed blocks first: they belong to the started piece.
+			again := p.Pick(2, len(freed), t0)
+			slices.SortFunc(again, cmpBlock)
+			slices.SortFunc(freed, cmpBlock)
+			if !slices.Equal(again, freed) {
+				t.Errorf("peer 2 picked %v, want the freed %v", again, freed)
+			}
+			checkInvariants(t, p)
+		})
+	}
+}
+
+func cmpBlock(a, b Block) int {
+	if a.Piece != b.Piece {
+		return a.Piece - b.Piece
+	}
+	return a.Begin - b.Begin
+}
+
+func TestShare(t *testing.T) {
+	const fast, slow = 1 << 20, 64 * kib
+	tests := []struct {
+		name  string
+		rates []float64 // peer 1 asks; others are unchoked and have the piece
+		out   []int     // outstanding blocks per peer
+		free  int
+		want  int
+	}{
+		{"alone takes all", []float64{slow}, []int{0}, 16, 16},
+		{"equal idle peers split", []float64{fast, fast, fast, fast}, []int{0, 0, 0, 0}, 256, 64},
+		{"last block goes to the asker", []float64{fast, fast}, []int{0, 0}, 1, 1},
+		{"slow peer left out of a short piece", []float64{slow, fast}, []int{0, 0}, 4, 0},
+		{"slow peer takes a few of many", []float64{slow, fast}, []int{0, 0}, 64, 3},
+		{"slow peer helps a swamped fast peer", []float64{slow, fast}, []int{0, 200}, 4, 4},
+		{"fast peer with room soon keeps it", []float64{slow, fast}, []int{0, 8}, 4, 0},
+		{"busy asker defers to idle peers", []float64{fast, fast}, []int{32, 0}, 8, 0},
+		{"unknown rate is treated as slow", []float64{0, fast}, []int{0, 0}, 8, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := New(BlockSize*256, BlockSize*256*4, 1)
+			for k, r := range tt.rates {
+				id := PeerID(k + 1)
+				p.PeerAdd(id)
+				p.PeerHaveAll(id)
+				p.PeerUnchoked(id)
+				p.PeerRate(id, r)
+				// Fill the outstanding queue with blocks of another piece.
+				for j := range tt.out[k] {
+					p.peers[id].out[blockKey{3, int32(j)}] = struct{}{}
+				}
+			}
+			if got := p.share(1, p.peers[1], 0, tt.free, 1000); got != tt.want {
+				t.Errorf("share = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	tests := []struct {
+		rate float64
+		out  int
+		want time.Duration
+	}{
+		{0, 0, snubTimeout},
+		{1 << 20, 10, minTimeout},
+		{64 * kib, 100, 50 * time.Second},
+		{16 * kib, 100, snubTimeout},
+	}
+	for _, tt := range tests {
+		pr := &peer{rate: tt.rate, out: map[blockKey]struct{}{}}
+		for j := range tt.out - 1 {
+			pr.out[blockKey{0, int32(j)}] = struct{}{}
+		}
+		// (out-1 queued + the one being timed) blocks, twice the drain time.
+		if got := (&Picker{}).timeout(pr); got.Round(time.Second) != tt.want {
+			t.Errorf("rate %v out %d: timeout %v, want %v", tt.rate, tt.out, got, tt.want)
+		}
+	}
+}
+
+func TestInteresting(t *testing.T) {
+	p := newTest(t, 4)
+	p.PeerAdd(1)
+	p.PeerAdd(2)
+	steps := []struct {
+		name string
+		do   func() bool // returns what PeerHave reported, if called
+		want [2]bool     // Interesting(1), Interesting(2)
+	}{
+		{"nothing announced", func() bool { return false }, [2]bool{false, false}},
+		{"have", func() bool { return p.PeerHave(1, 2) }, [2]bool{true, false}},
+		{"we get it", func() bool { p.SetHave(2); return false }, [2]bool{false, false}},
+		{"skipped piece", func() bool { p.SetSkip(3, 3, true); return p.PeerHave(1, 3) }, [2]bool{false, false}},
+		{"skipped but due", func() bool { p.SetWants(1, []Want{{First: 3, Last: 3, Due: t0}}); return false }, [2]bool{true, false}},
+		{"wants cleared", func() bool { p.ClearWants(1); return false }, [2]bool{false, false}},
+		{"unskipped", func() bool { p.SetSkip(3, 3, false); return false }, [2]bool{true, false}},
+		{"have all", func() bool { p.PeerHaveAll(2); return false }, [2]bool{true, true}},
+		{"all but skipped had", func() bool {
+			p.SetSkip(3, 3, true)
+			p.SetHave(0)
+			p.SetHave(1)
+			return false
+		}, [2]bool{false, false}},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := [2]bool{p.Interesting(1), p.Interesting(2)}; got != st.want {
+			t.Errorf("%s: interesting %v, want %v", st.name, got, st.want)
+		}
+		checkInvariants(t, p)
+	}
+	if !p.Done() {
+		t.Errorf("not done with every unskipped piece had")
+	}
+}
+
+func TestSetWantsCancels(t *testing.T) {
+	for _, background := range []bool{true, false} {
+		t.Run(fmt.Sprint("background ", background), func(t *testing.T) {
+			p := newTest(t, 20)
+			p.PeerAdd(1)
+			p.PeerHaveAll(1)
+			p.SetBackground(background)
+			p.SetWants(1, []Want{{First: 0, Last: 1, Due: t0}})
+			p.SetWants(2, []Want{{First: 10, Last: 10, Due: t0}})
+			if got := pieces(p.Pick(1, 12, t0)); !slices.Equal(got, []int{0, 1, 10}) {
+				t.Fatalf("picked %v", got)
+			}
+			cancel := p.SetWants(1, []Want{{First: 1, Last: 5, Due: t0}})
+			if background {
+				if cancel != nil {
+					t.Errorf("background on, yet cancelled %v", cancel)
+				}
+				return
+			}
+			var want []Request
+			for b := range 4 {
+				want = append(want, Request{1, Block{0, b * BlockSize, BlockSize}})
+			}
+			if !slices.Equal(cancel, want) {
+				t.Errorf("cancelled %v, want %v", cancel, want)
+			}
+			if got := pieces(p.Pick(1, 12, t0)); !slices.Equal(got, []int{2, 3, 4}) {
+				t.Errorf("after seek picked %v, want 2 3 4", got)
+			}
+			checkInvariants(t, p)
+		})
+	}
+}
+
+// checkInvariants cross-checks the picker's redundant state.
+func checkInvariants(t *testing.T, p *Picker) {
+	t.Helper()
+	n := p.geo.numPieces
+	free := 0
+	for i, ps := range p.partial {
+		if !slices.Contains(p.partialOrder, i) {
+			t.Fatalf("partial piece %d not in order list", i)
+		}
+		f, got := 0, 0
+		for bi := range ps.blocks {
+			bs := &ps.blocks[bi]
+			if bs.got {
+				got++
+				if bs.n != 0 {
+					t.Fatalf("piece %d block %d received and requested", i, bi)
+				}
+			} else if bs.n == 0 {
+				f++
+				if bi < ps.cursor {
+					t.Fatalf("piece %d free block %d below cursor %d", i, bi, ps.cursor)
+				}
+			}
+			for _, r := range bs.reqs[:bs.n] {
+				pr := p.peers[r.peer]
+				if pr == nil {
+					t.Fatalf("piece %d block %d requested from unknown peer %d", i, bi, r.peer)
+				}
+				if _, ok := pr.out[blockKey{int32(i), int32(bi)}]; !ok {
+					t.Fatalf("piece %d block %d requested from %d, not in its outstanding", i, bi, r.peer)
+				}
+				if !pr.hasPiece(i) {
+					t.Fatalf("piece %d requested from peer %d without it", i, r.peer)
+				}
+			}
+		}
+		if f != ps.free || got != ps.got {
+			t.Fatalf("piece %d: free %d got %d, counted %d %d", i, ps.free, ps.got, f, got)
+		}
+		free += f
+	}
+	if len(p.partialOrder) != len(p.partial) || free != p.partialFree {
+		t.Fatalf("%d partial in order, %d in map; free %d, counted %d", len(p.partialOrder), len(p.partial), p.partialFree, free)
+	}
+	for id, pr := range p.peers {
+		for k := range pr.out {
+			ps := p.partial[int(k.piece)]
+			if ps == nil || !ps.blocks[k.block].requestedBy(id) {
+				t.Fatalf("peer %d outstanding %v unknown to its piece", id, k)
+			}
+		}
+		if !pr.all {
+			c := 0
+			for i := range n {
+				if pr.has.Has(i) && p.wanted(i) {
+					c++
+				}
+			}
+			if c != pr.interest {
+				t.Fatalf("peer %d interest %d, counted %d", id, pr.interest, c)
+			}
+		}
+	}
+	avail := make([]int32, n)
+	wanted := 0
+	for i := range n {
+		for _, pr := range p.peers {
+			if !pr.all && pr.has.Has(i) {
+				avail[i]++
+			}
+		}
+		if p.wanted(i) {
+			wanted++
+		}
+		if p.candidate(i) != p.rare.contains(i) {
+			t.Fatalf("piece %d candidate %v, in buckets %v", i, p.candidate(i), p.rare.contains(i))
+		}
+		if p.rare.contains(i) && p.rare.buckets[avail[i]][p.rare.pos[i]] != int32(i) {
+			t.Fatalf("piece %d not at its place in bucket %d", i, avail[i])
+		}
+	}
+	if !slices.Equal(avail, p.avail) || wanted != p.wantedCount {
+		t.Fatalf("availability or wanted count out of step")
+	}
+}
