@@ -161,10 +161,10 @@ func TestReceived(t *testing.T) {
 		t.Fatalf("picked %v, want %v", got, want)
 	}
 	steps := []struct {
-		b                  Block
-		complete, ok       bool
-		outstandingAfter   int
-		name               string
+		b                Block
+		complete, ok     bool
+		outstandingAfter int
+		name             string
 	}{
 		{Block{0, 0, BlockSize}, false, true, 3, "first block"},
 		{Block{0, 0, BlockSize}, false, false, 3, "again"},
