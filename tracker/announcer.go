@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,7 +313,7 @@ func (a *Announcer) announceRound(ctx context.Context, clients map[string]Client
 
 // announceOne announces ev to one tracker, records the outcome and hands on the peers.
 func (a *Announcer) announceOne(ctx context.Context, clients map[string]Client, st *announceState, u string, ev Event) bool {
-	log := a.cfg.Log.WithField("tracker", u)
+	log := a.cfg.Log.WithField("tracker", announceLogURL(u))
 	c, ok := clients[u]
 	if !ok {
 		var err error
@@ -426,4 +427,14 @@ func announceClampInterval(d time.Duration) time.Duration {
 		return announceDefaultInterval
 	}
 	return min(max(d, announceMinInterval), announceMaxInterval)
+}
+
+// announceLogURL is a tracker URL for logs: without the query, where private trackers put
+// the passkey.
+func announceLogURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable tracker URL)"
+	}
+	return httpDisplayURL(u)
 }

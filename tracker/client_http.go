@@ -36,7 +36,6 @@ type HTTPClient struct {
 func NewHTTPClient(u *url.URL) *HTTPClient {
 	dialer := &net.Dialer{Timeout: 15 * time.Second}
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
@@ -61,11 +60,11 @@ func (c *HTTPClient) Announce(ctx context.Context, req AnnounceRequest) (*Announ
 	u := httpAnnounceURL(c.url, req)
 	body, err := c.get(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("announce to %s: %w", c.url.Redacted(), err)
+		return nil, fmt.Errorf("announce to %s: %w", httpDisplayURL(c.url), err)
 	}
 	resp, err := httpParseAnnounceReply(body)
 	if err != nil {
-		return nil, fmt.Errorf("announce to %s: %w", c.url.Redacted(), err)
+		return nil, fmt.Errorf("announce to %s: %w", httpDisplayURL(c.url), err)
 	}
 	return resp, nil
 }
@@ -84,11 +83,11 @@ func (c *HTTPClient) Scrape(ctx context.Context, hashes [][20]byte) (map[[20]byt
 	su.RawQuery = q.String()
 	body, err := c.get(ctx, su)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", su.Redacted(), err)
+		return nil, fmt.Errorf("scrape %s: %w", httpDisplayURL(su), err)
 	}
 	stats, err := httpParseScrapeReply(body)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", su.Redacted(), err)
+		return nil, fmt.Errorf("scrape %s: %w", httpDisplayURL(su), err)
 	}
 	return stats, nil
 }
@@ -103,6 +102,11 @@ func (c *HTTPClient) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	hreq.Header.Set("User-Agent", "torrentfs")
 	hresp, err := c.http.Do(hreq)
 	if err != nil {
+		// url.Error repeats the whole query: long, and a private tracker's passkey is in it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, ue.Err
+		}
 		return nil, err
 	}
 	defer hresp.Body.Close()
@@ -120,6 +124,13 @@ func (c *HTTPClient) get(ctx context.Context, u *url.URL) ([]byte, error) {
 		return nil, fmt.Errorf("HTTP %s", hresp.Status)
 	}
 	return body, nil
+}
+
+// httpDisplayURL is u for messages: without query or user info, where private trackers keep
+// secrets.
+func httpDisplayURL(u *url.URL) string {
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return v.String()
 }
 
 // httpAnnounceURL adds the announce parameters to base, keeping any query it already has
@@ -190,7 +201,7 @@ func httpScrapeURL(announce *url.URL) (*url.URL, error) {
 	u := *announce
 	i := strings.LastIndexByte(u.Path, '/')
 	if i < 0 || !strings.HasPrefix(u.Path[i+1:], "announce") {
-		return nil, fmt.Errorf("tracker %s: no scrape URL: path does not end in /announce", announce.Redacted())
+		return nil, fmt.Errorf("tracker %s: no scrape URL: path does not end in /announce", httpDisplayURL(announce))
 	}
 	u.Path = u.Path[:i+1] + "scrape" + strings.TrimPrefix(u.Path[i+1:], "announce")
 	u.RawPath = ""

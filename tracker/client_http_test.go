@@ -241,8 +241,12 @@ func TestHTTPAnnounceErrors(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		u := srv.URL
 		srv.Close()
-		if _, err := Announce(context.Background(), u+"/announce", AnnounceRequest{}); err == nil {
+		_, err := Announce(context.Background(), u+"/announce?passkey=secret", AnnounceRequest{})
+		if err == nil {
 			t.Fatal("no error from a closed port")
+		}
+		if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "info_hash") {
+			t.Errorf("error repeats the query: %v", err)
 		}
 	})
 	t.Run("unsupported scheme", func(t *testing.T) {
