@@ -5,8 +5,8 @@
 // recently read pieces.
 //
 // Who owns what:
-//   - Storage.mu guards all bookkeeping: the have set, byte counters, the piece LRU, pin
-//     counts and the queue of evictions to report. It is never held across pread/pwrite or
+//   - Storage.mu guards all bookkeeping: the have set, the set of pieces being written, byte
+//     counters, the piece LRU, pin counts and the queue of evictions to report. It is never held across pread/pwrite or
 //     SHA-1 work; it is held while punching holes for evictions, so that no read or
 //     admission can see a piece half-evicted.
 //   - fileCache.mu guards the bounded set of open file handles; each handle is reference

@@ -32,7 +32,7 @@ const DefaultMaxOpenFiles = 64
 // Options tune Open.
 type Options struct {
 	// ReadOnly serves existing data without ever creating, writing or resizing a file;
-	// missing files just mean missing pieces.
+	// missing files just mean missing pieces. MaxBytes is ignored then.
 	ReadOnly bool
 	// MaxBytes > 0 bounds the bytes of verified pieces kept on disk (the mount's cache);
 	// least recently read unpinned pieces are evicted to stay under it. 0 keeps everything.
@@ -91,6 +91,11 @@ func Open(dir string, info *metainfo.Info, opts Options) (*Storage, error) {
 	}
 	if opts.MaxOpenFiles <= 0 {
 		opts.MaxOpenFiles = DefaultMaxOpenFiles
+	}
+	if opts.ReadOnly {
+		// Nothing is ever written, so there is nothing to bound, and punching holes would
+		// destroy the very data being seeded.
+		opts.MaxBytes = 0
 	}
 	if opts.StateEvery <= 0 {
 		opts.StateEvery = 256
