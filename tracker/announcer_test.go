@@ -82,6 +82,27 @@ func (c *announceFakeClock) waitTimer(t *testing.T, want time.Time) {
 	}
 }
 
+// waitAnyTimer waits until the announcer is waiting for one timer and returns when it is due.
+func (c *announceFakeClock) waitAnyTimer(t *testing.T) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		var got []time.Time
+		for w := range c.waiters {
+			got = append(got, w.at)
+		}
+		c.mu.Unlock()
+		if len(got) == 1 {
+			return got[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("announcer timers %v, want one", got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // announceServer is an HTTP tracker that records each announce's event.
 type announceServer struct {
 	*httptest.Server

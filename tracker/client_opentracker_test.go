@@ -178,3 +178,69 @@ func TestOpentracker(t *testing.T) {
 		}
 	})
 }
+
+// Two announcers find each other through opentracker; the first tier is a dead UDP tracker.
+func TestOpentrackerAnnouncers(t *testing.T) {
+	hash := clientTestHash(0x40)
+	httpURL, udpURL := startOpentracker(t, hash)
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "udp://" + pc.LocalAddr().String()
+	pc.Close()
+
+	newPeer := func(port uint16, left int64) (*Announcer, chan []Peer) {
+		peers := make(chan []Peer, 10)
+		log, _ := announceTestLog()
+		a := NewAnnouncer(AnnouncerConfig{
+			Tiers:    [][]string{{dead}, {udpURL}, {httpURL}},
+			InfoHash: hash, PeerID: clientTestHash(byte(port)), Port: port, NumWant: 50,
+			Stats:   func() (int64, int64, int64) { return 0, 0, left },
+			OnPeers: func(p []Peer) { peers <- p },
+			Log:     log,
+		})
+		return a, peers
+	}
+	waitPeer := func(peers chan []Peer, port uint16) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case p := <-peers:
+				if clientHasPeer(p, port) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("never told about peer on port %d", port)
+			}
+		}
+	}
+
+	leech, leechPeers := newPeer(1111, 100)
+	leechClock, stopLeech := startAnnouncer(t, leech)
+	due := leechClock.waitAnyTimer(t)
+	seed, seedPeers := newPeer(2222, 0)
+	startAnnouncer(t, seed)
+	waitPeer(seedPeers, 1111)
+
+	// The leecher hears of the seeder at its next announce.
+	leechClock.Advance(due.Sub(leechClock.Now()))
+	waitPeer(leechPeers, 2222)
+	st := leech.Status()
+	if st[0].URL != dead || st[0].LastError == "" || st[1].URL != udpURL || st[1].LastError != "" {
+		t.Errorf("status %+v", st)
+	}
+
+	// Stopping sends stopped: the tracker forgets the leecher.
+	stopLeech()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stats, err := Scrape(ctx, httpURL, [][20]byte{hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stats[hash]; got.Complete != 1 || got.Incomplete != 0 {
+		t.Errorf("scrape after the leecher stopped: %+v, want 1 seeder, 0 leechers", got)
+	}
+}
