@@ -26,6 +26,11 @@
 //  4. Endgame: when no wanted block is free any more, blocks outstanding at another peer may
 //     be requested again (at most two copies); Received names the peers to cancel.
 //
+// Requests older than their peer's timeout (twice its queue's drain time at its measured
+// rate, 5 s to 60 s) are freed by Expired; the peer then counts as snubbed and gets one
+// probing request at a time, never a block another peer could finish a piece with, until it
+// delivers again.
+//
 // Stages 2 and 3 run only while background download is on (SetBackground) and only for
 // pieces not excluded with SetSkip; due pieces are fetched regardless of both.
 package picker

@@ -188,14 +188,16 @@ func (p *Picker) SetSkip(first, last int, skip bool) []Request {
 	return p.dropStale()
 }
 
-// SetHave records that piece i is verified and stored. Requests still outstanding for it are
-// forgotten (a block arriving later is refused by Received).
-func (p *Picker) SetHave(i int) {
+// SetHave records that piece i is verified and stored. It returns the requests still
+// outstanding for it (normally none: only when the piece came from elsewhere, e.g. a check of
+// existing data); the caller may cancel them, and Received refuses their blocks.
+func (p *Picker) SetHave(i int) []Request {
 	if i < 0 || i >= p.NumPieces() || p.have.Has(i) {
-		return
+		return nil
 	}
+	var dropped []Request
 	if ps := p.partial[i]; ps != nil {
-		p.forgetPiece(i, ps)
+		dropped = p.forgetPiece(i, ps)
 	}
 	if p.wanted(i) {
 		p.wantedCount--
@@ -212,6 +214,7 @@ func (p *Picker) SetHave(i int) {
 		p.due = slices.DeleteFunc(p.due, func(d duePiece) bool { return d.piece == i })
 	}
 	p.refresh(i)
+	return dropped
 }
 
 // PieceFailed records that piece i failed its hash check: every block of it is free again.
@@ -225,17 +228,22 @@ func (p *Picker) PieceFailed(i int) {
 	p.refresh(i)
 }
 
-// forgetPiece drops piece i's partial state and every request for it.
-func (p *Picker) forgetPiece(i int, ps *pieceState) {
+// forgetPiece drops piece i's partial state and every request for it, which it returns.
+func (p *Picker) forgetPiece(i int, ps *pieceState) []Request {
+	var dropped []Request
 	for bi := range ps.blocks {
 		bs := &ps.blocks[bi]
 		for _, r := range bs.reqs[:bs.n] {
+			k := blockKey{int32(i), int32(bi)}
 			if pr := p.peers[r.peer]; pr != nil {
-				delete(pr.out, blockKey{int32(i), int32(bi)})
+				delete(pr.out, k)
 			}
+			dropped = append(dropped, Request{Peer: r.peer, Block: p.block(k)})
 		}
 	}
 	p.partialFree -= ps.free
 	delete(p.partial, i)
 	p.partialOrder = slices.DeleteFunc(p.partialOrder, func(j int) bool { return j == i })
+	sortRequests(dropped)
+	return dropped
 }

@@ -463,3 +463,22 @@ func checkInvariants(t *testing.T, p *Picker) {
 		t.Fatalf("availability or wanted count out of step")
 	}
 }
+
+func TestSetHaveReturnsOutstanding(t *testing.T) {
+	p := newTest(t, 3)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	got := p.Pick(1, 2, t0)
+	dropped := p.SetHave(got[0].Piece)
+	want := []Request{{1, got[0]}, {1, got[1]}}
+	if !slices.Equal(dropped, want) {
+		t.Errorf("SetHave dropped %v, want %v", dropped, want)
+	}
+	if p.Outstanding(1) != 0 {
+		t.Errorf("%d outstanding after SetHave", p.Outstanding(1))
+	}
+	if _, _, ok := p.Received(1, got[0], t0); ok {
+		t.Errorf("block of a had piece accepted")
+	}
+	checkInvariants(t, p)
+}
