@@ -113,6 +113,16 @@ func (p *Picker) PeerChoked(id PeerID) []Block {
 	return p.dropAll(id, pr)
 }
 
+// PeerChokedFast records that a peer supporting BEP 6 choked us: it rejects each request it
+// drops, so its requests stay outstanding until Rejected (or Received: an allowed-fast or
+// already-queued block may still come). It only stops the peer from being counted on for
+// due blocks.
+func (p *Picker) PeerChokedFast(id PeerID) {
+	if pr := p.peers[id]; pr != nil {
+		pr.choked = true
+	}
+}
+
 // PeerUnchoked records that the peer unchoked us, before the first Pick for it, so that due
 // blocks are shared with it from then on. Pick implies it.
 func (p *Picker) PeerUnchoked(id PeerID) {

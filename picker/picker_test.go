@@ -263,6 +263,7 @@ func TestShare(t *testing.T) {
 		{"fast peer with room soon keeps it", []float64{slow, fast}, []int{0, 8}, 4, 0},
 		{"busy asker defers to idle peers", []float64{fast, fast}, []int{32, 0}, 8, 0},
 		{"unknown rate is treated as slow", []float64{0, fast}, []int{0, 0}, 8, 0},
+		{"choked fast peer is not counted on", []float64{slow, -fast}, []int{0, 0}, 4, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,6 +273,10 @@ func TestShare(t *testing.T) {
 				p.PeerAdd(id)
 				p.PeerHaveAll(id)
 				p.PeerUnchoked(id)
+				if r < 0 { // marks a peer that choked us
+					p.PeerChokedFast(id)
+					r = -r
+				}
 				p.PeerRate(id, r)
 				// Fill the outstanding queue with blocks of another piece.
 				for j := range tt.out[k] {
