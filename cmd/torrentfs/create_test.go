@@ -345,19 +345,31 @@ func TestProgressLine(t *testing.T) {
 		width       int
 		want        string
 	}{
-		{0, 100 << 20, 0, 60, "hashing [>" + strings.Repeat(" ", 29) + "]   0% 0 B/100.0 MiB"},
-		{50 << 20, 100 << 20, 2 * time.Second, 70, "hashing [" + strings.Repeat("=", 12) + ">" + strings.Repeat(" ", 11) + "]  50% 50.0 MiB/100.0 MiB 25.0 MiB/s"},
-		{100 << 20, 100 << 20, time.Second, 60, "hashing [" + strings.Repeat("=", 12) + "] 100% 100.0 MiB/100.0 MiB 100.0 MiB/s"},
-		{1, 2, 0, 30, "hashing  50% 1 B/2 B"},                    // too narrow for a bar
-		{5, 0, 0, 40, "hashing [>               ]   0% 5 B/0 B"}, // unknown total
+		{0, 100 << 20, 0, 60, "hashing [>         ]   0%        0 B/100.0 MiB             "},
+		{50 << 20, 100 << 20, 2 * time.Second, 80,
+			"hashing [" + strings.Repeat("=", 15) + ">" + strings.Repeat(" ", 14) + "]  50%   50.0 MiB/100.0 MiB   25.0 MiB/s"},
+		{100 << 20, 100 << 20, time.Second, 60, "hashing [==========] 100%  100.0 MiB/100.0 MiB  100.0 MiB/s"},
+		{1, 2, 0, 30, "hashing  50%        1 B/2 B"}, // too narrow for a bar
+		{1, 2, 0, 20, "hashing  50%       "},
+		{5, 0, 0, 60, "hashing [>" + strings.Repeat(" ", 15) + "]   0%        5 B/0 B             "}, // unknown total
 	}
 	for _, tt := range tests {
 		got := progressLine("hashing", tt.done, tt.total, tt.elapsed, tt.width)
 		if got != tt.want {
 			t.Errorf("progressLine(%d/%d, width %d) =\n%q, want\n%q", tt.done, tt.total, tt.width, got, tt.want)
 		}
-		if len(got) >= tt.width && len(got) > 30 {
-			t.Errorf("line %q is %d columns, wider than %d", got, len(got), tt.width)
+		if len(got) >= tt.width {
+			t.Errorf("line %q is %d columns, not narrower than %d", got, len(got), tt.width)
+		}
+	}
+	// The line keeps one length through a run, so the bar does not jump about.
+	const total = 3 << 30
+	want := len(progressLine("hashing", 0, total, 0, 100))
+	for done := int64(0); done <= total; done += 97 << 20 {
+		for _, el := range []time.Duration{0, time.Second, time.Hour} {
+			if l := progressLine("hashing", done, total, el, 100); len(l) != want {
+				t.Fatalf("%d bytes after %v: line %q is %d long, want %d", done, el, l, len(l), want)
+			}
 		}
 	}
 }

@@ -95,13 +95,19 @@ func progressLine(label string, done, total int64, elapsed time.Duration, width 
 	if total > 0 {
 		frac = min(1, max(0, float64(done)/float64(total)))
 	}
-	tail := fmt.Sprintf(" %3.0f%% %s/%s", frac*100, humanBytes(done), humanBytes(total))
+	rate := ""
 	if secs := elapsed.Seconds(); secs > 0.2 {
-		tail += fmt.Sprintf(" %s/s", humanBytes(int64(float64(done)/secs)))
+		rate = humanBytes(int64(float64(done)/secs)) + "/s"
 	}
+	// Fixed widths keep the bar from changing length as the numbers grow.
+	tail := fmt.Sprintf(" %3.0f%% %10s/%s %12s", frac*100, humanBytes(done), humanBytes(total), rate)
 	barWidth := width - len(label) - len(tail) - 4 // the space, brackets, and one spare column
 	if barWidth < 10 {
-		return label + tail
+		line := strings.TrimRight(label+tail, " ")
+		if len(line) >= width {
+			line = line[:max(0, width-1)]
+		}
+		return line
 	}
 	fill := int(frac * float64(barWidth))
 	bar := strings.Repeat("=", fill)
