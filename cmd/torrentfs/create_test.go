@@ -400,3 +400,21 @@ func TestProgressSilentWhenNotATerminal(t *testing.T) {
 		t.Errorf("wrote %d bytes to a file", st.Size())
 	}
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"262144", "256K", "4MiB", "1g", "", "K", "-1", "9999999999999G", "1.5M"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("parseSize(%q) = %d", s, n)
+		}
+		if plain, perr := strconv.ParseInt(strings.TrimSpace(s), 10, 64); perr == nil && plain != n {
+			t.Fatalf("parseSize(%q) = %d, want %d", s, n, plain)
+		}
+	})
+}
