@@ -100,6 +100,8 @@ func (p *Picker) rarestFor(pr *peer) int {
 	from := 1
 	if pr.all {
 		from = 0 // pieces only have-all peers announce sit in bucket 0
+	} else if pr.interest == 0 {
+		return -1 // it has nothing we lack: spare the scan
 	}
 	for a := from; a < len(p.rare.buckets); a++ {
 		for _, i := range p.rare.buckets[a] {

@@ -169,3 +169,53 @@ func (s *sim) fillAll() {
 		s.fill(sp)
 	}
 }
+
+// (d) Playback: a reader consuming the torrent at a fixed bitrate after a 2 s start-up
+// buffer, wanting the next 4 pieces (under a second) each tick. With one fast and three slow peers whose sum
+// is well above the bitrate, no piece may arrive after the player needs it; handing due
+// blocks to whoever asks first misses deadlines on the same swarm.
+func TestSimPlayback(t *testing.T) {
+	const pieceLen, n = 256 * kib, 120
+	const bitrate, window = 1200 * kib, 4
+	play := func(naive, background bool) (late int, s *sim) {
+		ps := seeds(4, 150*kib)
+		ps[3].rate = 1200 * kib
+		s = newSim(t, pieceLen, n*pieceLen, 4, ps)
+		s.p.naiveDue = naive
+		s.p.SetBackground(background)
+		dueOf := func(i int) time.Time {
+			return epoch.Add(2*time.Second + time.Duration(float64(i*pieceLen)/bitrate*float64(time.Second)))
+		}
+		s.onTick = func(s *sim) {
+			head := 0
+			for head < n && (s.p.Have(head) || dueOf(head).Before(s.now)) {
+				head++
+			}
+			var ws []Want
+			for i := head; i < min(head+window, n); i++ {
+				ws = append(ws, Want{First: i, Last: i, Due: dueOf(i)})
+			}
+			for _, r := range s.p.SetWants(1, ws) {
+				delete(s.outstanding[r.Block], r.Peer)
+			}
+		}
+		s.run(10*time.Minute, s.haveAll(0, n-1))
+		for i := range n {
+			if at, ok := s.completed[i]; !ok || epoch.Add(at).After(dueOf(i)) {
+				late++
+			}
+		}
+		return late, s
+	}
+	for _, background := range []bool{false, true} {
+		late, s := play(false, background)
+		naiveLate, _ := play(true, background)
+		t.Logf("background %v: %d of %d pieces late (first-come: %d); %v", background, late, n, naiveLate, s)
+		if late > 0 {
+			t.Errorf("background %v: %d pieces late", background, late)
+		}
+		if naiveLate < n/10 {
+			t.Errorf("first-come was late only %d times: the swarm is too easy to compare", naiveLate)
+		}
+	}
+}

@@ -24,7 +24,12 @@ type simPeer struct {
 	joinAt  time.Duration
 	leaveAt time.Duration // 0 never
 
+	// toggles lists the times at which the peer chokes us, then unchokes us, and so on.
+	toggles []time.Duration
+
 	joined, gone bool
+	choked       bool
+	epoch        int // bumped by a choke: deliveries queued before it are discarded
 	busy         time.Time // when its upload link is free
 	window       int       // bytes delivered since the last tick
 	delivered    int       // blocks
@@ -34,6 +39,7 @@ type simPeer struct {
 func (sp *simPeer) hasPiece(i int) bool { return sp.all || sp.has.Has(i) }
 
 type delivery struct {
+	epoch int
 	at    time.Time
 	seq   int
 	peer  *simPeer
@@ -129,7 +135,7 @@ func (s *sim) leave(sp *simPeer) {
 
 // fill asks the picker for requests up to the pipeline depth and sends them.
 func (s *sim) fill(sp *simPeer) {
-	if !sp.joined || sp.gone {
+	if !sp.joined || sp.gone || sp.choked {
 		return
 	}
 	free := s.pipeline - s.p.Outstanding(sp.id)
@@ -183,12 +189,12 @@ func (s *sim) send(sp *simPeer, b Block) {
 	}
 	sp.busy = done
 	s.seq++
-	heap.Push(&s.events, delivery{at: done.Add(sp.latency), seq: s.seq, peer: sp, block: b})
+	heap.Push(&s.events, delivery{epoch: sp.epoch, at: done.Add(sp.latency), seq: s.seq, peer: sp, block: b})
 }
 
 func (s *sim) deliver(d delivery) {
 	sp := d.peer
-	if sp.gone {
+	if sp.gone || d.epoch != sp.epoch {
 		return
 	}
 	if s.trace {
@@ -230,6 +236,20 @@ func (s *sim) tick() {
 			s.join(sp)
 		case sp.joined && !sp.gone && sp.leaveAt > 0 && s.elapsed() >= sp.leaveAt:
 			s.leave(sp)
+		}
+		if sp.joined && !sp.gone && len(sp.toggles) > 0 && s.elapsed() >= sp.toggles[0] {
+			sp.toggles = sp.toggles[1:]
+			sp.choked = !sp.choked
+			if sp.choked {
+				// A BEP 3 peer discards our queued requests when it chokes.
+				sp.epoch++
+				sp.busy = s.now
+				for _, b := range s.p.PeerChoked(sp.id) {
+					delete(s.outstanding[b], sp.id)
+				}
+			} else {
+				s.p.PeerUnchoked(sp.id)
+			}
 		}
 		if sp.joined && !sp.gone && !s.trueRates {
 			// Rate as a run loop measures it: a moving average of delivered bytes per second,
