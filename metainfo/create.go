@@ -426,7 +426,7 @@ func readChunks(ctx context.Context, files []sourceFile, total, chunkLen int64, 
 		}
 		n := min(chunkLen, total-pos)
 		if int64(cap(buf)) < n {
-			buf = make([]byte, chunkLen)
+			buf = make([]byte, n)
 		}
 		buf = buf[:n]
 		for filled := 0; filled < len(buf); {
