@@ -29,7 +29,7 @@ type simPeer struct {
 
 	joined, gone bool
 	choked       bool
-	epoch        int // bumped by a choke: deliveries queued before it are discarded
+	epoch        int       // bumped by a choke: deliveries queued before it are discarded
 	busy         time.Time // when its upload link is free
 	window       int       // bytes delivered since the last tick
 	delivered    int       // blocks
