@@ -54,6 +54,10 @@ func (p *Picker) PeerBitfield(id PeerID, bf bitfield.Bitfield) {
 	if pr == nil || pr.all {
 		return
 	}
+	if bf.Len() == p.NumPieces() && bf.All() {
+		p.PeerHaveAll(id) // a seed: O(1) now and when it leaves
+		return
+	}
 	for i := range min(bf.Len(), p.NumPieces()) {
 		if bf.Has(i) && !pr.has.Has(i) {
 			p.addAvail(pr, i)

@@ -46,6 +46,7 @@ type Picker struct {
 	have        bitfield.Bitfield
 	haveCount   int
 	skip        bitfield.Bitfield
+	skipCount   int
 	wantedCount int // pieces neither had nor skipped
 	background  bool
 
@@ -180,8 +181,10 @@ func (p *Picker) SetSkip(first, last int, skip bool) []Request {
 		}
 		if skip {
 			p.skip.Set(i)
+			p.skipCount++
 		} else {
 			p.skip.Clear(i)
+			p.skipCount--
 		}
 		p.refresh(i)
 	}

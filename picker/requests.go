@@ -204,6 +204,9 @@ func (p *Picker) Expired(now time.Time) []Request {
 // dropStale drops and returns the requests for pieces that are neither due nor wanted in the
 // background any more.
 func (p *Picker) dropStale() []Request {
+	if p.background && p.skipCount == 0 {
+		return nil // every piece is wanted: the common case costs nothing
+	}
 	var out []Request
 	for id, pr := range p.peers {
 		for k := range pr.out {
