@@ -97,16 +97,19 @@ func (s *Storage) admitLocked(i int) {
 		return
 	}
 	size := s.info.PieceSize(i)
+	// The bit is set before evicting: punch treats pieces that are neither stored nor
+	// being written as free to zero at block edges. The piece is not in the LRU yet, so it
+	// cannot be chosen itself.
+	s.have.Set(i)
+	s.haveBytes += size
 	if s.lru != nil {
-		s.shrinkLocked(size)
+		s.shrinkLocked(0)
 		if s.pins[i] > 0 {
 			s.pinnedBytes += size
 		} else {
 			s.lru.Add(i, struct{}{})
 		}
 	}
-	s.have.Set(i)
-	s.haveBytes += size
 }
 
 // shrinkLocked evicts least recently used unpinned pieces until incoming more bytes fit.
