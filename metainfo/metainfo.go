@@ -89,7 +89,8 @@ type File struct {
 	// Offset is the position of the file's first byte in the concatenation of all files.
 	Offset int64
 	// Padding marks BEP 47 pad files (attr "p", or BitComet's older "_____padding_file_"
-	// names): their bytes are zeros and they are never shown.
+	// names): their bytes are zeros and they are never shown or written as files. Their paths
+	// pass CheckPath but may repeat or clash with real files' directories.
 	Padding bool
 }
 
@@ -330,7 +331,7 @@ func parseInfo(d bval) (*Info, error) {
 	}
 	name, err := sanitizeComponent(rawName)
 	if err != nil {
-		return nil, invalid("torrent name %q: %v", rawName, err)
+		return nil, invalid("torrent name %s: %v", quote(rawName), err)
 	}
 	info := &Info{Name: name, Private: f.private}
 	if info.PieceLength, err = intField("piece length", f.pieceLength); err != nil {
@@ -418,7 +419,7 @@ func intField(name string, v bval) (int64, error) {
 	n, ok := v.int()
 	if !ok {
 		if v.kind() == 'i' {
-			return 0, invalid("%s %s does not fit in 64 bits", name, v)
+			return 0, invalid("%s %s does not fit in 64 bits", name, quote(v))
 		}
 		return 0, invalid("%s is %s, not an integer", name, v.kindName())
 	}
@@ -449,7 +450,7 @@ func parseFiles(info *Info, files bval) error {
 		}
 		key := strings.Join(f.Path, "/")
 		if seen[key] {
-			return invalid("duplicate file path %q", key)
+			return invalid("duplicate file path %s", quote(key))
 		}
 		seen[key] = true
 	}
@@ -463,7 +464,7 @@ func parseFiles(info *Info, files bval) error {
 		}
 		for j := 1; j < len(f.Path); j++ {
 			if dir := strings.Join(f.Path[:j], "/"); seen[dir] {
-				return invalid("path %q is both a file and a directory", dir)
+				return invalid("path %s is both a file and a directory", quote(dir))
 			}
 		}
 	}
@@ -505,13 +506,13 @@ func parseFile(i int, fv bval) (File, error) {
 		p = pu
 	}
 	if f.Path, err = sanitizePath(p); err != nil {
-		return f, invalid("file %d path %q: %v", i, strings.Join(p, "/"), err)
+		return f, invalid("file %d path %s: %v", i, quote(strings.Join(p, "/")), err)
 	}
 	if f.Length, err = intField(fmt.Sprintf("file %d length", i), length); err != nil {
 		return f, err
 	}
 	if f.Length < 0 {
-		return f, invalid("file %q: length %d is negative", strings.Join(p, "/"), f.Length)
+		return f, invalid("file %s: length %d is negative", quote(strings.Join(p, "/")), f.Length)
 	}
 	if strings.HasPrefix(f.Path[len(f.Path)-1], bitCometPadPrefix) {
 		f.Padding = true
@@ -588,13 +589,13 @@ func CheckPath(p []string) error {
 func checkComponent(c string) error {
 	switch {
 	case c == "." || c == "..":
-		return fmt.Errorf("component %q would leave the torrent's directory", c)
+		return fmt.Errorf("component %s would leave the torrent's directory", quote(c))
 	case strings.ContainsRune(c, '/'):
-		return fmt.Errorf("component %q contains '/'", c)
+		return fmt.Errorf("component %s contains '/'", quote(c))
 	case strings.IndexByte(c, 0) >= 0:
 		return errors.New("component contains a NUL byte")
 	case strings.TrimFunc(c, unicode.IsSpace) == "":
-		return fmt.Errorf("component %q is only white space", c)
+		return fmt.Errorf("component %s is only white space", quote(c))
 	case len(c) > MaxComponentLength:
 		return fmt.Errorf("component is %d bytes, longer than the %d a file system allows", len(c), MaxComponentLength)
 	}
@@ -734,7 +735,7 @@ func scanDict(b []byte, start, depth int) (int, error) {
 		}
 		if seen != nil {
 			if seen[string(key)] {
-				return 0, fmt.Errorf("at byte %d: key %q appears twice in a dictionary", pos, key)
+				return 0, fmt.Errorf("at byte %d: key %s appears twice in a dictionary", pos, quote(key))
 			}
 			seen[string(key)] = true
 		}
@@ -750,7 +751,7 @@ func scanInt(b []byte, pos int) (int, error) {
 		return 0, fmt.Errorf("at byte %d: integer is not terminated (truncated)", pos)
 	}
 	if !canonicalInt(b[pos+1 : pos+e]) {
-		return 0, fmt.Errorf("at byte %d: malformed integer %q", pos, b[pos:pos+e+1])
+		return 0, fmt.Errorf("at byte %d: malformed integer %s", pos, quote(b[pos:pos+e+1]))
 	}
 	return pos + e + 1, nil
 }
@@ -783,7 +784,7 @@ func scanString(b []byte, pos int) (s []byte, end int, err error) {
 	}
 	digits := b[pos : pos+colon]
 	if !canonicalInt(digits) || digits[0] == '-' {
-		return nil, 0, fmt.Errorf("at byte %d: malformed string length %q", pos, digits)
+		return nil, 0, fmt.Errorf("at byte %d: malformed string length %s", pos, quote(digits))
 	}
 	start := pos + colon + 1
 	// Compare against what is left before converting, so no claim can overflow or allocate.
@@ -795,6 +796,16 @@ func scanString(b []byte, pos int) (s []byte, end int, err error) {
 		return nil, 0, fmt.Errorf("at byte %d: string of %d bytes runs past the end of the data (truncated?)", pos, n)
 	}
 	return b[start : start+int(n)], start + int(n), nil
+}
+
+// quote renders part of the input for an error message, cut short so that a hostile
+// megabyte-long name or number cannot flood a log line.
+func quote[T ~string | ~[]byte](s T) string {
+	const limit = 64
+	if len(s) > limit {
+		return strconv.Quote(string(s[:limit])) + "..."
+	}
+	return strconv.Quote(string(s))
 }
 
 // bval is the exact encoding of one value that scanBencode accepted.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -567,5 +568,24 @@ func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestErrorsAreShort checks that hostile megabyte-long values are cut short in error messages.
+func TestErrorsAreShort(t *testing.T) {
+	big := strings.Repeat("9", 1<<20)
+	for name, data := range map[string][]byte{
+		"long name with a slash": benc(t, withInfo(with(singleInfo(), "name", "/"+strings.Repeat("x", 1<<20)))),
+		"long integer":           splice("d6:lengthi" + big + "e4:name1:a12:piece lengthi16384e6:pieces20:" + hashes(1) + "e"),
+		"long malformed integer": splice("d6:lengthi0" + big + "ee"),
+		"long duplicate key":     splice("d" + strconv.Itoa(len(big)) + ":" + big + "i1e" + strconv.Itoa(len(big)) + ":" + big + "i1ee"),
+		"long duplicate path":    benc(t, withInfo(multiInfo(fileEnt(1, "d", big[:200]), fileEnt(1, "d", big[:200])))),
+	} {
+		_, err := Parse(data)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if len(err.Error()) > 500 {
+			t.Errorf("%s: error is %d bytes long", name, len(err.Error()))
+		}
 	}
 }
