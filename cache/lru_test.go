@@ -234,3 +234,25 @@ func TestBoundedCheckTrims(t *testing.T) {
 		t.Fatalf("ReadAt of an evicted piece: %v", err)
 	}
 }
+
+// Pieces whose edges fall inside a file-system block: evicting one must free the shared
+// block only when its neighbour is idle, never zero a neighbour being admitted or stored.
+func TestBoundedUnalignedNeighbours(t *testing.T) {
+	const pieceLen = 16 * kib
+	// A 5000-byte first file puts every later piece edge mid-block in file b.
+	info, data := makeTorrent(t, "u", pieceLen, false, []fileSpec{{"a", 5000, false}, {"b", 10 * pieceLen, false}})
+	dir := t.TempDir()
+	s := open(t, dir, info, Options{MaxBytes: pieceLen})
+	for i := range info.NumPieces() {
+		writePiece(t, s, data, i, nil)
+		verify(t, s, i, true) // evicts piece i-1, whose last block piece i shares
+		p := make([]byte, info.PieceSize(i))
+		off := info.PieceOffset(i)
+		if _, err := s.ReadAt(p, off); err != nil || !bytes.Equal(p, data[off:off+int64(len(p))]) {
+			t.Fatalf("piece %d damaged by evicting its neighbour (err %v)", i, err)
+		}
+		if u := diskUsage(t, dir); u > pieceLen+2*4096 {
+			t.Fatalf("after piece %d disk use %d: evicted edge blocks leak", i, u)
+		}
+	}
+}
