@@ -33,4 +33,12 @@
 //
 // Stages 2 and 3 run only while background download is on (SetBackground) and only for
 // pieces not excluded with SetSkip; due pieces are fetched regardless of both.
+//
+// The run loop drives it like this: PeerAdd on connect, then PeerBitfield / PeerHaveAll /
+// PeerHave as the peer announces pieces; PeerUnchoked on unchoke and PeerChoked (BEP 3) or
+// PeerChokedFast (BEP 6) on choke; PeerRate on every rate update; Pick whenever the peer has
+// free pipeline slots; Received for every block (and Rejected / Cancelled for requests that
+// end without one); SetHave or PieceFailed after verification; SetWants when a reader moves;
+// Expired once per tick; PeerRemove on disconnect. Every call costs O(1) amortized per
+// block, except peer announcements and removal (O(pieces) once per peer).
 package picker
