@@ -39,6 +39,7 @@
 // PeerChokedFast (BEP 6) on choke; PeerRate on every rate update; Pick whenever the peer has
 // free pipeline slots; Received for every block (and Rejected / Cancelled for requests that
 // end without one); SetHave or PieceFailed after verification; SetWants when a reader moves;
-// Expired once per tick; PeerRemove on disconnect. Every call costs O(1) amortized per
-// block, except peer announcements and removal (O(pieces) once per peer).
+// Expired once per tick; PeerRemove on disconnect. Per block, Pick and Received cost well
+// under a microsecond in BenchmarkPick (50k pieces, 50 peers); a peer's bitfield and its
+// removal cost O(pieces) once per peer.
 package picker
