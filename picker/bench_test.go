@@ -1,7 +1,6 @@
 package picker
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -106,5 +105,3 @@ func BenchmarkReceived(b *testing.B) {
 		}
 	}
 }
-
-var _ = fmt.Sprint
