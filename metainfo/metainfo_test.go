@@ -589,3 +589,31 @@ func TestErrorsAreShort(t *testing.T) {
 		}
 	}
 }
+
+// TestBencodeBytesIsRaw records what the reference decoder's bencode.Bytes does, for packages
+// that use it to carry info dictionaries (ut_metadata): it keeps the bytes exactly as written,
+// unsorted keys and all, but it does not validate them (a malformed integer passes), so such
+// bytes must still go through ParseInfo. Parse itself does not use it.
+func TestBencodeBytesIsRaw(t *testing.T) {
+	for _, info := range []string{
+		"d1:bi1e1:ai2ee",        // unsorted keys
+		"d1:ai1e1:ai2ee",        // duplicate key
+		"d1:ai03ee",             // leading zero
+		"d1:ai-0ee",             // negative zero
+		"d1:ald1:zi1e1:yi2eeee", // nested unsorted
+	} {
+		var v struct {
+			Info bencode.Bytes `bencode:"info"`
+		}
+		if err := bencode.Unmarshal([]byte("d4:info"+info+"e"), &v); err != nil {
+			t.Errorf("%s: %v", info, err)
+			continue
+		}
+		if string(v.Info) != info {
+			t.Errorf("bencode.Bytes captured %q; want %q", v.Info, info)
+		}
+		if _, err := ParseInfo(v.Info); err == nil {
+			t.Errorf("ParseInfo(%q) accepted an invalid info dict", info)
+		}
+	}
+}
