@@ -1,0 +1,388 @@
+package reader
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+)
+
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+func mustNew(t *testing.T, ft *fakeTorrent, file int, o Options) *Head {
+	t.Helper()
+	h, err := New(ft, file, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// read reads n bytes at off and checks them against the torrent's data.
+func read(t *testing.T, h *Head, ft *fakeTorrent, off int64, n int) {
+	t.Helper()
+	p := make([]byte, n)
+	got, err := h.ReadAt(context.Background(), p, off)
+	if err != nil && !(errors.Is(err, io.EOF) && off+int64(n) > h.Size()) {
+		t.Fatalf("read %d at %d: %v", n, off, err)
+	}
+	want := ft.data[h.file.Offset+off:][:got]
+	if !bytes.Equal(p[:got], want) {
+		t.Fatalf("read %d at %d: wrong bytes", n, off)
+	}
+}
+
+// span is the number of bytes a head's wants cover.
+func span(ft *fakeTorrent, id int) int64 {
+	w, ok := ft.wantsOf(id)
+	if !ok {
+		return 0
+	}
+	return int64(len(w.due)) * ft.info.PieceLength
+}
+
+func TestSequentialReadsGrowWindow(t *testing.T) {
+	ft := newFake(256*kib, 256*mib)
+	ft.provideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 64 * mib, WindowTime: 10 * time.Second, Now: clk.Now})
+	read(t, h, ft, 0, 128*kib)
+	id := h.main.id
+	start := span(ft, id)
+	if start < 2*mib || start > 3*mib {
+		t.Fatalf("first window covers %d bytes, want about MinWindow", start)
+	}
+	prev := start
+	// 128 KiB every 50 ms is 2.5 MiB/s: 25 MiB of window at 10 s.
+	var off int64 = 128 * kib
+	for range 200 {
+		clk.advance(50 * time.Millisecond)
+		read(t, h, ft, off, 128*kib)
+		off += 128 * kib
+		if s := span(ft, id); s < prev-ft.info.PieceLength {
+			t.Fatalf("window shrank from %d to %d at %d", prev, s, off)
+		} else {
+			prev = max(prev, s)
+		}
+	}
+	if prev < 20*mib || prev > 64*mib+mib {
+		t.Fatalf("window after 25 MiB at 2.5 MiB/s covers %d bytes, want 20..65 MiB", prev)
+	}
+	w, _ := ft.wantsOf(id)
+	// Wants are re-sent when the window moved by an eighth, so they may lag a little.
+	at := int((off - 128*kib) / (256 * kib))
+	if w.first > at || at-w.first > len(w.due)/8 {
+		t.Errorf("wants start at piece %d, reads are at piece %d", w.first, at)
+	}
+	if w.due[at-w.first].After(clk.Now()) {
+		t.Errorf("piece under the read due %v, after now %v", w.due[at-w.first], clk.Now())
+	}
+	for k := 1; k < len(w.due); k++ {
+		if w.due[k].Before(w.due[k-1]) {
+			t.Fatalf("due times out of order at %d", k)
+		}
+	}
+	// Piece 40 MiB ahead... at 2.5 MiB/s is due about 16 s out, not at once.
+	if last := w.due[len(w.due)-1]; last.Sub(clk.Now()) < 5*time.Second {
+		t.Errorf("window's last piece due in %v; want it spread by the read rate", last.Sub(clk.Now()))
+	}
+
+	// The window is bounded by MaxWindow however fast the reader is.
+	for range 100 {
+		clk.advance(time.Millisecond)
+		read(t, h, ft, off, 128*kib)
+		off += 128 * kib
+	}
+	if s := span(ft, id); s > 64*mib+2*ft.info.PieceLength {
+		t.Errorf("window covers %d bytes, above MaxWindow", s)
+	}
+}
+
+func TestSeekMovesWants(t *testing.T) {
+	ft := newFake(256*kib, 128*mib)
+	ft.provideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, WindowTime: 2 * time.Second, Now: clk.Now})
+	for off := int64(0); off < 16*mib; off += 128 * kib {
+		clk.advance(10 * time.Millisecond)
+		read(t, h, ft, off, 128*kib)
+	}
+	oldMain := h.main.id
+	if s := span(ft, oldMain); s < 16*mib {
+		t.Fatalf("window before the seek covers %d bytes; want it grown", s)
+	}
+	// Seek to 100 MiB: the piece under the read is wanted now, at once.
+	clk.advance(10 * time.Millisecond)
+	read(t, h, ft, 100*mib, 128*kib)
+	if h.side == nil {
+		t.Fatal("far read opened no side stream")
+	}
+	w, ok := ft.wantsOf(h.side.id)
+	if !ok || w.first != 400 || !w.due[0].Equal(clk.Now()) {
+		t.Fatalf("after seek wants %+v, want piece 400 due now", w)
+	}
+	// Reading on from there (slower) makes it the main stream; the old window is dropped.
+	for off := int64(100*mib + 128*kib); off < 104*mib; off += 128 * kib {
+		clk.advance(100 * time.Millisecond)
+		read(t, h, ft, off, 128*kib)
+	}
+	if h.side != nil || h.main.id == oldMain {
+		t.Fatal("sequential reads after a seek did not promote the side stream")
+	}
+	if _, ok := ft.wantsOf(oldMain); ok {
+		t.Error("old main window still wanted after the seek was confirmed")
+	}
+	w, _ = ft.wantsOf(h.main.id)
+	if w.first < 400 || w.first > 416 {
+		t.Errorf("main wants start at piece %d, want near 416", w.first)
+	}
+	if s := span(ft, h.main.id); s > 8*mib {
+		t.Errorf("window after seek covers %d bytes; want it collapsed, then regrowing", s)
+	}
+}
+
+func TestProbeKeepsMainWindow(t *testing.T) {
+	ft := newFake(256*kib, 128*mib)
+	ft.provideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, SideTTL: 5 * time.Second, Now: clk.Now})
+	var off int64
+	for ; off < 16*mib; off += 128 * kib {
+		clk.advance(20 * time.Millisecond)
+		read(t, h, ft, off, 128*kib)
+	}
+	mainID := h.main.id
+	before, _ := ft.wantsOf(mainID)
+	// A player reads the index at the end of the file, twice, then comes back.
+	clk.advance(20 * time.Millisecond)
+	read(t, h, ft, 128*mib-200*kib, 64*kib)
+	read(t, h, ft, 128*mib-136*kib, 136*kib)
+	after, _ := ft.wantsOf(mainID)
+	if h.main.id != mainID || after.first != before.first || len(after.due) != len(before.due) {
+		t.Fatalf("probe changed the main window: %d+%d -> %d+%d", before.first, len(before.due), after.first, len(after.due))
+	}
+	if h.side == nil {
+		t.Fatal("probe got no side stream")
+	}
+	if w, ok := ft.wantsOf(h.side.id); !ok || w.first != 511 {
+		t.Fatalf("probe wants %+v, want the last piece", w)
+	}
+	clk.advance(20 * time.Millisecond)
+	read(t, h, ft, off, 128*kib)
+	if h.main.id != mainID || h.main.window < int64(len(before.due)-1)*ft.info.PieceLength-2*mib {
+		t.Fatalf("return from probe reset the main window")
+	}
+	// The side stream lingers for SideTTL, then goes at the next read.
+	sideID := h.side.id
+	clk.advance(6 * time.Second)
+	read(t, h, ft, off+128*kib, 128*kib)
+	if _, ok := ft.wantsOf(sideID); ok || h.side != nil {
+		t.Error("idle side stream still wanted after SideTTL")
+	}
+}
+
+func TestCancelledReadLeavesWants(t *testing.T) {
+	ft := newFake(256*kib, 8*mib)
+	h := mustNew(t, ft, 0, Options{MinWindow: mib})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.ReadAt(ctx, make([]byte, 4096), 3*mib)
+		errc <- err
+	}()
+	waitFor(t, "the read to block", func() bool {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		return ft.waiting > 0
+	})
+	h.mu.Lock()
+	id := h.main.id
+	h.mu.Unlock()
+	before, _ := ft.wantsOf(id)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read returned %v, want context.Canceled", err)
+	}
+	after, ok := ft.wantsOf(id)
+	if !ok || after.first != before.first || len(after.due) != len(before.due) {
+		t.Fatalf("cancel changed wants: %+v -> %+v", before, after)
+	}
+	// A retry finds the same head and completes once the piece arrives.
+	go func() {
+		_, err := h.ReadAt(context.Background(), make([]byte, 4096), 3*mib)
+		errc <- err
+	}()
+	ft.provide(12)
+	if err := <-errc; err != nil {
+		t.Fatalf("retried read: %v", err)
+	}
+	if h.main.id != id {
+		t.Error("retried read started a new stream")
+	}
+}
+
+func TestEOF(t *testing.T) {
+	ft := newFake(64*kib, 1000*kib+123)
+	ft.provideAll()
+	h := mustNew(t, ft, 0, Options{})
+	size := h.Size()
+	for _, tc := range []struct {
+		name    string
+		off     int64
+		n       int
+		wantN   int
+		wantErr error
+	}{
+		{"inside", 0, 4096, 4096, nil},
+		{"last byte exactly", size - 10, 10, 10, nil},
+		{"straddles end", size - 10, 4096, 10, io.EOF},
+		{"at end", size, 4096, 0, io.EOF},
+		{"past end", size + 5000, 1, 0, io.EOF},
+		{"empty at end", size, 0, 0, nil},
+		{"empty inside", 17, 0, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := make([]byte, tc.n)
+			n, err := h.ReadAt(context.Background(), p, tc.off)
+			if n != tc.wantN || !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+				t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d, %v", tc.n, tc.off, n, err, tc.wantN, tc.wantErr)
+			}
+			if n > 0 && !bytes.Equal(p[:n], ft.data[tc.off:tc.off+int64(n)]) {
+				t.Fatal("wrong bytes")
+			}
+		})
+	}
+	if _, err := h.ReadAt(context.Background(), make([]byte, 1), -1); err == nil {
+		t.Error("negative offset accepted")
+	}
+}
+
+func TestReadsSpanPiecesAndFiles(t *testing.T) {
+	// Files of odd lengths so pieces straddle file boundaries; one is empty.
+	lengths := []int64{100*kib + 3, 0, 700*kib + 11, 64 * kib, 333 * kib}
+	ft := newFake(64*kib, lengths...)
+	for fi, n := range lengths {
+		h := mustNew(t, ft, fi, Options{MinWindow: 64 * kib})
+		ft.provideAll()
+		for _, r := range []struct{ off, n int64 }{{0, n}, {n / 3, n / 2}, {max(n-70*kib, 0), 70 * kib}, {1, 129 * kib}} {
+			p := make([]byte, r.n)
+			got, err := h.ReadAt(context.Background(), p, r.off)
+			wantN := min(max(n-r.off, 0), r.n)
+			if int64(got) != wantN || err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("file %d read %d at %d: %d, %v", fi, r.n, r.off, got, err)
+			}
+			if !bytes.Equal(p[:got], ft.data[ft.info.Files[fi].Offset+r.off:][:got]) {
+				t.Fatalf("file %d read %d at %d: wrong bytes", fi, r.n, r.off)
+			}
+		}
+	}
+	// Wants never reach pieces outside the file being read.
+	ft2 := newFake(64*kib, lengths...)
+	h := mustNew(t, ft2, 2, Options{MinWindow: 4 * mib})
+	ft2.provideAll()
+	read(t, h, ft2, 0, 4096)
+	w, _ := ft2.wantsOf(h.main.id)
+	f := ft2.info.Files[2]
+	first, last := ft2.info.PieceRange(f.Offset, f.Length)
+	if w.first != first || w.first+len(w.due)-1 != last {
+		t.Errorf("wants %d..%d, file 2 is pieces %d..%d", w.first, w.first+len(w.due)-1, first, last)
+	}
+}
+
+func TestTwoHeadsKeepOwnWindows(t *testing.T) {
+	ft := newFake(256*kib, 64*mib)
+	ft.provideAll()
+	clk := newClock()
+	o := Options{MinWindow: 2 * mib, Now: clk.Now}
+	a := mustNew(t, ft, 0, o)
+	b := mustNew(t, ft, 0, o)
+	for k := int64(0); k < 32; k++ {
+		clk.advance(10 * time.Millisecond)
+		read(t, a, ft, k*128*kib, 128*kib)
+		read(t, b, ft, 40*mib+k*128*kib, 128*kib)
+	}
+	if a.side != nil || b.side != nil {
+		t.Fatal("interleaved heads disturbed each other")
+	}
+	wa, _ := ft.wantsOf(a.main.id)
+	wb, _ := ft.wantsOf(b.main.id)
+	if wa.first > 16 || wb.first < 160 {
+		t.Fatalf("head a wants from %d, head b from %d", wa.first, wb.first)
+	}
+	bid := b.main.id
+	a.Close()
+	if _, ok := ft.wantsOf(bid); !ok {
+		t.Error("closing one head cleared the other's wants")
+	}
+}
+
+func TestPrefetchAndClose(t *testing.T) {
+	ft := newFake(256*kib, 3*mib, 64*mib, 5*mib)
+	clk := newClock()
+	h := mustNew(t, ft, 1, Options{PrefetchBytes: mib, PrefetchDelay: time.Second, Now: clk.Now})
+	head, ok1 := ft.wantsOf(h.headID)
+	tail, ok2 := ft.wantsOf(h.tailID)
+	if !ok1 || !ok2 {
+		t.Fatal("no head or tail prefetch")
+	}
+	if head.first != 12 || len(head.due) != 4 || tail.first != 264 || len(tail.due) != 4 {
+		t.Errorf("prefetch head %d+%d tail %d+%d, want 12+4 and 264+4", head.first, len(head.due), tail.first, len(tail.due))
+	}
+	if !head.due[0].Equal(clk.Now().Add(time.Second)) {
+		t.Errorf("prefetch due %v, want a second from now", head.due[0])
+	}
+	ft.provideAll()
+	read(t, h, ft, 0, 4096)
+	if ft.numWants() != 3 {
+		t.Fatalf("%d heads with wants, want 3", ft.numWants())
+	}
+	h.Close()
+	if n := ft.numWants(); n != 0 {
+		t.Errorf("%d heads still want pieces after Close", n)
+	}
+	if _, err := h.ReadAt(context.Background(), make([]byte, 1), 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("read after Close: %v", err)
+	}
+}
+
+// stoppedTorrent fails every wait, like a swarm torrent that has been closed.
+type stoppedTorrent struct{ *fakeTorrent }
+
+func (stoppedTorrent) WaitPiece(context.Context, int) error { return errFakeClosed }
+
+func TestTorrentStopped(t *testing.T) {
+	ft := newFake(256*kib, mib)
+	h, err := New(stoppedTorrent{ft}, 0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_, err = h.ReadAt(context.Background(), make([]byte, 10), 0)
+	if !errors.Is(err, errFakeClosed) {
+		t.Fatalf("read on a stopped torrent: %v", err)
+	}
+}
+
+func TestNewBadFile(t *testing.T) {
+	ft := newFake(256*kib, mib)
+	if _, err := New(ft, 1, Options{}); err == nil {
+		t.Error("New accepted a file index out of range")
+	}
+}
+
+func TestIDsUnique(t *testing.T) {
+	seen := map[int]bool{}
+	for range 1000 {
+		id := NewID()
+		if seen[id] {
+			t.Fatalf("id %d given twice", id)
+		}
+		seen[id] = true
+	}
+}

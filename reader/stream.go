@@ -1,0 +1,137 @@
+package reader
+
+import (
+	"time"
+)
+
+// stream is one run of sequential reading (see the package doc). Guarded by Head.mu.
+type stream struct {
+	id     int
+	pos    int64 // furthest file offset read so far
+	began  time.Time
+	last   time.Time // latest read
+	seq    int64     // bytes read sequentially since began
+	window int64     // readahead beyond pos, bytes
+	rate   float64   // measured sequential read rate, bytes/s; 0 until measured
+
+	// What was last sent with SetWants.
+	wantFirst, wantLast int
+	wantAt              time.Time
+}
+
+func newStream(off int64, now time.Time, window int64) *stream {
+	return &stream{id: NewID(), pos: off, began: now, last: now, window: window, wantFirst: 0, wantLast: -1}
+}
+
+// near tells whether a read starting at off continues s.
+func (s *stream) near(off, slack int64) bool {
+	return off >= s.pos-slack && off <= s.pos+slack
+}
+
+// advance records the read [off, end) and re-measures the rate.
+func (s *stream) advance(off, end int64, now time.Time) {
+	if n := end - max(off, s.pos); n > 0 {
+		s.seq += n
+	}
+	s.pos = max(s.pos, end)
+	s.last = now
+	elapsed := max(now.Sub(s.began), rateMinElapsed)
+	s.rate = float64(s.seq) / elapsed.Seconds()
+}
+
+// demand routes the read [off, end) to a stream, grows or opens windows, and sends the
+// wants that changed.
+func (h *Head) demand(off, end int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	o := &h.opts
+	now := o.Now()
+	if h.side != nil && now.Sub(h.side.last) > o.SideTTL {
+		h.drop(h.side)
+		h.side = nil
+	}
+	var s *stream
+	switch {
+	case h.main == nil:
+		h.main = newStream(off, now, o.MinWindow)
+		s = h.main
+	case h.main.near(off, o.Slack):
+		s = h.main
+	case h.side != nil && h.side.near(off, o.Slack):
+		s = h.side
+	default:
+		// Far from both: a probe or the start of a seek. Main keeps its window.
+		if h.side != nil {
+			h.drop(h.side)
+		}
+		h.side = newStream(off, now, o.MinWindow)
+		s = h.side
+	}
+	s.advance(off, end, now)
+	if s == h.side && s.seq >= o.PromoteBytes {
+		// Read on for long enough: it was a seek, not a probe.
+		h.drop(h.main)
+		h.main, h.side = s, nil
+	}
+	if s == h.main {
+		target := int64(s.rate * o.WindowTime.Seconds())
+		s.window = min(max(s.window, target, o.MinWindow), o.MaxWindow)
+	}
+	h.want(s, off, end, now)
+	return nil
+}
+
+// drop clears a stream's wants.
+func (h *Head) drop(s *stream) {
+	if s != nil {
+		h.t.SetWants(s.id, 0, nil)
+	}
+}
+
+// want sends s's wants after the read [off, end): the pieces under the read due now, then
+// the window beyond s.pos, each piece due when the reader should reach it at the measured
+// rate. To spare the torrent's loop a round trip per read, unchanged wants are re-sent
+// only when the window has moved by an eighth, the read needs a piece outside them, or
+// refreshWants has passed.
+func (h *Head) want(s *stream, off, end int64, now time.Time) {
+	info, base, size := h.info, h.file.Offset, h.file.Length
+	wend := min(max(end, s.pos)+s.window, size)
+	first, last := info.PieceRange(base+off, wend-off)
+	if last < first {
+		return
+	}
+	rfirst, rlast := info.PieceRange(base+off, end-off)
+	step := max(1, (last-first+1)/8)
+	stale := now.Sub(s.wantAt) >= refreshWants
+	outside := rfirst < s.wantFirst || rlast > s.wantLast
+	moved := first-s.wantFirst >= step || last-s.wantLast >= step
+	if !stale && !outside && !moved && (rfirst == s.wantFirst || h.present(rfirst, rlast)) {
+		return
+	}
+	rate := max(s.rate, rateFloor)
+	if h.main != nil && s != h.main {
+		rate = max(h.main.rate, rateFloor)
+	}
+	due := make([]time.Time, last-first+1)
+	for k := range due {
+		ahead := info.PieceOffset(first+k) - base - end
+		due[k] = now
+		if ahead > 0 {
+			due[k] = now.Add(time.Duration(float64(ahead) / rate * float64(time.Second)))
+		}
+	}
+	h.t.SetWants(s.id, first, due)
+	s.wantFirst, s.wantLast, s.wantAt = first, last, now
+}
+
+func (h *Head) present(first, last int) bool {
+	for k := first; k <= last; k++ {
+		if !h.t.HasPiece(k) {
+			return false
+		}
+	}
+	return true
+}
