@@ -11,7 +11,7 @@ import (
 // Magnet is a parsed magnet link (BEP 9).
 type Magnet struct {
 	InfoHash    Hash
-	DisplayName string   // dn
+	DisplayName string   // dn; untrusted: run CheckName before using it as a file name
 	Trackers    []string // tr, in order
 	Peers       []string // x.pe: host:port of peers to dial directly
 	WebSeeds    []string // ws

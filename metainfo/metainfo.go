@@ -490,6 +490,9 @@ func parseFile(i int, fv bval) (File, error) {
 		case "path.utf-8":
 			pathUTF8 = v
 		case "attr":
+			// Only "p" matters here. BEP 47 symlinks ("l" with "symlink path") are kept as the
+			// empty regular files they are in the byte stream: a link target is never followed
+			// or shown, so it cannot point out of the mount.
 			if s, ok := v.str(); ok {
 				f.Padding = strings.Contains(s, "p")
 			}

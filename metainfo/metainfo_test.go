@@ -498,6 +498,7 @@ func TestPadFiles(t *testing.T) {
 		fileEnt(16384, "b"),
 		dict{"length": int64(7), "path": []string{"_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____"}},
 		dict{"length": int64(1), "path": []string{"x"}, "attr": "x"},
+		dict{"length": int64(0), "path": []string{"link"}, "attr": "l", "symlink path": []string{"..", "..", "etc"}},
 	)
 	m, err := Parse(benc(t, withInfo(info)))
 	if err != nil {
@@ -507,11 +508,14 @@ func TestPadFiles(t *testing.T) {
 	for _, f := range m.Info.Files {
 		pads = append(pads, f.Padding)
 	}
-	if want := []bool{false, true, false, true, false}; !reflect.DeepEqual(pads, want) {
+	if want := []bool{false, true, false, true, false, false}; !reflect.DeepEqual(pads, want) {
 		t.Fatalf("Padding = %v; want %v", pads, want)
 	}
 	if m.Info.Files[2].Offset != 16384 {
 		t.Fatalf("file after pad at %d; want 16384", m.Info.Files[2].Offset)
+	}
+	if link := m.Info.Files[5]; !reflect.DeepEqual(link.Path, []string{"link"}) || link.Length != 0 {
+		t.Fatalf("symlink entry parsed as %+v; want the empty file \"link\"", link)
 	}
 }
 
