@@ -621,3 +621,18 @@ func TestBencodeBytesIsRaw(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParse10000Files(b *testing.B) {
+	files := make([]dict, 10000)
+	for i := range files {
+		files[i] = fileEnt(int64(1000+i), "dir"+strconv.Itoa(i%100), "file "+strconv.Itoa(i)+".bin")
+	}
+	data := benc(b, withInfo(multiInfo(files...)))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
