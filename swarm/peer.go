@@ -201,7 +201,8 @@ type peerGone struct {
 
 func (p *peerConn) readLoop(io peerIO) {
 	defer p.done.Done()
-	r := wire.NewReader(bufio.NewReaderSize(p.conn, 64<<10), io.maxMsgLen)
+	// The wire reader buffers by itself.
+	r := wire.NewReader(p.conn, io.maxMsgLen)
 	var err error
 	for {
 		p.conn.SetReadDeadline(time.Now().Add(readTimeout))

@@ -241,7 +241,18 @@ func (t *Torrent) InfoHash() metainfo.Hash { return t.mi.InfoHash }
 func (t *Torrent) Info() *metainfo.Info { return t.info }
 
 // Stats returns the latest snapshot (refreshed every second and on each verified piece).
-func (t *Torrent) Stats() Stats { return *t.stats.Load() }
+func (t *Torrent) Stats() Stats {
+	s := *t.stats.Load()
+	// The byte counters are live; the rest is as of the last refresh.
+	s.Downloaded, s.Uploaded = t.downloaded.Load(), t.uploaded.Load()
+	select {
+	case <-t.complete:
+		s.Complete = true
+		s.PiecesDone, s.BytesDone = s.Pieces, s.Total
+	default:
+	}
+	return s
+}
 
 // Complete is closed once every piece is verified.
 func (t *Torrent) Complete() <-chan struct{} { return t.complete }

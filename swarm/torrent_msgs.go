@@ -38,13 +38,17 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 	switch m.ID {
 	case wire.Choke:
 		p.peerChoking = true
-		if !p.fast {
+		if p.fast {
+			// BEP 6: each pending request gets an explicit reject.
+			t.pk.PeerChokedFast(p.key)
+		} else {
 			// Without BEP 6 a choke silently discards our requests.
 			t.pk.PeerChoked(p.key)
 		}
 	case wire.Unchoke:
 		p.peerChoking = false
 		p.lastUnchoked = time.Now()
+		t.pk.PeerUnchoked(p.key)
 		t.fill(p)
 	case wire.Interested:
 		p.peerInterested = true

@@ -88,7 +88,7 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		if s.Err != nil {
 			return s.Err
 		}
-		fmt.Fprintf(os.Stdout, "downloaded %s to %s\n", humanBytes(s.Total), dataPath(*out, mi.Info.Name))
+		fmt.Fprintf(cmdStdout, "downloaded %s to %s\n", humanBytes(s.Total), dataPath(*out, mi.Info.Name))
 		if *seed {
 			log.Info("seeding until Ctrl-C")
 			go statusLine(ctx, os.Stderr, t)

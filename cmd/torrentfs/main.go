@@ -34,6 +34,10 @@ type command struct {
 
 var commands = map[string]*command{}
 
+// cmdStdout is where commands print their results; run sets it. Their errors and logs go to
+// their flag set's Output(), which is run's stderr.
+var cmdStdout io.Writer = os.Stdout
+
 func register(c *command) { commands[c.name] = c }
 
 // usageError makes main exit with status 2 and print the command's usage.
@@ -48,6 +52,7 @@ func main() {
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {
+	cmdStdout = stdout
 	if len(argv) == 0 {
 		topUsage(stderr)
 		return exitUsage

@@ -8,7 +8,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -131,8 +130,3 @@ func humanBytes(n int64) string {
 	}
 	panic("unreachable")
 }
-
-// cmdStdout is where commands print their results. run() in main.go does not hand its stdout
-// to commands, so in-process tests set this (and restore it) around run; stderr reaches
-// commands as their flag set's Output().
-var cmdStdout io.Writer = os.Stdout

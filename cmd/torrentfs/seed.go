@@ -72,7 +72,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 			return err
 		}
 		log.Infof("seeding %s (%s) on %s", mi.Info.Name, mi.InfoHash, c.Addr())
-		fmt.Fprintf(os.Stdout, "seeding %s on port %d\n", mi.InfoHash, c.Port())
+		fmt.Fprintf(cmdStdout, "seeding %s on port %d\n", mi.InfoHash, c.Port())
 		go statusLine(ctx, os.Stderr, t)
 		<-ctx.Done()
 		return c.Close()

@@ -1,0 +1,341 @@
+// Package testpeers starts real third-party BitTorrent programs (aria2c, Transmission,
+// opentracker) on loopback for tests, and makes test data. Only tests import it. Every
+// process it starts is killed and waited for in t.Cleanup; every port comes from the
+// kernel, never a fixed number.
+package testpeers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Need fails the test when a program is missing, or skips it when TORRENTFS_ALLOW_SKIP=1:
+// CI installs everything (scripts/test), so a missing program there is a failure.
+func Need(t testing.TB, progs ...string) {
+	t.Helper()
+	for _, p := range progs {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("TORRENTFS_ALLOW_SKIP") == "1" {
+				t.Skipf("%s is not installed", p)
+			}
+			t.Fatalf("%s is not installed (scripts/test installs it)", p)
+		}
+	}
+}
+
+// FreePort returns a port that is free for both TCP and UDP on ip right now.
+func FreePort(t testing.TB, ip string) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
+
+// Proc is a started program.
+type Proc struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  *bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+// Start runs a program whose output is kept for failure messages; t.Cleanup kills it.
+func Start(t testing.TB, name string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: filepath.Base(name), Log: &bytes.Buffer{}, done: make(chan struct{})}
+	p.Cmd = exec.Command(name, args...)
+	w := &lockedWriter{b: p.Log}
+	p.Cmd.Stdout, p.Cmd.Stderr = w, w
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.Cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("--- output of %s %s:\n%s", p.Name, strings.Join(args, " "), w.String())
+		}
+	})
+	return p
+}
+
+// Stop kills the process group and waits.
+func (p *Proc) Stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// Wait waits for the program to exit, up to d.
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("%s still running after %v", p.Name, d)
+	}
+}
+
+// Exited tells whether the program has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Output is what the program printed so far.
+func (p *Proc) Output() string { return p.Log.String() }
+
+// WaitFor polls cond until it holds or d passes; it fails the test with msg then.
+func WaitFor(t testing.TB, d time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %s", d, msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitListening waits until something accepts TCP connections on addr.
+func WaitListening(t testing.TB, addr string, d time.Duration) {
+	t.Helper()
+	WaitFor(t, d, "nothing listens on "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// WriteFiles writes files of pseudo-random bytes (deterministic per seed) under dir;
+// sizes maps slash-separated relative paths to lengths.
+func WriteFiles(t testing.TB, dir string, sizes map[string]int64, seed uint64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	for _, name := range sortedKeys(sizes) {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, sizes[name])
+		for i := 0; i+8 <= len(buf); i += 8 {
+			v := r.Uint64()
+			for k := 0; k < 8; k++ {
+				buf[i+k] = byte(v >> (8 * k))
+			}
+		}
+		for i := len(buf) &^ 7; i < len(buf); i++ {
+			buf[i] = byte(r.Uint32())
+		}
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// SameTree fails the test unless every file under want exists under got with the same
+// sha256.
+func SameTree(t testing.TB, want, got string) {
+	t.Helper()
+	n := 0
+	err := filepath.Walk(want, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		a, b := fileSum(t, p), fileSum(t, filepath.Join(got, rel))
+		if a != b {
+			t.Errorf("%s differs: sha256 %x, want %x", rel, b, a)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("no files under %s", want)
+	}
+}
+
+func fileSum(t testing.TB, p string) [32]byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Errorf("read %s: %v", p, err)
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
+}
+
+type lockedWriter struct {
+	mu chanMutex
+	b  *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.lock()
+	defer w.mu.unlock()
+	if w.b.Len() > 4<<20 { // keep the tail of chatty programs bounded
+		w.b.Next(w.b.Len() - 2<<20)
+	}
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.lock()
+	defer w.mu.unlock()
+	return w.b.String()
+}
+
+// chanMutex is a mutex usable as a zero value inside a struct copied by pointer only.
+type chanMutex struct{ ch chan struct{} }
+
+func (m *chanMutex) lock() {
+	if m.ch == nil {
+		m.ch = make(chan struct{}, 1)
+	}
+	m.ch <- struct{}{}
+}
+func (m *chanMutex) unlock() { <-m.ch }
+
+// ctxTimeout is a context for helper commands.
+func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// Opentracker starts Debian's opentracker on 127.0.0.1 serving the given info-hashes (it
+// serves only whitelisted ones) and returns its HTTP and UDP announce URLs.
+func Opentracker(t testing.TB, infoHashes ...[20]byte) (httpURL, udpURL string) {
+	t.Helper()
+	Need(t, "opentracker")
+	dir := t.TempDir()
+	var wl strings.Builder
+	for _, h := range infoHashes {
+		fmt.Fprintf(&wl, "%x\n", h)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(wl.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := FreePort(t, "127.0.0.1")
+	ps := strconv.Itoa(port)
+	// It refuses -u as root; -d is where it chroots and finds the whitelist.
+	Start(t, "opentracker", "-i", "127.0.0.1", "-p", ps, "-P", ps, "-d", dir, "-w", "whitelist")
+	addr := "127.0.0.1:" + ps
+	WaitListening(t, addr, 5*time.Second)
+	return "http://" + addr + "/announce", "udp://" + addr + "/announce"
+}
+
+// Aria2Opts configures an aria2c process.
+type Aria2Opts struct {
+	IP          string // bind address, e.g. 127.0.0.11 (one IP per client: see INTEROP.md)
+	UploadLimit string // --max-upload-limit, e.g. "2M"
+	UDPTracker  bool   // aria2c reaches UDP trackers only through its DHT socket
+	Seed        bool   // keep running once complete: set it for seeders, whose data is complete at start
+}
+
+// Aria2 starts aria2c on a torrent with data in dir: a seeder when the data is complete
+// there, a downloader otherwise. It returns the process and the port it listens on.
+func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*Proc, int) {
+	t.Helper()
+	Need(t, "aria2c")
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	port := FreePort(t, o.IP)
+	args := []string{
+		"--dir=" + dir, "--listen-port=" + strconv.Itoa(port), "--interface=" + o.IP,
+		"--seed-ratio=0.0", "--check-integrity=true", "--bt-enable-lpd=false",
+		"--enable-peer-exchange=false", "--bt-seed-unverified=false", "--file-allocation=none",
+		"--summary-interval=0", "--console-log-level=notice", "--bt-max-peers=50",
+		"--bt-tracker-connect-timeout=5", "--bt-tracker-interval=2", "--bt-stop-timeout=0",
+		"--follow-torrent=false", "--allow-overwrite=true", "--auto-file-renaming=false",
+		"--disk-cache=0", "--stop-with-process=" + strconv.Itoa(os.Getpid()),
+	}
+	if o.UDPTracker {
+		dht := FreePort(t, o.IP)
+		args = append(args, "--enable-dht=true", "--dht-listen-port="+strconv.Itoa(dht),
+			"--dht-file-path="+filepath.Join(t.TempDir(), "dht.dat"))
+	} else {
+		args = append(args, "--enable-dht=false")
+	}
+	if o.UploadLimit != "" {
+		args = append(args, "--max-upload-limit="+o.UploadLimit)
+	}
+	if !o.Seed {
+		args = append(args, "--seed-time=0")
+	}
+	args = append(args, torrent)
+	return Start(t, "aria2c", args...), port
+}
+
+// Transmission starts transmission-cli downloading a torrent into dir, with DHT, LPD, PEX,
+// µTP and port mapping off. It listens on ip (one IP per client) and keeps seeding after
+// completing; the test decides when it is done by looking at the files.
+func Transmission(t testing.TB, torrent, dir, ip string) (*Proc, int) {
+	t.Helper()
+	Need(t, "transmission-cli")
+	cfg := t.TempDir()
+	port := FreePort(t, ip)
+	settings := fmt.Sprintf(`{
+  "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+  "port-forwarding-enabled": false, "bind-address-ipv4": %q, "peer-port": %d,
+  "peer-port-random-on-start": false, "encryption": 1, "speed-limit-up-enabled": false,
+  "download-dir": %q, "incomplete-dir-enabled": false, "message-level": 2
+}`, ip, port, dir)
+	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Start(t, "transmission-cli", "-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent), port
+}
