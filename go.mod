@@ -3,13 +3,13 @@ module torrentfs
 go 1.26.8
 
 require (
+	bazil.org/fuse v0.0.0-20230120002735-62a210ff1fd5
 	github.com/anacrolix/torrent v1.62.0
 	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/term v0.47.0
 )
 
 require (
-	bazil.org/fuse v0.0.0-20230120002735-62a210ff1fd5 // indirect
 	github.com/anacrolix/missinggo v1.3.0 // indirect
 	github.com/anacrolix/missinggo/v2 v2.11.0 // indirect
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect

@@ -1,0 +1,180 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	"bazil.org/fuse"
+	bfs "bazil.org/fuse/fs"
+
+	"torrentfs/reader"
+)
+
+// ProgressXattr is the extended attribute holding a file's download progress, e.g. "37.5%".
+const ProgressXattr = "user.torrentfs.progress"
+
+// file is a regular file node.
+type file struct {
+	fs     *FS
+	index  int // into Info.Files
+	inode  uint64
+	length int64
+
+	mu        sync.Mutex
+	present   int64 // verified bytes of this file on disk, as of presentAt
+	presentAt time.Time
+}
+
+func (n *file) Attr(ctx context.Context, a *fuse.Attr) error {
+	o := &n.fs.opts
+	a.Valid = fileAttrValid
+	a.Inode = n.inode
+	a.Size = uint64(n.length)
+	a.Blocks = uint64((n.bytesPresent() + 511) / 512)
+	a.BlockSize = 1 << 20
+	a.Mode = 0o444
+	a.Nlink = 1
+	a.Uid, a.Gid = o.UID, o.GID
+	a.Mtime, a.Ctime, a.Atime = o.MTime, o.MTime, o.MTime
+	return nil
+}
+
+// bytesPresent counts the file's bytes that lie in verified pieces. It asks about every
+// piece of the file, so the figure is cached for presentTTL: stat is called a lot.
+func (n *file) bytesPresent() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := time.Now()
+	if !n.presentAt.IsZero() && now.Sub(n.presentAt) < presentTTL {
+		return n.present
+	}
+	info, t := n.fs.info, n.fs.t
+	off := info.Files[n.index].Offset
+	first, last := info.PieceRange(off, n.length)
+	var sum int64
+	for k := first; k <= last; k++ {
+		if t.HasPiece(k) {
+			ps := info.PieceOffset(k)
+			sum += min(ps+info.PieceSize(k), off+n.length) - max(ps, off)
+		}
+	}
+	n.present, n.presentAt = sum, now
+	return sum
+}
+
+func (n *file) progress() string {
+	if n.length == 0 {
+		return "100.0%"
+	}
+	return fmt.Sprintf("%.1f%%", float64(n.bytesPresent())*100/float64(n.length))
+}
+
+func (n *file) Getxattr(ctx context.Context, req *fuse.GetxattrRequest, resp *fuse.GetxattrResponse) error {
+	if req.Name != ProgressXattr {
+		return fuse.ErrNoXattr
+	}
+	resp.Xattr = []byte(n.progress())
+	return nil
+}
+
+func (n *file) Listxattr(ctx context.Context, req *fuse.ListxattrRequest, resp *fuse.ListxattrResponse) error {
+	resp.Append(ProgressXattr)
+	return nil
+}
+
+// Open gives each handle its own read head. The content never changes, so the kernel may
+// keep its page cache across opens.
+func (n *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenResponse) (bfs.Handle, error) {
+	if !req.Flags.IsReadOnly() {
+		return nil, syscall.EROFS
+	}
+	if n.fs.closed() {
+		return nil, syscall.EIO
+	}
+	h, err := reader.New(n.fs.t, n.index, n.fs.opts.Reader)
+	if err != nil {
+		n.fs.log.Errorf("open %s: %v", n.fs.info.DisplayPath(&n.fs.info.Files[n.index]), err)
+		return nil, syscall.EIO
+	}
+	resp.Flags |= fuse.OpenKeepCache
+	return &handle{file: n, head: h}, nil
+}
+
+// handle is one open file.
+type handle struct {
+	file *file
+	head *reader.Head
+}
+
+// errShutdown is the cause of reads cancelled by FS.Close.
+var errShutdown = errors.New("file system is shutting down")
+
+// Read fills the kernel's request. An interrupted read returns EINTR and abandons only its
+// own wait; the head's wants stay, so the retry finds the pieces on their way.
+func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
+	f := h.file.fs
+	ctx, cancel := f.readContext(ctx)
+	defer cancel()
+	buf := make([]byte, req.Size)
+	n, err := h.head.ReadAt(ctx, buf, req.Offset)
+	if err == nil || errors.Is(err, io.EOF) {
+		resp.Data = buf[:n]
+		return nil
+	}
+	switch {
+	case f.closed() || errors.Is(context.Cause(ctx), errShutdown):
+		return syscall.EIO
+	case errors.Is(err, context.DeadlineExceeded):
+		f.log.Warnf("read %d bytes at %d of %s: no data after %v", req.Size, req.Offset, h.path(), f.opts.ReadTimeout)
+		return syscall.EIO
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	}
+	f.log.Errorf("read %d bytes at %d of %s: %v", req.Size, req.Offset, h.path(), err)
+	return syscall.EIO
+}
+
+func (h *handle) path() string {
+	info := h.file.fs.info
+	return info.DisplayPath(&info.Files[h.file.index])
+}
+
+// readContext adds the read timeout and FS.Close to a read's context.
+func (f *FS) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancelTimeout := context.CancelFunc(func() {})
+	if f.opts.ReadTimeout > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, f.opts.ReadTimeout)
+	}
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-f.closing:
+			cancelCause(errShutdown)
+		case <-stop:
+		}
+	}()
+	return ctx, func() {
+		close(stop)
+		cancelTimeout()
+		cancelCause(nil)
+	}
+}
+
+func (h *handle) Release(ctx context.Context, req *fuse.ReleaseRequest) error {
+	return h.head.Close()
+}
+
+var (
+	_ bfs.Node            = (*file)(nil)
+	_ bfs.NodeOpener      = (*file)(nil)
+	_ bfs.NodeGetxattrer  = (*file)(nil)
+	_ bfs.NodeListxattrer = (*file)(nil)
+	_ bfs.HandleReader    = (*handle)(nil)
+	_ bfs.HandleReleaser  = (*handle)(nil)
+)

@@ -1,0 +1,194 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests mount for real and touch the mount only from child processes: the test
+// process serves it, and reading it from here could deadlock.
+
+func needFUSE(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		t.Skip("no fusermount3")
+	}
+}
+
+// mount serves ft at a temporary directory until the test ends.
+func mount(t *testing.T, ft *fakeTorrent, o Options) (*Server, string) {
+	t.Helper()
+	needFUSE(t)
+	dir := t.TempDir()
+	srv, err := Mount(dir, New(ft, o), MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Unmount(ctx); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+	if !mounted(dir) {
+		t.Fatalf("%s not in /proc/mounts after Mount", dir)
+	}
+	return srv, dir
+}
+
+func mounted(dir string) bool {
+	b, _ := os.ReadFile("/proc/mounts")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == dir && f[2] == "fuse.torrentfs" {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return string(out)
+}
+
+func TestMountListAndRead(t *testing.T) {
+	ft := multiFake()
+	_, dir := mount(t, ft, Options{})
+	// Listing works before any piece exists.
+	got := run(t, "find", dir, "-printf", "%P %s %m\n")
+	for _, want := range []string{"album 0 555", "album/a.txt 102407 444", "album/disc1/01.flac 307200 444", "album/disc1/02.flac 0 444", "album/disc2/deep/x.bin 5 444"} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("find output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "pad") {
+		t.Errorf("pad file shown:\n%s", got)
+	}
+	for i := range ft.have {
+		ft.provide(i)
+	}
+	f := ft.info.Files[2]
+	if out := run(t, "cat", filepath.Join(dir, "album/disc1/01.flac")); out != string(ft.data[f.Offset:f.Offset+f.Length]) {
+		t.Error("cat 01.flac: wrong bytes")
+	}
+	if out := run(t, "cat", filepath.Join(dir, "album/disc1/02.flac")); out != "" {
+		t.Error("empty file not empty")
+	}
+	// The figure is cached for up to a second after the listing above saw 0%.
+	var out string
+	waitFor(t, "progress xattr to reach 100%", func() bool {
+		out = run(t, "python3", "-c", `import os,sys; print(os.getxattr(sys.argv[1], "user.torrentfs.progress").decode())`, filepath.Join(dir, "album/a.txt"))
+		return strings.TrimSpace(out) == "100.0%"
+	})
+	if got := run(t, "stat", "-c", "%b", filepath.Join(dir, "album/disc1/01.flac")); strings.TrimSpace(got) != "600" {
+		t.Errorf("st_blocks of a complete 300 KiB file: %s", got)
+	}
+	if err := exec.Command("sh", "-c", "echo x > "+filepath.Join(dir, "album/a.txt")).Run(); err == nil {
+		t.Error("write to a read-only mount succeeded")
+	}
+	waitFor(t, "handles released", func() bool { return ft.numWants() == 0 })
+}
+
+func TestMountInterruptAndTimeout(t *testing.T) {
+	ft := newFake("f.bin", 64<<10, fakeFile{n: 1 << 20})
+	_, dir := mount(t, ft, Options{ReadTimeout: 1500 * time.Millisecond})
+	path := filepath.Join(dir, "f.bin")
+
+	// A blocked cat dies promptly on SIGINT.
+	cat := exec.Command("cat", path)
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cat to block on a piece", func() bool { return ft.blocked() > 0 })
+	start := time.Now()
+	cat.Process.Signal(syscall.SIGINT)
+	cat.Wait()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("interrupted cat took %v to exit", d)
+	}
+	// The kernel's own readahead requests are not interruptible; they end at the timeout.
+	waitFor(t, "the interrupted read to let go", func() bool { return ft.blocked() == 0 })
+
+	// A read nobody can serve fails with EIO after --read-timeout.
+	var stderr bytes.Buffer
+	dd := exec.Command("dd", "if="+path, "of=/dev/null", "bs=4k", "count=1")
+	dd.Stderr = &stderr
+	if err := dd.Run(); err == nil || !strings.Contains(stderr.String(), "Input/output error") {
+		t.Errorf("dd with no data: %v, %s", err, stderr.String())
+	}
+}
+
+func TestUnmountWithBlockedRead(t *testing.T) {
+	needFUSE(t)
+	ft := newFake("f.bin", 64<<10, fakeFile{n: 1 << 20})
+	dir := t.TempDir()
+	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := exec.Command("cat", filepath.Join(dir, "f.bin"))
+	var stderr bytes.Buffer
+	cat.Stderr = &stderr
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Process.Kill(); cat.Wait() })
+	waitFor(t, "cat to block", func() bool { return ft.blocked() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Unmount(ctx); err != nil {
+		t.Fatalf("unmount with a blocked reader: %v", err)
+	}
+	if err := cat.Wait(); err == nil || !strings.Contains(stderr.String(), "Input/output error") {
+		t.Errorf("blocked cat after unmount: %v, %q", err, stderr.String())
+	}
+	if mounted(dir) {
+		t.Error("still mounted")
+	}
+}
+
+func TestExternalUnmount(t *testing.T) {
+	needFUSE(t)
+	ft := newFake("f.bin", 64<<10, fakeFile{n: 10})
+	dir := t.TempDir()
+	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unmount(context.Background()) })
+	run(t, "fusermount3", "-u", dir)
+	select {
+	case <-srv.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve loop still running after fusermount3 -u")
+	}
+	if err := srv.Err(); err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
