@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Helpers for the mount tests: they run the real binary (built once per test run) as a
+// seeder and as the mount, each a child process, and touch the mount only through more
+// child processes (cat, dd, cmp), as a user would; a test process reading a FUSE mount can
+// hang with it, which would turn a bug into a stuck test run instead of a failure.
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// torrentfsBin builds the command once per test run.
+func torrentfsBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "torrentfs-test-bin")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "torrentfs")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func needFUSE(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse")
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		t.Skip("no fusermount3")
+	}
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a child process the test started; it is killed and reaped when the test ends.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+	err            error // after done
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait waits up to d for the process to exit.
+func (p *proc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		t.Fatalf("%s still running after %v; stderr:\n%s", p.cmd.Path, d, p.stderr)
+		return nil
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitFor polls cond until it holds; it fails the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tfile is one file of a test torrent, path relative to the torrent's name.
+type tfile struct {
+	path string
+	size int
+}
+
+// fixture writes files with random contents under DIR/data/<name> and makes a torrent of
+// them with 256 KiB pieces. A single tfile with an empty path makes a single-file torrent.
+func fixture(t *testing.T, name string, files ...tfile) (torrent, data string, content map[string][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	data = filepath.Join(dir, "data")
+	content = map[string][]byte{}
+	rng := rand.New(rand.NewPCG(uint64(len(name)), 42))
+	for _, f := range files {
+		p := filepath.Join(data, name, f.path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		b := make([]byte, f.size)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		content[filepath.Join(name, f.path)] = b
+	}
+	torrent = filepath.Join(dir, name+".torrent")
+	out, err := exec.Command(torrentfsBin(t), "create", "-piece-size", "256K", "-o", torrent, filepath.Join(data, name)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	return torrent, data, content
+}
+
+var seedPort = regexp.MustCompile(`on port (\d+)`)
+
+// seeder serves data on 127.0.0.1 and returns its address.
+func seeder(t *testing.T, torrent, data string) string {
+	t.Helper()
+	p := start(t, torrentfsBin(t), "seed", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
+	var port string
+	waitFor(t, 10*time.Second, "the seeder's port", func() bool {
+		if p.exited() {
+			t.Fatalf("seeder exited: %v\n%s", p.err, p.stderr)
+		}
+		m := seedPort.FindStringSubmatch(p.stdout.String())
+		if m != nil {
+			port = m[1]
+		}
+		return m != nil
+	})
+	return "127.0.0.1:" + port
+}
+
+// silentPeer is an address that accepts connections but never says a word.
+func silentPeer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+// mountAt starts `torrentfs mount` and waits until the kernel lists the mount. At the end
+// of the test it is stopped with SIGTERM, or detached if that fails.
+func mountAt(t *testing.T, torrent, mnt string, args ...string) *proc {
+	t.Helper()
+	needFUSE(t)
+	// A stale mount point exists but cannot be stat'ed, so MkdirAll would fail on it.
+	if err := os.Mkdir(mnt, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		t.Fatal(err)
+	}
+	argv := append([]string{"mount", "--no-trackers", "--listen", "127.0.0.1:0"}, args...)
+	p := start(t, torrentfsBin(t), append(argv, torrent, mnt)...)
+	t.Cleanup(func() {
+		if !p.exited() {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(5 * time.Second):
+				t.Errorf("mount did not stop on SIGTERM; stderr:\n%s", p.stderr)
+			}
+		}
+		if isMounted(mnt) {
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	// The line on stdout comes after the kernel took the mount; /proc/mounts alone could
+	// still show a stale mount this one replaces.
+	waitFor(t, 15*time.Second, "the mount to come up", func() bool {
+		if p.exited() {
+			t.Fatalf("mount exited: %v\n%s", p.err, p.stderr)
+		}
+		return strings.Contains(p.stdout.String(), "mounted ") && isMounted(mnt)
+	})
+	return p
+}
+
+// sh runs a shell command and returns its stdout; it fails the test on error.
+func sh(t *testing.T, script string) string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", script).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s: %v\n%s", script, err, stderr)
+	}
+	return string(out)
+}
+
+var downloadedField = regexp.MustCompile(`downloaded=(\d+)`)
+
+// downloaded is the byte count a stopped mount logged for its session.
+func downloaded(t *testing.T, p *proc) int64 {
+	t.Helper()
+	m := downloadedField.FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no downloaded= in the mount's log:\n%s", p.stderr)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
