@@ -197,7 +197,7 @@ func (s *Server) Stats(infoHash [20]byte) ScrapeStats {
 // runSweeper drops expired peers now and then so that swarms nobody asks about any more
 // do not hold memory; announces and scrapes also expire peers of their own torrent.
 func (s *Server) runSweeper(stop <-chan struct{}) {
-	every := min(s.cfg.Interval, time.Minute)
+	every := max(min(s.cfg.Interval, time.Minute), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

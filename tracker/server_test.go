@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +134,18 @@ func TestServerServeStops(t *testing.T) {
 			defer cancel()
 			errc := make(chan error, 1)
 			go func() { errc <- s.Serve(ctx, ln, pc) }()
+			// Leave an idle keep-alive HTTP connection and a UDP exchange behind: stopping
+			// must not wait for the one nor leak the goroutines of either.
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String() + "/stats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			u := newSrvTestUDP(t, "127.0.0.1", pc.LocalAddr().(*net.UDPAddr))
+			u.connect()
 			if how == "close" {
 				s.Close()
 			} else {
@@ -145,6 +160,7 @@ func TestServerServeStops(t *testing.T) {
 				t.Fatal("Serve did not return")
 			}
 			s.Close() // again: a no-op
+			srvWaitNoGoroutines(t, "torrentfs/tracker.(*Server)", "net/http.(*conn).serve")
 			// The listeners are closed: the port can be bound again.
 			ln2, err := net.Listen("tcp", ln.Addr().String())
 			if err != nil {
@@ -157,6 +173,32 @@ func TestServerServeStops(t *testing.T) {
 			}
 			pc2.Close()
 		})
+	}
+}
+
+// srvWaitNoGoroutines waits until no goroutine has a frame containing any of frames.
+func srvWaitNoGoroutines(t *testing.T, frames ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var found []string
+		for _, g := range strings.Split(stacks, "\n\n") {
+			for _, f := range frames {
+				if strings.Contains(g, f) && !strings.Contains(g, "srvWaitNoGoroutines") {
+					found = append(found, g)
+					break
+				}
+			}
+		}
+		if len(found) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines left after the server stopped:\n%s", strings.Join(found, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
