@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -65,7 +66,8 @@ type Server struct {
 	done      chan struct{} // closed when Serve returns
 }
 
-// NewServer returns a tracker with cfg's defaults filled in. It serves nothing until Serve.
+// NewServer returns a tracker with cfg's defaults filled in; a nil log discards. It serves
+// nothing until Serve.
 func NewServer(cfg ServerConfig, log *logrus.Entry) *Server {
 	if cfg.Interval <= 0 {
 		cfg.Interval = ServerDefaultInterval
@@ -78,6 +80,11 @@ func NewServer(cfg ServerConfig, log *logrus.Entry) *Server {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = logrus.NewEntry(l)
 	}
 	return &Server{
 		cfg:      cfg,

@@ -87,6 +87,13 @@ func (s *Server) announce(req AnnounceRequest, addr netip.AddrPort, family srvFa
 		t.downloaded++
 	}
 	if p == nil {
+		// A client restarted with a new peer id is the same peer: drop its old entry
+		// rather than hand out its address twice until the old one expires.
+		for id, q := range t.peers {
+			if q.addr == addr {
+				delete(t.peers, id)
+			}
+		}
 		p = &srvPeer{}
 		t.peers[req.PeerID] = p
 	}

@@ -392,6 +392,24 @@ func TestServerPeerIDHijack(t *testing.T) {
 	}
 }
 
+func TestServerRestartedPeer(t *testing.T) {
+	s := NewServer(ServerConfig{}, nil)
+	ih := srvTestHash(8)
+	addr := netip.MustParseAddrPort("127.0.0.11:6881")
+	for _, id := range [][20]byte{srvTestPeerID(1), srvTestPeerID(2)} {
+		if _, err := s.announce(AnnounceRequest{InfoHash: ih, PeerID: id, Port: 6881, Left: 1, NumWant: -1}, addr, srvFamilyAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(ih); st.Incomplete != 1 {
+		t.Fatalf("one address under two peer ids counted as %d leechers", st.Incomplete)
+	}
+	resp := srvTestAnnounce(t, s, ih, 3, 1, EventStarted, -1)
+	if len(resp.Peers) != 1 || string(resp.Peers[0].ID) != srvTestPID(2) {
+		t.Fatalf("peers %+v, want only the restarted peer's new id", resp.Peers)
+	}
+}
+
 func TestServerAllowList(t *testing.T) {
 	ok := srvTestHash(6)
 	s := NewServer(ServerConfig{Allow: func(ih [20]byte) bool { return ih == ok }}, srvTestLog(t))
