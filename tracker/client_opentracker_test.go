@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,7 +29,7 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string)
 	}
 	dir := t.TempDir()
 	var wl strings.Builder
-	for _, h := range hashes {
+	for _, h := range append(hashes, clientOpentrackerProbe) {
 		wl.WriteString(hex.EncodeToString(h[:]) + "\n")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(wl.String()), 0o644); err != nil {
@@ -55,11 +54,15 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string)
 	})
 	httpURL = fmt.Sprintf("http://127.0.0.1:%d/announce", tcpPort)
 	udpURL = fmt.Sprintf("udp://127.0.0.1:%d", udpPort)
+	// opentracker loads its whitelist in a thread of its own, after it starts answering: it
+	// is ready once a whitelisted probe hash is accepted.
+	probe := AnnounceRequest{InfoHash: clientOpentrackerProbe, Port: 1, NumWant: 0}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/stats", tcpPort))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := Announce(ctx, httpURL, probe)
+		cancel()
 		if err == nil {
-			resp.Body.Close()
 			return httpURL, udpURL
 		}
 		select {
@@ -68,11 +71,14 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("opentracker not answering: %v\n%s", err, out.String())
+			t.Fatalf("opentracker not ready: %v\n%s", err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// clientOpentrackerProbe is whitelisted in every test tracker, only to see it is ready.
+var clientOpentrackerProbe = clientTestHash(0xf0)
 
 // clientFreePorts finds a free TCP and a free UDP port on 127.0.0.1. Another process could
 // take them before opentracker binds; on loopback in a test jail that does not happen.
@@ -175,6 +181,10 @@ func TestOpentracker(t *testing.T) {
 		_, err := Announce(ctx, httpURL, AnnounceRequest{InfoHash: other, Port: 1})
 		if err == nil || !strings.Contains(err.Error(), "tracker failure") {
 			t.Errorf("err = %v, want the tracker's failure reason", err)
+		}
+		_, err = Announce(ctx, udpURL, AnnounceRequest{InfoHash: other, Port: 1})
+		if err == nil || !strings.Contains(err.Error(), "not served") {
+			t.Errorf("UDP: err = %v, want the empty answer explained", err)
 		}
 	})
 }

@@ -305,6 +305,10 @@ func udpParseConnectBody(body []byte) (uint64, error) {
 // udpParseAnnounceBody decodes interval, leechers, seeders and the peers, whose address
 // size follows the socket's family (BEP 15).
 func udpParseAnnounceBody(body []byte, ipv6 bool) (*AnnounceResponse, error) {
+	if len(body) == 0 {
+		// opentracker answers so for a torrent it does not serve.
+		return nil, errors.New("empty announce answer (torrent not served by this tracker?)")
+	}
 	if len(body) < 12 {
 		return nil, fmt.Errorf("announce answer body of %d bytes is too short", len(body))
 	}
