@@ -179,9 +179,22 @@ func (h *Head) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if err := h.demand(off, off+int64(len(p))); err != nil {
 		return 0, err
 	}
-	done := 0
 	base := h.file.Offset
 	first, last := h.info.PieceRange(base+off, int64(len(p)))
+	if !h.present(first, last) {
+		// Pin this read's pieces under its own ID: the stream that asked for them may be
+		// replaced by a far read (kernel readahead keeps older reads in flight), and a
+		// read must not wait for a piece nobody wants any more, nor lose it to eviction
+		// between the wait and the copy.
+		id := NewID()
+		due := make([]time.Time, last-first+1)
+		for k := range due {
+			due[k] = h.opts.Now()
+		}
+		h.t.SetWants(id, first, due)
+		defer h.t.SetWants(id, 0, nil)
+	}
+	done := 0
 	for k := first; k <= last; k++ {
 		// The part of p that piece k holds.
 		end := min(h.info.PieceOffset(k)+h.info.PieceSize(k)-base, off+int64(len(p)))
@@ -194,12 +207,18 @@ func (h *Head) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	return done, eof
 }
 
-// readPiece copies chunk from piece k, waiting for the piece first. A bounded cache may
-// evict a piece between the wait and the copy (only if its pin was dropped), so a failed
-// copy of a piece that has gone is waited for again, a few times.
+// evictRetry paces re-reads of a piece that a bounded cache evicted while the torrent still
+// counted it as present: the torrent learns of evictions asynchronously, and until it does
+// WaitPiece returns at once.
+const (
+	evictRetry    = 10 * time.Millisecond
+	evictAttempts = 500
+)
+
+// readPiece copies chunk from piece k, waiting for the piece first.
 func (h *Head) readPiece(ctx context.Context, k int, chunk []byte, off int64) error {
 	var err error
-	for range 3 {
+	for range evictAttempts {
 		if !h.t.HasPiece(k) {
 			if err := h.t.WaitPiece(ctx, k); err != nil {
 				if ctx.Err() != nil {
@@ -212,7 +231,12 @@ func (h *Head) readPiece(ctx context.Context, k int, chunk []byte, off int64) er
 			return nil
 		}
 		if h.t.HasPiece(k) {
-			break
+			break // an I/O error, not a missing piece
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(evictRetry):
 		}
 	}
 	return fmt.Errorf("read piece %d: %w", k, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 )
@@ -384,5 +385,83 @@ func TestIDsUnique(t *testing.T) {
 			t.Fatalf("id %d given twice", id)
 		}
 		seen[id] = true
+	}
+}
+
+// staleTorrent reports piece 0 as evicted from storage while its WaitPiece still returns
+// at once, as the swarm does until its loop takes the cache's evictions.
+type staleTorrent struct {
+	*fakeTorrent
+	mu    sync.Mutex
+	tries int
+}
+
+func (s *staleTorrent) WaitPiece(ctx context.Context, i int) error { return nil }
+
+func (s *staleTorrent) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	s.tries++
+	s.mu.Unlock()
+	return s.fakeTorrent.ReadAt(p, off)
+}
+
+func TestReadRetriesEvictedPiece(t *testing.T) {
+	st := &staleTorrent{fakeTorrent: newFake(256*kib, mib)}
+	h, err := New(st, 0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.ReadAt(context.Background(), make([]byte, 100), 10)
+		errc <- err
+	}()
+	waitFor(t, "a few failed copies", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.tries >= 3
+	})
+	st.provide(0) // the piece is fetched again
+	if err := <-errc; err != nil {
+		t.Fatalf("read after re-fetch: %v", err)
+	}
+}
+
+func TestInFlightReadKeepsItsPieceWanted(t *testing.T) {
+	ft := newFake(256*kib, 64*mib)
+	h := mustNew(t, ft, 0, Options{MinWindow: mib})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.ReadAt(context.Background(), make([]byte, 4096), 20*mib)
+		errc <- err
+	}()
+	waitFor(t, "the read to block", func() bool {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		return ft.waiting > 0
+	})
+	// Reading on elsewhere is a seek: the stream that asked for piece 80 is dropped.
+	ft.provide(160, 161, 162, 163, 164, 165)
+	for off := int64(40 * mib); off < 41*mib+256*kib; off += 128 * kib {
+		read(t, h, ft, off, 128*kib)
+	}
+	if h.main.pos < 40*mib {
+		t.Fatal("the seek did not take over the main stream")
+	}
+	wanted := false
+	ft.mu.Lock()
+	for _, w := range ft.wants {
+		if w.first <= 80 && 80 < w.first+len(w.due) {
+			wanted = true
+		}
+	}
+	ft.mu.Unlock()
+	if !wanted {
+		t.Fatal("piece 80 not wanted while a read waits for it")
+	}
+	ft.provide(80)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
