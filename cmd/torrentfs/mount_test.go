@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"torrentfs/metainfo"
 )
 
 // Run these under the network jail:
@@ -28,7 +30,15 @@ var albumFiles = []tfile{
 func TestMountTreeBeforePeers(t *testing.T) {
 	torrent, _, content := fixture(t, "album", albumFiles...)
 	mnt := filepath.Join(t.TempDir(), "m")
-	mountAt(t, torrent, mnt, "--peer", silentPeer(t), "--cache-dir", t.TempDir(), "--read-timeout", "1s")
+	mountAt(t, torrent, mnt, "--peer", silentPeer(t), "--cache-dir", t.TempDir(), "--read-timeout", "1s", "--uid", "1234", "--gid", "99")
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := sh(t, "stat -c '%u %g %Y' "+filepath.Join(mnt, "album")+" "+filepath.Join(mnt, "album/notes.txt"))
+	if want := fmt.Sprintf("1234 99 %d\n", mi.CreationDate); owner != want+want {
+		t.Errorf("owner and mtime:\n%swant each %s", owner, want)
+	}
 	got := sh(t, "cd "+mnt+" && find . -printf '%p %s %m %y\\n' | sort")
 	var want []string
 	want = append(want, ". 0 555 d", "./album 0 555 d", "./album/disc1 0 555 d", "./album/disc2 0 555 d")
