@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +31,7 @@ func mount(t *testing.T, ft *fakeTorrent, o Options) (*Server, string) {
 	t.Helper()
 	needFUSE(t)
 	dir := t.TempDir()
+	before := runtime.NumGoroutine()
 	srv, err := Mount(dir, New(ft, o), MountOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +41,16 @@ func mount(t *testing.T, ft *fakeTorrent, o Options) (*Server, string) {
 		defer cancel()
 		if err := srv.Unmount(ctx); err != nil {
 			t.Errorf("unmount: %v", err)
+		}
+		// Every serve, request and read-watch goroutine ends with the mount.
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Errorf("%d goroutines after unmount, %d before mount:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	})
 	if !mounted(dir) {
