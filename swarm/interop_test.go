@@ -19,11 +19,11 @@ import (
 // network namespace with only lo up.
 
 var multiFile = map[string]int64{
-	"a/one.bin":    1<<20 + 512<<10,
-	"a/b/two.bin":  700<<10 + 3,
-	"empty.txt":    0,
-	"four.bin":     2 << 20,
-	"été/日本.dat": 100 << 10,
+	"a/one.bin":   1<<20 + 512<<10,
+	"a/b/two.bin": 700<<10 + 3,
+	"empty.txt":   0,
+	"four.bin":    2 << 20,
+	"été/日本.dat":  100 << 10,
 }
 
 // makeTorrent writes files under dir/name and a .torrent of them with the given trackers.
@@ -155,5 +155,48 @@ func testGetFromAria2(t *testing.T, udp bool, seeders int) {
 		if p.Exited() {
 			t.Errorf("aria2c seeder exited early:\n%s", p.Output())
 		}
+	}
+}
+
+// seedAlone starts our engine as the only seeder of a fresh multi-file torrent announced
+// to opentracker; it returns the torrent file, the data dir and our torrent.
+func seedAlone(t *testing.T, files map[string]int64, pieceLen int64) (string, string, *swarm.Torrent) {
+	t.Helper()
+	src := t.TempDir()
+	mi0, _ := makeTorrent(t, src, "multi", files, pieceLen)
+	httpURL, _ := testpeers.Opentracker(t, mi0.InfoHash)
+	mi, torrent := makeTorrent(t, src, "multi", files, pieceLen, httpURL)
+	c := newClient(t, swarm.ClientConfig{})
+	tr := addTorrent(t, c, mi, src, true, swarm.TorrentConfig{})
+	select {
+	case <-tr.Complete():
+	default:
+		t.Fatal("seeder's data is not complete")
+	}
+	return torrent, src, tr
+}
+
+func TestSeedToAria2(t *testing.T) {
+	torrent, src, tr := seedAlone(t, multiFile, 64<<10)
+	out := t.TempDir()
+	p, _ := testpeers.Aria2(t, torrent, out, testpeers.Aria2Opts{IP: "127.0.0.21"})
+	if err := p.Wait(60 * time.Second); err != nil {
+		t.Fatalf("aria2c: %v", err)
+	}
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	if up := tr.Stats().Uploaded; up < 4<<20 {
+		t.Errorf("we uploaded %d bytes, want the whole torrent", up)
+	}
+}
+
+func TestSeedToTransmission(t *testing.T) {
+	torrent, src, tr := seedAlone(t, multiFile, 64<<10)
+	out := t.TempDir()
+	testpeers.Transmission(t, torrent, out, "127.0.0.22")
+	testpeers.WaitFor(t, 90*time.Second, "transmission did not get every file", func() bool {
+		return testpeers.TreeMatches(filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	})
+	if up := tr.Stats().Uploaded; up < 4<<20 {
+		t.Errorf("we uploaded %d bytes, want the whole torrent", up)
 	}
 }

@@ -73,7 +73,7 @@ type peerConn struct {
 	upRate         rateMeter
 	strikes        int // pieces it contributed to that failed verification
 	clientName     string
-	gotFirstMsg    bool
+	pieceSetBy     wire.ID // the message that gave its piece set, 0 before
 	floodWarnings  int
 }
 

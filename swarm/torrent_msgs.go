@@ -29,11 +29,14 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 	if m.Keepalive {
 		return
 	}
-	// The piece set must come first, but clients differ on whether the extension
-	// handshake may precede it, so extended messages do not count.
-	first := !p.gotFirstMsg
-	if m.ID != wire.Extended {
-		p.gotFirstMsg = true
+	// BEP 3 wants the piece set first, but clients send the extension handshake, allowed
+	// fast and port messages before it; what matters is that it precedes any have.
+	first := p.pieceSetBy == 0
+	switch m.ID {
+	case wire.Bitfield, wire.HaveAll, wire.HaveNone, wire.Have:
+		if first {
+			p.pieceSetBy = m.ID
+		}
 	}
 	switch m.ID {
 	case wire.Choke:
@@ -67,31 +70,42 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.fill(p)
 		}
 	case wire.Bitfield:
-		if !first {
-			t.disconnect(p, "bitfield after the first message")
-			return
-		}
 		bf, err := bitfield.FromBytes(m.Bitfield, t.info.NumPieces())
 		if err != nil {
 			t.disconnect(p, err.Error())
 			return
 		}
-		p.has = bf
-		if bf.All() {
-			p.hasAll = true
+		if !first {
+			// aria2 sends have-none and then a bitfield, or two bitfields: take the union,
+			// since a peer does not lose pieces.
+			for i := range t.info.NumPieces() {
+				if bf.Has(i) && !p.has.Has(i) {
+					p.has.Set(i)
+					t.pk.PeerHave(p.key, i)
+				}
+			}
+			p.hasAll = p.has.All()
+			t.updateInterest(p)
+			t.fill(p)
+			return
 		}
+		p.has = bf
+		p.hasAll = bf.All()
 		t.pk.PeerBitfield(p.key, bf)
 		t.updateInterest(p)
 	case wire.HaveAll, wire.HaveNone:
-		if !p.fast || !first {
-			t.disconnect(p, m.ID.String()+" without the fast extension or not first")
+		if !p.fast {
+			t.disconnect(p, m.ID.String()+" without the fast extension")
 			return
 		}
-		if m.ID == wire.HaveAll {
+		// Like bitfields, aria2 may send these after another piece-set message; a have-all
+		// then adds everything, a late have-none changes nothing.
+		if m.ID == wire.HaveAll && !p.hasAll {
 			p.hasAll = true
 			p.has = bitfield.Full(t.info.NumPieces())
 			t.pk.PeerHaveAll(p.key)
 			t.updateInterest(p)
+			t.fill(p)
 		}
 	case wire.Request:
 		t.handleRequest(p, m)

@@ -82,7 +82,7 @@ func Start(t testing.TB, name string, args ...string) *Proc {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("--- output of %s %s:\n%s", p.Name, strings.Join(args, " "), w.String())
+			t.Logf("--- output of %s %s:\n%s", p.Name, strings.Join(args, " "), lastOfEachLine(w.String()))
 		}
 	})
 	return p
@@ -331,11 +331,39 @@ func Transmission(t testing.TB, torrent, dir, ip string) (*Proc, int) {
 	settings := fmt.Sprintf(`{
   "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
   "port-forwarding-enabled": false, "bind-address-ipv4": %q, "peer-port": %d,
-  "peer-port-random-on-start": false, "encryption": 1, "speed-limit-up-enabled": false,
-  "download-dir": %q, "incomplete-dir-enabled": false, "message-level": 2
+  "peer-port-random-on-start": false, "encryption": 0, "speed-limit-up-enabled": false,
+  "download-dir": %q, "incomplete-dir-enabled": false, "message-level": 3
 }`, ip, port, dir)
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return Start(t, "transmission-cli", "-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent), port
+}
+
+// TreeMatches tells whether every file under want exists under got with the same bytes.
+func TreeMatches(want, got string) bool {
+	ok := true
+	filepath.Walk(want, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || !ok {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		a, err1 := os.ReadFile(p)
+		b, err2 := os.ReadFile(filepath.Join(got, rel))
+		ok = err1 == nil && err2 == nil && bytes.Equal(a, b)
+		return nil
+	})
+	return ok
+}
+
+// lastOfEachLine keeps, of each line that a program redrew with carriage returns, only the
+// final state, so status bars do not flood a failure message.
+func lastOfEachLine(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if k := strings.LastIndex(strings.TrimRight(l, "\r "), "\r"); k >= 0 {
+			lines[i] = l[k+1:]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
