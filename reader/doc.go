@@ -28,6 +28,14 @@
 // On New, the file's first and last pieces (about PrefetchBytes each) are wanted under two
 // more head IDs, due PrefetchDelay from now: soon, but after reads that block right now.
 //
+// # Reads in flight
+//
+// A read that has to wait also wants its own pieces, due now, under an ID of its own until
+// it returns: the kernel keeps readahead reads in flight while a far read replaces the
+// stream that asked for them, and in a bounded cache those wants are what pins the pieces
+// between the wait and the copy. A copy that still finds its piece gone (evicted before the
+// torrent noticed) is retried until the piece comes back or ctx ends, for up to 5 s.
+//
 // # Interrupted reads
 //
 // A read whose context ends returns ctx.Err() and abandons only its own wait: the wants it
