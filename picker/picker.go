@@ -250,3 +250,23 @@ func (p *Picker) forgetPiece(i int, ps *pieceState) []Request {
 	sortRequests(dropped)
 	return dropped
 }
+
+// Lost records that piece i, verified earlier, is gone again (evicted from a bounded cache):
+// it is wanted again, due again if a reader still wants it, and may be requested.
+func (p *Picker) Lost(i int) {
+	if i < 0 || i >= p.NumPieces() || !p.have.Has(i) {
+		return
+	}
+	p.have.Clear(i)
+	p.haveCount--
+	if p.wanted(i) {
+		p.wantedCount++
+		for _, pr := range p.peers {
+			if !pr.all && pr.has.Has(i) {
+				pr.interest++
+			}
+		}
+	}
+	p.rebuildDue()
+	p.refresh(i)
+}

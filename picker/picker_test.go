@@ -487,3 +487,30 @@ func TestSetHaveReturnsOutstanding(t *testing.T) {
 	}
 	checkInvariants(t, p)
 }
+
+func TestLostPieceIsWantedAgain(t *testing.T) {
+	p := newTest(t, 4)
+	p.PeerAdd(1)
+	p.PeerBitfield(1, bf(4, 0, 1, 2, 3))
+	for i := range 4 {
+		p.SetHave(i)
+	}
+	if !p.Done() || p.Interesting(1) {
+		t.Fatal("all pieces had: not done or still interesting")
+	}
+	now := time.Unix(100, 0)
+	p.SetWants(7, []Want{{First: 2, Last: 2, Due: now}})
+	p.Lost(2)
+	checkInvariants(t, p)
+	if p.Done() || p.Have(2) || !p.Interesting(1) {
+		t.Fatalf("after Lost: done %v have %v interesting %v", p.Done(), p.Have(2), p.Interesting(1))
+	}
+	if due, ok := p.Due(2); !ok || !due.Equal(now) {
+		t.Fatalf("lost piece a reader wants is not due again: %v %v", due, ok)
+	}
+	if got := pieces(p.Pick(1, 8, now)); len(got) == 0 || slices.ContainsFunc(got, func(i int) bool { return i != 2 }) {
+		t.Fatalf("picked %v, want blocks of piece 2", got)
+	}
+	p.Lost(2) // not had: no effect
+	checkInvariants(t, p)
+}

@@ -74,7 +74,7 @@ type peerConn struct {
 	strikes        int // pieces it contributed to that failed verification
 	clientName     string
 	pieceSetBy     wire.ID // the message that gave its piece set, 0 before
-	floodWarnings  int
+	floodWarnings  int     // requests over the queue limit this second
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

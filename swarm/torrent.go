@@ -89,6 +89,7 @@ type Stats struct {
 	Uploaded           int64 // block bytes sent to peers this session
 	DownRate, UpRate   float64
 	Complete           bool
+	Banned             int // addresses banned for bad data
 	Err                error
 }
 

@@ -11,8 +11,9 @@ import (
 	"torrentfs/swarm/wire"
 )
 
-// floodLimit is how many requests beyond its queue a peer may send before we hang up: a few
-// are races with our choke, thousands are an attack.
+// floodLimit is how many requests beyond its queue a peer may send in one second before we
+// hang up: some are races with our choke or with its own cancels (a reader seeking), a
+// thousand a second is an attack.
 const floodLimit = 1000
 
 func remoteAddrPort(c net.Conn) netip.AddrPort {

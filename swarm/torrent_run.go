@@ -86,6 +86,11 @@ func (t *Torrent) run() {
 			t.disk.queue = t.disk.queue[1:]
 		case r := <-t.diskResults:
 			t.handleDisk(r)
+		case <-t.store.Evictions():
+			// A bounded cache dropped pieces to make room: they are wanted again.
+			for _, i := range t.store.TakeEvictions() {
+				t.pk.Lost(i)
+			}
 		case now := <-tick.C:
 			t.tick(now)
 		case <-t.closing:
@@ -310,6 +315,7 @@ func (t *Torrent) ban(p *peerConn, why string) {
 	t.banned[p.addr.Addr()] = true
 	p.log.Warn("banning peer: ", why)
 	t.dropPeer(p, nil)
+	t.publishStats(time.Now())
 }
 
 // disconnect drops a peer for a protocol violation.
@@ -323,6 +329,7 @@ func (t *Torrent) tick(now time.Time) {
 	t.lastTick = now
 	t.ticks++
 	for _, p := range t.peers.list {
+		p.floodWarnings = 0
 		p.downRate.tick(p.downloaded.Swap(0), dt)
 		p.upRate.tick(p.uploaded.Swap(0), dt)
 		t.pk.PeerRate(p.key, p.downRate.rate)
@@ -339,6 +346,11 @@ func (t *Torrent) tick(now time.Time) {
 	}
 	t.fillAll()
 	t.dialMore(now)
+	if len(t.peers.list) == 0 && t.halfOpen == 0 && t.announcer != nil {
+		// Out of peers: ask the trackers again (they rate-limit this to their min interval)
+		// rather than wait up to half an hour for the next regular announce.
+		t.announcer.Wake()
+	}
 	t.publishStats(now)
 }
 
@@ -462,6 +474,7 @@ func (t *Torrent) publishStats(now time.Time) {
 		Downloaded: t.downloaded.Load(),
 		Uploaded:   t.uploaded.Load(),
 		Err:        t.err,
+		Banned:     len(t.banned),
 	}
 	select {
 	case <-t.complete:

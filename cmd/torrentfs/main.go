@@ -83,12 +83,12 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet(c, stderr)
 	logLevel := fs.String("log-level", "info", "log level: panic, fatal, error, warn, info, debug or trace")
 	runFn := c.setup(fs)
-	args, err := parseInterleaved(fs, argv[1:])
-	if errors.Is(err, flag.ErrHelp) {
+	if wantsHelp(argv[1:]) {
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return exitOK
 	}
+	args, err := parseInterleaved(fs, argv[1:])
 	if err != nil {
 		return exitUsage // flag already printed the error and usage
 	}
@@ -168,4 +168,17 @@ func topUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run `torrentfs COMMAND --help` for a command's flags.")
+}
+
+// wantsHelp tells whether a help flag comes before any "--".
+func wantsHelp(argv []string) bool {
+	for _, a := range argv {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
