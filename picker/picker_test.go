@@ -514,3 +514,47 @@ func TestLostPieceIsWantedAgain(t *testing.T) {
 	p.Lost(2) // not had: no effect
 	checkInvariants(t, p)
 }
+
+func TestStarvedAndPreemptible(t *testing.T) {
+	p := newTest(t, 8)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 1<<20)
+	now := time.Unix(100, 0)
+	bg := p.Pick(1, 8, now) // background: two pieces' worth
+	if len(bg) != 8 {
+		t.Fatalf("picked %d background blocks, want 8", len(bg))
+	}
+	if p.Starved(now.Add(time.Second)) {
+		t.Fatal("starved with nothing due")
+	}
+	due := 7
+	if slices.Contains(pieces(bg), due) {
+		due = 6
+	}
+	p.SetWants(1, []Want{{First: due, Last: due, Due: now}})
+	if !p.Starved(now.Add(time.Second)) {
+		t.Fatal("a due piece with no requests is not starved")
+	}
+	if p.Starved(now.Add(-time.Second)) {
+		t.Fatal("starved before the piece is due")
+	}
+	pre := p.Preemptible(1)
+	if len(pre) != 8 {
+		t.Fatalf("preemptible %d, want the 8 background requests", len(pre))
+	}
+	for _, b := range pre {
+		p.Cancelled(1, b)
+	}
+	got := p.Pick(1, 4, now)
+	if len(got) == 0 || got[0].Piece != due {
+		t.Fatalf("after preemption picked %v, want the due piece first", got)
+	}
+	for range 4 {
+		p.Pick(1, 4, now)
+	}
+	if p.Starved(now.Add(time.Second)) {
+		t.Fatal("still starved with every due block requested")
+	}
+	checkInvariants(t, p)
+}

@@ -18,7 +18,7 @@ const (
 	redialAfter = 30 * time.Second
 	// requestHorizon is how many seconds of a peer's measured rate we keep requested, so
 	// its pipe never runs dry between our requests.
-	requestHorizon = 1.5
+	requestHorizon = 0.5
 	minPipeline    = 16
 	maxPipeline    = 1000
 )
@@ -341,6 +341,7 @@ func (t *Torrent) tick(now time.Time) {
 	// Expired requests stay open at their peers (a late block is still accepted) but are
 	// free for the peers that deliver.
 	t.pk.Expired(now)
+	t.preempt(now)
 	if t.ticks%chokeEvery == 1 {
 		t.chokeRound(now)
 	}

@@ -50,7 +50,30 @@ func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
 	}
 	stale := t.pk.SetWants(head, wants)
 	t.cancelRequests(stale)
+	t.preempt(time.Now())
 	t.fillAll()
+}
+
+// urgentHorizon is how soon a due piece must be due for it to preempt background requests.
+const urgentHorizon = 2 * time.Second
+
+// preempt makes room for due pieces nobody was asked for yet: peers serve requests in
+// order, so a due block queued behind a deep pipeline of background blocks would wait for
+// all of them. Background requests are cancelled (a block already on its way is still
+// accepted) and the pipelines refilled, due blocks first.
+func (t *Torrent) preempt(now time.Time) {
+	if !t.pk.Starved(now.Add(urgentHorizon)) {
+		return
+	}
+	for _, p := range t.peers.list {
+		if p.peerChoking {
+			continue
+		}
+		for _, b := range t.pk.Preemptible(p.key) {
+			p.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
+			t.pk.Cancelled(p.key, b)
+		}
+	}
 }
 
 // pinRange is the pieces a head has pinned in a bounded cache.
