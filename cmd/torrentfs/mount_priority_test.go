@@ -1,0 +1,117 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"torrentfs/metainfo"
+)
+
+// Priority and seek tests: slow aria2c seeders (512 KiB/s each) give a 32 MiB file in
+// 256 KiB pieces, so a whole download takes far longer than the reads under test, and the
+// order in which the mount completed pieces (its debug log) shows what it fetched first.
+
+const (
+	slowFileSize  = 32 << 20
+	slowPieceSize = 256 << 10
+)
+
+// slowSeeders makes the single-file torrent "big.bin" and starts two throttled aria2c
+// seeders of it; it returns the torrent and the seeders' addresses.
+func slowSeeders(t *testing.T) (*metainfo.MetaInfo, string, string, []string) {
+	t.Helper()
+	needFUSE(t)
+	mi, torrent, src := mountTorrentFiles(t, "big.bin", map[string]int64{"": slowFileSize}, slowPieceSize)
+	_, addrs := mountAria2Seeders(t, torrent, src, "512K", "127.0.0.11", "127.0.0.12")
+	return mi, torrent, src, addrs
+}
+
+// TestMountPriorityFarRead reads 64 KiB at 90% of the file while the background download
+// is under way: the read's piece must jump ahead of the pieces between the head and 90%.
+func TestMountPriorityFarRead(t *testing.T) {
+	_, torrent, src, addrs := slowSeeders(t)
+	mnt := filepath.Join(t.TempDir(), "m")
+	args := append([]string{"--log-level", "debug", "--cache-dir", t.TempDir()}, mountPeerFlags(addrs)...)
+	m := mountAt(t, torrent, mnt, args...)
+	// Let the background download get going, so the read has to overtake it rather than
+	// find idle peers.
+	waitFor(t, 15*time.Second, "the first pieces from the seeders", func() bool {
+		if m.exited() {
+			t.Fatalf("mount exited: %v\n%s", m.err, m.stderr)
+		}
+		return len(mountVerified(m)) >= 2
+	})
+	r := startMountScriptReader(t, mnt, src, "big.bin")
+	off := int64(slowFileSize) * 9 / 10
+	target := int(off / slowPieceSize)
+	r.read(t, off, 64<<10, 20*time.Second)
+
+	done := mountVerified(m)
+	if !mountPieceSet(done)[target] {
+		t.Fatalf("the read returned but piece %d is not in the mount's record:\n%v", target, done)
+	}
+	before := 0
+	for p := range mountPieceSet(done) {
+		if p < target {
+			before++
+		}
+	}
+	t.Logf("when the read at piece %d returned, %d of the %d pieces before it were complete (%d pieces in all)", target, before, target, len(done))
+	if before >= target/2 {
+		t.Fatalf("the read at 90%% (piece %d) waited for %d of the %d pieces before it: it did not get priority over the background download", target, before, target)
+	}
+}
+
+// TestMountSeekFarAway reads the head sequentially, so that a readahead window is in
+// flight, then reads far away: the far piece must not queue behind the old window.
+func TestMountSeekFarAway(t *testing.T) {
+	_, torrent, src, addrs := slowSeeders(t)
+	mnt := filepath.Join(t.TempDir(), "m")
+	// A bounded cache turns the background download off: only reads and their windows
+	// fetch, so the old window is all that competes with the far read.
+	args := append([]string{"--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "16M"}, mountPeerFlags(addrs)...)
+	m := mountAt(t, torrent, mnt, args...)
+	r := startMountScriptReader(t, mnt, src, "big.bin")
+	const seq = 1 << 20
+	for off := int64(0); off < seq; off += 64 << 10 {
+		r.read(t, off, 64<<10, 20*time.Second)
+	}
+	// The main window is MinWindow (4 MiB) beyond the read position.
+	done := mountPieceSet(mountVerified(m))
+	var window []int
+	for p := seq / slowPieceSize; p < (seq+4<<20)/slowPieceSize; p++ {
+		if !done[p] {
+			window = append(window, p)
+		}
+	}
+	if len(window) < 8 {
+		t.Fatalf("only %d pieces of the readahead window were still missing after the sequential reads; the test needs a window in flight", len(window))
+	}
+
+	off := int64(slowFileSize) * 6 / 10
+	far := int(off / slowPieceSize)
+	r.read(t, off, 64<<10, 20*time.Second)
+	order := mountVerified(m)
+	pos := -1
+	for i, p := range order {
+		if p == far {
+			pos = i
+			break
+		}
+	}
+	if pos < 0 {
+		t.Fatalf("the far read returned but piece %d is not in the mount's record:\n%v", far, order)
+	}
+	earlier := mountPieceSet(order[:pos])
+	ahead := 0
+	for _, p := range window {
+		if earlier[p] {
+			ahead++
+		}
+	}
+	t.Logf("the far piece %d completed after %d of the %d window pieces that were missing at the seek", far, ahead, len(window))
+	if ahead > len(window)/2 {
+		t.Fatalf("the far piece %d completed after %d of the old window's %d missing pieces: the seek waited for the old window's requests to drain", far, ahead, len(window))
+	}
+}

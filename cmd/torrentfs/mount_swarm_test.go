@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"torrentfs/internal/testpeers"
+	"torrentfs/metainfo"
+	"torrentfs/tracker"
+)
+
+// Acceptance tests of the mount against real third-party seeders (aria2c, found through
+// opentracker or given with --peer) and a real downloader. Run them in the network jail:
+//   /work/shared/bin/netjail go test -race -count=1 -run 'TestMountSwarm|TestMountPriority|TestMountSeek|TestMountFFmpeg|TestMountUploads' ./cmd/torrentfs/
+//
+// Ordering claims ("the far piece came before the old window") are checked against the
+// engine's own record: run with --log-level debug, the cache logs one "piece verified"
+// line per piece, in the order pieces completed. Wall-clock time is never asserted.
+
+// mountSwarmFiles is a multi-file torrent: nested directories, an empty file, files smaller
+// than a piece and pieces spanning several files.
+var mountSwarmFiles = map[string]int64{
+	"readme.txt":      1000,
+	"a/one.bin":       3<<20 + 12345,
+	"a/b/two.bin":     700<<10 + 3,
+	"a/b/c/empty.dat": 0,
+	"b/three.bin":     4<<20 + 77,
+	"b/small.bin":     5,
+	"z.bin":           1<<20 - 1,
+}
+
+// mountTorrentFiles writes files (deterministic contents) under a new src/name and makes a
+// .torrent of them announcing to trackers; it returns the torrent and src.
+func mountTorrentFiles(t *testing.T, name string, files map[string]int64, pieceLen int64, trackers ...string) (*metainfo.MetaInfo, string, string) {
+	t.Helper()
+	src := t.TempDir()
+	testpeers.WriteFiles(t, filepath.Join(src, name), files, 7)
+	mi, torrent := mountTorrentOf(t, filepath.Join(src, name), pieceLen, trackers...)
+	return mi, torrent, src
+}
+
+// mountTorrentOf makes a .torrent of root; the info-hash does not depend on the trackers,
+// so a test can learn it first and then start a tracker that whitelists it.
+func mountTorrentOf(t *testing.T, root string, pieceLen int64, trackers ...string) (*metainfo.MetaInfo, string) {
+	t.Helper()
+	var tiers [][]string
+	for _, u := range trackers {
+		tiers = append(tiers, []string{u})
+	}
+	mi, data, err := metainfo.Create(context.Background(), root, metainfo.CreateOptions{Announce: tiers, PieceLength: pieceLen, NoDate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(root)+".torrent")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return mi, path
+}
+
+// mountTrackedTorrent is mountTorrentFiles announcing to a fresh opentracker; it returns the
+// tracker's HTTP announce URL too.
+func mountTrackedTorrent(t *testing.T, name string, files map[string]int64, pieceLen int64) (*metainfo.MetaInfo, string, string, string) {
+	t.Helper()
+	mi0, _, src := mountTorrentFiles(t, name, files, pieceLen)
+	announce, _ := testpeers.Opentracker(t, mi0.InfoHash)
+	mi, torrent := mountTorrentOf(t, filepath.Join(src, name), pieceLen, announce)
+	if mi.InfoHash != mi0.InfoHash {
+		t.Fatal("info-hash depends on the tracker")
+	}
+	return mi, torrent, src, announce
+}
+
+// mountAria2Seeders starts one rate-limited aria2c seeder per IP and returns their addresses.
+func mountAria2Seeders(t *testing.T, torrent, src, limit string, ips ...string) ([]*testpeers.Proc, []string) {
+	t.Helper()
+	var procs []*testpeers.Proc
+	var addrs []string
+	for _, ip := range ips {
+		p, port := testpeers.Aria2(t, torrent, src, testpeers.Aria2Opts{IP: ip, UploadLimit: limit, Seed: true})
+		addr := ip + ":" + strconv.Itoa(port)
+		testpeers.WaitListening(t, addr, 10*time.Second)
+		procs = append(procs, p)
+		addrs = append(addrs, addr)
+	}
+	return procs, addrs
+}
+
+// mountWaitSeeders waits until the tracker counts n seeders, so a mount announcing next learns
+// them at once instead of at its next announce, half a minute later.
+func mountWaitSeeders(t *testing.T, announce string, ih metainfo.Hash, n int) {
+	t.Helper()
+	testpeers.WaitFor(t, 15*time.Second, fmt.Sprintf("the tracker to count %d seeders", n), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, err := tracker.Scrape(ctx, announce, [][20]byte{ih})
+		return err == nil && st[ih].Complete >= n
+	})
+}
+
+func mountPeerFlags(addrs []string) []string {
+	var a []string
+	for _, addr := range addrs {
+		a = append(a, "--peer", addr)
+	}
+	return a
+}
+
+var mountVerifiedRE = regexp.MustCompile(`msg="piece verified"[^\n]*\bpiece=(\d+)`)
+
+// mountVerified is the mount's record (at --log-level debug) of the pieces it completed,
+// in order.
+func mountVerified(m *proc) []int {
+	var ps []int
+	for _, sub := range mountVerifiedRE.FindAllStringSubmatch(m.stderr.String(), -1) {
+		n, _ := strconv.Atoi(sub[1])
+		ps = append(ps, n)
+	}
+	return ps
+}
+
+func mountPieceSet(ps []int) map[int]bool {
+	s := map[int]bool{}
+	for _, p := range ps {
+		s[p] = true
+	}
+	return s
+}
+
+var (
+	mountRandreadOnce sync.Once
+	mountRandreadPath string
+	mountRandreadErr  error
+)
+
+// mountRandreadBin builds testdata/randread, the child that makes many checked reads.
+func mountRandreadBin(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Dir(torrentfsBin(t)) // removed by TestMain
+	mountRandreadOnce.Do(func() {
+		mountRandreadPath = filepath.Join(dir, "randread")
+		out, err := exec.Command("go", "build", "-o", mountRandreadPath, "./testdata/randread").CombinedOutput()
+		if err != nil {
+			mountRandreadErr = fmt.Errorf("go build randread: %v\n%s", err, out)
+		}
+	})
+	if mountRandreadErr != nil {
+		t.Fatal(mountRandreadErr)
+	}
+	return mountRandreadPath
+}
+
+// mountScriptReader is a randread child in script mode: one open handle on one file of the
+// mount, reading where the test says, when the test says.
+type mountScriptReader struct {
+	in     io.WriteCloser
+	lines  chan string
+	stderr *syncBuffer
+}
+
+func startMountScriptReader(t *testing.T, mnt, orig, name string) *mountScriptReader {
+	t.Helper()
+	cmd := exec.Command(mountRandreadBin(t), "-mount", mnt, "-orig", orig, "-stdin", name)
+	s := &mountScriptReader{lines: make(chan string, 16), stderr: &syncBuffer{}}
+	cmd.Stderr = s.stderr
+	var err error
+	if s.in, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		defer close(s.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		s.in.Close()
+		cmd.Process.Kill()
+		// Drain so the scanner goroutine ends even if nobody read its last lines.
+		for range s.lines {
+		}
+		<-scanned
+		cmd.Wait()
+	})
+	return s
+}
+
+// read asks for n bytes at off and waits for the child's verdict.
+func (s *mountScriptReader) read(t *testing.T, off, n int64, d time.Duration) {
+	t.Helper()
+	if _, err := fmt.Fprintf(s.in, "%d %d\n", off, n); err != nil {
+		t.Fatalf("reader child: %v %s", err, s.stderr)
+	}
+	select {
+	case l, ok := <-s.lines:
+		if !ok {
+			t.Fatalf("reader child exited: %s", s.stderr)
+		}
+		if l != "ok" {
+			t.Fatalf("read %d bytes at %d: %s", n, off, l)
+		}
+	case <-time.After(d):
+		t.Fatalf("read %d bytes at %d not answered within %v", n, off, d)
+	}
+}
+
+// TestMountSwarmRealSeeders mounts a multi-file torrent whose only sources are two
+// rate-limited aria2c seeders found through opentracker, with a bounded cache so that
+// random reads keep fetching (and re-fetching evicted pieces) from them.
+func TestMountSwarmRealSeeders(t *testing.T) {
+	needFUSE(t)
+	mi, torrent, src, announce := mountTrackedTorrent(t, "swarm", mountSwarmFiles, 256<<10)
+	mountAria2Seeders(t, torrent, src, "4M", "127.0.0.11", "127.0.0.12")
+	mountWaitSeeders(t, announce, mi.InfoHash, 2)
+	mnt := filepath.Join(t.TempDir(), "m")
+	// The torrent's own tracker is the only way to the seeders.
+	m := mountAt(t, torrent, mnt, "--no-trackers=false", "--cache-dir", t.TempDir(), "--cache-size", "4M")
+
+	var names []string
+	for name := range mountSwarmFiles {
+		names = append(names, filepath.Join("swarm", name))
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if out, err := exec.Command("cmp", filepath.Join(mnt, name), filepath.Join(src, name)).CombinedOutput(); err != nil {
+			t.Fatalf("cmp %s: %v %s", name, err, out)
+		}
+	}
+
+	bin := mountRandreadBin(t)
+	randread := func(seed, n int) *proc {
+		args := []string{"-mount", mnt, "-orig", src, "-seed", strconv.Itoa(seed), "-n", strconv.Itoa(n)}
+		return start(t, bin, append(args, names...)...)
+	}
+	r := randread(1, 1000)
+	if err := r.wait(t, 25*time.Second); err != nil {
+		t.Fatalf("1000 random reads: %v\n%s", err, r.stderr)
+	}
+	// Two readers at once, each with its own handles and offsets.
+	a, b := randread(2, 150), randread(3, 150)
+	for _, p := range []*proc{a, b} {
+		if err := p.wait(t, 25*time.Second); err != nil {
+			t.Errorf("concurrent random reads: %v\n%s", err, p.stderr)
+		}
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	if err := m.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("mount: %v\n%s", err, m.stderr)
+	}
+	// Everything came from aria2c, and the bounded cache made random reads fetch evicted
+	// pieces again.
+	got := downloaded(t, m)
+	if got < mi.Info.TotalLength {
+		t.Errorf("mount downloaded %d bytes, less than the torrent's %d", got, mi.Info.TotalLength)
+	}
+	t.Logf("mount downloaded %d bytes for a %d-byte torrent", got, mi.Info.TotalLength)
+}
