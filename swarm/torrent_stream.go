@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"context"
 	"time"
 
 	"torrentfs/picker"
@@ -29,7 +28,12 @@ func (t *Torrent) SetWants(head int, first int, due []time.Time) {
 		}
 		wants = append(wants, picker.Want{First: i, Last: i, Due: d})
 	}
-	t.do(context.Background(), func() { t.setWants(head, first, len(due), wants) })
+	// Fire and forget: the reader's next call (WaitPiece) queues behind this on the same
+	// channel, so order is kept without a round trip per read.
+	select {
+	case t.events <- loopFunc(func() { t.setWants(head, first, len(due), wants) }):
+	case <-t.closing:
+	}
 }
 
 // setWants runs on the loop.
