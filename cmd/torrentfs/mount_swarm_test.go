@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -277,3 +279,123 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 	}
 	t.Logf("mount downloaded %d bytes for a %d-byte torrent", got, mi.Info.TotalLength)
 }
+
+// TestMountFFmpegFaststart decodes an MP4 whose index (moov) comes first, as
+// -movflags +faststart writes it for streaming, from a mount fed by one throttled aria2c
+// seeder: the demuxer reads the index, then the frames in order as they arrive.
+func TestMountFFmpegFaststart(t *testing.T) {
+	needFUSE(t)
+	testpeers.Need(t, "ffmpeg")
+	src := t.TempDir()
+	orig := filepath.Join(src, "clip.mp4")
+	gen := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6",
+		"-vf", "noise=alls=40:allf=t", "-c:v", "mpeg4", "-q:v", "6", "-movflags", "+faststart", orig)
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moov, mdat := bytes.Index(b, []byte("moov")), bytes.Index(b, []byte("mdat")); moov < 0 || mdat < 0 || moov > mdat {
+		t.Fatalf("clip has moov at %d and mdat at %d; want the index first", moov, mdat)
+	}
+	mi, torrent := mountTorrentOf(t, orig, 256<<10)
+	_, addrs := mountAria2Seeders(t, torrent, src, "2M", "127.0.0.11")
+	mnt := filepath.Join(t.TempDir(), "m")
+	args := append([]string{"--log-level", "debug", "--cache-dir", t.TempDir()}, mountPeerFlags(addrs)...)
+	m := mountAt(t, torrent, mnt, args...)
+
+	decode := func(path string) string {
+		t.Helper()
+		p := start(t, "ffmpeg", "-v", "error", "-i", path, "-f", "framemd5", "-")
+		if err := p.wait(t, 25*time.Second); err != nil {
+			t.Fatalf("decode %s: %v\n%s", path, err, p.stderr)
+		}
+		return p.stdout.String()
+	}
+	want := decode(orig)
+	if n := len(mountPieceSet(mountVerified(m))); n == mi.Info.NumPieces() {
+		t.Fatal("the mount had the whole clip before decoding began; the test would not stream")
+	}
+	got := decode(filepath.Join(mnt, "clip.mp4"))
+	if got != want {
+		t.Errorf("frame checksums differ between the mount and the original:\n%s", firstDiff(got, want))
+	}
+	if strings.Count(want, "\n") < 100 {
+		t.Errorf("only %d framemd5 lines for a 6 s clip:\n%s", strings.Count(want, "\n"), want)
+	}
+}
+
+// firstDiff shows the first line where two outputs differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d: got %q, want %q", i+1, a, b)
+		}
+	}
+	return "no difference"
+}
+
+// TestMountUploadsWhileMounted makes the mount the only complete source of a torrent: it
+// downloads everything (--cache-size 0) from an aria2c seeder, the seeder goes away, and
+// an aria2c downloader that learns peers from the tracker gets the whole torrent from the
+// mount.
+func TestMountUploadsWhileMounted(t *testing.T) {
+	needFUSE(t)
+	mi, torrent, src, announce := mountTrackedTorrent(t, "up", mountSwarmFiles, 256<<10)
+	seeders, _ := mountAria2Seeders(t, torrent, src, "", "127.0.0.11")
+	mountWaitSeeders(t, announce, mi.InfoHash, 1)
+	mnt := filepath.Join(t.TempDir(), "m")
+	m := mountAt(t, torrent, mnt, "--no-trackers=false", "--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "0")
+	waitFor(t, 20*time.Second, "the mount to complete the torrent", func() bool {
+		if m.exited() {
+			t.Fatalf("mount exited: %v\n%s", m.err, m.stderr)
+		}
+		return len(mountPieceSet(mountVerified(m))) == mi.Info.NumPieces()
+	})
+	// What a user would look at: every file says 100% through the progress xattr.
+	var paths []string
+	for name := range mountSwarmFiles {
+		paths = append(paths, filepath.Join(mnt, "up", name))
+	}
+	sort.Strings(paths)
+	out, err := exec.Command("python3", append([]string{"-c",
+		"import os, sys\nfor p in sys.argv[1:]: print(os.getxattr(p, 'user.torrentfs.progress').decode())"}, paths...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("read progress xattrs: %v\n%s", err, out)
+	}
+	if want := strings.Repeat("100.0%\n", len(paths)); string(out) != want {
+		t.Fatalf("progress of %v:\n%s", paths, out)
+	}
+	seeders[0].Stop()
+
+	dst := t.TempDir()
+	dl, _ := testpeers.Aria2(t, torrent, dst, testpeers.Aria2Opts{IP: "127.0.0.21"})
+	if err := dl.Wait(25 * time.Second); err != nil {
+		t.Fatalf("aria2c downloading from the mount: %v", err)
+	}
+	testpeers.SameTree(t, filepath.Join(src, "up"), filepath.Join(dst, "up"))
+
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	if err := m.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("mount: %v\n%s", err, m.stderr)
+	}
+	up := uploadedField.FindStringSubmatch(m.stderr.String())
+	if up == nil {
+		t.Fatalf("no uploaded= in the mount's log")
+	}
+	if n, _ := strconv.ParseInt(up[1], 10, 64); n < mi.Info.TotalLength {
+		t.Errorf("mount uploaded %d bytes, want the whole torrent (%d)", n, mi.Info.TotalLength)
+	}
+}
+
+var uploadedField = regexp.MustCompile(`uploaded=(\d+)`)
