@@ -102,11 +102,9 @@ func TestMountListAndRead(t *testing.T) {
 	if strings.Contains(got, "pad") {
 		t.Errorf("pad file shown:\n%s", got)
 	}
-	for i := range ft.have {
-		ft.provide(i)
-	}
-	f := ft.info.Files[2]
-	if out := run(t, "cat", filepath.Join(dir, "album/disc1/01.flac")); out != string(ft.data[f.Offset:f.Offset+f.Length]) {
+	ft.ProvideAll()
+	f := ft.Info().Files[2]
+	if out := run(t, "cat", filepath.Join(dir, "album/disc1/01.flac")); out != string(ft.Data()[f.Offset:f.Offset+f.Length]) {
 		t.Error("cat 01.flac: wrong bytes")
 	}
 	if out := run(t, "cat", filepath.Join(dir, "album/disc1/02.flac")); out != "" {
@@ -124,7 +122,7 @@ func TestMountListAndRead(t *testing.T) {
 	if err := exec.Command("sh", "-c", "echo x > "+filepath.Join(dir, "album/a.txt")).Run(); err == nil {
 		t.Error("write to a read-only mount succeeded")
 	}
-	waitFor(t, "handles released", func() bool { return ft.numWants() == 0 })
+	waitFor(t, "handles released", func() bool { return ft.NumWants() == 0 })
 }
 
 func TestMountInterruptAndTimeout(t *testing.T) {
@@ -137,7 +135,7 @@ func TestMountInterruptAndTimeout(t *testing.T) {
 	if err := cat.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "cat to block on a piece", func() bool { return ft.blocked() > 0 })
+	waitFor(t, "cat to block on a piece", func() bool { return ft.Blocked() > 0 })
 	start := time.Now()
 	cat.Process.Signal(syscall.SIGINT)
 	cat.Wait()
@@ -145,7 +143,7 @@ func TestMountInterruptAndTimeout(t *testing.T) {
 		t.Errorf("interrupted cat took %v to exit", d)
 	}
 	// The kernel's own readahead requests are not interruptible; they end at the timeout.
-	waitFor(t, "the interrupted read to let go", func() bool { return ft.blocked() == 0 })
+	waitFor(t, "the interrupted read to let go", func() bool { return ft.Blocked() == 0 })
 
 	// A read nobody can serve fails with EIO after --read-timeout.
 	var stderr bytes.Buffer
@@ -171,7 +169,7 @@ func TestUnmountWithBlockedRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Process.Kill(); cat.Wait() })
-	waitFor(t, "cat to block", func() bool { return ft.blocked() > 0 })
+	waitFor(t, "cat to block", func() bool { return ft.Blocked() > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := srv.Unmount(ctx); err != nil {

@@ -159,12 +159,12 @@ func TestProgressAndBlocks(t *testing.T) {
 		t.Fatalf("nothing downloaded: %s, %d blocks", p, b)
 	}
 	// 01.flac is torrent bytes [103431, 410631): pieces 1..6. Piece 2 is wholly inside.
-	ft.provide(2)
+	ft.Provide(2)
 	fl.presentAt = time.Time{} // skip the cache's TTL
 	if p, b := get(); p != "21.3%" || b != 128 {
 		t.Errorf("one piece of ~4.7: %s, %d blocks; want 21.3%%, 128", p, b)
 	}
-	ft.provide(1, 2, 3, 4, 5, 6)
+	ft.Provide(1, 2, 3, 4, 5, 6)
 	fl.presentAt = time.Time{}
 	if p, b := get(); p != "100.0%" || b != 600 {
 		t.Errorf("all: %s, %d blocks", p, b)

@@ -33,7 +33,7 @@ func read(t *testing.T, h *Head, ft *fakeTorrent, off int64, n int) {
 	if err != nil && !(errors.Is(err, io.EOF) && off+int64(n) > h.Size()) {
 		t.Fatalf("read %d at %d: %v", n, off, err)
 	}
-	want := ft.data[h.file.Offset+off:][:got]
+	want := ft.Data()[h.file.Offset+off:][:got]
 	if !bytes.Equal(p[:got], want) {
 		t.Fatalf("read %d at %d: wrong bytes", n, off)
 	}
@@ -41,16 +41,16 @@ func read(t *testing.T, h *Head, ft *fakeTorrent, off int64, n int) {
 
 // span is the number of bytes a head's wants cover.
 func span(ft *fakeTorrent, id int) int64 {
-	w, ok := ft.wantsOf(id)
+	w, ok := ft.WantsOf(id)
 	if !ok {
 		return 0
 	}
-	return int64(len(w.due)) * ft.info.PieceLength
+	return int64(len(w.Due)) * ft.Info().PieceLength
 }
 
 func TestSequentialReadsGrowWindow(t *testing.T) {
 	ft := newFake(256*kib, 256*mib)
-	ft.provideAll()
+	ft.ProvideAll()
 	clk := newClock()
 	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 64 * mib, WindowTime: 10 * time.Second, Now: clk.Now})
 	read(t, h, ft, 0, 128*kib)
@@ -66,7 +66,7 @@ func TestSequentialReadsGrowWindow(t *testing.T) {
 		clk.advance(50 * time.Millisecond)
 		read(t, h, ft, off, 128*kib)
 		off += 128 * kib
-		if s := span(ft, id); s < prev-ft.info.PieceLength {
+		if s := span(ft, id); s < prev-ft.Info().PieceLength {
 			t.Fatalf("window shrank from %d to %d at %d", prev, s, off)
 		} else {
 			prev = max(prev, s)
@@ -75,22 +75,22 @@ func TestSequentialReadsGrowWindow(t *testing.T) {
 	if prev < 20*mib || prev > 64*mib+mib {
 		t.Fatalf("window after 25 MiB at 2.5 MiB/s covers %d bytes, want 20..65 MiB", prev)
 	}
-	w, _ := ft.wantsOf(id)
+	w, _ := ft.WantsOf(id)
 	// Wants are re-sent when the window moved by an eighth, so they may lag a little.
 	at := int((off - 128*kib) / (256 * kib))
-	if w.first > at || at-w.first > len(w.due)/8 {
-		t.Errorf("wants start at piece %d, reads are at piece %d", w.first, at)
+	if w.First > at || at-w.First > len(w.Due)/8 {
+		t.Errorf("wants start at piece %d, reads are at piece %d", w.First, at)
 	}
-	if w.due[at-w.first].After(clk.Now()) {
-		t.Errorf("piece under the read due %v, after now %v", w.due[at-w.first], clk.Now())
+	if w.Due[at-w.First].After(clk.Now()) {
+		t.Errorf("piece under the read due %v, after now %v", w.Due[at-w.First], clk.Now())
 	}
-	for k := 1; k < len(w.due); k++ {
-		if w.due[k].Before(w.due[k-1]) {
+	for k := 1; k < len(w.Due); k++ {
+		if w.Due[k].Before(w.Due[k-1]) {
 			t.Fatalf("due times out of order at %d", k)
 		}
 	}
 	// Piece 40 MiB ahead... at 2.5 MiB/s is due about 16 s out, not at once.
-	if last := w.due[len(w.due)-1]; last.Sub(clk.Now()) < 5*time.Second {
+	if last := w.Due[len(w.Due)-1]; last.Sub(clk.Now()) < 5*time.Second {
 		t.Errorf("window's last piece due in %v; want it spread by the read rate", last.Sub(clk.Now()))
 	}
 
@@ -100,14 +100,14 @@ func TestSequentialReadsGrowWindow(t *testing.T) {
 		read(t, h, ft, off, 128*kib)
 		off += 128 * kib
 	}
-	if s := span(ft, id); s > 64*mib+2*ft.info.PieceLength {
+	if s := span(ft, id); s > 64*mib+2*ft.Info().PieceLength {
 		t.Errorf("window covers %d bytes, above MaxWindow", s)
 	}
 }
 
 func TestSeekMovesWants(t *testing.T) {
 	ft := newFake(256*kib, 128*mib)
-	ft.provideAll()
+	ft.ProvideAll()
 	clk := newClock()
 	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, WindowTime: 2 * time.Second, Now: clk.Now})
 	for off := int64(0); off < 16*mib; off += 128 * kib {
@@ -124,8 +124,8 @@ func TestSeekMovesWants(t *testing.T) {
 	if h.side == nil {
 		t.Fatal("far read opened no side stream")
 	}
-	w, ok := ft.wantsOf(h.side.id)
-	if !ok || w.first != 400 || !w.due[0].Equal(clk.Now()) {
+	w, ok := ft.WantsOf(h.side.id)
+	if !ok || w.First != 400 || !w.Due[0].Equal(clk.Now()) {
 		t.Fatalf("after seek wants %+v, want piece 400 due now", w)
 	}
 	// Reading on from there (slower) makes it the main stream; the old window is dropped.
@@ -136,12 +136,12 @@ func TestSeekMovesWants(t *testing.T) {
 	if h.side != nil || h.main.id == oldMain {
 		t.Fatal("sequential reads after a seek did not promote the side stream")
 	}
-	if _, ok := ft.wantsOf(oldMain); ok {
+	if _, ok := ft.WantsOf(oldMain); ok {
 		t.Error("old main window still wanted after the seek was confirmed")
 	}
-	w, _ = ft.wantsOf(h.main.id)
-	if w.first < 400 || w.first > 416 {
-		t.Errorf("main wants start at piece %d, want near 416", w.first)
+	w, _ = ft.WantsOf(h.main.id)
+	if w.First < 400 || w.First > 416 {
+		t.Errorf("main wants start at piece %d, want near 416", w.First)
 	}
 	if s := span(ft, h.main.id); s > 8*mib {
 		t.Errorf("window after seek covers %d bytes; want it collapsed, then regrowing", s)
@@ -150,7 +150,7 @@ func TestSeekMovesWants(t *testing.T) {
 
 func TestProbeKeepsMainWindow(t *testing.T) {
 	ft := newFake(256*kib, 128*mib)
-	ft.provideAll()
+	ft.ProvideAll()
 	clk := newClock()
 	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, SideTTL: 5 * time.Second, Now: clk.Now})
 	var off int64
@@ -159,31 +159,31 @@ func TestProbeKeepsMainWindow(t *testing.T) {
 		read(t, h, ft, off, 128*kib)
 	}
 	mainID := h.main.id
-	before, _ := ft.wantsOf(mainID)
+	before, _ := ft.WantsOf(mainID)
 	// A player reads the index at the end of the file, twice, then comes back.
 	clk.advance(20 * time.Millisecond)
 	read(t, h, ft, 128*mib-200*kib, 64*kib)
 	read(t, h, ft, 128*mib-136*kib, 136*kib)
-	after, _ := ft.wantsOf(mainID)
-	if h.main.id != mainID || after.first != before.first || len(after.due) != len(before.due) {
-		t.Fatalf("probe changed the main window: %d+%d -> %d+%d", before.first, len(before.due), after.first, len(after.due))
+	after, _ := ft.WantsOf(mainID)
+	if h.main.id != mainID || after.First != before.First || len(after.Due) != len(before.Due) {
+		t.Fatalf("probe changed the main window: %d+%d -> %d+%d", before.First, len(before.Due), after.First, len(after.Due))
 	}
 	if h.side == nil {
 		t.Fatal("probe got no side stream")
 	}
-	if w, ok := ft.wantsOf(h.side.id); !ok || w.first != 511 {
+	if w, ok := ft.WantsOf(h.side.id); !ok || w.First != 511 {
 		t.Fatalf("probe wants %+v, want the last piece", w)
 	}
 	clk.advance(20 * time.Millisecond)
 	read(t, h, ft, off, 128*kib)
-	if h.main.id != mainID || h.main.window < int64(len(before.due)-1)*ft.info.PieceLength-2*mib {
+	if h.main.id != mainID || h.main.window < int64(len(before.Due)-1)*ft.Info().PieceLength-2*mib {
 		t.Fatalf("return from probe reset the main window")
 	}
 	// The side stream lingers for SideTTL, then goes at the next read.
 	sideID := h.side.id
 	clk.advance(6 * time.Second)
 	read(t, h, ft, off+128*kib, 128*kib)
-	if _, ok := ft.wantsOf(sideID); ok || h.side != nil {
+	if _, ok := ft.WantsOf(sideID); ok || h.side != nil {
 		t.Error("idle side stream still wanted after SideTTL")
 	}
 }
@@ -197,21 +197,17 @@ func TestCancelledReadLeavesWants(t *testing.T) {
 		_, err := h.ReadAt(ctx, make([]byte, 4096), 3*mib)
 		errc <- err
 	}()
-	waitFor(t, "the read to block", func() bool {
-		ft.mu.Lock()
-		defer ft.mu.Unlock()
-		return ft.waiting > 0
-	})
+	waitFor(t, "the read to block", func() bool { return ft.Blocked() > 0 })
 	h.mu.Lock()
 	id := h.main.id
 	h.mu.Unlock()
-	before, _ := ft.wantsOf(id)
+	before, _ := ft.WantsOf(id)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled read returned %v, want context.Canceled", err)
 	}
-	after, ok := ft.wantsOf(id)
-	if !ok || after.first != before.first || len(after.due) != len(before.due) {
+	after, ok := ft.WantsOf(id)
+	if !ok || after.First != before.First || len(after.Due) != len(before.Due) {
 		t.Fatalf("cancel changed wants: %+v -> %+v", before, after)
 	}
 	// A retry finds the same head and completes once the piece arrives.
@@ -219,7 +215,7 @@ func TestCancelledReadLeavesWants(t *testing.T) {
 		_, err := h.ReadAt(context.Background(), make([]byte, 4096), 3*mib)
 		errc <- err
 	}()
-	ft.provide(12)
+	ft.Provide(12)
 	if err := <-errc; err != nil {
 		t.Fatalf("retried read: %v", err)
 	}
@@ -230,7 +226,7 @@ func TestCancelledReadLeavesWants(t *testing.T) {
 
 func TestEOF(t *testing.T) {
 	ft := newFake(64*kib, 1000*kib+123)
-	ft.provideAll()
+	ft.ProvideAll()
 	h := mustNew(t, ft, 0, Options{})
 	size := h.Size()
 	for _, tc := range []struct {
@@ -254,7 +250,7 @@ func TestEOF(t *testing.T) {
 			if n != tc.wantN || !errors.Is(err, tc.wantErr) && err != tc.wantErr {
 				t.Fatalf("ReadAt(%d, %d) = %d, %v; want %d, %v", tc.n, tc.off, n, err, tc.wantN, tc.wantErr)
 			}
-			if n > 0 && !bytes.Equal(p[:n], ft.data[tc.off:tc.off+int64(n)]) {
+			if n > 0 && !bytes.Equal(p[:n], ft.Data()[tc.off:tc.off+int64(n)]) {
 				t.Fatal("wrong bytes")
 			}
 		})
@@ -270,7 +266,7 @@ func TestReadsSpanPiecesAndFiles(t *testing.T) {
 	ft := newFake(64*kib, lengths...)
 	for fi, n := range lengths {
 		h := mustNew(t, ft, fi, Options{MinWindow: 64 * kib})
-		ft.provideAll()
+		ft.ProvideAll()
 		for _, r := range []struct{ off, n int64 }{{0, n}, {n / 3, n / 2}, {max(n-70*kib, 0), 70 * kib}, {1, 129 * kib}} {
 			p := make([]byte, r.n)
 			got, err := h.ReadAt(context.Background(), p, r.off)
@@ -278,7 +274,7 @@ func TestReadsSpanPiecesAndFiles(t *testing.T) {
 			if int64(got) != wantN || err != nil && !errors.Is(err, io.EOF) {
 				t.Fatalf("file %d read %d at %d: %d, %v", fi, r.n, r.off, got, err)
 			}
-			if !bytes.Equal(p[:got], ft.data[ft.info.Files[fi].Offset+r.off:][:got]) {
+			if !bytes.Equal(p[:got], ft.Data()[ft.Info().Files[fi].Offset+r.off:][:got]) {
 				t.Fatalf("file %d read %d at %d: wrong bytes", fi, r.n, r.off)
 			}
 		}
@@ -286,19 +282,19 @@ func TestReadsSpanPiecesAndFiles(t *testing.T) {
 	// Wants never reach pieces outside the file being read.
 	ft2 := newFake(64*kib, lengths...)
 	h := mustNew(t, ft2, 2, Options{MinWindow: 4 * mib})
-	ft2.provideAll()
+	ft2.ProvideAll()
 	read(t, h, ft2, 0, 4096)
-	w, _ := ft2.wantsOf(h.main.id)
-	f := ft2.info.Files[2]
-	first, last := ft2.info.PieceRange(f.Offset, f.Length)
-	if w.first != first || w.first+len(w.due)-1 != last {
-		t.Errorf("wants %d..%d, file 2 is pieces %d..%d", w.first, w.first+len(w.due)-1, first, last)
+	w, _ := ft2.WantsOf(h.main.id)
+	f := ft2.Info().Files[2]
+	first, last := ft2.Info().PieceRange(f.Offset, f.Length)
+	if w.First != first || w.First+len(w.Due)-1 != last {
+		t.Errorf("wants %d..%d, file 2 is pieces %d..%d", w.First, w.First+len(w.Due)-1, first, last)
 	}
 }
 
 func TestTwoHeadsKeepOwnWindows(t *testing.T) {
 	ft := newFake(256*kib, 64*mib)
-	ft.provideAll()
+	ft.ProvideAll()
 	clk := newClock()
 	o := Options{MinWindow: 2 * mib, Now: clk.Now}
 	a := mustNew(t, ft, 0, o)
@@ -311,14 +307,14 @@ func TestTwoHeadsKeepOwnWindows(t *testing.T) {
 	if a.side != nil || b.side != nil {
 		t.Fatal("interleaved heads disturbed each other")
 	}
-	wa, _ := ft.wantsOf(a.main.id)
-	wb, _ := ft.wantsOf(b.main.id)
-	if wa.first > 16 || wb.first < 160 {
-		t.Fatalf("head a wants from %d, head b from %d", wa.first, wb.first)
+	wa, _ := ft.WantsOf(a.main.id)
+	wb, _ := ft.WantsOf(b.main.id)
+	if wa.First > 16 || wb.First < 160 {
+		t.Fatalf("head a wants from %d, head b from %d", wa.First, wb.First)
 	}
 	bid := b.main.id
 	a.Close()
-	if _, ok := ft.wantsOf(bid); !ok {
+	if _, ok := ft.WantsOf(bid); !ok {
 		t.Error("closing one head cleared the other's wants")
 	}
 }
@@ -327,30 +323,32 @@ func TestPrefetchAndClose(t *testing.T) {
 	ft := newFake(256*kib, 3*mib, 64*mib, 5*mib)
 	clk := newClock()
 	h := mustNew(t, ft, 1, Options{PrefetchBytes: mib, PrefetchDelay: time.Second, Now: clk.Now})
-	head, ok1 := ft.wantsOf(h.headID)
-	tail, ok2 := ft.wantsOf(h.tailID)
+	head, ok1 := ft.WantsOf(h.headID)
+	tail, ok2 := ft.WantsOf(h.tailID)
 	if !ok1 || !ok2 {
 		t.Fatal("no head or tail prefetch")
 	}
-	if head.first != 12 || len(head.due) != 4 || tail.first != 264 || len(tail.due) != 4 {
-		t.Errorf("prefetch head %d+%d tail %d+%d, want 12+4 and 264+4", head.first, len(head.due), tail.first, len(tail.due))
+	if head.First != 12 || len(head.Due) != 4 || tail.First != 264 || len(tail.Due) != 4 {
+		t.Errorf("prefetch head %d+%d tail %d+%d, want 12+4 and 264+4", head.First, len(head.Due), tail.First, len(tail.Due))
 	}
-	if !head.due[0].Equal(clk.Now().Add(time.Second)) {
-		t.Errorf("prefetch due %v, want a second from now", head.due[0])
+	if !head.Due[0].Equal(clk.Now().Add(time.Second)) {
+		t.Errorf("prefetch due %v, want a second from now", head.Due[0])
 	}
-	ft.provideAll()
+	ft.ProvideAll()
 	read(t, h, ft, 0, 4096)
-	if ft.numWants() != 3 {
-		t.Fatalf("%d heads with wants, want 3", ft.numWants())
+	if ft.NumWants() != 3 {
+		t.Fatalf("%d heads with wants, want 3", ft.NumWants())
 	}
 	h.Close()
-	if n := ft.numWants(); n != 0 {
+	if n := ft.NumWants(); n != 0 {
 		t.Errorf("%d heads still want pieces after Close", n)
 	}
 	if _, err := h.ReadAt(context.Background(), make([]byte, 1), 0); !errors.Is(err, ErrClosed) {
 		t.Errorf("read after Close: %v", err)
 	}
 }
+
+var errFakeClosed = errors.New("fake torrent closed")
 
 // stoppedTorrent fails every wait, like a swarm torrent that has been closed.
 type stoppedTorrent struct{ *fakeTorrent }
@@ -422,7 +420,7 @@ func TestReadRetriesEvictedPiece(t *testing.T) {
 		defer st.mu.Unlock()
 		return st.tries >= 3
 	})
-	st.provide(0) // the piece is fetched again
+	st.Provide(0) // the piece is fetched again
 	if err := <-errc; err != nil {
 		t.Fatalf("read after re-fetch: %v", err)
 	}
@@ -436,31 +434,19 @@ func TestInFlightReadKeepsItsPieceWanted(t *testing.T) {
 		_, err := h.ReadAt(context.Background(), make([]byte, 4096), 20*mib)
 		errc <- err
 	}()
-	waitFor(t, "the read to block", func() bool {
-		ft.mu.Lock()
-		defer ft.mu.Unlock()
-		return ft.waiting > 0
-	})
+	waitFor(t, "the read to block", func() bool { return ft.Blocked() > 0 })
 	// Reading on elsewhere is a seek: the stream that asked for piece 80 is dropped.
-	ft.provide(160, 161, 162, 163, 164, 165)
+	ft.Provide(160, 161, 162, 163, 164, 165)
 	for off := int64(40 * mib); off < 41*mib+256*kib; off += 128 * kib {
 		read(t, h, ft, off, 128*kib)
 	}
 	if h.main.pos < 40*mib {
 		t.Fatal("the seek did not take over the main stream")
 	}
-	wanted := false
-	ft.mu.Lock()
-	for _, w := range ft.wants {
-		if w.first <= 80 && 80 < w.first+len(w.due) {
-			wanted = true
-		}
-	}
-	ft.mu.Unlock()
-	if !wanted {
+	if !ft.Wanted(80) {
 		t.Fatal("piece 80 not wanted while a read waits for it")
 	}
-	ft.provide(80)
+	ft.Provide(80)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
