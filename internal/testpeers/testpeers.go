@@ -320,26 +320,6 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*Proc, int) {
 	return Start(t, "aria2c", args...), port
 }
 
-// Transmission starts transmission-cli downloading a torrent into dir, with DHT, LPD, PEX,
-// µTP and port mapping off. It listens on ip (one IP per client) and keeps seeding after
-// completing; the test decides when it is done by looking at the files.
-func Transmission(t testing.TB, torrent, dir, ip string) (*Proc, int) {
-	t.Helper()
-	Need(t, "transmission-cli")
-	cfg := t.TempDir()
-	port := FreePort(t, ip)
-	settings := fmt.Sprintf(`{
-  "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
-  "port-forwarding-enabled": false, "bind-address-ipv4": %q, "peer-port": %d,
-  "peer-port-random-on-start": false, "encryption": 0, "speed-limit-up-enabled": false,
-  "download-dir": %q, "incomplete-dir-enabled": false, "message-level": 3
-}`, ip, port, dir)
-	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), []byte(settings), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return Start(t, "transmission-cli", "-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent), port
-}
-
 // TreeMatches tells whether every file under want exists under got with the same bytes.
 func TreeMatches(want, got string) bool {
 	ok := true

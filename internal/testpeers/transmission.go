@@ -1,0 +1,126 @@
+package testpeers
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Facts about Transmission 3.00 that shape these helpers, found by running it on loopback:
+//   - It drops every 127/8 address a tracker or PEX hands it ("martian"), so on loopback it
+//     never dials out: it only serves and downloads over connections that others open to
+//     it. Whoever should trade with it must learn its address (from the tracker, after it
+//     announced) and dial it.
+//   - It keeps one connection per IP address: two of our clients dialing it from 127.0.0.1
+//     get one connection between them. Give each dialer its own loopback address.
+//   - It never creates zero-length files.
+//   - Its per-peer events (blocks received, from whom) go only to its "deep" log, which it
+//     writes to stdout or stderr as TR_DEBUG_FD says (1 or 2; other values are ignored).
+
+// TransmissionOpts configures a Transmission process.
+type TransmissionOpts struct {
+	IP string // listen address, e.g. 127.0.0.22 (one IP per client: see INTEROP.md)
+	// DeepLog, when set, is a file that gets Transmission's per-peer debug log; it grows by
+	// about 1 MB per MB downloaded.
+	DeepLog string
+}
+
+// Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
+// seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX, µTP and
+// port mapping are off. It keeps running (seeding) once complete; the test decides when it
+// is done by looking at the files (TransmissionHas).
+func Transmission(t testing.TB, torrent, dir, ip string) (*Proc, int) {
+	t.Helper()
+	return TransmissionWith(t, torrent, dir, TransmissionOpts{IP: ip})
+}
+
+// TransmissionWith is Transmission with options.
+func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*Proc, int) {
+	t.Helper()
+	Need(t, "transmission-cli")
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	cfg := t.TempDir()
+	port := FreePort(t, o.IP)
+	settings := map[string]any{
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
+		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
+		"peer-port": port, "peer-port-random-on-start": false,
+		// 0 is "prefer plaintext, accept either".
+		"encryption":             0,
+		"speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
+		"alt-speed-enabled": false, "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
+		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
+		"start-added-torrents": true, "message-level": 2,
+	}
+	b, err := json.MarshalIndent(settings, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent}
+	if o.DeepLog == "" {
+		return Start(t, "transmission-cli", args...), port
+	}
+	// It writes the deep log only to fd 1 or 2; its messages go to stderr and its status
+	// line to stdout, so stdout becomes the deep log.
+	sh := append([]string{"-c", `TR_DEBUG_FD=1 exec transmission-cli "$@" >"$0"`, o.DeepLog}, args...)
+	return Start(t, "sh", sh...), port
+}
+
+// TransmissionHas tells whether every non-empty file under want exists under got with the
+// same bytes: Transmission never creates zero-length files.
+func TransmissionHas(want, got string) bool {
+	ok, n := true, 0
+	filepath.Walk(want, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || fi.Size() == 0 || !ok {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		ok = sameFile(p, filepath.Join(got, rel))
+		n++
+		return nil
+	})
+	return ok && n > 0
+}
+
+func sameFile(a, b string) bool {
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// TransmissionBlocksFrom counts the blocks Transmission's deep log says it received from
+// peers whose id starts with prefix (e.g. "-TF0001-").
+func TransmissionBlocksFrom(t testing.TB, deepLog, prefix string) int {
+	t.Helper()
+	f, err := os.Open(deepLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Lines look like "... [127.0.0.1]:49430 [-TF0001-]: got block 34:49152->16384 (peer-msgs.c:1792)".
+	tag := "[" + prefix
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if k := strings.Index(l, tag); k >= 0 && strings.Contains(l[k:], "]: got block ") {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read %s: %v", deepLog, err)
+	}
+	return n
+}
