@@ -136,6 +136,9 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			if h.V != "" {
 				p.clientName = h.V
 			}
+			t.noteExtHandshake(p, h)
+		} else if m.ExtID == metadataExtID {
+			t.handleMetadata(p, m.Payload)
 		}
 	default:
 		// Port, suggest, allowed-fast and unknown messages are legal to ignore.

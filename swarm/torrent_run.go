@@ -279,6 +279,11 @@ func (t *Torrent) acceptConn(ev newConn) {
 	}
 	if p.extended {
 		eh := wire.ExtHandshake{V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
+		if len(t.mi.InfoBytes) > 0 {
+			// BEP 9: peers that came with a magnet link fetch the info dictionary from us.
+			eh.M = map[string]int{wire.ExtMetadata: metadataExtID}
+			eh.MetadataSize = len(t.mi.InfoBytes)
+		}
 		if b, err := eh.Encode(); err == nil {
 			p.send(wire.Message{ID: wire.Extended, ExtID: 0, Payload: b})
 		}
