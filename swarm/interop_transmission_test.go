@@ -44,7 +44,6 @@ func waitTracker(t *testing.T, announceURL string, infoHash [20]byte, seeds, pee
 // trackedTorrent makes the multi-file test torrent announced to a fresh opentracker.
 func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, torrent, announce string, mi *metainfo.MetaInfo) {
 	t.Helper()
-	testpeers.Need(t, "opentracker", "transmission-cli")
 	src = t.TempDir()
 	// The tracker needs the hash in its whitelist before it starts, and the hash does not
 	// depend on the tracker URL.
@@ -55,6 +54,7 @@ func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, 
 }
 
 func TestTransmissionDownloadsFromUs(t *testing.T) {
+	testpeers.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	out := t.TempDir()
 	trans, _ := testpeers.Transmission(t, torrent, out, "127.0.0.22")
@@ -74,6 +74,7 @@ func TestTransmissionDownloadsFromUs(t *testing.T) {
 }
 
 func TestGetFromTransmissionSeeder(t *testing.T) {
+	testpeers.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	trans, _ := testpeers.Transmission(t, torrent, src, "127.0.0.23")
 	// It verifies the data before it announces as a seeder.
@@ -89,5 +90,45 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 	}
 	if trans.Exited() {
 		t.Errorf("transmission exited early")
+	}
+}
+
+// qBittorrent (libtorrent) dials the 127.0.0.1 peers a tracker gives it, unlike
+// Transmission, so here we seed first and it finds us.
+func TestQBittorrentDownloadsFromUs(t *testing.T) {
+	testpeers.Need(t, "qbittorrent-nox")
+	src, torrent, _, mi := trackedTorrent(t, multiFile, 64<<10)
+	c := newClient(t, swarm.ClientConfig{})
+	tr := addTorrent(t, c, mi, src, true, swarm.TorrentConfig{})
+
+	q := testpeers.StartQBittorrent(t, "127.0.0.24")
+	out := t.TempDir()
+	q.AddTorrent(t, torrent, out)
+	testpeers.WaitFor(t, 60*time.Second, "qBittorrent did not get every file", func() bool {
+		return testpeers.TreeMatches(filepath.Join(src, "multi"), filepath.Join(out, "multi")) || q.Proc.Exited()
+	})
+	if q.Proc.Exited() {
+		t.Fatalf("qbittorrent-nox exited early")
+	}
+	if up := tr.Stats().Uploaded; up < mi.Info.TotalLength {
+		t.Errorf("we uploaded %d bytes, want the whole torrent (%d)", up, mi.Info.TotalLength)
+	}
+}
+
+func TestGetFromQBittorrentSeeder(t *testing.T) {
+	testpeers.Need(t, "qbittorrent-nox")
+	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
+	q := testpeers.StartQBittorrent(t, "127.0.0.25")
+	q.AddTorrent(t, torrent, src)
+	// It checks the data before it announces as a seeder.
+	waitTracker(t, announce, mi.InfoHash, 1, 1)
+
+	c := newClient(t, swarm.ClientConfig{})
+	out := t.TempDir()
+	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
+	waitComplete(t, tr, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	if s := tr.Stats(); s.Downloaded < mi.Info.TotalLength {
+		t.Errorf("downloaded %d bytes, want at least %d", s.Downloaded, mi.Info.TotalLength)
 	}
 }

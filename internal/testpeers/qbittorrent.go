@@ -1,0 +1,111 @@
+package testpeers
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// QBittorrent is a running qbittorrent-nox whose WebUI API listens on loopback.
+type QBittorrent struct {
+	Proc *Proc
+	Port int    // BitTorrent listen port
+	API  string // WebUI base URL, e.g. http://127.0.0.1:PORT
+}
+
+// StartQBittorrent starts qbittorrent-nox with a fresh profile: BitTorrent on ip over TCP
+// only, DHT, LSD, PEX and port forwarding off, queueing off (every added torrent runs), and
+// the WebUI on 127.0.0.1 without login for loopback clients. Add torrents with AddTorrent.
+func StartQBittorrent(t testing.TB, ip string) *QBittorrent {
+	t.Helper()
+	Need(t, "qbittorrent-nox")
+	profile := t.TempDir()
+	port := FreePort(t, ip)
+	webPort := FreePort(t, "127.0.0.1")
+	// qBittorrent 4.5 reads these keys; it writes back what it understood on exit.
+	conf := fmt.Sprintf(`[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\DHTEnabled=false
+Session\LSDEnabled=false
+Session\PeXEnabled=false
+Session\Port=%d
+Session\Interface=lo
+Session\InterfaceName=lo
+Session\InterfaceAddress=%s
+Session\BTProtocol=TCP
+Session\QueueingSystemEnabled=false
+Session\AddTorrentPaused=false
+Session\TempPathEnabled=false
+Session\Encryption=0
+
+[Network]
+PortForwardingEnabled=false
+
+[Preferences]
+WebUI\Address=127.0.0.1
+WebUI\Port=%d
+WebUI\LocalHostAuth=false
+WebUI\HostHeaderValidation=false
+WebUI\CSRFProtection=false
+WebUI\UseUPnP=false
+Connection\UPnP=false
+`, port, ip, webPort)
+	dir := filepath.Join(profile, "qBittorrent", "config")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "qBittorrent.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := &QBittorrent{Port: port, API: "http://127.0.0.1:" + strconv.Itoa(webPort)}
+	q.Proc = Start(t, "qbittorrent-nox", "--profile="+profile)
+	WaitFor(t, 30*time.Second, "qBittorrent's WebUI did not answer", func() bool {
+		if q.Proc.Exited() {
+			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
+		}
+		resp, err := http.Get(q.API + "/api/v2/app/version")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return q
+}
+
+// AddTorrent adds the .torrent file at path, saving its data under dir.
+func (q *QBittorrent) AddTorrent(t testing.TB, path, dir string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	fw, err := w.CreateFormFile("torrents", filepath.Base(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	w.WriteField("savepath", dir)
+	w.WriteField("paused", "false")
+	w.Close()
+	resp, err := http.Post(q.API+"/api/v2/torrents/add", w.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatalf("add torrent to qBittorrent: %v", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(msg) != "Ok." {
+		t.Fatalf("add torrent to qBittorrent: %s: %s", resp.Status, msg)
+	}
+}
