@@ -16,6 +16,8 @@ import (
 // downloaders must trade among themselves; it checks that everyone completes with the
 // right bytes and that Transmission got blocks from our clients.
 func TestMixedSwarm(t *testing.T) {
+	// Mostly waiting on third-party clients' timers: run alongside the others.
+	t.Parallel()
 	testpeers.Need(t, "aria2c")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 
@@ -23,10 +25,10 @@ func TestMixedSwarm(t *testing.T) {
 	// first so that the others learn its address from their own first announce.
 	deep := filepath.Join(t.TempDir(), "transmission-deep.log")
 	transOut := t.TempDir()
-	trans, _ := testpeers.TransmissionWith(t, torrent, transOut, testpeers.TransmissionOpts{IP: "127.0.0.22", DeepLog: deep})
+	trans, _ := testpeers.TransmissionWith(t, torrent, transOut, testpeers.TransmissionOpts{IP: "127.0.0.26", DeepLog: deep})
 	waitTracker(t, announce, mi.InfoHash, 0, 1)
 	// aria2c re-announces every 2 s (testpeers.Aria2), so it finds everyone on its own.
-	seed, _ := testpeers.Aria2(t, torrent, src, testpeers.Aria2Opts{IP: "127.0.0.11", Seed: true, UploadLimit: "512K"})
+	seed, _ := testpeers.Aria2(t, torrent, src, testpeers.Aria2Opts{IP: "127.0.0.27", Seed: true, UploadLimit: "512K"})
 	waitTracker(t, announce, mi.InfoHash, 1, 2)
 
 	var ours []*swarm.Torrent

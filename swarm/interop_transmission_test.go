@@ -54,6 +54,8 @@ func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, 
 }
 
 func TestTransmissionDownloadsFromUs(t *testing.T) {
+	// Mostly waiting on third-party clients' timers: run alongside the others.
+	t.Parallel()
 	testpeers.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	out := t.TempDir()
@@ -74,6 +76,8 @@ func TestTransmissionDownloadsFromUs(t *testing.T) {
 }
 
 func TestGetFromTransmissionSeeder(t *testing.T) {
+	// Mostly waiting on third-party clients' timers: run alongside the others.
+	t.Parallel()
 	testpeers.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	trans, _ := testpeers.Transmission(t, torrent, src, "127.0.0.23")
@@ -96,6 +100,8 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 // qBittorrent (libtorrent) dials the 127.0.0.1 peers a tracker gives it, unlike
 // Transmission, so here we seed first and it finds us.
 func TestQBittorrentDownloadsFromUs(t *testing.T) {
+	// Mostly waiting on third-party clients' timers: run alongside the others.
+	t.Parallel()
 	testpeers.Need(t, "qbittorrent-nox")
 	src, torrent, _, mi := trackedTorrent(t, multiFile, 64<<10)
 	c := newClient(t, swarm.ClientConfig{})
@@ -116,6 +122,8 @@ func TestQBittorrentDownloadsFromUs(t *testing.T) {
 }
 
 func TestGetFromQBittorrentSeeder(t *testing.T) {
+	// Mostly waiting on third-party clients' timers: run alongside the others.
+	t.Parallel()
 	testpeers.Need(t, "qbittorrent-nox")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	q := testpeers.StartQBittorrent(t, "127.0.0.25")

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// qbHTTP keeps no idle connections, so no transport goroutine outlives a test.
+var qbHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
 // QBittorrent is a running qbittorrent-nox whose WebUI API listens on loopback.
 type QBittorrent struct {
 	Proc *Proc
@@ -72,7 +75,7 @@ Connection\UPnP=false
 		if q.Proc.Exited() {
 			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
 		}
-		resp, err := http.Get(q.API + "/api/v2/app/version")
+		resp, err := qbHTTP.Get(q.API + "/api/v2/app/version")
 		if err != nil {
 			return false
 		}
@@ -99,7 +102,7 @@ func (q *QBittorrent) AddTorrent(t testing.TB, path, dir string) {
 	w.WriteField("savepath", dir)
 	w.WriteField("paused", "false")
 	w.Close()
-	resp, err := http.Post(q.API+"/api/v2/torrents/add", w.FormDataContentType(), &body)
+	resp, err := qbHTTP.Post(q.API+"/api/v2/torrents/add", w.FormDataContentType(), &body)
 	if err != nil {
 		t.Fatalf("add torrent to qBittorrent: %v", err)
 	}
