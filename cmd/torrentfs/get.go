@@ -18,12 +18,13 @@ import (
 func init() {
 	register(&command{
 		name:  "get",
-		args:  "FILE.torrent",
+		args:  "FILE.torrent|MAGNET",
 		short: "download a torrent to a directory",
 		long: `Downloads every file of the torrent into --out (DIR/<name> for a single file,
 DIR/<name>/<path...> for several), verifying each piece, and uploads to peers meanwhile.
 Data already in --out is verified first, so an interrupted download resumes. With --seed
-it keeps uploading after the download completes, until Ctrl-C.`,
+it keeps uploading after the download completes, until Ctrl-C. A magnet link's metadata
+is fetched from its peers (x.pe, --peer) and trackers (tr, --tracker) first.`,
 		setup: setupGet,
 	})
 }
@@ -35,13 +36,20 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 	seed := fs.Bool("seed", false, "keep seeding after the download completes")
 	return func(args []string) error {
 		if len(args) != 1 {
-			return usagef("want one .torrent file")
+			return usagef("want one .torrent file or magnet link")
 		}
-		mi, err := loadTorrent(args[0])
+		log := logrus.WithField("cmd", "get")
+		ctx, stop := signalContext()
+		defer stop()
+		c, err := ef.newClient(log)
 		if err != nil {
 			return err
 		}
-		log := logrus.WithField("cmd", "get")
+		defer c.Close()
+		mi, err := loadTorrent(ctx, args[0], c, &ef)
+		if err != nil {
+			return err
+		}
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
@@ -50,8 +58,6 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 			return err
 		}
 		defer store.Close()
-		ctx, stop := signalContext()
-		defer stop()
 		if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -62,11 +68,6 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		if err != nil {
 			return err
 		}
-		c, err := ef.newClient(log)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
 		t, err := c.AddTorrent(mi, tcfg)
 		if err != nil {
 			return err

@@ -28,7 +28,7 @@ var _ reader.Torrent = (*swarm.Torrent)(nil)
 func init() {
 	register(&command{
 		name:  "mount",
-		args:  "FILE.torrent MOUNTPOINT",
+		args:  "FILE.torrent|MAGNET MOUNTPOINT",
 		short: "show a torrent as a read-only directory, streaming on demand",
 		long: `Mounts the torrent's files read-only at MOUNTPOINT (MOUNTPOINT/<name>, or
 MOUNTPOINT/<name>/<path...> for several files) at once, before any peer is found. Reading
@@ -39,6 +39,9 @@ the background and is uploaded to peers all along.
 Pieces are kept in --cache-dir, reused by the next mount. --cache-size 0 keeps everything
 (the mount ends up a full seed); a size bounds the cache: least recently read pieces are
 evicted and nothing downloads unless read.
+
+A magnet link works too, but its file tree is only known once a peer has sent the
+metadata (BEP 9): the mount appears after that, not at once.
 
 Stop with Ctrl-C, SIGTERM, "torrentfs umount MOUNTPOINT" or "fusermount3 -u MOUNTPOINT".`,
 		setup: setupMount,
@@ -82,16 +85,23 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 }
 
 func runMount(torrentArg, mountArg string, mf *mountFlags) error {
-	mi, err := loadTorrent(torrentArg)
-	if err != nil {
-		return err
-	}
 	log := logrus.WithField("cmd", "mount")
 	mnt, err := filepath.Abs(mountArg)
 	if err != nil {
 		return err
 	}
 	if err := checkMountpoint(mnt, log); err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	c, err := mf.engine.newClient(log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	mi, err := loadTorrent(ctx, torrentArg, c, &mf.engine)
+	if err != nil {
 		return err
 	}
 	maxWindow, err := windowFor(int64(mf.cacheSize), &mi.Info)
@@ -116,8 +126,6 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	defer store.Close()
-	ctx, stop := signalContext()
-	defer stop()
 	if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil
@@ -130,11 +138,6 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	tcfg.NoBackground = mf.cacheSize > 0
-	c, err := mf.engine.newClient(log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	t, err := c.AddTorrent(mi, tcfg)
 	if err != nil {
 		return err

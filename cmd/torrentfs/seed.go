@@ -20,7 +20,8 @@ func init() {
 		long: `Verifies the torrent's data under --data (DIR/<name> for a single file,
 DIR/<name>/<path...> for several: the layout every client uses), then uploads it to peers
 and announces to the trackers until Ctrl-C. The data is only read, never changed, so it
-may live on read-only media.`,
+may live on read-only media. It takes no magnet link: a seeder has the data, so it should
+have the .torrent too ("torrentfs create" makes one).`,
 		setup: setupSeed,
 	})
 }
@@ -33,7 +34,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 		if len(args) != 1 {
 			return usagef("want one .torrent file")
 		}
-		mi, err := loadTorrent(args[0])
+		mi, err := loadTorrent(context.Background(), args[0], nil, &ef)
 		if err != nil {
 			return err
 		}

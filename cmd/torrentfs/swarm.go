@@ -83,13 +83,47 @@ func (f *engineFlags) newClient(log *logrus.Entry) (*swarm.Client, error) {
 	return c, err
 }
 
-// loadTorrent reads a .torrent file. Magnet links need the metadata exchange (BEP 9), which
-// a later change brings; until then they get a clear error.
-func loadTorrent(arg string) (*metainfo.MetaInfo, error) {
-	if metainfo.IsMagnet(arg) {
-		return nil, errors.New("magnet links are not supported by this command yet: give the .torrent file")
+// loadTorrent reads a .torrent file, or fetches a magnet link's info dictionary from peers
+// (BEP 9) through c until ctx ends; --peer, --tracker and --no-trackers apply to that fetch
+// as to the download. With a nil c, magnet links are refused.
+func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFlags) (*metainfo.MetaInfo, error) {
+	if !metainfo.IsMagnet(arg) {
+		return metainfo.Load(arg)
 	}
-	return metainfo.Load(arg)
+	if c == nil {
+		return nil, errors.New("this command needs the .torrent file, not a magnet link")
+	}
+	m, err := metainfo.ParseMagnet(arg)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ef.torrentConfig(nil)
+	if err != nil {
+		return nil, err
+	}
+	var trackers []string // nil: the magnet's
+	if cfg.Trackers != nil {
+		trackers = []string{}
+		for _, tier := range cfg.Trackers {
+			trackers = append(trackers, tier...)
+		}
+	}
+	// The download dials the magnet's peers too, not only the fetch: they are often the
+	// only ones known (no trackers).
+	for _, pe := range m.Peers {
+		if _, err := netip.ParseAddrPort(pe); err == nil {
+			ef.peers = append(ef.peers, pe)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "fetching metadata...")
+	mi, err := c.FetchMetadata(ctx, m, cfg.Peers, trackers)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, errors.New("interrupted while fetching the metadata")
+		}
+		return nil, err
+	}
+	return mi, nil
 }
 
 // checkStorage verifies what is on disk, with a progress bar on a terminal.
