@@ -133,6 +133,50 @@ func mountVerified(m *proc) []int {
 	return ps
 }
 
+var (
+	mountNotPresentRE = regexp.MustCompile(`piece (\d+): piece not present`)
+	mountEventRE      = regexp.MustCompile(`msg="(piece verified|evicted piece)"[^\n]*\bpiece=(\d+)`)
+)
+
+// mountDiagnosis explains a failed read from the mount's log (it needs --log-level debug):
+// its warnings and errors, and for each piece a read found missing, the piece's last
+// events in the cache.
+func mountDiagnosis(m *proc) string {
+	log := m.stderr.String()
+	var b strings.Builder
+	b.WriteString("the mount's warnings and errors:\n")
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=warn") || strings.Contains(l, "level=error") {
+			b.WriteString(l + "\n")
+		}
+	}
+	events := mountEventRE.FindAllStringSubmatch(log, -1)
+	seen := map[string]bool{}
+	for _, sub := range mountNotPresentRE.FindAllStringSubmatch(log, -1) {
+		piece := sub[1]
+		if seen[piece] {
+			continue
+		}
+		seen[piece] = true
+		var last []string
+		for _, ev := range events {
+			if ev[2] == piece {
+				last = append(last, ev[1])
+			}
+		}
+		last = last[max(0, len(last)-4):]
+		fmt.Fprintf(&b, "piece %s's last cache events: %s\n", piece, strings.Join(last, ", "))
+		if len(last) > 0 && last[len(last)-1] == "evicted piece" {
+			fmt.Fprintf(&b, "ENGINE BUG: piece %s was evicted by the bounded cache and never fetched again although "+
+				"a read kept asking for it: the torrent's picker still counted it as had, so WaitPiece returned at once and "+
+				"the reader's retries ran out (EIO). The eviction was most likely reported to the loop before the piece's "+
+				"verification result: picker.Lost is a no-op for a piece not yet had, then handleDisk's SetHave marks a "+
+				"piece the cache no longer holds (swarm/torrent_disk.go handleDisk; swarm/torrent_run.go Evictions case).\n", piece)
+		}
+	}
+	return b.String()
+}
+
 func mountPieceSet(ps []int) map[int]bool {
 	s := map[int]bool{}
 	for _, p := range ps {
@@ -266,7 +310,7 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 		t.Errorf("first mount downloaded %d bytes, less than the torrent's %d", got, mi.Info.TotalLength)
 	}
 
-	m, mnt = mount("--cache-size", "2M")
+	m, mnt = mount("--cache-size", "2M", "--log-level", "debug")
 	bin := mountRandreadBin(t)
 	randread := func(seed, n int) *proc {
 		args := []string{"-mount", mnt, "-orig", src, "-seed", strconv.Itoa(seed), "-n", strconv.Itoa(n)}
@@ -276,12 +320,12 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 	a, b := randread(2, 150), randread(3, 150)
 	for _, p := range []*proc{a, b} {
 		if err := p.wait(t, 20*time.Second); err != nil {
-			t.Fatalf("concurrent random reads: %v\n%s", err, p.stderr)
+			t.Fatalf("concurrent random reads: %v\n%s\n%s", err, p.stderr, mountDiagnosis(m))
 		}
 	}
 	r := randread(1, 1000)
 	if err := r.wait(t, 20*time.Second); err != nil {
-		t.Fatalf("1000 random reads: %v\n%s", err, r.stderr)
+		t.Fatalf("1000 random reads: %v\n%s\n%s", err, r.stderr, mountDiagnosis(m))
 	}
 	got := stop(m)
 	if got < mi.Info.TotalLength/2 {
