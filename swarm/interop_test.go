@@ -188,15 +188,3 @@ func TestSeedToAria2(t *testing.T) {
 		t.Errorf("we uploaded %d bytes, want the whole torrent", up)
 	}
 }
-
-func TestSeedToTransmission(t *testing.T) {
-	torrent, src, tr := seedAlone(t, multiFile, 64<<10)
-	out := t.TempDir()
-	testpeers.Transmission(t, torrent, out, "127.0.0.22")
-	testpeers.WaitFor(t, 90*time.Second, "transmission did not get every file", func() bool {
-		return testpeers.TreeMatches(filepath.Join(src, "multi"), filepath.Join(out, "multi"))
-	})
-	if up := tr.Stats().Uploaded; up < 4<<20 {
-		t.Errorf("we uploaded %d bytes, want the whole torrent", up)
-	}
-}

@@ -64,7 +64,8 @@ type peerConn struct {
 	fast           bool // both sides speak BEP 6
 	extended       bool // both sides speak BEP 10
 	reqq           int  // how many requests the peer lets us queue
-	outstanding    int  // our requests in flight at this peer
+	pipeBoost      int  // pipeline depth learned by adaptPipeline
+	blocksThisTick int  // blocks received since the last tick
 	lastBlock      time.Time
 	lastUnchoked   time.Time
 	connectedAt    time.Time

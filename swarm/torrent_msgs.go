@@ -202,6 +202,7 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	}
 	p.lastBlock = now
 	p.snubbed = false
+	p.blocksThisTick++
 	for _, id := range cancel {
 		if q := t.peers.byKey[id]; q != nil {
 			q.send(wire.Message{ID: wire.Cancel, Index: m.Index, Begin: m.Begin, Length: uint32(len(m.Block))})

@@ -335,6 +335,7 @@ func (t *Torrent) tick(now time.Time) {
 	t.ticks++
 	for _, p := range t.peers.list {
 		p.floodWarnings = 0
+		t.adaptPipeline(p)
 		p.downRate.tick(p.downloaded.Swap(0), dt)
 		p.upRate.tick(p.uploaded.Swap(0), dt)
 		t.pk.PeerRate(p.key, p.downRate.rate)
@@ -425,14 +426,36 @@ func (t *Torrent) fillAll() {
 	}
 }
 
+// pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon,
+// or more when the pipeline has proven too shallow (pipeBoost).
+func pipelineDepth(p *peerConn) int {
+	d := int(p.downRate.rate*requestHorizon/metainfo.BlockSize) + minPipeline
+	return min(max(d, p.pipeBoost), p.reqq, maxPipeline)
+}
+
+// adaptPipeline runs each tick. A peer that delivered a whole pipeline's worth of blocks in
+// one second was held back by the pipeline, not by its bandwidth: some peers (Transmission)
+// answer queued requests in batches about once a second, and a depth sized from their rate
+// would then pin the rate. Such a pipeline doubles, like TCP's slow start; one that is
+// far from used shrinks back toward the rate-based depth.
+func (t *Torrent) adaptPipeline(p *peerConn) {
+	d := pipelineDepth(p)
+	switch {
+	case p.peerChoking || !p.amInterested:
+	case p.blocksThisTick >= d:
+		p.pipeBoost = min(2*d, maxPipeline)
+	case p.blocksThisTick < d/2:
+		p.pipeBoost = p.pipeBoost * 3 / 4
+	}
+	p.blocksThisTick = 0
+}
+
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
 	if p.peerChoking || !p.amInterested || t.err != nil {
 		return
 	}
-	want := int(p.downRate.rate*requestHorizon/metainfo.BlockSize) + minPipeline
-	want = min(want, p.reqq, maxPipeline)
-	n := want - t.pk.Outstanding(p.key)
+	n := pipelineDepth(p) - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
 	}
