@@ -96,8 +96,8 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 			if !a.IsValid() || a.Port() == 0 {
 				continue
 			}
-			if la := c.Addr(); la != nil && a.Port() == c.Port() && isLocalAddr(a.Addr(), la.String()) {
-				continue // ourselves, as a tracker sees us
+			if f.isSelf(a) {
+				continue
 			}
 			if cands[a] == nil {
 				cands[a] = &fetchCand{}
@@ -266,19 +266,36 @@ func (f *fetch) announce(ctx context.Context, url string, found chan<- []netip.A
 			log.WithError(err).Debug("announce for metadata failed")
 			continue
 		}
-		fails, ev = 0, tracker.EventNone
-		wait = min(max(resp.MinInterval, 5*time.Second), time.Minute)
+		ev = tracker.EventNone
 		addrs := make([]netip.AddrPort, 0, len(resp.Peers))
 		for _, p := range resp.Peers {
-			addrs = append(addrs, p.Addr)
+			if !f.isSelf(p.Addr) {
+				addrs = append(addrs, p.Addr)
+			}
 		}
 		log.Debugf("tracker gave %d peers", len(addrs))
+		if len(addrs) == 0 {
+			// Nothing to fetch from: ask again soon (a seeder may be announcing just now),
+			// backing off, rather than after the tracker's minimum interval.
+			fails++
+			wait = min(5*time.Second<<min(fails-1, 4), time.Minute)
+			continue
+		}
+		fails = 0
+		wait = min(max(resp.MinInterval, 5*time.Second), time.Minute)
 		select {
 		case found <- addrs:
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// isSelf tells whether a is our own listening address, as a tracker sees us.
+func (f *fetch) isSelf(a netip.AddrPort) bool {
+	la := f.c.Addr()
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	return la != nil && a.Port() == f.c.Port() && isLocalAddr(a.Addr(), la.String())
 }
 
 // resolve turns the magnet's x.pe host:port entries into addresses.

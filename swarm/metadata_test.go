@@ -23,6 +23,7 @@ import (
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/swarm/wire"
+	"torrentfs/tracker"
 )
 
 // manyFiles makes an info dictionary of several 16 KiB metadata pieces (names are what
@@ -472,4 +473,32 @@ func TestMagnetAria2FromOurSeed(t *testing.T) {
 		t.Fatalf("aria2c: %v", err)
 	}
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+}
+
+// The magnet's tracker is the only way to the seeder.
+func TestFetchMetadataViaTracker(t *testing.T) {
+	testpeers.Need(t, "opentracker")
+	torrent, _, _ := seedAlone(t, multiFile, 64<<10)
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mi.Magnet()
+	if len(m.Trackers) != 1 || len(m.Peers) != 0 {
+		t.Fatalf("magnet %s: want one tracker and no peers", m)
+	}
+	// The seeder announces on its own goroutine: wait until the tracker knows it, so the
+	// fetch's first announce finds it.
+	testpeers.WaitFor(t, 10*time.Second, "the seeder's announce", func() bool {
+		st, err := tracker.Scrape(context.Background(), m.Trackers[0], [][20]byte{mi.InfoHash})
+		return err == nil && st[mi.InfoHash].Complete > 0
+	})
+	c := newClient(t, swarm.ClientConfig{})
+	got, err := fetch(t, c, m, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) || got.Announce != m.Trackers[0] {
+		t.Fatal("fetched metadata or tracker differs from the torrent's")
+	}
 }
