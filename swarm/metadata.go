@@ -142,8 +142,7 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 			cd := cands[e.addr]
 			cd.active = false
 			cd.fails++
-			// A peer that answered well and was only cut by the end of the fetch has
-			// nothing to retry; the rest wait longer each time.
+			// Tried again later, longer each time: a seeder may still be starting.
 			cd.nextTry = time.Now().Add(time.Second << min(cd.fails, 5))
 			log := f.log.WithField("peer", e.addr)
 			if e.ban {
@@ -535,7 +534,11 @@ func (f *fetch) unask(size, piece int) {
 func (f *fetch) leave(addr netip.AddrPort, size int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if a := f.asm[size]; a != nil && a.owner == addr {
+	if a := f.asm[size]; a != nil && a.strict && a.owner == addr {
+		// Its pieces go too: mixed with the next owner's they would blame nobody.
+		for i := range a.pieces {
+			a.pieces[i], a.from[i] = nil, netip.AddrPort{}
+		}
 		a.owner = netip.AddrPort{}
 		f.wakeAll()
 	}
