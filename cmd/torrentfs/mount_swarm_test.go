@@ -133,6 +133,19 @@ func mountVerified(m *proc) []int {
 	return ps
 }
 
+// mountWaitReader waits for a reader child of mount m; a reader still running after d is
+// reported with the mount's diagnosis.
+func mountWaitReader(t *testing.T, p *proc, m *proc, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		t.Fatalf("reader %v still running after %v (blocked in the mount?); stderr:\n%s\n%s", p.cmd.Args, d, p.stderr, mountDiagnosis(m))
+		return nil
+	}
+}
+
 var (
 	mountNotPresentRE = regexp.MustCompile(`piece (\d+): piece not present`)
 	mountEventRE      = regexp.MustCompile(`msg="(piece verified|evicted piece)"[^\n]*\bpiece=(\d+)`)
@@ -317,14 +330,14 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 		return start(t, bin, append(args, names...)...)
 	}
 	// Two readers at once on the cold mount, each with its own handles and offsets.
-	a, b := randread(2, 150), randread(3, 150)
+	a, b := randread(2, 300), randread(3, 300)
 	for _, p := range []*proc{a, b} {
-		if err := p.wait(t, 20*time.Second); err != nil {
+		if err := mountWaitReader(t, p, m, 20*time.Second); err != nil {
 			t.Fatalf("concurrent random reads: %v\n%s\n%s", err, p.stderr, mountDiagnosis(m))
 		}
 	}
 	r := randread(1, 1000)
-	if err := r.wait(t, 20*time.Second); err != nil {
+	if err := mountWaitReader(t, r, m, 20*time.Second); err != nil {
 		t.Fatalf("1000 random reads: %v\n%s\n%s", err, r.stderr, mountDiagnosis(m))
 	}
 	got := stop(m)
