@@ -1,0 +1,420 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"torrentfs/metainfo"
+)
+
+// The stream lab: what a viewer feels reading from a torrent mount while the swarm uploads
+// at most 8 MiB/s (four seeders at 2 MiB/s), for torrentfs mount and btfs. Every
+// measurement starts from a fresh mount with an empty cache; clients alternate A B, B A.
+
+const (
+	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
+	bigFile   = "random-128m.bin"
+	videoFast = "video-faststart.mp4"
+	videoTail = "video-tailindex.mp4"
+)
+
+type streamConfig struct {
+	torrentfs, data, work, trackerAddr string
+	torrents                           map[string]string // piece label -> .torrent
+	clients                            []string
+	reps, seeks                        int
+	playSeconds                        float64
+}
+
+type lab struct {
+	cfg   streamConfig
+	rec   *recorder
+	mi    map[string]*metainfo.MetaInfo
+	mnt   string
+	runs  int // mounts so far, for cache directory names
+	rate  float64
+	sha   string
+	pairs int // measurement steps so far, for alternating the order of clients
+}
+
+func runStream(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("stream", flag.ContinueOnError)
+	var cfg streamConfig
+	fl.StringVar(&cfg.torrentfs, "torrentfs", ".bench/torrentfs", "torrentfs binary")
+	fl.StringVar(&cfg.data, "data", ".bench/stream/payload", "the payload directory, for the seeders")
+	t256 := fl.String("torrent256", "", "the payload's torrent with 256 KiB pieces")
+	t4m := fl.String("torrent4m", "", "the payload's torrent with 4 MiB pieces")
+	fl.StringVar(&cfg.work, "work", ".bench/stream/run", "scratch directory")
+	fl.StringVar(&cfg.trackerAddr, "tracker", "127.0.0.1:6969", "tracker address the torrents announce to")
+	results := fl.String("results", ".bench/results.jsonl", "JSON lines appended here")
+	quick := fl.Bool("quick", false, "one repetition, 4 seeks, 10 s of playback (about 3 minutes)")
+	clients := fl.String("clients", "torrentfs,btfs", "filesystems under test, comma-separated")
+	fl.IntVar(&cfg.reps, "reps", 2, "repetitions")
+	fl.IntVar(&cfg.seeks, "seeks", 8, "seek offsets per piece size")
+	fl.Float64Var(&cfg.playSeconds, "play", 30, "seconds of playback per video and of paced reading")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *quick {
+		cfg.reps, cfg.seeks, cfg.playSeconds = 1, 4, 10
+	}
+	cfg.clients = strings.Split(*clients, ",")
+	cfg.torrents = map[string]string{"256K": *t256, "4M": *t4m}
+	l := &lab{cfg: cfg, mi: map[string]*metainfo.MetaInfo{}, mnt: filepath.Join(cfg.work, "mnt")}
+	for label, path := range cfg.torrents {
+		mi, err := metainfo.Load(path)
+		if err != nil {
+			return err
+		}
+		l.mi[label] = mi
+	}
+	st, err := os.Stat(filepath.Join(cfg.data, videoFast))
+	if err != nil {
+		return err
+	}
+	l.rate = float64(st.Size()) / 120 // the videos are 2 minutes long
+	if l.sha, err = sha256File(filepath.Join(cfg.data, bigFile)); err != nil {
+		return err
+	}
+	rec, closeRec, err := newRecorder("stream", *results)
+	if err != nil {
+		return err
+	}
+	defer closeRec()
+	l.rec = rec
+	if isMounted(l.mnt) {
+		return fmt.Errorf("%s is still mounted from an earlier run; fusermount3 -u -z it", l.mnt)
+	}
+	if err := os.RemoveAll(cfg.work); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(l.mnt, 0o755); err != nil {
+		return err
+	}
+	sw256, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
+		torrent: cfg.torrents["256K"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
+		label: "-256K", portBase: 6880})
+	if err != nil {
+		return err
+	}
+	defer sw256.stop()
+	sw4m, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
+		torrent: cfg.torrents["4M"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
+		label: "-4M", portBase: 6890, noTracker: true})
+	if err != nil {
+		return err
+	}
+	defer sw4m.stop()
+	fmt.Fprintf(os.Stderr, "stream: clients %v, %d reps, %d seeks, %.0f s playback; video %.1f Mbit/s\n",
+		cfg.clients, cfg.reps, cfg.seeks, cfg.playSeconds, l.rate*8/1e6)
+
+	for rep := 1; rep <= cfg.reps; rep++ {
+		if err := l.repetition(ctx, rep); err != nil {
+			return err
+		}
+	}
+	sums := summarize(rec.samples)
+	fmt.Println()
+	printTable(os.Stdout, sums)
+	ariaMed, _ := statOf(sums, "aria2c", "copy", "256K", "median")
+	checkTargets(os.Stdout, sums, []target{
+		{"torrentfs", "ttfb", "256K", "median", "<=", 0.15, "time to first byte ≤ 0.15 s (median)"},
+		{"torrentfs", "ttfb", "256K", "max", "<=", 0.15, "time to first byte ≤ 0.15 s (max)"},
+		{"torrentfs", "seek", "256K", "median", "<=", 0.05, "seek median ≤ 50 ms, 256 KiB pieces"},
+		{"torrentfs", "seek", "256K", "max", "<=", 0.15, "seek max ≤ 150 ms, 256 KiB pieces"},
+		{"torrentfs", "seek", "4M", "median", "<=", 0.05, "seek median ≤ 50 ms, 4 MiB pieces"},
+		{"torrentfs", "seek", "4M", "max", "<=", 0.15, "seek max ≤ 150 ms, 4 MiB pieces"},
+		{"torrentfs", "copy_frac", "256K", "median", ">=", 0.9, "sequential copy ≥ 90% of 8 MiB/s"},
+		{"torrentfs", "copy", "256K", "median", ">=", ariaMed, "sequential copy ≥ plain aria2c"},
+		{"torrentfs", "startup_faststart", "256K", "max", "<=", 0.5, "video startup ≤ 0.5 s, index first"},
+		{"torrentfs", "startup_tailindex", "256K", "max", "<=", 0.5, "video startup ≤ 0.5 s, index last"},
+		{"torrentfs", "stalls_faststart", "256K", "max", "<=", 0, "no stalls, index first"},
+		{"torrentfs", "stalls_tailindex", "256K", "max", "<=", 0, "no stalls, index last"},
+		{"torrentfs", "paced_blocked", "256K", "max", "<=", 0, "paced reader never blocks > 0.5 s"},
+		{"torrentfs", "rss_stream", "256K", "max", "<=", 40, "peak RSS ≤ 40 MiB streaming"},
+		{"torrentfs", "rss_copy", "256K", "max", "<=", 64, "peak RSS ≤ 64 MiB copying"},
+	})
+	return nil
+}
+
+// order alternates the clients from one measurement step to the next (A B, B A, ...).
+func (l *lab) order(extra ...string) []string {
+	c := append(append([]string{}, l.cfg.clients...), extra...)
+	l.pairs++
+	if l.pairs%2 == 0 {
+		for i, j := 0, len(c)-1; i < j; i, j = i+1, j-1 {
+			c[i], c[j] = c[j], c[i]
+		}
+	}
+	return c
+}
+
+func (l *lab) repetition(ctx context.Context, rep int) error {
+	fmt.Fprintf(os.Stderr, "repetition %d\n", rep)
+	big := int64(128 << 20)
+	for _, c := range l.order() {
+		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
+			return l.readAt(ctx, c, "ttfb", "256K", rep, filepath.Join(dir, bigFile), 0, "")
+		}); err != nil {
+			return err
+		}
+	}
+	for _, piece := range []string{"256K", "4M"} {
+		for k := range l.cfg.seeks {
+			off := seekOffset(k, big)
+			for _, c := range l.order() {
+				if err := l.withMount(ctx, c, piece, rep, func(dir string, pid int) error {
+					return l.readAt(ctx, c, "seek", piece, rep, filepath.Join(dir, bigFile), off, fmt.Sprintf("offset %d", off))
+				}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, c := range l.order("aria2c") {
+		var err error
+		if c == "aria2c" {
+			err = l.ariaCeiling(ctx, rep)
+		} else {
+			err = l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
+				return l.copy(ctx, c, rep, filepath.Join(dir, bigFile), pid)
+			})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, v := range []struct{ file, tag string }{{videoFast, "faststart"}, {videoTail, "tailindex"}} {
+		for _, c := range l.order() {
+			if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
+				return l.play(ctx, c, rep, filepath.Join(dir, v.file), v.tag, pid)
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range l.order() {
+		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
+			return l.paced(ctx, c, rep, filepath.Join(dir, videoFast), pid)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seekOffset is the k-th fixed pseudo-random offset of a 64 KiB read within size bytes
+// (a linear congruential sequence: the same offsets on every run and machine).
+func seekOffset(k int, size int64) int64 {
+	x := uint64(0x9E3779B97F4A7C15)
+	for range k + 1 {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return int64(x>>11) % (size - 64<<10)
+}
+
+// withMount mounts the torrent of piece size piece with client, on an empty cache, records
+// how long until its files are listed, runs fn on the directory holding them, and
+// unmounts. Nothing stays mounted, whatever fn does.
+func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn func(dir string, pid int) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.runs++
+	mi := l.mi[piece]
+	cacheDir := filepath.Join(l.cfg.work, fmt.Sprintf("cache-%03d-%s", l.runs, client))
+	logPath := filepath.Join(l.cfg.work, "logs", fmt.Sprintf("mount-%03d-%s.log", l.runs, client))
+	var argv []string
+	switch client {
+	case "torrentfs":
+		argv = []string{l.cfg.torrentfs, "mount", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200",
+			l.cfg.torrents[piece], l.mnt}
+	case "btfs":
+		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
+			l.cfg.torrents[piece], l.mnt}
+	default:
+		return fmt.Errorf("unknown client %q", client)
+	}
+	t0 := time.Now()
+	p, err := start(client, logPath, argv...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		p.stop(5 * time.Second)
+		if isMounted(l.mnt) {
+			_ = exec.Command("fusermount3", "-u", "-z", l.mnt).Run()
+		}
+		os.RemoveAll(cacheDir)
+	}()
+	dir := filepath.Join(l.mnt, mi.Info.Name)
+	err = poll(ctx, 30*time.Second, 5*time.Millisecond, func() bool {
+		if p.exited() {
+			return true
+		}
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		for _, n := range names {
+			if n.Name() == bigFile {
+				return true
+			}
+		}
+		return false
+	})
+	if p.exited() {
+		return fmt.Errorf("%s mount exited: %v (log %s)", client, p.err, logPath)
+	}
+	if err != nil {
+		return fmt.Errorf("%s mount: files not listed: %w (log %s)", client, err, logPath)
+	}
+	l.rec.add(sample{Client: client, Metric: "mount_ready", Piece: piece, Rep: rep, Value: time.Since(t0).Seconds(), Unit: "s"})
+	return fn(dir, p.pid())
+}
+
+func (l *lab) readAt(ctx context.Context, client, metric, piece string, rep int, path string, off int64, note string) error {
+	out, err := runProbe(ctx, 60*time.Second, "readat", path, strconv.FormatInt(off, 10), "65536")
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", client, metric, err)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	if err != nil {
+		return fmt.Errorf("%s %s: probe said %q", client, metric, out)
+	}
+	l.rec.add(sample{Client: client, Metric: metric, Piece: piece, Rep: rep, Value: v, Unit: "s", Note: note})
+	return nil
+}
+
+func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int) error {
+	t0 := time.Now()
+	out, err := runCmd(ctx, 180*time.Second, "sh", "-c", `dd if="$1" bs=1M status=none | sha256sum`, "sh", path)
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("%s copy: %w", client, err)
+	}
+	note := ""
+	if f := strings.Fields(out); len(f) == 0 || f[0] != l.sha {
+		note = "SHA-256 MISMATCH"
+	}
+	mibs := 128 / secs
+	l.rec.add(sample{Client: client, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
+	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (swarmRate >> 20), Unit: "frac"})
+	l.rec.add(sample{Client: client, Metric: "rss_copy", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB"})
+	if note != "" {
+		return fmt.Errorf("%s copy: data read from the mount differs from the original", client)
+	}
+	return nil
+}
+
+// ariaCeiling: plain aria2c downloading only the big file from the same swarm, the
+// throughput a dedicated downloader gets.
+func (l *lab) ariaCeiling(ctx context.Context, rep int) error {
+	idx, err := ariaIndex(ctx, l.cfg.torrents["256K"], bigFile)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(l.cfg.work, fmt.Sprintf("aria2c-%d", rep))
+	defer os.RemoveAll(dir)
+	t0 := time.Now()
+	_, err = runCmd(ctx, 180*time.Second, "aria2c", "--dir="+dir, "--seed-time=0", "--enable-dht=false",
+		"--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--listen-port=7202",
+		"--console-log-level=warn", "--summary-interval=0", "--select-file="+idx, l.cfg.torrents["256K"])
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("aria2c ceiling: %w", err)
+	}
+	got, err := sha256File(filepath.Join(dir, l.mi["256K"].Info.Name, bigFile))
+	note := ""
+	if err != nil || got != l.sha {
+		note = "SHA-256 MISMATCH"
+	}
+	mibs := 128 / secs
+	l.rec.add(sample{Client: "aria2c", Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
+	l.rec.add(sample{Client: "aria2c", Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (swarmRate >> 20), Unit: "frac"})
+	return nil
+}
+
+// ariaIndex is aria2c's 1-based index of the file named name in the torrent, read from
+// aria2c -S so that aria2c's own view of the file list (pad files and all) is used.
+func ariaIndex(ctx context.Context, torrent, name string) (string, error) {
+	out, err := runCmd(ctx, 30*time.Second, "aria2c", "-S", torrent)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		idx, path, ok := strings.Cut(strings.TrimSpace(line), "|")
+		if ok && strings.HasSuffix(path, "/"+name) {
+			return strings.TrimSpace(idx), nil
+		}
+	}
+	return "", fmt.Errorf("aria2c -S %s does not list %s", torrent, name)
+}
+
+func (l *lab) play(ctx context.Context, client string, rep int, path, tag string, pid int) error {
+	secs := l.cfg.playSeconds
+	out, err := runProbe(ctx, time.Duration(secs+60)*time.Second, "play", path, strconv.FormatFloat(secs, 'f', -1, 64))
+	var st playStats
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil {
+		// A player that never starts is a result, not a reason to stop the lab.
+		fmt.Fprintf(os.Stderr, "  %s play %s: %v\n", client, tag, err)
+		st.Startup, st.Stalls = -1, -1
+	}
+	startup := st.Startup
+	note := ""
+	if startup < 0 {
+		startup, note = secs+60, "never started"
+	}
+	l.rec.add(sample{Client: client, Metric: "startup_" + tag, Piece: "256K", Rep: rep, Value: startup, Unit: "s", Note: note})
+	l.rec.add(sample{Client: client, Metric: "stalls_" + tag, Piece: "256K", Rep: rep, Value: float64(max(st.Stalls, 0)), Unit: "count",
+		Note: fmt.Sprintf("longest gap %.2f s, %.1f s played", st.MaxGap, st.Media)})
+	l.rec.add(sample{Client: client, Metric: "rss_stream", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB", Note: tag})
+	return nil
+}
+
+func (l *lab) paced(ctx context.Context, client string, rep int, path string, pid int) error {
+	secs := l.cfg.playSeconds
+	out, err := runProbe(ctx, time.Duration(secs+60)*time.Second, "paced", path,
+		strconv.FormatFloat(l.rate, 'f', 0, 64), strconv.FormatFloat(secs, 'f', -1, 64))
+	var res pacedResult
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &res)
+	}
+	if err != nil {
+		return fmt.Errorf("%s paced: %w", client, err)
+	}
+	l.rec.add(sample{Client: client, Metric: "paced_startup", Piece: "256K", Rep: rep, Value: res.Startup, Unit: "s"})
+	l.rec.add(sample{Client: client, Metric: "paced_blocked", Piece: "256K", Rep: rep, Value: float64(res.Blocked), Unit: "count",
+		Note: fmt.Sprintf("longest read %.2f s of %d", res.MaxRead, res.Reads)})
+	l.rec.add(sample{Client: client, Metric: "rss_stream", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB", Note: "paced"})
+	return nil
+}
+
+// isMounted tells whether dir (made absolute) is a mount point in /proc/mounts.
+func isMounted(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == abs {
+			return true
+		}
+	}
+	return false
+}

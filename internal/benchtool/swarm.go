@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"torrentfs/metainfo"
+	"torrentfs/tracker"
+)
+
+// swarmConfig says what to seed and how.
+type swarmConfig struct {
+	torrentfs   string // binary, for its tracker
+	trackerAddr string // host:port the torrent's announce URL points at
+	torrent     string
+	data        string // the torrent's content (file or directory named like the torrent)
+	work        string // where seeder directories and logs go
+	seeders     int
+	uploadLimit string // aria2c --max-upload-limit per seeder; "" for none
+	noTracker   bool   // another swarm's tracker serves this torrent too
+	label       string // names the seeders' directories, logs and ports apart
+	portBase    int    // seeder i listens on portBase+i
+}
+
+// swarm is our tracker and aria2c seeders, each seeder on its own loopback address
+// (127.0.0.11, .12, ...) because libtorrent-based clients accept one connection per IP.
+type swarm struct {
+	procs []*proc
+}
+
+func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
+	mi, err := metainfo.Load(cfg.torrent)
+	if err != nil {
+		return nil, err
+	}
+	s := &swarm{}
+	if !cfg.noTracker {
+		tr, err := start("tracker", filepath.Join(cfg.work, "logs", "tracker.log"),
+			cfg.torrentfs, "tracker", "--listen", cfg.trackerAddr, "--interval", "10s")
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, tr)
+	}
+	if cfg.portBase == 0 {
+		cfg.portBase = 6880
+	}
+	for i := 1; i <= cfg.seeders; i++ {
+		name := fmt.Sprintf("seed%d%s", i, cfg.label)
+		dir := filepath.Join(cfg.work, name)
+		if err := linkTree(cfg.data, filepath.Join(dir, mi.Info.Name)); err != nil {
+			s.stop()
+			return nil, err
+		}
+		args := []string{"aria2c", "--dir=" + dir, "--seed-ratio=0.0", "--bt-seed-unverified=true",
+			"--check-integrity=false", "--enable-dht=false", "--enable-dht6=false",
+			"--bt-enable-lpd=false", "--enable-peer-exchange=false",
+			fmt.Sprintf("--interface=127.0.0.%d", 10+i), "--listen-port=" + strconv.Itoa(cfg.portBase+i),
+			"--console-log-level=warn", "--summary-interval=0", "--file-allocation=none",
+			"--bt-max-peers=0"}
+		if cfg.uploadLimit != "" {
+			args = append(args, "--max-upload-limit="+cfg.uploadLimit)
+		}
+		args = append(args, cfg.torrent)
+		p, err := start(name, filepath.Join(cfg.work, "logs", name+".log"), args...)
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+	}
+	// Ready when the tracker counts every seeder as complete: downloaders then get all of
+	// them from their first announce.
+	announce := "http://" + cfg.trackerAddr + "/announce"
+	var complete int
+	err = poll(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
+		for _, p := range s.procs {
+			if p.exited() {
+				return true
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		st, err := tracker.Scrape(sctx, announce, [][20]byte{mi.InfoHash})
+		if err != nil {
+			return false
+		}
+		complete = st[mi.InfoHash].Complete
+		return complete >= cfg.seeders
+	})
+	for _, p := range s.procs {
+		if p.exited() {
+			err = fmt.Errorf("%s exited early: %v (see %s/logs)", p.name, p.err, cfg.work)
+		}
+	}
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("wait for %d seeders (tracker counts %d): %w", cfg.seeders, complete, err)
+	}
+	return s, nil
+}
+
+func (s *swarm) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		s.procs[i].stop(5 * time.Second)
+	}
+}
+
+// linkTree hard-links src (a file or a directory tree) to dst, once: seeders share the bytes
+// on disk but each has its own directory.
+func linkTree(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", "-al", src, dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("link %s to %s: %v: %s", src, dst, err, out)
+	}
+	return nil
+}
+
+// runSwarm: benchtool swarm runs only the tracker and seeders of one torrent until
+// interrupted, for looking at a client by hand (with --log-level debug) in the same setting
+// as the benchmarks.
+func runSwarm(ctx context.Context, args []string) error {
+	fl := flag.NewFlagSet("swarm", flag.ContinueOnError)
+	var cfg swarmConfig
+	fl.StringVar(&cfg.torrentfs, "torrentfs", ".bench/torrentfs", "torrentfs binary, for its tracker")
+	fl.StringVar(&cfg.torrent, "torrent", "", "the torrent")
+	fl.StringVar(&cfg.data, "data", "", "its content")
+	fl.StringVar(&cfg.work, "work", ".bench/swarm", "scratch directory")
+	fl.StringVar(&cfg.trackerAddr, "tracker", "127.0.0.1:6969", "tracker address the torrent announces to")
+	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder; empty for none")
+	fl.IntVar(&cfg.seeders, "seeders", 4, "how many")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	sw, err := startSwarm(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer sw.stop()
+	fmt.Fprintln(os.Stderr, "swarm ready; Ctrl-C stops it")
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,29 @@
+# Sourced by scripts/bench: the streaming lab, torrentfs mount vs btfs.
+
+STREAM_TRACKER=http://127.0.0.1:6969/announce
+
+# bench_stream [--quick] [benchtool flags]: see internal/benchtool/stream.go for what is
+# measured. Mounts live under .bench/stream/mnt; whatever happens, nothing stays mounted.
+bench_stream() {
+	need_debs aria2:aria2c btfs:btfs ffmpeg:ffmpeg fuse3:fusermount3 mktorrent:mktorrent \
+		openssl:openssl opentracker:opentracker
+	build_torrentfs
+	build_benchtool
+	stream_payload
+	local dir=$BENCH/stream
+	mkdir -p "$dir/mnt"
+	trap 'stream_unmount_all' EXIT
+	echo "stream: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+	jail "$BENCH/benchtool" stream --torrentfs "$BENCH/torrentfs" --data "$dir/payload" \
+		--torrent256 "$dir/payload-256K.torrent" --torrent4m "$dir/payload-4M.torrent" \
+		--work "$dir/run" --tracker 127.0.0.1:6969 --results "$BENCH/results.jsonl" "$@"
+}
+
+# stream_unmount_all detaches any mount benchtool could not take down itself (it was killed).
+stream_unmount_all() {
+	local m
+	for m in $(awk -v d="$(pwd)/$BENCH/stream/" 'index($2, d) == 1 { print $2 }' /proc/mounts); do
+		echo "detaching leftover mount $m" >&2
+		fusermount3 -u -z "$m" || true
+	done
+}
