@@ -15,6 +15,10 @@
 //     a socket.
 //   - SHA-1 checks and disk writes run in a few disk workers fed by the loop.
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
+//   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
+//     goroutine per peer connection and one per tracker, sharing the assembly of the info
+//     dictionary under the fetch's mutex. A Torrent serves its info dictionary to peers
+//     from its loop (ut_metadata, advertised in our extension handshake).
 //
 // Callers: cmd wires a Client and Torrents; the reader package drives a Torrent through the
 // small interface it declares (wants, piece waits, reads), which Torrent satisfies.

@@ -607,46 +607,10 @@ func (f *fetch) put(addr netip.AddrPort, size, piece, total int, data []byte) er
 
 // Serving.
 
-// peerMetadata is what serving needs to know of a connection: the ut_metadata id its
-// extension handshake gave and how many pieces it asked for.
-type peerMetadata struct {
-	id     int
-	served int
-}
-
-// metadataPeers holds the peerMetadata of every connection that announced ut_metadata,
-// guarded by its mutex since every torrent's loop uses it. It belongs in peerConn; until
-// it moves there, closed connections are pruned whenever one is added.
-var metadataPeers = struct {
-	sync.Mutex
-	m map[*peerConn]*peerMetadata
-}{m: make(map[*peerConn]*peerMetadata)}
-
 // noteExtHandshake records the peer's ut_metadata id. It runs on the loop.
 func (t *Torrent) noteExtHandshake(p *peerConn, h wire.ExtHandshake) {
-	id := h.M[wire.ExtMetadata]
-	metadataPeers.Lock()
-	defer metadataPeers.Unlock()
-	for q := range metadataPeers.m {
-		select {
-		case <-q.closing:
-			delete(metadataPeers.m, q)
-		default:
-		}
-	}
-	if id == 0 {
-		delete(metadataPeers.m, p)
-		return
-	}
-	if pm := metadataPeers.m[p]; pm != nil {
-		pm.id = id // a later handshake may change ids (BEP 10)
-		return
-	}
-	select {
-	case <-p.closing:
-	default:
-		metadataPeers.m[p] = &peerMetadata{id: id}
-	}
+	// A later handshake may change or drop the id (BEP 10).
+	p.metadataID = h.M[wire.ExtMetadata]
 }
 
 // handleMetadata answers a peer's ut_metadata message out of the torrent's info
@@ -664,28 +628,21 @@ func (t *Torrent) handleMetadata(p *peerConn, payload []byte) {
 		t.disconnect(p, "ut_metadata request flood")
 		return
 	}
-	metadataPeers.Lock()
-	pm := metadataPeers.m[p]
-	var id int
-	reply := wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece}
-	size := len(t.mi.InfoBytes)
-	if pm != nil {
-		id = pm.id
-		if mm.Piece < numMetadataPieces(size) && pm.served < numMetadataPieces(size)+metadataServeBudget {
-			pm.served++
-			off := mm.Piece * wire.MetadataPieceLen
-			reply = wire.MetadataMessage{Type: wire.MetadataData, Piece: mm.Piece, TotalSize: size,
-				Data: t.mi.InfoBytes[off : off+metadataPieceSize(size, mm.Piece)]}
-		}
-	}
-	metadataPeers.Unlock()
-	if id == 0 {
+	if p.metadataID == 0 {
 		// It never told us where to send ut_metadata messages.
 		return
+	}
+	reply := wire.MetadataMessage{Type: wire.MetadataReject, Piece: mm.Piece}
+	size := len(t.mi.InfoBytes)
+	if mm.Piece < numMetadataPieces(size) && p.metadataServed < numMetadataPieces(size)+metadataServeBudget {
+		p.metadataServed++
+		off := mm.Piece * wire.MetadataPieceLen
+		reply = wire.MetadataMessage{Type: wire.MetadataData, Piece: mm.Piece, TotalSize: size,
+			Data: t.mi.InfoBytes[off : off+metadataPieceSize(size, mm.Piece)]}
 	}
 	b, err := reply.AppendTo(nil)
 	if err != nil {
 		return
 	}
-	p.send(wire.Message{ID: wire.Extended, ExtID: uint8(id), Payload: b})
+	p.send(wire.Message{ID: wire.Extended, ExtID: uint8(p.metadataID), Payload: b})
 }

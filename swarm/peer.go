@@ -66,6 +66,8 @@ type peerConn struct {
 	reqq           int  // how many requests the peer lets us queue
 	pipeBoost      int  // pipeline depth learned by adaptPipeline
 	blocksThisTick int  // blocks received since the last tick
+	metadataID     int  // the peer's ut_metadata extension id, 0 when it has none
+	metadataServed int  // ut_metadata pieces sent to it
 	lastBlock      time.Time
 	lastUnchoked   time.Time
 	connectedAt    time.Time
