@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"torrentfs/metainfo"
 )
 
 // Priority and seek tests: slow aria2c seeders (512 KiB/s each) give a 32 MiB file in
@@ -13,24 +11,24 @@ import (
 // order in which the mount completed pieces (its debug log) shows what it fetched first.
 
 const (
-	slowFileSize  = 32 << 20
-	slowPieceSize = 256 << 10
+	mountSlowFileSize  = 32 << 20
+	mountSlowPieceSize = 256 << 10
 )
 
-// slowSeeders makes the single-file torrent "big.bin" and starts two throttled aria2c
-// seeders of it; it returns the torrent and the seeders' addresses.
-func slowSeeders(t *testing.T) (*metainfo.MetaInfo, string, string, []string) {
+// mountSlowSeeders makes the single-file torrent "big.bin" and starts two throttled aria2c
+// seeders of it; it returns the torrent, the data directory and the seeders' addresses.
+func mountSlowSeeders(t *testing.T) (string, string, []string) {
 	t.Helper()
 	needFUSE(t)
-	mi, torrent, src := mountTorrentFiles(t, "big.bin", map[string]int64{"": slowFileSize}, slowPieceSize)
+	_, torrent, src := mountTorrentFiles(t, "big.bin", map[string]int64{"": mountSlowFileSize}, mountSlowPieceSize)
 	_, addrs := mountAria2Seeders(t, torrent, src, "512K", "127.0.0.11", "127.0.0.12")
-	return mi, torrent, src, addrs
+	return torrent, src, addrs
 }
 
 // TestMountPriorityFarRead reads 64 KiB at 90% of the file while the background download
 // is under way: the read's piece must jump ahead of the pieces between the head and 90%.
 func TestMountPriorityFarRead(t *testing.T) {
-	_, torrent, src, addrs := slowSeeders(t)
+	torrent, src, addrs := mountSlowSeeders(t)
 	mnt := filepath.Join(t.TempDir(), "m")
 	args := append([]string{"--log-level", "debug", "--cache-dir", t.TempDir()}, mountPeerFlags(addrs)...)
 	m := mountAt(t, torrent, mnt, args...)
@@ -43,8 +41,8 @@ func TestMountPriorityFarRead(t *testing.T) {
 		return len(mountVerified(m)) >= 2
 	})
 	r := startMountScriptReader(t, mnt, src, "big.bin")
-	off := int64(slowFileSize) * 9 / 10
-	target := int(off / slowPieceSize)
+	off := int64(mountSlowFileSize) * 9 / 10
+	target := int(off / mountSlowPieceSize)
 	r.read(t, off, 64<<10, 20*time.Second)
 
 	done := mountVerified(m)
@@ -66,7 +64,7 @@ func TestMountPriorityFarRead(t *testing.T) {
 // TestMountSeekFarAway reads the head sequentially, so that a readahead window is in
 // flight, then reads far away: the far piece must not queue behind the old window.
 func TestMountSeekFarAway(t *testing.T) {
-	_, torrent, src, addrs := slowSeeders(t)
+	torrent, src, addrs := mountSlowSeeders(t)
 	mnt := filepath.Join(t.TempDir(), "m")
 	// A bounded cache turns the background download off: only reads and their windows
 	// fetch, so the old window is all that competes with the far read.
@@ -80,7 +78,7 @@ func TestMountSeekFarAway(t *testing.T) {
 	// The main window is MinWindow (4 MiB) beyond the read position.
 	done := mountPieceSet(mountVerified(m))
 	var window []int
-	for p := seq / slowPieceSize; p < (seq+4<<20)/slowPieceSize; p++ {
+	for p := seq / mountSlowPieceSize; p < (seq+4<<20)/mountSlowPieceSize; p++ {
 		if !done[p] {
 			window = append(window, p)
 		}
@@ -89,8 +87,8 @@ func TestMountSeekFarAway(t *testing.T) {
 		t.Fatalf("only %d pieces of the readahead window were still missing after the sequential reads; the test needs a window in flight", len(window))
 	}
 
-	off := int64(slowFileSize) * 6 / 10
-	far := int(off / slowPieceSize)
+	off := int64(mountSlowFileSize) * 6 / 10
+	far := int(off / mountSlowPieceSize)
 	r.read(t, off, 64<<10, 20*time.Second)
 	order := mountVerified(m)
 	pos := -1
