@@ -125,6 +125,10 @@ func (t *Torrent) handleDisk(r diskResult) {
 				t.ban(p, "sent data that failed verification")
 			}
 		}
+	case !t.store.HasPiece(j.piece):
+		// A bounded cache evicted it right after admitting it, before this result reached
+		// the loop (the eviction notice found the picker without it): it is wanted again.
+		t.pk.PieceFailed(j.piece)
 	default:
 		t.pk.SetHave(j.piece)
 		t.downloaded.Add(t.info.PieceSize(j.piece))

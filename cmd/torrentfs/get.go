@@ -53,22 +53,12 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
-		store, err := cache.Open(*out, &mi.Info, cache.Options{Log: log})
+		store, err := openStorage(ctx, *out, mi, cache.Options{Log: log})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return fmt.Errorf("verify existing data in %s: %w", *out, err)
-		}
-		tcfg, err := ef.torrentConfig(store)
-		if err != nil {
-			return err
-		}
-		t, err := c.AddTorrent(mi, tcfg)
+		t, err := ef.addTorrent(c, mi, store, false)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -101,6 +102,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	logrus.SetOutput(stderr)
 	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
 	if err := runFn(args); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return exitOK // the user interrupted a step that had nothing to undo
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "torrentfs %s: %v\n", name, ue.msg)

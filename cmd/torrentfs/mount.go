@@ -117,7 +117,7 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create cache directory: %w", err)
 	}
-	store, err := cache.Open(dir, &mi.Info, cache.Options{
+	store, err := openStorage(ctx, dir, mi, cache.Options{
 		MaxBytes:  int64(mf.cacheSize),
 		StateFile: filepath.Join(dir, cacheStateFile),
 		Log:       log,
@@ -126,19 +126,8 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	defer store.Close()
-	if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return fmt.Errorf("verify cache %s: %w", dir, err)
-	}
 	have := store.Have().Count()
-	tcfg, err := mf.engine.torrentConfig(store)
-	if err != nil {
-		return err
-	}
-	tcfg.NoBackground = mf.cacheSize > 0
-	t, err := c.AddTorrent(mi, tcfg)
+	t, err := mf.engine.addTorrent(c, mi, store, mf.cacheSize > 0)
 	if err != nil {
 		return err
 	}

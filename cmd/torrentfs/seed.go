@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -39,19 +38,13 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 			return err
 		}
 		log := logrus.WithField("cmd", "seed")
-		store, err := cache.Open(*data, &mi.Info, cache.Options{ReadOnly: true, Log: log})
+		ctx, stop := signalContext()
+		defer stop()
+		store, err := openStorage(ctx, *data, mi, cache.Options{ReadOnly: true, Log: log})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		ctx, stop := signalContext()
-		defer stop()
-		if err := checkStorage(ctx, store, &mi.Info, os.Stderr); err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return fmt.Errorf("verify %s: %w", *data, err)
-		}
 		have := store.Have().Count()
 		switch {
 		case have == 0 && mi.Info.NumPieces() > 0:
@@ -59,16 +52,12 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 		case have < mi.Info.NumPieces():
 			log.Warnf("only %d of %d pieces are present and valid; serving those", have, mi.Info.NumPieces())
 		}
-		tcfg, err := ef.torrentConfig(store)
-		if err != nil {
-			return err
-		}
 		c, err := ef.newClient(log)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		t, err := c.AddTorrent(mi, tcfg)
+		t, err := ef.addTorrent(c, mi, store, false)
 		if err != nil {
 			return err
 		}

@@ -126,14 +126,37 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	return mi, nil
 }
 
-// checkStorage verifies what is on disk, with a progress bar on a terminal.
-func checkStorage(ctx context.Context, store *cache.Storage, info *metainfo.Info, stderr io.Writer) error {
-	bar := newProgress(stderr, "verifying", info.TotalLength)
-	err := store.Check(ctx, func(done, total int) {
-		bar.Set(int64(done) * info.PieceLength)
+// openStorage opens a torrent's storage under dir and verifies what is already there, with
+// a progress bar on a terminal. An interrupt during the check returns context.Canceled,
+// which run turns into a quiet exit.
+func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options) (*cache.Storage, error) {
+	store, err := cache.Open(dir, &mi.Info, opts)
+	if err != nil {
+		return nil, err
+	}
+	bar := newProgress(os.Stderr, "verifying", mi.Info.TotalLength)
+	err = store.Check(ctx, func(done, total int) {
+		bar.Set(int64(done) * mi.Info.PieceLength)
 	})
 	bar.Done()
-	return err
+	if err != nil {
+		store.Close()
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("verify the data in %s: %w", dir, err)
+	}
+	return store, nil
+}
+
+// addTorrent starts mi on c over store, configured by the engine flags.
+func (f *engineFlags) addTorrent(c *swarm.Client, mi *metainfo.MetaInfo, store *cache.Storage, noBackground bool) (*swarm.Torrent, error) {
+	cfg, err := f.torrentConfig(store)
+	if err != nil {
+		return nil, err
+	}
+	cfg.NoBackground = noBackground
+	return c.AddTorrent(mi, cfg)
 }
 
 // signalContext is cancelled by Ctrl-C or SIGTERM.
