@@ -22,7 +22,7 @@ func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
 	if !closed && !present {
 		// Marked before the bytes land, so an eviction that runs meanwhile will not punch
 		// the file-system block this piece shares with its neighbour.
-		s.dirty.Set(piece)
+		s.markDirtyLocked(piece)
 	}
 	s.mu.Unlock()
 	if closed {

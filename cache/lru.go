@@ -117,7 +117,7 @@ func (s *Storage) shrinkLocked(incoming int64) {
 	if s.lru == nil {
 		return
 	}
-	for s.haveBytes+incoming > s.opts.MaxBytes {
+	for s.haveBytes+s.dirtyBytes+incoming > s.opts.MaxBytes {
 		i, _, ok := s.lru.RemoveOldest()
 		if !ok {
 			return
@@ -213,6 +213,25 @@ func (s *Storage) Discard(piece int) error {
 	if s.closed || s.have.Has(piece) {
 		return nil
 	}
-	s.dirty.Clear(piece)
+	s.clearDirtyLocked(piece)
 	return s.punch(piece)
+}
+
+// markDirtyLocked notes that piece is being written. In bounded mode its bytes count
+// against the bound from its first block, so pieces in flight cannot push the disk past it:
+// older pieces are evicted to make room now.
+func (s *Storage) markDirtyLocked(piece int) {
+	if s.dirty.Has(piece) {
+		return
+	}
+	s.dirty.Set(piece)
+	s.dirtyBytes += s.info.PieceSize(piece)
+	s.shrinkLocked(0)
+}
+
+func (s *Storage) clearDirtyLocked(piece int) {
+	if s.dirty.Has(piece) {
+		s.dirty.Clear(piece)
+		s.dirtyBytes -= s.info.PieceSize(piece)
+	}
 }

@@ -61,9 +61,9 @@ func TestBoundedNeverExceeds(t *testing.T) {
 			var evicted []int
 			for i := range info.NumPieces() {
 				writePiece(t, s, data, i, nil)
-				// In flight: one unverified piece may add to the bound.
-				if u := diskUsage(t, dir); u > maxBytes+pieceLen+g.slack {
-					t.Fatalf("after writing piece %d disk use %d > %d + one piece", i, u, maxBytes)
+				// Pieces in flight count against the bound from their first block.
+				if u := diskUsage(t, dir); u > maxBytes+g.slack {
+					t.Fatalf("after writing piece %d disk use %d > bound %d", i, u, maxBytes)
 				}
 				verify(t, s, i, true)
 				if u := diskUsage(t, dir); u > maxBytes+g.slack {
@@ -94,6 +94,29 @@ func TestBoundedNeverExceeds(t *testing.T) {
 				t.Fatalf("ReadAt last piece: %v", err)
 			}
 		})
+	}
+}
+
+func TestBoundedCountsPiecesInFlight(t *testing.T) {
+	const pieceLen = 64 * kib
+	const maxBytes = 8 * pieceLen
+	info, data := makeTorrent(t, "b", pieceLen, true, []fileSpec{{"", 32 * pieceLen, false}})
+	dir := t.TempDir()
+	s := open(t, dir, info, Options{MaxBytes: maxBytes})
+	// Four pieces at a time are written before any is verified, as a swarm does.
+	for i := 0; i < info.NumPieces(); i += 4 {
+		for k := i; k < i+4; k++ {
+			writePiece(t, s, data, k, nil)
+		}
+		if u := diskUsage(t, dir); u > maxBytes {
+			t.Fatalf("with pieces %d..%d in flight disk use %d > bound %d", i, i+3, u, maxBytes)
+		}
+		for k := i; k < i+4; k++ {
+			verify(t, s, k, true)
+		}
+		if u := diskUsage(t, dir); u > maxBytes {
+			t.Fatalf("after verifying pieces %d..%d disk use %d > bound %d", i, i+3, u, maxBytes)
+		}
 	}
 }
 

@@ -65,6 +65,7 @@ type Storage struct {
 	closed      bool
 	have        bitfield.Bitfield
 	dirty       bitfield.Bitfield // written since last verified or discarded: in flight
+	dirtyBytes  int64             // their size; in bounded mode they count against the bound
 	haveBytes   int64
 	sinceSave   int
 	pins        []int32                       // bounded mode only; includes readers' transient pins
@@ -191,6 +192,13 @@ func (s *Storage) BytesCompleted() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.haveBytes
+}
+
+// Dirty tells whether piece i has been written to since it was last verified or discarded.
+func (s *Storage) Dirty(i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dirty.Has(i)
 }
 
 // Bounded tells whether the storage evicts (Options.MaxBytes > 0).

@@ -53,7 +53,7 @@ func (s *Storage) VerifyPiece(piece int) (bool, error) {
 			}
 		} else {
 			s.mu.Lock()
-			s.dirty.Clear(piece)
+			s.clearDirtyLocked(piece)
 			s.mu.Unlock()
 		}
 		return false, nil
@@ -63,7 +63,7 @@ func (s *Storage) VerifyPiece(piece int) (bool, error) {
 		s.mu.Unlock()
 		return false, ErrClosed
 	}
-	s.dirty.Clear(piece)
+	s.clearDirtyLocked(piece)
 	s.admitLocked(piece)
 	s.sinceSave++
 	save := s.opts.StateFile != "" && !s.opts.ReadOnly && s.sinceSave >= s.opts.StateEvery

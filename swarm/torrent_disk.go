@@ -12,11 +12,12 @@ const diskWorkers = 2
 
 // diskJob is a block to write or a piece to verify.
 type diskJob struct {
-	verify bool
-	piece  int
-	begin  int
-	data   []byte
-	buf    *[]byte // returned to the pool after the write
+	verify  bool
+	discard bool // free an abandoned, partly written piece of a bounded cache
+	piece   int
+	begin   int
+	data    []byte
+	buf     *[]byte // returned to the pool after the write
 }
 
 type diskResult struct {
@@ -53,9 +54,15 @@ func (t *Torrent) diskWorker() {
 		}
 		var res diskResult
 		res.job = job
-		if job.verify {
+		switch {
+		case job.discard:
+			if err := t.store.Discard(job.piece); err != nil {
+				t.log.WithError(err).WithField("piece", job.piece).Warn("abandoned piece still takes disk space")
+			}
+			continue
+		case job.verify:
 			res.ok, res.err = t.store.VerifyPiece(job.piece)
-		} else {
+		default:
 			res.err = t.store.WriteBlock(job.piece, job.begin, job.data)
 		}
 		select {

@@ -38,24 +38,48 @@ func (t *Torrent) SetWants(head int, first int, due []time.Time) {
 
 // setWants runs on the loop.
 func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
-	if t.store.Bounded() {
-		old := t.pins[head]
+	old, bounded := t.pins[head], t.store.Bounded()
+	if bounded {
+		// New pins first: unpinning can evict, and must not take what stays wanted.
+		n = max(0, min(n, t.info.NumPieces()-first))
+		for i := first; i < first+n; i++ {
+			t.store.Pin(i)
+		}
 		for i := old.first; i < old.first+old.n; i++ {
 			t.store.Unpin(i)
 		}
 		if n > 0 {
-			for i := first; i < first+n && i < t.info.NumPieces(); i++ {
-				t.store.Pin(i)
-			}
-			t.pins[head] = pinRange{first, min(n, t.info.NumPieces()-first)}
+			t.pins[head] = pinRange{first, n}
 		} else {
 			delete(t.pins, head)
 		}
 	}
 	stale := t.pk.SetWants(head, wants)
 	t.cancelRequests(stale)
+	if bounded {
+		t.abandon(old, pinRange{first, n})
+	}
 	t.preempt(time.Now())
 	t.fillAll()
+}
+
+// abandon frees the partly written pieces of a head's old range that nobody wants now: in
+// a bounded cache their bytes count against the bound, and after a seek they might never
+// be finished. They are fetched again if a reader comes back.
+func (t *Torrent) abandon(old, now pinRange) {
+	for i := old.first; i < old.first+old.n; i++ {
+		if i >= now.first && i < now.first+now.n {
+			continue
+		}
+		if _, due := t.pk.Due(i); due || t.store.HasPiece(i) || !t.store.Dirty(i) || t.disk.verifying[i] {
+			continue
+		}
+		if t.disk.pendingWrites[i] > 0 || t.disk.awaiting[i] {
+			continue // its blocks are on their way to disk; let them land
+		}
+		t.pk.PieceFailed(i)
+		t.disk.queue = append(t.disk.queue, diskJob{discard: true, piece: i})
+	}
 }
 
 // urgentHorizon is how soon a due piece must be due for it to preempt background requests.
