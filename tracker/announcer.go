@@ -30,8 +30,10 @@ const (
 	// announceAttemptTimeout bounds one tracker's turn, so a silent UDP tracker (whose
 	// retransmissions would go on for hours) does not hold up the next one.
 	announceAttemptTimeout = 60 * time.Second
-	// announceStopTimeout bounds the stopped announce on shutdown.
-	announceStopTimeout = 5 * time.Second
+	// announceStopTimeout bounds the stopped announce on shutdown: a mount must exit within
+	// 2 s of Ctrl-C, and a tracker that does not answer a loopback or LAN request in this
+	// time will forget us after its interval anyway.
+	announceStopTimeout = 1500 * time.Millisecond
 )
 
 // AnnouncerConfig is what an Announcer needs to know about its torrent.
