@@ -130,6 +130,8 @@ func runProbe(ctx context.Context, timeout time.Duration, args ...string) (strin
 	return runCmd(ctx, timeout, append([]string{self}, args...)...)
 }
 
+var errTimeout = errors.New("timed out")
+
 // runCmd runs argv with a timeout and returns its stdout; stderr is folded into the error.
 func runCmd(ctx context.Context, timeout time.Duration, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -139,7 +141,7 @@ func runCmd(ctx context.Context, timeout time.Duration, argv ...string) (string,
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return string(out), fmt.Errorf("%s: timed out after %v", argv[0], timeout)
+		return string(out), fmt.Errorf("%s: %w after %v", argv[0], errTimeout, timeout)
 	}
 	if err != nil {
 		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))

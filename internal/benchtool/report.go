@@ -22,12 +22,14 @@ type sample struct {
 	Value  float64 `json:"value"`
 	Unit   string  `json:"unit"`
 	Note   string  `json:"note,omitempty"`
+	Args   string  `json:"args,omitempty"` // extra flags the client under test was given
 }
 
 // recorder collects samples and appends each to the results file as it comes, so an
 // interrupted run keeps what it measured.
 type recorder struct {
 	run, bench string
+	args       string // extra torrentfs flags of this run, recorded with its samples
 	out        io.Writer
 	samples    []sample
 }
@@ -44,6 +46,9 @@ func newRecorder(bench, path string) (*recorder, func(), error) {
 func (r *recorder) add(s sample) {
 	s.Time = time.Now().UTC().Format(time.RFC3339)
 	s.Run, s.Bench = r.run, r.bench
+	if s.Client == "torrentfs" {
+		s.Args = r.args
+	}
 	r.samples = append(r.samples, s)
 	b, _ := json.Marshal(s)
 	fmt.Fprintf(r.out, "%s\n", b)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,6 +20,9 @@ import (
 // at most 8 MiB/s (four seeders at 2 MiB/s), for torrentfs mount and btfs. Every
 // measurement starts from a fresh mount with an empty cache; clients alternate A B, B A.
 
+// readTimeout bounds a 64 KiB read from a fresh mount (first byte, seeks).
+const readTimeout = 10 * time.Second
+
 const (
 	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
 	bigFile   = "random-128m.bin"
@@ -32,6 +36,9 @@ type streamConfig struct {
 	clients                            []string
 	reps, seeks                        int
 	playSeconds                        float64
+	only                               map[string]bool // measurement steps to run; empty: all
+	mountArgs                          []string        // extra flags for torrentfs mount
+	seeder                             string          // aria2c or torrentfs
 }
 
 type lab struct {
@@ -60,12 +67,22 @@ func runStream(ctx context.Context, args []string) error {
 	fl.IntVar(&cfg.reps, "reps", 2, "repetitions")
 	fl.IntVar(&cfg.seeks, "seeks", 8, "seek offsets per piece size")
 	fl.Float64Var(&cfg.playSeconds, "play", 30, "seconds of playback per video and of paced reading")
+	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "seeders: aria2c (the lab) or torrentfs (to take aria2c's upload pacing out)")
+	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,copy,play,paced")
+	mountArgs := fl.String("mount-args", "", "extra flags for torrentfs mount, space-separated (e.g. \"--cache-size 64M\")")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if *quick {
-		cfg.reps, cfg.seeks, cfg.playSeconds = 1, 4, 10
+		cfg.reps, cfg.seeks, cfg.playSeconds = 1, 2, 10
 	}
+	cfg.only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s != "" {
+			cfg.only[s] = true
+		}
+	}
+	cfg.mountArgs = strings.Fields(*mountArgs)
 	cfg.clients = strings.Split(*clients, ",")
 	cfg.torrents = map[string]string{"256K": *t256, "4M": *t4m}
 	l := &lab{cfg: cfg, mi: map[string]*metainfo.MetaInfo{}, mnt: filepath.Join(cfg.work, "mnt")}
@@ -90,6 +107,10 @@ func runStream(ctx context.Context, args []string) error {
 	}
 	defer closeRec()
 	l.rec = rec
+	rec.args = strings.Join(cfg.mountArgs, " ")
+	if cfg.seeder != "aria2c" {
+		rec.args += " (seeders: " + cfg.seeder + ")"
+	}
 	if isMounted(l.mnt) {
 		return fmt.Errorf("%s is still mounted from an earlier run; fusermount3 -u -z it", l.mnt)
 	}
@@ -101,20 +122,20 @@ func runStream(ctx context.Context, args []string) error {
 	}
 	sw256, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
 		torrent: cfg.torrents["256K"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
-		label: "-256K", portBase: 6880})
+		label: "-256K", portBase: 6880, seeder: cfg.seeder})
 	if err != nil {
 		return err
 	}
 	defer sw256.stop()
 	sw4m, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
 		torrent: cfg.torrents["4M"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
-		label: "-4M", portBase: 6890, noTracker: true})
+		label: "-4M", portBase: 6890, noTracker: true, seeder: cfg.seeder})
 	if err != nil {
 		return err
 	}
 	defer sw4m.stop()
-	fmt.Fprintf(os.Stderr, "stream: clients %v, %d reps, %d seeks, %.0f s playback; video %.1f Mbit/s\n",
-		cfg.clients, cfg.reps, cfg.seeks, cfg.playSeconds, l.rate*8/1e6)
+	fmt.Fprintf(os.Stderr, "stream: clients %v, %s seeders, %d reps, %d seeks, %.0f s playback; video %.1f Mbit/s; mount args %q\n",
+		cfg.clients, cfg.seeder, cfg.reps, cfg.seeks, cfg.playSeconds, l.rate*8/1e6, cfg.mountArgs)
 
 	for rep := 1; rep <= cfg.reps; rep++ {
 		if err := l.repetition(ctx, rep); err != nil {
@@ -157,9 +178,40 @@ func (l *lab) order(extra ...string) []string {
 	return c
 }
 
+// step tells whether the measurement step name is to run.
+func (l *lab) step(name string) bool { return len(l.cfg.only) == 0 || l.cfg.only[name] }
+
 func (l *lab) repetition(ctx context.Context, rep int) error {
 	fmt.Fprintf(os.Stderr, "repetition %d\n", rep)
 	big := int64(128 << 20)
+	if err := l.repTTFB(ctx, rep); err != nil {
+		return err
+	}
+	if l.step("seek") {
+		if err := l.repSeek(ctx, rep, big); err != nil {
+			return err
+		}
+	}
+	if l.step("copy") {
+		if err := l.repCopy(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if l.step("play") {
+		if err := l.repPlay(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if l.step("paced") {
+		return l.repPaced(ctx, rep)
+	}
+	return nil
+}
+
+func (l *lab) repTTFB(ctx context.Context, rep int) error {
+	if !l.step("ttfb") {
+		return nil
+	}
 	for _, c := range l.order() {
 		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
 			return l.readAt(ctx, c, "ttfb", "256K", rep, filepath.Join(dir, bigFile), 0, "")
@@ -167,6 +219,10 @@ func (l *lab) repetition(ctx context.Context, rep int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+func (l *lab) repSeek(ctx context.Context, rep int, big int64) error {
 	for _, piece := range []string{"256K", "4M"} {
 		for k := range l.cfg.seeks {
 			off := seekOffset(k, big)
@@ -179,6 +235,10 @@ func (l *lab) repetition(ctx context.Context, rep int) error {
 			}
 		}
 	}
+	return nil
+}
+
+func (l *lab) repCopy(ctx context.Context, rep int) error {
 	for _, c := range l.order("aria2c") {
 		var err error
 		if c == "aria2c" {
@@ -192,6 +252,10 @@ func (l *lab) repetition(ctx context.Context, rep int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+func (l *lab) repPlay(ctx context.Context, rep int) error {
 	for _, v := range []struct{ file, tag string }{{videoFast, "faststart"}, {videoTail, "tailindex"}} {
 		for _, c := range l.order() {
 			if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
@@ -201,6 +265,10 @@ func (l *lab) repetition(ctx context.Context, rep int) error {
 			}
 		}
 	}
+	return nil
+}
+
+func (l *lab) repPaced(ctx context.Context, rep int) error {
 	for _, c := range l.order() {
 		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
 			return l.paced(ctx, c, rep, filepath.Join(dir, videoFast), pid)
@@ -235,8 +303,16 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	var argv []string
 	switch client {
 	case "torrentfs":
-		argv = []string{l.cfg.torrentfs, "mount", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200",
-			l.cfg.torrents[piece], l.mnt}
+		argv = append([]string{l.cfg.torrentfs, "mount", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
+		if l.cfg.seeder == "torrentfs" {
+			// Our seeders announce from 127.0.0.1, not the address they listen on, so the
+			// tracker's list is no use: name them.
+			base := map[string]int{"256K": 6880, "4M": 6890}[piece]
+			for i := 1; i <= 4; i++ {
+				argv = append(argv, "--peer", fmt.Sprintf("127.0.0.%d:%d", 10+i, base+i))
+			}
+		}
+		argv = append(argv, l.cfg.torrents[piece], l.mnt)
 	case "btfs":
 		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
 			l.cfg.torrents[piece], l.mnt}
@@ -282,7 +358,12 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 }
 
 func (l *lab) readAt(ctx context.Context, client, metric, piece string, rep int, path string, off int64, note string) error {
-	out, err := runProbe(ctx, 60*time.Second, "readat", path, strconv.FormatInt(off, 10), "65536")
+	out, err := runProbe(ctx, readTimeout, "readat", path, strconv.FormatInt(off, 10), "65536")
+	if errors.Is(err, errTimeout) {
+		// A viewer has given up by then; the figure is a lower bound.
+		l.rec.add(sample{Client: client, Metric: metric, Piece: piece, Rep: rep, Value: readTimeout.Seconds(), Unit: "s", Note: "timed out; " + note})
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", client, metric, err)
 	}

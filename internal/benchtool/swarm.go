@@ -26,6 +26,7 @@ type swarmConfig struct {
 	noTracker   bool   // another swarm's tracker serves this torrent too
 	label       string // names the seeders' directories, logs and ports apart
 	portBase    int    // seeder i listens on portBase+i
+	seeder      string // "aria2c" (default) or "torrentfs"
 }
 
 // swarm is our tracker and aria2c seeders, each seeder on its own loopback address
@@ -58,14 +59,28 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 			s.stop()
 			return nil, err
 		}
-		args := []string{"aria2c", "--dir=" + dir, "--seed-ratio=0.0", "--bt-seed-unverified=true",
-			"--check-integrity=false", "--enable-dht=false", "--enable-dht6=false",
-			"--bt-enable-lpd=false", "--enable-peer-exchange=false",
-			fmt.Sprintf("--interface=127.0.0.%d", 10+i), "--listen-port=" + strconv.Itoa(cfg.portBase+i),
-			"--console-log-level=warn", "--summary-interval=0", "--file-allocation=none",
-			"--bt-max-peers=0"}
-		if cfg.uploadLimit != "" {
-			args = append(args, "--max-upload-limit="+cfg.uploadLimit)
+		ip, port := fmt.Sprintf("127.0.0.%d", 10+i), strconv.Itoa(cfg.portBase+i)
+		var args []string
+		switch cfg.seeder {
+		case "", "aria2c":
+			args = []string{"aria2c", "--dir=" + dir, "--seed-ratio=0.0", "--bt-seed-unverified=true",
+				"--check-integrity=false", "--enable-dht=false", "--enable-dht6=false",
+				"--bt-enable-lpd=false", "--enable-peer-exchange=false",
+				"--interface=" + ip, "--listen-port=" + port,
+				"--console-log-level=warn", "--summary-interval=0", "--file-allocation=none",
+				"--bt-max-peers=0"}
+			if cfg.uploadLimit != "" {
+				args = append(args, "--max-upload-limit="+cfg.uploadLimit)
+			}
+		case "torrentfs":
+			// Our own seeder, to tell the engine's download side from aria2c's upload pacing.
+			args = []string{cfg.torrentfs, "seed", "--data", dir, "--listen", ip + ":" + port}
+			if cfg.uploadLimit != "" {
+				args = append(args, "--upload-limit", cfg.uploadLimit)
+			}
+		default:
+			s.stop()
+			return nil, fmt.Errorf("unknown seeder %q", cfg.seeder)
 		}
 		args = append(args, cfg.torrent)
 		p, err := start(name, filepath.Join(cfg.work, "logs", name+".log"), args...)
@@ -140,6 +155,7 @@ func runSwarm(ctx context.Context, args []string) error {
 	fl.StringVar(&cfg.trackerAddr, "tracker", "127.0.0.1:6969", "tracker address the torrent announces to")
 	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder; empty for none")
 	fl.IntVar(&cfg.seeders, "seeders", 4, "how many")
+	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "aria2c or torrentfs")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

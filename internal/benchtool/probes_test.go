@@ -1,0 +1,105 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPlayStats(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type ev struct {
+		ms   int
+		line string
+	}
+	tests := []struct {
+		name    string
+		events  []ev
+		endMS   int
+		want    float64 // media seconds asked for
+		startup float64
+		stalls  int
+		maxGap  float64
+	}{
+		{"never starts", []ev{{100, "out_time_us=N/A"}, {200, "out_time_us=0"}}, 900, 10, -1, 0, 0},
+		{"smooth", []ev{{300, "out_time_us=50000"}, {350, "out_time_us=100000"}, {400, "out_time_us=150000"}}, 400, 0.15, 0.3, 0, 0.05},
+		{"one stall", []ev{{100, "out_time_us=1"}, {200, "out_time_us=2"}, {900, "out_time_us=3"}, {950, "out_time_us=4"}}, 950, 0, 0.1, 1, 0.7},
+		{"frozen media does not count as advancing", []ev{{100, "out_time_us=5"}, {200, "out_time_us=5"}, {550, "out_time_us=5"}, {650, "out_time_us=6"}}, 650, 0, 0.1, 1, 0.55},
+		{"gap of exactly the limit is not a stall", []ev{{100, "out_time_us=1"}, {600, "out_time_us=2"}}, 600, 0, 0.1, 0, 0.5},
+		{"other keys ignored", []ev{{100, "frame=3"}, {150, "out_time=00:00:01"}, {200, "progress=continue"}, {250, " out_time_us=7 "}}, 250, 0, 0.25, 0, 0},
+		{"cut off mid-stall", []ev{{100, "out_time_us=1000000"}}, 2000, 30, 0.1, 1, 1.9},
+		{"ended at the asked length", []ev{{100, "out_time_us=10000000"}}, 2000, 10, 0.1, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newPlayStats(t0)
+			for _, e := range tt.events {
+				s.line(e.line, at(e.ms))
+			}
+			s.finish(at(tt.endMS), tt.want)
+			if s.Stalls != tt.stalls || !near(s.Startup, tt.startup) || !near(s.MaxGap, tt.maxGap) {
+				t.Errorf("startup %v stalls %d max gap %v; want %v, %d, %v", s.Startup, s.Stalls, s.MaxGap, tt.startup, tt.stalls, tt.maxGap)
+			}
+		})
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// FuzzPlayStats feeds arbitrary ffmpeg output: no panic, and media time never goes back.
+func FuzzPlayStats(f *testing.F) {
+	f.Add("out_time_us=100\nprogress=continue\nout_time_us=N/A\nout_time_us=-5\n")
+	f.Add("out_time_us=99999999999999999999999\nout_time_us=1e6\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		t0 := time.Unix(0, 0)
+		s := newPlayStats(t0)
+		prev := 0.0
+		for i, l := range strings.Split(out, "\n") {
+			s.line(l, t0.Add(time.Duration(i)*100*time.Millisecond))
+			if s.Media < prev {
+				t.Fatalf("media time went back from %v to %v", prev, s.Media)
+			}
+			prev = s.Media
+		}
+		if s.Stalls < 0 || (s.Startup < 0 && s.Stalls != 0) {
+			t.Fatalf("stalls %d before start-up %v", s.Stalls, s.Startup)
+		}
+	})
+}
+
+func TestSeekOffsets(t *testing.T) {
+	const size = 128 << 20
+	seen := map[int64]bool{}
+	for k := range 8 {
+		off := seekOffset(k, size)
+		if off < 0 || off+64<<10 > size {
+			t.Errorf("offset %d: %d out of range", k, off)
+		}
+		if seekOffset(k, size) != off {
+			t.Errorf("offset %d not deterministic", k)
+		}
+		seen[off/(256<<10)] = true
+	}
+	if len(seen) < 6 {
+		t.Errorf("8 offsets fall in only %d distinct 256 KiB pieces", len(seen))
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	var s []sample
+	for _, v := range []float64{3, 1, 2, 10} {
+		s = append(s, sample{Client: "a", Metric: "m", Value: v, Unit: "s"})
+	}
+	s = append(s, sample{Client: "b", Metric: "m", Value: 5, Unit: "s"})
+	got := summarize(s)
+	if len(got) != 2 {
+		t.Fatalf("got %d summaries, want 2", len(got))
+	}
+	if a := got[0]; a.client != "a" || a.n != 4 || a.min != 1 || a.med != 2.5 || a.max != 10 {
+		t.Errorf("a: %+v", a)
+	}
+	if b := got[1]; b.n != 1 || b.med != 5 {
+		t.Errorf("b: %+v", b)
+	}
+}
