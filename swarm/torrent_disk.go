@@ -10,6 +10,11 @@ import (
 // hashing while the other writes; SHA-1 runs at ~1 GB/s a core, well above what a swarm gives.
 const diskWorkers = 2
 
+// maxWriteBacklog bounds the received bytes waiting for the disk workers. Peers on a fast
+// network deliver faster than one disk writes and hashes; past this bound fill requests
+// nothing more, so the excess waits in the peers' sockets instead of our heap.
+const maxWriteBacklog = 8 << 20
+
 // diskJob is a block to write or a piece to verify.
 type diskJob struct {
 	verify  bool
@@ -30,6 +35,7 @@ type diskResult struct {
 // done per piece, and pieces whose blocks are all in and wait for their writes to verify.
 type diskState struct {
 	queue         []diskJob
+	writeBytes    int64 // block bytes received and not yet written: bounded by fill
 	pendingWrites map[int]int
 	awaiting      map[int]bool
 	verifying     map[int]bool
@@ -76,6 +82,7 @@ func (t *Torrent) diskWorker() {
 // queueWrite hands a received block to the disk workers.
 func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]byte) {
 	t.disk.queue = append(t.disk.queue, diskJob{piece: piece, begin: begin, data: data, buf: buf})
+	t.disk.writeBytes += int64(len(data))
 	t.disk.pendingWrites[piece]++
 	c := t.disk.contributors[piece]
 	if c == nil {
@@ -102,8 +109,12 @@ func (t *Torrent) maybeVerify(piece int) {
 func (t *Torrent) handleDisk(r diskResult) {
 	j := r.job
 	if !j.verify {
+		t.disk.writeBytes -= int64(len(j.data))
 		if j.buf != nil {
 			t.blockPool.Put(j.buf)
+		}
+		if t.disk.writeBytes+int64(len(j.data)) > maxWriteBacklog/2 && t.disk.writeBytes <= maxWriteBacklog/2 {
+			t.fillAll() // back under the backlog bound: request again
 		}
 		if t.disk.pendingWrites[j.piece]--; t.disk.pendingWrites[j.piece] <= 0 {
 			delete(t.disk.pendingWrites, j.piece)

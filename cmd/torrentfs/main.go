@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -49,8 +50,17 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The heap is mostly short-lived block buffers; a soft limit makes the collector
+		// return them sooner instead of letting the heap double between collections. It
+		// is soft: past it the collector works harder, nothing fails.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// defaultMemoryLimit is the soft heap limit unless GOMEMLIMIT says otherwise.
+const defaultMemoryLimit = 32 << 20
 
 func run(argv []string, stdout, stderr io.Writer) int {
 	cmdStdout = stdout
