@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 
@@ -93,6 +94,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	fs := newFlagSet(c, stderr)
 	logLevel := fs.String("log-level", "info", "log level: panic, fatal, error, warn, info, debug or trace")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` (for go tool pprof)")
 	runFn := c.setup(fs)
 	if wantsHelp(argv[1:]) {
 		fs.SetOutput(stdout)
@@ -111,6 +113,14 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	logrus.SetLevel(lvl)
 	logrus.SetOutput(stderr)
 	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "torrentfs %s: %v\n", name, err)
+			return exitRuntime
+		}
+		defer stop()
+	}
 	if err := runFn(args); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return exitOK // the user interrupted a step that had nothing to undo
@@ -195,4 +205,20 @@ func wantsHelp(argv []string) bool {
 		}
 	}
 	return false
+}
+
+// startCPUProfile profiles the command until the returned function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
