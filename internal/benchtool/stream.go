@@ -39,6 +39,7 @@ type streamConfig struct {
 	only                               map[string]bool // measurement steps to run; empty: all
 	mountArgs                          []string        // extra flags for torrentfs mount
 	seeder                             string          // aria2c or torrentfs
+	uploadLimit                        string          // per seeder
 }
 
 type lab struct {
@@ -68,6 +69,7 @@ func runStream(ctx context.Context, args []string) error {
 	fl.IntVar(&cfg.seeks, "seeks", 8, "seek offsets per piece size")
 	fl.Float64Var(&cfg.playSeconds, "play", 30, "seconds of playback per video and of paced reading")
 	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "seeders: aria2c (the lab) or torrentfs (to take aria2c's upload pacing out)")
+	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder (the lab's 8 MiB/s is four at 2M); empty for none, for diagnosis")
 	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,copy,play,paced")
 	mountArgs := fl.String("mount-args", "", "extra flags for torrentfs mount, space-separated (e.g. \"--cache-size 64M\")")
 	if err := fl.Parse(args); err != nil {
@@ -108,8 +110,8 @@ func runStream(ctx context.Context, args []string) error {
 	defer closeRec()
 	l.rec = rec
 	rec.args = strings.Join(cfg.mountArgs, " ")
-	if cfg.seeder != "aria2c" {
-		rec.args += " (seeders: " + cfg.seeder + ")"
+	if cfg.seeder != "aria2c" || cfg.uploadLimit != "2M" {
+		rec.args += fmt.Sprintf(" (seeders: %s, upload limit %q)", cfg.seeder, cfg.uploadLimit)
 	}
 	if isMounted(l.mnt) {
 		return fmt.Errorf("%s is still mounted from an earlier run; fusermount3 -u -z it", l.mnt)
@@ -121,14 +123,14 @@ func runStream(ctx context.Context, args []string) error {
 		return err
 	}
 	sw256, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
-		torrent: cfg.torrents["256K"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
+		torrent: cfg.torrents["256K"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
 		label: "-256K", portBase: 6880, seeder: cfg.seeder})
 	if err != nil {
 		return err
 	}
 	defer sw256.stop()
 	sw4m, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
-		torrent: cfg.torrents["4M"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: "2M",
+		torrent: cfg.torrents["4M"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
 		label: "-4M", portBase: 6890, noTracker: true, seeder: cfg.seeder})
 	if err != nil {
 		return err
