@@ -20,9 +20,6 @@ import (
 // at most 8 MiB/s (four seeders at 2 MiB/s), for torrentfs mount and btfs. Every
 // measurement starts from a fresh mount with an empty cache; clients alternate A B, B A.
 
-// readTimeout bounds a 64 KiB read from a fresh mount (first byte, seeks).
-const readTimeout = 10 * time.Second
-
 const (
 	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
 	bigFile   = "random-128m.bin"
@@ -40,6 +37,7 @@ type streamConfig struct {
 	mountArgs                          []string        // extra flags for torrentfs mount
 	seeder                             string          // aria2c or torrentfs
 	uploadLimit                        string          // per seeder
+	readTimeout                        time.Duration   // bounds a 64 KiB read from a fresh mount (first byte, seeks)
 }
 
 type lab struct {
@@ -75,8 +73,9 @@ func runStream(ctx context.Context, args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	cfg.readTimeout = 10 * time.Second
 	if *quick {
-		cfg.reps, cfg.seeks, cfg.playSeconds = 1, 2, 10
+		cfg.reps, cfg.seeks, cfg.playSeconds, cfg.readTimeout = 1, 2, 10, 5*time.Second
 	}
 	cfg.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -360,6 +359,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 }
 
 func (l *lab) readAt(ctx context.Context, client, metric, piece string, rep int, path string, off int64, note string) error {
+	readTimeout := l.cfg.readTimeout
 	out, err := runProbe(ctx, readTimeout, "readat", path, strconv.FormatInt(off, 10), "65536")
 	if errors.Is(err, errTimeout) {
 		// A viewer has given up by then; the figure is a lower bound.
