@@ -20,17 +20,24 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 		if len(pr.out) > 0 {
 			return nil
 		}
-		out := p.pickDue(id, pr, 1, now, nil)
+		out, _ := p.pickDue(id, pr, 1, now, nil)
 		if p.background && len(out) == 0 {
 			out = p.pickRarest(id, pr, 1, now, out)
 		}
 		return out
 	}
 	var out []Block
-	out = p.pickDue(id, pr, limit, now, out)
+	out, streaming := p.pickDue(id, pr, limit, now, out)
 	if p.background {
-		out = p.pickPartial(id, pr, limit, now, out)
-		out = p.pickRarest(id, pr, limit, now, out)
+		bl := limit
+		if streaming {
+			// A reader waits for pieces this peer has: background blocks would queue
+			// ahead of the reader's next requests at the peer and take its bandwidth, so
+			// they only keep an otherwise idle pipeline warm.
+			bl = min(limit, len(out)+max(0, streamingBackground-len(pr.out)))
+		}
+		out = p.pickPartial(id, pr, bl, now, out)
+		out = p.pickRarest(id, pr, bl, now, out)
 	}
 	if len(out) < limit && p.endgame() {
 		out = p.pickEndgame(id, pr, limit, now, out)
@@ -38,8 +45,19 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 	return out
 }
 
-func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
-	for _, d := range p.due {
+// blockingPieces is how many of the earliest due pieces count as blocking a reader once
+// they are due: the one under the read and the next, which a sequential reader reaches
+// within a read or two.
+const blockingPieces = 2
+
+// streamingBackground is how many requests a peer may have outstanding before background
+// pieces get none, while it has pieces a reader is waiting for.
+const streamingBackground = 2
+
+// pickDue picks blocks of due pieces; streaming tells whether the peer has any due piece
+// that is not complete yet.
+func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Block) (_ []Block, streaming bool) {
+	for k, d := range p.due {
 		if len(out) >= limit {
 			break
 		}
@@ -47,6 +65,9 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 		if !pr.hasPiece(i) {
 			continue
 		}
+		streaming = true
+		// The earliest due pieces, once due, have a reader blocked on them.
+		blocking := k < blockingPieces && !now.Before(d.due)
 		ps := p.partial[i]
 		free := p.geo.numBlocks(i)
 		if ps != nil {
@@ -61,10 +82,10 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 			}
 		}
 		if ps != nil && now.After(d.due) && len(out) < limit {
-			out = p.duplicate(id, pr, i, ps, limit, now, out)
+			out = p.duplicate(id, pr, i, ps, limit, blocking, now, out)
 		}
 	}
-	return out
+	return out, streaming
 }
 
 func (p *Picker) pickPartial(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
@@ -187,7 +208,12 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 // is its place in the queue when asked at its current rate, so a stalled holder (whose
 // measured rate falls) or one that is very late is overtaken, and a busy one that is on time
 // is not.
-func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int, now time.Time, out []Block) []Block {
+//
+// For a piece a reader is blocked on, every peer that has it gets a copy (up to maxCopies)
+// without that estimate: seeders that serve in turns (aria2 with an upload limit answers
+// once a second) make estimates useless at this scale, and whichever peer's turn comes
+// first then delivers; the others are cancelled. It costs a few duplicate blocks per read.
+func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int, blocking bool, now time.Time, out []Block) []Block {
 	if p.noDuplicates {
 		return out
 	}
@@ -196,7 +222,14 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 			break
 		}
 		bs := &ps.blocks[bi]
-		if bs.got || bs.n != 1 || bs.reqs[0].peer == id {
+		if bs.got || bs.n == 0 || int(bs.n) >= maxCopies || bs.holds(id) {
+			continue
+		}
+		if blocking {
+			out = append(out, p.request(id, pr, i, ps, bi, now))
+			continue
+		}
+		if bs.n != 1 {
 			continue
 		}
 		eta := seconds(float64((len(pr.out)+1)*BlockSize) / rate(pr))
@@ -264,7 +297,7 @@ func (p *Picker) pickEndgame(id PeerID, pr *peer, limit int, now time.Time, out 
 		if _, due := p.dueAt[i]; !due && !p.bgWanted(i) {
 			continue
 		}
-		out = p.duplicate(id, pr, i, p.partial[i], limit, now, out)
+		out = p.duplicate(id, pr, i, p.partial[i], limit, false, now, out)
 	}
 	return out
 }

@@ -27,9 +27,10 @@ type Want struct {
 }
 
 const (
-	// maxCopies bounds how many peers one block is requested from at once (overdue pieces and
-	// endgame): a third copy rarely helps and wastes the peers' upload.
-	maxCopies = 2
+	// maxCopies bounds how many peers one block is requested from at once. Endgame and late
+	// pieces use two; a piece a reader is blocked on may use three, since then the first
+	// peer to answer decides how long the reader waits.
+	maxCopies = 3
 	// unknownRate is assumed for a peer whose rate was never reported: low, so an unmeasured
 	// peer does not get urgent blocks ahead of measured ones, but not zero, so it still can.
 	unknownRate = BlockSize

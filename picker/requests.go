@@ -19,6 +19,16 @@ type blockState struct {
 	reqs [maxCopies]reqSlot
 }
 
+// holds tells whether the peer has a request out for the block.
+func (bs *blockState) holds(id PeerID) bool {
+	for _, r := range bs.reqs[:bs.n] {
+		if r.peer == id {
+			return true
+		}
+	}
+	return false
+}
+
 type reqSlot struct {
 	peer  PeerID
 	since time.Time

@@ -141,6 +141,33 @@ func (p *peerConn) cancelUpload(index, begin, length uint32) bool {
 	return false
 }
 
+// uploadsPerBatch is how many queued uploads the writer takes at a time. Uploads it has
+// taken can no longer be cancelled, and a reader that seeks cancels its old requests: a
+// short batch keeps cancels effective while still filling a socket write.
+const uploadsPerBatch = 4
+
+// takeBatch moves to batch every queued control message (they overtake queued uploads:
+// have, request and cancel should not wait behind block data) and the first few uploads.
+func (p *peerConn) takeBatch(batch []outMsg) []outMsg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	uploads := 0
+	kept := p.queue[:0]
+	for _, m := range p.queue {
+		if m.upload {
+			if uploads == uploadsPerBatch {
+				kept = append(kept, m)
+				continue
+			}
+			uploads++
+		}
+		batch = append(batch, m)
+	}
+	clear(p.queue[len(kept):])
+	p.queue = kept
+	return batch
+}
+
 // dropUploads removes every queued upload (we choked the peer) and returns them.
 func (p *peerConn) dropUploads() []wire.Message {
 	p.mu.Lock()
@@ -261,11 +288,9 @@ func (p *peerConn) writeLoop(io peerIO) {
 	var frame []byte
 	keepalive := time.NewTimer(keepaliveEvery)
 	defer keepalive.Stop()
+	var batch []outMsg
 	for {
-		p.mu.Lock()
-		batch := p.queue
-		p.queue = nil
-		p.mu.Unlock()
+		batch = p.takeBatch(batch[:0])
 		if len(batch) == 0 {
 			select {
 			case <-p.wake:
