@@ -32,39 +32,47 @@ type fakePeer struct {
 	conns    atomic.Int32 // connections accepted
 	closed   atomic.Int32 // connections the engine closed (EOF or reset seen)
 	served   atomic.Int64 // blocks sent
-	wg       sync.WaitGroup
 }
 
 func startFakePeer(t *testing.T, mi *metainfo.MetaInfo, scenario func(fp *fakePeer, c net.Conn, r *wire.Reader)) *fakePeer {
 	t.Helper()
+	fp := &fakePeer{mi: mi, scenario: scenario}
 	// Its own address: the engine bans by IP, and the good seeder is on 127.0.0.1.
-	ln, err := net.Listen("tcp", "127.0.0.66:0")
+	fp.ln = acceptPeers(t, "127.0.0.66", &fp.conns, fp.serve)
+	return fp
+}
+
+// acceptPeers accepts connections on ip until the test ends, counting them in conns and
+// serving each with serve on its own goroutine; t.Cleanup closes the listener and waits.
+func acceptPeers(t *testing.T, ip string, conns *atomic.Int32, serve func(net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := &fakePeer{ln: ln, mi: mi, scenario: scenario}
-	fp.wg.Add(1)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer fp.wg.Done()
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			fp.conns.Add(1)
-			fp.wg.Add(1)
+			conns.Add(1)
+			wg.Add(1)
 			go func() {
-				defer fp.wg.Done()
+				defer wg.Done()
 				defer c.Close()
-				fp.serve(c)
+				serve(c)
 			}()
 		}
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		fp.wg.Wait()
+		wg.Wait()
 	})
-	return fp
+	return ln
 }
 
 func (fp *fakePeer) addr() netip.AddrPort {

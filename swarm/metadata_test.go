@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,37 +194,12 @@ type metaPeer struct {
 	conns  atomic.Int32 // connections accepted
 	closed atomic.Int32 // connections the engine hung up
 	served atomic.Int32 // answers sent
-	wg     sync.WaitGroup
 }
 
 func startMetaPeer(t *testing.T, ip string, ih metainfo.Hash, size int, answer func(int) wire.MetadataMessage) *metaPeer {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := &metaPeer{ln: ln, ih: ih, size: size, answer: answer, gate: func() {}}
-	mp.wg.Add(1)
-	go func() {
-		defer mp.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mp.conns.Add(1)
-			mp.wg.Add(1)
-			go func() {
-				defer mp.wg.Done()
-				defer c.Close()
-				mp.serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mp.wg.Wait()
-	})
+	mp := &metaPeer{ih: ih, size: size, answer: answer, gate: func() {}}
+	mp.ln = acceptPeers(t, ip, &mp.conns, mp.serve)
 	return mp
 }
 
