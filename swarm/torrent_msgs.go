@@ -194,6 +194,7 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	b := picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: len(m.Block)}
 	now := time.Now()
 	cancel, complete, ok := t.pk.Received(p.key, b, now)
+	t.trace(p, "block", b.Piece, b.Begin)
 	if !ok {
 		if buf != nil {
 			t.blockPool.Put(buf)
@@ -205,6 +206,7 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	p.blocksThisTick++
 	for _, id := range cancel {
 		if q := t.peers.byKey[id]; q != nil {
+			t.trace(q, "cancel", b.Piece, b.Begin)
 			q.send(wire.Message{ID: wire.Cancel, Index: m.Index, Begin: m.Begin, Length: uint32(len(m.Block))})
 		}
 	}

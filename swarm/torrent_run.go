@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"torrentfs/bitfield"
 	"torrentfs/metainfo"
 	"torrentfs/picker"
@@ -460,6 +462,7 @@ func (t *Torrent) fill(p *peerConn) {
 		return
 	}
 	for _, b := range t.pk.Pick(p.key, n, time.Now()) {
+		t.trace(p, "request", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 	}
 }
@@ -525,4 +528,13 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// trace logs one block event (request, cancel, block) at Trace level, for diagnosing how
+// long a seek's blocks spend at which peer. The check keeps the per-block path free of
+// allocations when tracing is off.
+func (t *Torrent) trace(p *peerConn, what string, piece, begin int) {
+	if t.log.Logger.IsLevelEnabled(logrus.TraceLevel) {
+		p.log.WithFields(logrus.Fields{"piece": piece, "begin": begin}).Trace(what)
+	}
 }

@@ -98,6 +98,7 @@ func (t *Torrent) preempt(now time.Time) {
 			continue
 		}
 		for _, b := range t.pk.Preemptible(p.key) {
+			t.trace(p, "cancel", b.Piece, b.Begin)
 			p.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 			t.pk.Cancelled(p.key, b)
 		}
@@ -111,6 +112,7 @@ type pinRange struct{ first, n int }
 func (t *Torrent) cancelRequests(rs []picker.Request) {
 	for _, r := range rs {
 		if p := t.peers.byKey[r.Peer]; p != nil {
+			t.trace(p, "cancel", r.Block.Piece, r.Block.Begin)
 			p.send(wire.Message{ID: wire.Cancel, Index: uint32(r.Block.Piece), Begin: uint32(r.Block.Begin), Length: uint32(r.Block.Length)})
 		}
 	}
