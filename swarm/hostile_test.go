@@ -79,17 +79,23 @@ func (fp *fakePeer) addr() netip.AddrPort {
 	return fp.ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
-func (fp *fakePeer) serve(c net.Conn) {
+// answerHandshake reads the engine's handshake on c and answers for infoHash with the given
+// reserved bits; false when the connection failed.
+func answerHandshake(c net.Conn, infoHash metainfo.Hash, res wire.Reserved) bool {
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
-		return
+		return false
 	}
 	if _, err := wire.ReadPeerID(c); err != nil {
-		return
+		return false
 	}
+	return wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: wire.NewPeerID("-XX0001-")}) == nil
+}
+
+func (fp *fakePeer) serve(c net.Conn) {
 	var res wire.Reserved
 	res.SetFast(true)
-	if wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: fp.mi.InfoHash, PeerID: wire.NewPeerID("-XX0001-")}) != nil {
+	if !answerHandshake(c, fp.mi.InfoHash, res) {
 		return
 	}
 	var out []byte

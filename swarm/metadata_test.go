@@ -206,16 +206,9 @@ func startMetaPeer(t *testing.T, ip string, ih metainfo.Hash, size int, answer f
 func (mp *metaPeer) addr() netip.AddrPort { return mp.ln.Addr().(*net.TCPAddr).AddrPort() }
 
 func (mp *metaPeer) serve(c net.Conn) {
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
-		return
-	}
-	if _, err := wire.ReadPeerID(c); err != nil {
-		return
-	}
 	var res wire.Reserved
 	res.SetExtended(true)
-	if wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: mp.ih, PeerID: wire.NewPeerID("-XX0001-")}) != nil {
+	if !answerHandshake(c, mp.ih, res) {
 		return
 	}
 	const myID = 3

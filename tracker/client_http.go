@@ -297,6 +297,18 @@ func httpCount(n int64) int {
 	return int(n)
 }
 
+// httpFailure turns a reply's "failure reason" into an error carrying it; nil when absent.
+func httpFailure(m map[string]bencode.Bytes) error {
+	if _, ok := m["failure reason"]; !ok {
+		return nil
+	}
+	reason, err := httpString(m, "failure reason")
+	if err != nil {
+		return fmt.Errorf("tracker failure: %w", err)
+	}
+	return fmt.Errorf("tracker failure: %s", reason)
+}
+
 // httpParseAnnounceReply parses a tracker's bencoded announce reply. A failure reason
 // becomes an error carrying it.
 func httpParseAnnounceReply(b []byte) (*AnnounceResponse, error) {
@@ -304,12 +316,8 @@ func httpParseAnnounceReply(b []byte) (*AnnounceResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m["failure reason"]; ok {
-		reason, err := httpString(m, "failure reason")
-		if err != nil {
-			return nil, fmt.Errorf("tracker failure: %w", err)
-		}
-		return nil, fmt.Errorf("tracker failure: %s", reason)
+	if err := httpFailure(m); err != nil {
+		return nil, err
 	}
 	var resp AnnounceResponse
 	var n int64
@@ -426,12 +434,8 @@ func httpParseScrapeReply(b []byte) (map[[20]byte]ScrapeStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m["failure reason"]; ok {
-		reason, err := httpString(m, "failure reason")
-		if err != nil {
-			return nil, fmt.Errorf("tracker failure: %w", err)
-		}
-		return nil, fmt.Errorf("tracker failure: %s", reason)
+	if err := httpFailure(m); err != nil {
+		return nil, err
 	}
 	out := make(map[[20]byte]ScrapeStats)
 	raw, ok := m["files"]
