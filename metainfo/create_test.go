@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"torrentfs/internal/testpeers"
 )
 
 func TestAutoPieceLength(t *testing.T) {
@@ -69,20 +70,11 @@ func TestCheckCreatePieceLength(t *testing.T) {
 // tree writes files (path -> length, "/"-separated) with pseudo-random content under dir.
 func tree(t *testing.T, dir string, files map[string]int) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(uint64(len(files)), 7))
+	sizes := make(map[string]int64, len(files))
 	for p, n := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		if err := os.WriteFile(full, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		sizes[p] = int64(n)
 	}
+	testpeers.WriteFiles(t, dir, sizes, 7)
 }
 
 // checkCreated checks everything a created torrent must satisfy, given where its data is.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"math/bits"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"torrentfs/internal/testpeers"
 	"torrentfs/metainfo"
 )
 
@@ -33,20 +33,11 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // the key "" makes root itself a file.
 func writeTree(t *testing.T, root string, files map[string]int) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(42, uint64(len(files))))
+	sizes := make(map[string]int64, len(files))
 	for p, n := range files {
-		full := filepath.Join(root, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		if err := os.WriteFile(full, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		sizes[p] = int64(n)
 	}
+	testpeers.WriteFiles(t, root, sizes, 42)
 }
 
 func needTool(t *testing.T, name string) {
