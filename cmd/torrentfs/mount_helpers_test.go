@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testpeers"
 )
 
 // Helpers for the mount tests: they run the real binary (built once per test run) as a
@@ -134,16 +136,7 @@ func (p *proc) exited() bool {
 }
 
 // waitFor polls cond until it holds; it fails the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = testpeers.WaitFor
 
 // tfile is one file of a test torrent, path relative to the torrent's name.
 type tfile struct {
