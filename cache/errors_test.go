@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"torrentfs/internal/testutil"
 )
 
 // Full disk: a 1 MiB tmpfs mounted for this test (needs root and mount(2); skipped
@@ -22,7 +24,7 @@ func TestWriteDiskFull(t *testing.T) {
 		}
 	})
 	info, data := makeTorrent(t, "full", 64*kib, false, []fileSpec{{"x/big", 4 << 20, false}})
-	s, err := Open(dir, info, Options{Log: testLog(t)})
+	s, err := Open(dir, info, Options{Log: testutil.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
@@ -54,25 +53,10 @@ func makeTorrent(t testing.TB, name string, pieceLen int64, single bool, files [
 	return info, data
 }
 
-// testLog returns a logger that writes through t.Log.
-func testLog(t testing.TB) *logrus.Entry {
-	l := logrus.New()
-	l.Out = tWriter{t}
-	l.Level = logrus.DebugLevel
-	return logrus.NewEntry(l)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func open(t testing.TB, dir string, info *metainfo.Info, opts Options) *Storage {
 	t.Helper()
 	if opts.Log == nil {
-		opts.Log = testLog(t)
+		opts.Log = testutil.Log(t)
 	}
 	s, err := Open(dir, info, opts)
 	if err != nil {

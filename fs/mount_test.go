@@ -11,25 +11,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // These tests mount for real and touch the mount only from child processes: the test
 // process serves it, and reading it from here could deadlock.
 
-func needFUSE(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		t.Skip("no fusermount3")
-	}
-}
-
 // mount serves ft at a temporary directory until the test ends.
 func mount(t *testing.T, ft *fakeTorrent, o Options) (*Server, string) {
 	t.Helper()
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	dir := t.TempDir()
 	before := runtime.NumGoroutine()
 	srv, err := Mount(dir, New(ft, o), MountOptions{})
@@ -69,17 +61,6 @@ func mounted(dir string) bool {
 	return false
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).Output()
@@ -112,7 +93,7 @@ func TestMountListAndRead(t *testing.T) {
 	}
 	// The figure is cached for up to a second after the listing above saw 0%.
 	var out string
-	waitFor(t, "progress xattr to reach 100%", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "progress xattr to reach 100%", func() bool {
 		out = run(t, "python3", "-c", `import os,sys; print(os.getxattr(sys.argv[1], "user.torrentfs.progress").decode())`, filepath.Join(dir, "album/a.txt"))
 		return strings.TrimSpace(out) == "100.0%"
 	})
@@ -122,7 +103,7 @@ func TestMountListAndRead(t *testing.T) {
 	if err := exec.Command("sh", "-c", "echo x > "+filepath.Join(dir, "album/a.txt")).Run(); err == nil {
 		t.Error("write to a read-only mount succeeded")
 	}
-	waitFor(t, "handles released", func() bool { return ft.NumWants() == 0 })
+	testutil.WaitFor(t, 10*time.Second, "handles released", func() bool { return ft.NumWants() == 0 })
 }
 
 func TestMountInterruptAndTimeout(t *testing.T) {
@@ -135,7 +116,7 @@ func TestMountInterruptAndTimeout(t *testing.T) {
 	if err := cat.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "cat to block on a piece", func() bool { return ft.Blocked() > 0 })
+	testutil.WaitFor(t, 10*time.Second, "cat to block on a piece", func() bool { return ft.Blocked() > 0 })
 	start := time.Now()
 	cat.Process.Signal(syscall.SIGINT)
 	cat.Wait()
@@ -143,7 +124,7 @@ func TestMountInterruptAndTimeout(t *testing.T) {
 		t.Errorf("interrupted cat took %v to exit", d)
 	}
 	// The kernel's own readahead requests are not interruptible; they end at the timeout.
-	waitFor(t, "the interrupted read to let go", func() bool { return ft.Blocked() == 0 })
+	testutil.WaitFor(t, 10*time.Second, "the interrupted read to let go", func() bool { return ft.Blocked() == 0 })
 
 	// A read nobody can serve fails with EIO after --read-timeout.
 	var stderr bytes.Buffer
@@ -155,7 +136,7 @@ func TestMountInterruptAndTimeout(t *testing.T) {
 }
 
 func TestUnmountWithBlockedRead(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	ft := newFake("f.bin", 64<<10, fakeFile{n: 1 << 20})
 	dir := t.TempDir()
 	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})
@@ -169,7 +150,7 @@ func TestUnmountWithBlockedRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Process.Kill(); cat.Wait() })
-	waitFor(t, "cat to block", func() bool { return ft.Blocked() > 0 })
+	testutil.WaitFor(t, 10*time.Second, "cat to block", func() bool { return ft.Blocked() > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := srv.Unmount(ctx); err != nil {
@@ -184,7 +165,7 @@ func TestUnmountWithBlockedRead(t *testing.T) {
 }
 
 func TestExternalUnmount(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	ft := newFake("f.bin", 64<<10, fakeFile{n: 10})
 	dir := t.TempDir()
 	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})

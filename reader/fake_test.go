@@ -2,7 +2,6 @@ package reader
 
 import (
 	"sync"
-	"testing"
 	"time"
 
 	"torrentfs/internal/faketorrent"
@@ -35,18 +34,6 @@ func newFake(pieceLen int64, lengths ...int64) *fakeTorrent {
 		copy(data[n:], data[:n])
 	}
 	return faketorrent.New(info, data)
-}
-
-// waitFor polls cond until it holds or the test times out.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // clock is a test clock moved by hand.

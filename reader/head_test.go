@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 const (
@@ -197,7 +199,7 @@ func TestCancelledReadLeavesWants(t *testing.T) {
 		_, err := h.ReadAt(ctx, make([]byte, 4096), 3*mib)
 		errc <- err
 	}()
-	waitFor(t, "the read to block", func() bool { return ft.Blocked() > 0 })
+	testutil.WaitFor(t, 5*time.Second, "the read to block", func() bool { return ft.Blocked() > 0 })
 	h.mu.Lock()
 	id := h.main.id
 	h.mu.Unlock()
@@ -415,7 +417,7 @@ func TestReadRetriesEvictedPiece(t *testing.T) {
 		_, err := h.ReadAt(context.Background(), make([]byte, 100), 10)
 		errc <- err
 	}()
-	waitFor(t, "a few failed copies", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "a few failed copies", func() bool {
 		st.mu.Lock()
 		defer st.mu.Unlock()
 		return st.tries >= 3
@@ -434,7 +436,7 @@ func TestInFlightReadKeepsItsPieceWanted(t *testing.T) {
 		_, err := h.ReadAt(context.Background(), make([]byte, 4096), 20*mib)
 		errc <- err
 	}()
-	waitFor(t, "the read to block", func() bool { return ft.Blocked() > 0 })
+	testutil.WaitFor(t, 5*time.Second, "the read to block", func() bool { return ft.Blocked() > 0 })
 	// Reading on elsewhere is a seek: the stream that asked for piece 80 is dropped.
 	ft.Provide(160, 161, 162, 163, 164, 165)
 	for off := int64(40 * mib); off < 41*mib+256*kib; off += 128 * kib {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/swarm/wire"
@@ -169,7 +170,7 @@ func TestCorruptPeerIsBannedAndDownloadCompletes(t *testing.T) {
 	out := t.TempDir()
 	// The bad peer first, so it gets requests before the good seeder is even connected.
 	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{bad.addr()}})
-	testpeers.WaitFor(t, 10*time.Second, "bad peer got no requests", func() bool { return bad.served.Load() > 0 })
+	testutil.WaitFor(t, 10*time.Second, "bad peer got no requests", func() bool { return bad.served.Load() > 0 })
 	tr.AddPeers(good)
 	waitComplete(t, tr, 30*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
@@ -196,7 +197,7 @@ func TestVanishingPeerBlocksAreRefetched(t *testing.T) {
 	c := newClient(t, swarm.ClientConfig{})
 	out := t.TempDir()
 	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{flaky.addr()}})
-	testpeers.WaitFor(t, 10*time.Second, "flaky peer served nothing", func() bool { return flaky.served.Load() >= 3 })
+	testutil.WaitFor(t, 10*time.Second, "flaky peer served nothing", func() bool { return flaky.served.Load() >= 3 })
 	tr.AddPeers(good)
 	waitComplete(t, tr, 30*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
@@ -244,7 +245,7 @@ func TestMalformedMessagesDisconnect(t *testing.T) {
 			})
 			c := newClient(t, swarm.ClientConfig{})
 			addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{fp.addr()}})
-			testpeers.WaitFor(t, 10*time.Second, "engine did not disconnect", func() bool { return fp.closed.Load() > 0 })
+			testutil.WaitFor(t, 10*time.Second, "engine did not disconnect", func() bool { return fp.closed.Load() > 0 })
 		})
 	}
 }
@@ -306,7 +307,7 @@ func TestRestartResumesFromDisk(t *testing.T) {
 	// A slow first run, stopped a third of the way.
 	c1 := newClient(t, swarm.ClientConfig{DownloadLimit: 1 << 20})
 	tr1 := addTorrent(t, c1, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{good}})
-	testpeers.WaitFor(t, 20*time.Second, "first run made no progress", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "first run made no progress", func() bool {
 		s := tr1.Stats()
 		return s.PiecesDone*3 >= s.Pieces
 	})

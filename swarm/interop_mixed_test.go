@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/swarm"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestMixedSwarm(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
-	testpeers.Need(t, "aria2c")
+	testutil.Need(t, "aria2c")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 
 	// Transmission dials nobody on loopback (see interop_transmission_test.go): it announces
@@ -48,7 +49,7 @@ func TestMixedSwarm(t *testing.T) {
 		waitComplete(t, tr, time.Until(deadline))
 		testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(outs[k], "multi"))
 	}
-	testpeers.WaitFor(t, time.Until(deadline), "transmission did not get every file", func() bool {
+	testutil.WaitFor(t, time.Until(deadline), "transmission did not get every file", func() bool {
 		return testpeers.TransmissionHas(filepath.Join(src, "multi"), filepath.Join(transOut, "multi")) || trans.Exited()
 	})
 	if trans.Exited() || seed.Exited() {

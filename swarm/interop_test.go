@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"torrentfs/cache"
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 )
@@ -46,31 +45,13 @@ func makeTorrent(t *testing.T, dir, name string, files map[string]int64, pieceLe
 	return mi, path
 }
 
-// testLog logs through t at debug level when -v, and keeps quiet otherwise.
-func testLog(t *testing.T) *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(testWriter{t})
-	l.SetLevel(logrus.InfoLevel)
-	if testing.Verbose() {
-		l.SetLevel(logrus.DebugLevel)
-	}
-	return logrus.NewEntry(l)
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}
-
 func newClient(t *testing.T, cfg swarm.ClientConfig) *swarm.Client {
 	t.Helper()
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = "127.0.0.1:0"
 	}
 	if cfg.Log == nil {
-		cfg.Log = testLog(t)
+		cfg.Log = testutil.Log(t)
 	}
 	c, err := swarm.NewClient(cfg)
 	if err != nil {
@@ -123,7 +104,7 @@ func TestGetFromTwoAria2Seeders(t *testing.T) {
 }
 
 func testGetFromAria2(t *testing.T, udp bool, seeders int) {
-	testpeers.Need(t, "aria2c", "opentracker")
+	testutil.Need(t, "aria2c", "opentracker")
 	src := t.TempDir()
 	// Create first with a placeholder tracker to learn the info-hash, then for real: the
 	// tracker needs the hash in its whitelist before it starts.
@@ -137,7 +118,7 @@ func testGetFromAria2(t *testing.T, udp bool, seeders int) {
 	if mi.InfoHash != mi0.InfoHash {
 		t.Fatal("info-hash depends on the tracker")
 	}
-	var seeds []*testpeers.Proc
+	var seeds []*testutil.Proc
 	for k := range seeders {
 		ip := []string{"127.0.0.11", "127.0.0.12"}[k]
 		p, _ := testpeers.Aria2(t, torrent, src, testpeers.Aria2Opts{IP: ip, UDPTracker: udp, Seed: true})
@@ -180,7 +161,7 @@ func TestSeedToAria2(t *testing.T) {
 	torrent, src, tr := seedAlone(t, multiFile, 64<<10)
 	out := t.TempDir()
 	p, _ := testpeers.Aria2(t, torrent, out, testpeers.Aria2Opts{IP: "127.0.0.21"})
-	if err := p.Wait(60 * time.Second); err != nil {
+	if err := p.Wait(t, 60*time.Second); err != nil {
 		t.Fatalf("aria2c: %v", err)
 	}
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/tracker"
@@ -56,7 +57,7 @@ func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, 
 func TestTransmissionDownloadsFromUs(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
-	testpeers.Need(t, "transmission-cli")
+	testutil.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	out := t.TempDir()
 	trans, _ := testpeers.Transmission(t, torrent, out, "127.0.0.22")
@@ -64,7 +65,7 @@ func TestTransmissionDownloadsFromUs(t *testing.T) {
 
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, src, true, swarm.TorrentConfig{})
-	testpeers.WaitFor(t, 60*time.Second, "transmission did not get every file", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "transmission did not get every file", func() bool {
 		return testpeers.TransmissionHas(filepath.Join(src, "multi"), filepath.Join(out, "multi")) || trans.Exited()
 	})
 	if trans.Exited() {
@@ -78,7 +79,7 @@ func TestTransmissionDownloadsFromUs(t *testing.T) {
 func TestGetFromTransmissionSeeder(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
-	testpeers.Need(t, "transmission-cli")
+	testutil.Need(t, "transmission-cli")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	trans, _ := testpeers.Transmission(t, torrent, src, "127.0.0.23")
 	// It verifies the data before it announces as a seeder.
@@ -102,7 +103,7 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 func TestQBittorrentDownloadsFromUs(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
-	testpeers.Need(t, "qbittorrent-nox")
+	testutil.Need(t, "qbittorrent-nox")
 	src, torrent, _, mi := trackedTorrent(t, multiFile, 64<<10)
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, src, true, swarm.TorrentConfig{})
@@ -110,7 +111,7 @@ func TestQBittorrentDownloadsFromUs(t *testing.T) {
 	q := testpeers.StartQBittorrent(t, "127.0.0.24")
 	out := t.TempDir()
 	q.AddTorrent(t, torrent, out)
-	testpeers.WaitFor(t, 60*time.Second, "qBittorrent did not get every file", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "qBittorrent did not get every file", func() bool {
 		return testpeers.TreeMatches(filepath.Join(src, "multi"), filepath.Join(out, "multi")) || q.Proc.Exited()
 	})
 	if q.Proc.Exited() {
@@ -124,7 +125,7 @@ func TestQBittorrentDownloadsFromUs(t *testing.T) {
 func TestGetFromQBittorrentSeeder(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
-	testpeers.Need(t, "qbittorrent-nox")
+	testutil.Need(t, "qbittorrent-nox")
 	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
 	q := testpeers.StartQBittorrent(t, "127.0.0.25")
 	q.AddTorrent(t, torrent, src)

@@ -19,6 +19,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/swarm/wire"
@@ -418,7 +419,7 @@ func TestMagnetFromAria2Seeder(t *testing.T) {
 // aria2c given only a magnet link finds our seeder through the tracker, fetches the
 // metadata from it and then every file.
 func TestMagnetAria2FromOurSeed(t *testing.T) {
-	testpeers.Need(t, "aria2c", "opentracker")
+	testutil.Need(t, "aria2c", "opentracker")
 	torrent, src, _ := seedAlone(t, manyFiles(), 32<<10)
 	mi, err := metainfo.Load(torrent)
 	if err != nil {
@@ -427,7 +428,7 @@ func TestMagnetAria2FromOurSeed(t *testing.T) {
 	out := t.TempDir()
 	ip := "127.0.0.23"
 	port := testpeers.FreePort(t, ip)
-	p := testpeers.Start(t, "aria2c",
+	p := testutil.Start(t, "aria2c",
 		"--dir="+out, "--listen-port="+strconv.Itoa(port), "--interface="+ip,
 		"--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 		"--seed-time=0", "--bt-metadata-only=false", "--bt-save-metadata=false", "--follow-torrent=mem",
@@ -436,7 +437,7 @@ func TestMagnetAria2FromOurSeed(t *testing.T) {
 		"--allow-overwrite=true", "--auto-file-renaming=false",
 		"--stop-with-process="+strconv.Itoa(os.Getpid()),
 		mi.Magnet().String())
-	if err := p.Wait(90 * time.Second); err != nil {
+	if err := p.Wait(t, 90*time.Second); err != nil {
 		t.Fatalf("aria2c: %v", err)
 	}
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
@@ -444,7 +445,7 @@ func TestMagnetAria2FromOurSeed(t *testing.T) {
 
 // The magnet's tracker is the only way to the seeder.
 func TestFetchMetadataViaTracker(t *testing.T) {
-	testpeers.Need(t, "opentracker")
+	testutil.Need(t, "opentracker")
 	torrent, _, _ := seedAlone(t, multiFile, 64<<10)
 	mi, err := metainfo.Load(torrent)
 	if err != nil {
@@ -456,7 +457,7 @@ func TestFetchMetadataViaTracker(t *testing.T) {
 	}
 	// The seeder announces on its own goroutine: wait until the tracker knows it, so the
 	// fetch's first announce finds it.
-	testpeers.WaitFor(t, 10*time.Second, "the seeder's announce", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the seeder's announce", func() bool {
 		st, err := tracker.Scrape(context.Background(), m.Trackers[0], [][20]byte{mi.InfoHash})
 		return err == nil && st[mi.InfoHash].Complete > 0
 	})

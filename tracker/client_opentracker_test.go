@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // startOpentracker runs Debian's opentracker on loopback, serving only hashes, and returns
@@ -36,22 +38,8 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string)
 		t.Fatal(err)
 	}
 	tcpPort, udpPort := clientFreePorts(t)
-	cmd := exec.Command(bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcpPort), "-P", fmt.Sprint(udpPort),
+	p := testutil.Start(t, bin, "-i", "127.0.0.1", "-p", fmt.Sprint(tcpPort), "-P", fmt.Sprint(udpPort),
 		"-d", dir, "-w", "/whitelist")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
 	httpURL = fmt.Sprintf("http://127.0.0.1:%d/announce", tcpPort)
 	udpURL = fmt.Sprintf("udp://127.0.0.1:%d", udpPort)
 	// opentracker loads its whitelist in a thread of its own, after it starts answering: it
@@ -65,13 +53,11 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) (httpURL, udpURL string)
 		if err == nil {
 			return httpURL, udpURL
 		}
-		select {
-		case <-exited:
-			t.Fatalf("opentracker exited: %s", out.String())
-		default:
+		if p.Exited() {
+			t.Fatalf("opentracker exited: %s", p.Output())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("opentracker not ready: %v\n%s", err, out.String())
+			t.Fatalf("opentracker not ready: %v\n%s", err, p.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
 func TestServerInteropAria2(t *testing.T) {
-	testpeers.Need(t, "aria2c", "mktorrent")
+	testutil.Need(t, "aria2c", "mktorrent")
 	for _, proto := range []string{"http", "udp"} {
 		t.Run(proto, func(t *testing.T) {
 			srv := startSrvTestServer(t, ServerConfig{})
@@ -39,14 +40,14 @@ func TestServerInteropAria2(t *testing.T) {
 			seeder, _ := testpeers.Aria2(t, torrent, seedDir, testpeers.Aria2Opts{IP: "127.0.0.11", UDPTracker: udp, Seed: true})
 			// The downloader must find the seeder in its first reply: wait until the
 			// seeder has announced itself complete.
-			testpeers.WaitFor(t, 60*time.Second, "seeder did not announce over "+proto, func() bool {
+			testutil.WaitFor(t, 60*time.Second, "seeder did not announce over "+proto, func() bool {
 				if seeder.Exited() {
 					t.Fatalf("seeder exited before announcing:\n%s", seeder.Output())
 				}
 				return srv.Stats(ih).Complete == 1
 			})
 			leecher, _ := testpeers.Aria2(t, torrent, dlDir, testpeers.Aria2Opts{IP: "127.0.0.12", UDPTracker: udp})
-			if err := leecher.Wait(2 * time.Minute); err != nil {
+			if err := leecher.Wait(t, 2*time.Minute); err != nil {
 				t.Fatalf("downloader: %v\n%s", err, leecher.Output())
 			}
 			want, _ := os.ReadFile(src)
@@ -55,7 +56,7 @@ func TestServerInteropAria2(t *testing.T) {
 				t.Fatalf("downloaded file differs from the original (%v)", err)
 			}
 			// The downloader's stop reached the tracker: the swarm is the seeder alone.
-			testpeers.WaitFor(t, 30*time.Second, "the downloader's stop did not reach the tracker", func() bool {
+			testutil.WaitFor(t, 30*time.Second, "the downloader's stop did not reach the tracker", func() bool {
 				st := srv.Stats(ih)
 				return st == ScrapeStats{Complete: 1, Downloaded: st.Downloaded}
 			})

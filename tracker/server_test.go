@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
+	"torrentfs/internal/testutil"
 )
 
 // srvTestClock is a clock the test moves by hand.
@@ -38,23 +38,6 @@ func (c *srvTestClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func srvTestLog(t testing.TB) *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	if testing.Verbose() {
-		l.SetOutput(srvTestWriter{t})
-		l.SetLevel(logrus.DebugLevel)
-	}
-	return logrus.NewEntry(l).WithField("test", t.Name())
-}
-
-type srvTestWriter struct{ t testing.TB }
-
-func (w srvTestWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
-}
-
 // srvTestServer is a running tracker on 127.0.0.1 with HTTP and UDP on one port.
 type srvTestServer struct {
 	*Server
@@ -70,7 +53,7 @@ func startSrvTestServer(t testing.TB, cfg ServerConfig) *srvTestServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(cfg, srvTestLog(t))
+	s := NewServer(cfg, testutil.Log(t))
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(context.Background(), ln, pc) }()
 	t.Cleanup(func() {
@@ -129,7 +112,7 @@ func TestServerServeStops(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := NewServer(ServerConfig{}, srvTestLog(t))
+			s := NewServer(ServerConfig{}, testutil.Log(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			errc := make(chan error, 1)
@@ -242,7 +225,7 @@ func srvTestAnnounce(t *testing.T, s *Server, ih [20]byte, n int, left int64, ev
 }
 
 func TestServerNumWant(t *testing.T) {
-	s := NewServer(ServerConfig{}, srvTestLog(t))
+	s := NewServer(ServerConfig{}, testutil.Log(t))
 	ih := srvTestHash(1)
 	for n := 1; n <= 300; n++ {
 		srvTestAnnounce(t, s, ih, n, 100, EventStarted, 0)
@@ -276,7 +259,7 @@ func TestServerNumWant(t *testing.T) {
 // TestServerPeerSelectionRandom checks that small numwant samples cover the swarm rather
 // than returning the same few peers every time.
 func TestServerPeerSelectionRandom(t *testing.T) {
-	s := NewServer(ServerConfig{}, srvTestLog(t))
+	s := NewServer(ServerConfig{}, testutil.Log(t))
 	ih := srvTestHash(2)
 	for n := 1; n <= 40; n++ {
 		srvTestAnnounce(t, s, ih, n, 100, EventStarted, 0)
@@ -295,7 +278,7 @@ func TestServerPeerSelectionRandom(t *testing.T) {
 
 func TestServerSwarmLifecycle(t *testing.T) {
 	clock := newSrvTestClock()
-	s := NewServer(ServerConfig{Interval: time.Minute, PeerTTL: 3 * time.Minute, Now: clock.Now}, srvTestLog(t))
+	s := NewServer(ServerConfig{Interval: time.Minute, PeerTTL: 3 * time.Minute, Now: clock.Now}, testutil.Log(t))
 	ih := srvTestHash(3)
 	stats := func() ScrapeStats { return s.Stats(ih) }
 
@@ -366,7 +349,7 @@ func TestServerSwarmLifecycle(t *testing.T) {
 }
 
 func TestServerPeerIDHijack(t *testing.T) {
-	s := NewServer(ServerConfig{}, srvTestLog(t))
+	s := NewServer(ServerConfig{}, testutil.Log(t))
 	ih := srvTestHash(5)
 	id := srvTestPeerID(1)
 	a := netip.MustParseAddrPort("127.0.0.11:6881")
@@ -412,7 +395,7 @@ func TestServerRestartedPeer(t *testing.T) {
 
 func TestServerAllowList(t *testing.T) {
 	ok := srvTestHash(6)
-	s := NewServer(ServerConfig{Allow: func(ih [20]byte) bool { return ih == ok }}, srvTestLog(t))
+	s := NewServer(ServerConfig{Allow: func(ih [20]byte) bool { return ih == ok }}, testutil.Log(t))
 	if _, err := s.announce(AnnounceRequest{InfoHash: ok, PeerID: srvTestPeerID(1), Port: 1, NumWant: -1}, netip.MustParseAddrPort("127.0.0.1:1"), srvFamilyAny); err != nil {
 		t.Fatalf("allowed torrent: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // srvTestUDP is a hand-written BEP 15 client bound to one local address.
@@ -182,7 +184,7 @@ func TestServerUDP(t *testing.T) {
 // id expiry on a driven clock, and IPv6 sources, without needing sockets for each case.
 func TestServerUDPHandle(t *testing.T) {
 	clock := newSrvTestClock()
-	s := NewServer(ServerConfig{Now: clock.Now}, srvTestLog(t))
+	s := NewServer(ServerConfig{Now: clock.Now}, testutil.Log(t))
 	conns := newSrvUDPConns()
 	src4 := netip.MustParseAddrPort("127.0.0.11:5000")
 	src6 := netip.MustParseAddrPort("[::1]:5000")
@@ -284,7 +286,7 @@ func TestServerUDPIPv6Socket(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	s := NewServer(ServerConfig{}, srvTestLog(t))
+	s := NewServer(ServerConfig{}, testutil.Log(t))
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(t.Context(), ln, pc) }()
 	t.Cleanup(func() {
@@ -334,7 +336,7 @@ func FuzzServerParseUDPRequest(f *testing.F) {
 			t.Fatalf("accepted action %d", req.action)
 		}
 		// Whatever parses, the handler answers without panicking and within one MTU.
-		s := NewServer(ServerConfig{}, srvTestLog(t))
+		s := NewServer(ServerConfig{}, testutil.Log(t))
 		if reply := s.handleUDP(pkt, netip.MustParseAddrPort("127.0.0.1:1"), newSrvUDPConns()); len(reply) > 1500 {
 			t.Fatalf("reply of %d bytes", len(reply))
 		}

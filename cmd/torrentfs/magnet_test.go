@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
@@ -32,13 +33,13 @@ func TestGetMagnet(t *testing.T) {
 }
 
 func TestMountMagnet(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	torrent, data, _ := fixture(t, "set", tfile{"a/one.bin", 700 << 10}, tfile{"two.bin", 300<<10 + 5})
 	link := magnetOf(t, torrent, seeder(t, torrent, data))
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	p := mountAt(t, link, mnt, "--cache-dir", t.TempDir())
-	if !strings.Contains(p.stderr.String(), "fetching metadata...") {
-		t.Errorf("mount did not say it fetched the metadata:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr(), "fetching metadata...") {
+		t.Errorf("mount did not say it fetched the metadata:\n%s", p.Stderr())
 	}
 	for _, f := range []string{"a/one.bin", "two.bin"} {
 		sh(t, "cmp "+filepath.Join(data, "set", f)+" "+filepath.Join(mnt, "set", f))

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // TestMountFFmpegPlaysMP4 decodes a video straight from the mount. The MP4 has its index
 // (moov) at the end, so the demuxer reads the head, jumps to the tail and comes back: the
 // probe pattern the read heads are built for.
 func TestMountFFmpegPlaysMP4(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("no ffmpeg")
 	}
@@ -36,11 +38,11 @@ func TestMountFFmpegPlaysMP4(t *testing.T) {
 
 	decode := func(path string) string {
 		t.Helper()
-		p := start(t, "ffmpeg", "-v", "error", "-i", path, "-f", "md5", "-")
-		if err := p.wait(t, 20*time.Second); err != nil {
-			t.Fatalf("decode %s: %v\n%s", path, err, p.stderr)
+		p := testutil.Start(t, "ffmpeg", "-v", "error", "-i", path, "-f", "md5", "-")
+		if err := p.Wait(t, 20*time.Second); err != nil {
+			t.Fatalf("decode %s: %v\n%s", path, err, p.Stderr())
 		}
-		return p.stdout.String()
+		return p.Stdout()
 	}
 	if got, want := decode(filepath.Join(mnt, "clip.mp4")), decode(orig); got != want {
 		t.Errorf("decoded frames differ: mount %q, original %q", got, want)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 )
 
 // Helpers for the mount tests: they run the real binary (built once per test run) as a
@@ -60,84 +59,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needFUSE(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
-	}
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		t.Skip("no fusermount3")
-	}
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a child process the test started; it is killed and reaped when the test ends.
-type proc struct {
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{}
-	err            error // after done
-}
-
-func start(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-// wait waits up to d for the process to exit.
-func (p *proc) wait(t *testing.T, d time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		t.Fatalf("%s still running after %v; stderr:\n%s", p.cmd.Path, d, p.stderr)
-		return nil
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitFor polls cond until it holds; it fails the test after d.
-var waitFor = testpeers.WaitFor
-
 // tfile is one file of a test torrent, path relative to the torrent's name.
 type tfile struct {
 	path string
@@ -177,13 +98,13 @@ var seedPort = regexp.MustCompile(`on port (\d+)`)
 // seeder serves data on 127.0.0.1 and returns its address.
 func seeder(t *testing.T, torrent, data string) string {
 	t.Helper()
-	p := start(t, torrentfsBin(t), "seed", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
+	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
 	var port string
-	waitFor(t, 10*time.Second, "the seeder's port", func() bool {
-		if p.exited() {
-			t.Fatalf("seeder exited: %v\n%s", p.err, p.stderr)
+	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
+		if p.Exited() {
+			t.Fatalf("seeder exited: %v\n%s", p.Err(), p.Stderr())
 		}
-		m := seedPort.FindStringSubmatch(p.stdout.String())
+		m := seedPort.FindStringSubmatch(p.Stdout())
 		if m != nil {
 			port = m[1]
 		}
@@ -205,22 +126,22 @@ func silentPeer(t *testing.T) string {
 
 // mountAt starts `torrentfs mount` and waits until the kernel lists the mount. At the end
 // of the test it is stopped with SIGTERM, or detached if that fails.
-func mountAt(t *testing.T, torrent, mnt string, args ...string) *proc {
+func mountAt(t *testing.T, torrent, mnt string, args ...string) *testutil.Proc {
 	t.Helper()
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	// A stale mount point exists but cannot be stat'ed, so MkdirAll would fail on it.
 	if err := os.Mkdir(mnt, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)
 	}
 	argv := append([]string{"mount", "--no-trackers", "--listen", "127.0.0.1:0"}, args...)
-	p := start(t, torrentfsBin(t), append(argv, torrent, mnt)...)
+	p := testutil.Start(t, torrentfsBin(t), append(argv, torrent, mnt)...)
 	t.Cleanup(func() {
-		if !p.exited() {
-			p.cmd.Process.Signal(syscall.SIGTERM)
+		if !p.Exited() {
+			p.Cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-p.done:
+			case <-p.Done():
 			case <-time.After(5 * time.Second):
-				t.Errorf("mount did not stop on SIGTERM; stderr:\n%s", p.stderr)
+				t.Errorf("mount did not stop on SIGTERM; stderr:\n%s", p.Stderr())
 			}
 		}
 		if isMounted(mnt) {
@@ -229,11 +150,11 @@ func mountAt(t *testing.T, torrent, mnt string, args ...string) *proc {
 	})
 	// The line on stdout comes after the kernel took the mount; /proc/mounts alone could
 	// still show a stale mount this one replaces.
-	waitFor(t, 15*time.Second, "the mount to come up", func() bool {
-		if p.exited() {
-			t.Fatalf("mount exited: %v\n%s", p.err, p.stderr)
+	testutil.WaitFor(t, 15*time.Second, "the mount to come up", func() bool {
+		if p.Exited() {
+			t.Fatalf("mount exited: %v\n%s", p.Err(), p.Stderr())
 		}
-		return strings.Contains(p.stdout.String(), "mounted ") && isMounted(mnt)
+		return strings.Contains(p.Stdout(), "mounted ") && isMounted(mnt)
 	})
 	return p
 }
@@ -255,11 +176,11 @@ func sh(t *testing.T, script string) string {
 var downloadedField = regexp.MustCompile(`downloaded=(\d+)`)
 
 // downloaded is the byte count a stopped mount logged for its session.
-func downloaded(t *testing.T, p *proc) int64 {
+func downloaded(t *testing.T, p *testutil.Proc) int64 {
 	t.Helper()
-	m := downloadedField.FindStringSubmatch(p.stderr.String())
+	m := downloadedField.FindStringSubmatch(p.Stderr())
 	if m == nil {
-		t.Fatalf("no downloaded= in the mount's log:\n%s", p.stderr)
+		t.Fatalf("no downloaded= in the mount's log:\n%s", p.Stderr())
 	}
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return n

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // Priority and seek tests: slow aria2c seeders (512 KiB/s each) give a 32 MiB file in
@@ -19,7 +21,7 @@ const (
 // seeders of it; it returns the torrent, the data directory and the seeders' addresses.
 func mountSlowSeeders(t *testing.T) (string, string, []string) {
 	t.Helper()
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	_, torrent, src := mountTorrentFiles(t, "big.bin", map[string]int64{"": mountSlowFileSize}, mountSlowPieceSize)
 	_, addrs := mountAria2Seeders(t, torrent, src, "512K", "127.0.0.11", "127.0.0.12")
 	return torrent, src, addrs
@@ -34,9 +36,9 @@ func TestMountPriorityFarRead(t *testing.T) {
 	m := mountAt(t, torrent, mnt, args...)
 	// Let the background download get going, so the read has to overtake it rather than
 	// find idle peers.
-	waitFor(t, 15*time.Second, "the first pieces from the seeders", func() bool {
-		if m.exited() {
-			t.Fatalf("mount exited: %v\n%s", m.err, m.stderr)
+	testutil.WaitFor(t, 15*time.Second, "the first pieces from the seeders", func() bool {
+		if m.Exited() {
+			t.Fatalf("mount exited: %v\n%s", m.Err(), m.Stderr())
 		}
 		return len(mountVerified(m)) >= 2
 	})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/tracker"
 )
@@ -86,14 +87,14 @@ func mountTrackedTorrent(t *testing.T, name string, files map[string]int64, piec
 }
 
 // mountAria2Seeders starts one rate-limited aria2c seeder per IP and returns their addresses.
-func mountAria2Seeders(t *testing.T, torrent, src, limit string, ips ...string) ([]*testpeers.Proc, []string) {
+func mountAria2Seeders(t *testing.T, torrent, src, limit string, ips ...string) ([]*testutil.Proc, []string) {
 	t.Helper()
-	var procs []*testpeers.Proc
+	var procs []*testutil.Proc
 	var addrs []string
 	for _, ip := range ips {
 		p, port := testpeers.Aria2(t, torrent, src, testpeers.Aria2Opts{IP: ip, UploadLimit: limit, Seed: true})
 		addr := ip + ":" + strconv.Itoa(port)
-		testpeers.WaitListening(t, addr, 10*time.Second)
+		testutil.WaitListening(t, addr, 10*time.Second)
 		procs = append(procs, p)
 		addrs = append(addrs, addr)
 	}
@@ -104,7 +105,7 @@ func mountAria2Seeders(t *testing.T, torrent, src, limit string, ips ...string) 
 // them at once instead of at its next announce, half a minute later.
 func mountWaitSeeders(t *testing.T, announce string, ih metainfo.Hash, n int) {
 	t.Helper()
-	testpeers.WaitFor(t, 15*time.Second, fmt.Sprintf("the tracker to count %d seeders", n), func() bool {
+	testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("the tracker to count %d seeders", n), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		st, err := tracker.Scrape(ctx, announce, [][20]byte{ih})
@@ -124,9 +125,9 @@ var mountVerifiedRE = regexp.MustCompile(`msg="piece verified"[^\n]*\bpiece=(\d+
 
 // mountVerified is the mount's record (at --log-level debug) of the pieces it completed,
 // in order.
-func mountVerified(m *proc) []int {
+func mountVerified(m *testutil.Proc) []int {
 	var ps []int
-	for _, sub := range mountVerifiedRE.FindAllStringSubmatch(m.stderr.String(), -1) {
+	for _, sub := range mountVerifiedRE.FindAllStringSubmatch(m.Stderr(), -1) {
 		n, _ := strconv.Atoi(sub[1])
 		ps = append(ps, n)
 	}
@@ -135,13 +136,13 @@ func mountVerified(m *proc) []int {
 
 // mountWaitReader waits for a reader child of mount m; a reader still running after d is
 // reported with the mount's diagnosis.
-func mountWaitReader(t *testing.T, p *proc, m *proc, d time.Duration) error {
+func mountWaitReader(t *testing.T, p *testutil.Proc, m *testutil.Proc, d time.Duration) error {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.err
+	case <-p.Done():
+		return p.Err()
 	case <-time.After(d):
-		t.Fatalf("reader %v still running after %v (blocked in the mount?); stderr:\n%s\n%s", p.cmd.Args, d, p.stderr, mountDiagnosis(m))
+		t.Fatalf("reader %v still running after %v (blocked in the mount?); stderr:\n%s\n%s", p.Cmd.Args, d, p.Stderr(), mountDiagnosis(m))
 		return nil
 	}
 }
@@ -154,8 +155,8 @@ var (
 // mountDiagnosis explains a failed read from the mount's log (it needs --log-level debug):
 // its warnings and errors, and for each piece a read found missing, the piece's last
 // events in the cache.
-func mountDiagnosis(m *proc) string {
-	log := m.stderr.String()
+func mountDiagnosis(m *testutil.Proc) string {
+	log := m.Stderr()
 	var b strings.Builder
 	b.WriteString("the mount's warnings and errors:\n")
 	for _, l := range strings.Split(log, "\n") {
@@ -226,13 +227,13 @@ func mountRandreadBin(t *testing.T) string {
 type mountScriptReader struct {
 	in     io.WriteCloser
 	lines  chan string
-	stderr *syncBuffer
+	stderr *testutil.Buffer
 }
 
 func startMountScriptReader(t *testing.T, mnt, orig, name string) *mountScriptReader {
 	t.Helper()
 	cmd := exec.Command(mountRandreadBin(t), "-mount", mnt, "-orig", orig, "-stdin", name)
-	s := &mountScriptReader{lines: make(chan string, 16), stderr: &syncBuffer{}}
+	s := &mountScriptReader{lines: make(chan string, 16), stderr: &testutil.Buffer{}}
 	cmd.Stderr = s.stderr
 	var err error
 	if s.in, err = cmd.StdinPipe(); err != nil {
@@ -290,7 +291,7 @@ func (s *mountScriptReader) read(t *testing.T, off, n int64, d time.Duration) {
 // their own: the kernel keeps a mount's pages cached, so after the cmp they would never
 // reach the engine; the second mount starts cold, with a bounded cache.
 func TestMountSwarmRealSeeders(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	mi, torrent, src, announce := mountTrackedTorrent(t, "swarm", mountSwarmFiles, 256<<10)
 	mountAria2Seeders(t, torrent, src, "4M", "127.0.0.11", "127.0.0.12")
 	mountWaitSeeders(t, announce, mi.InfoHash, 2)
@@ -300,15 +301,15 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 	}
 	sort.Strings(names)
 	// The torrent's own tracker is the only way to the seeders.
-	mount := func(args ...string) (*proc, string) {
+	mount := func(args ...string) (*testutil.Proc, string) {
 		mnt := filepath.Join(t.TempDir(), "m")
 		return mountAt(t, torrent, mnt, append([]string{"--no-trackers=false", "--cache-dir", t.TempDir()}, args...)...), mnt
 	}
-	stop := func(m *proc) int64 {
+	stop := func(m *testutil.Proc) int64 {
 		t.Helper()
-		m.cmd.Process.Signal(syscall.SIGTERM)
-		if err := m.wait(t, 5*time.Second); err != nil {
-			t.Fatalf("mount: %v\n%s", err, m.stderr)
+		m.Cmd.Process.Signal(syscall.SIGTERM)
+		if err := m.Wait(t, 5*time.Second); err != nil {
+			t.Fatalf("mount: %v\n%s", err, m.Stderr())
 		}
 		return downloaded(t, m)
 	}
@@ -325,20 +326,20 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 
 	m, mnt = mount("--cache-size", "2M", "--log-level", "debug")
 	bin := mountRandreadBin(t)
-	randread := func(seed, n int) *proc {
+	randread := func(seed, n int) *testutil.Proc {
 		args := []string{"-mount", mnt, "-orig", src, "-seed", strconv.Itoa(seed), "-n", strconv.Itoa(n)}
-		return start(t, bin, append(args, names...)...)
+		return testutil.Start(t, bin, append(args, names...)...)
 	}
 	// Two readers at once on the cold mount, each with its own handles and offsets.
 	a, b := randread(2, 300), randread(3, 300)
-	for _, p := range []*proc{a, b} {
+	for _, p := range []*testutil.Proc{a, b} {
 		if err := mountWaitReader(t, p, m, 20*time.Second); err != nil {
-			t.Fatalf("concurrent random reads: %v\n%s\n%s", err, p.stderr, mountDiagnosis(m))
+			t.Fatalf("concurrent random reads: %v\n%s\n%s", err, p.Stderr(), mountDiagnosis(m))
 		}
 	}
 	r := randread(1, 1000)
 	if err := mountWaitReader(t, r, m, 20*time.Second); err != nil {
-		t.Fatalf("1000 random reads: %v\n%s\n%s", err, r.stderr, mountDiagnosis(m))
+		t.Fatalf("1000 random reads: %v\n%s\n%s", err, r.Stderr(), mountDiagnosis(m))
 	}
 	got := stop(m)
 	if got < mi.Info.TotalLength/2 {
@@ -351,8 +352,8 @@ func TestMountSwarmRealSeeders(t *testing.T) {
 // -movflags +faststart writes it for streaming, from a mount fed by one throttled aria2c
 // seeder: the demuxer reads the index, then the frames in order as they arrive.
 func TestMountFFmpegFaststart(t *testing.T) {
-	needFUSE(t)
-	testpeers.Need(t, "ffmpeg")
+	testutil.NeedFUSE(t)
+	testutil.Need(t, "ffmpeg")
 	src := t.TempDir()
 	orig := filepath.Join(src, "clip.mp4")
 	gen := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6",
@@ -375,11 +376,11 @@ func TestMountFFmpegFaststart(t *testing.T) {
 
 	decode := func(path string) string {
 		t.Helper()
-		p := start(t, "ffmpeg", "-v", "error", "-i", path, "-f", "framemd5", "-")
-		if err := p.wait(t, 25*time.Second); err != nil {
-			t.Fatalf("decode %s: %v\n%s", path, err, p.stderr)
+		p := testutil.Start(t, "ffmpeg", "-v", "error", "-i", path, "-f", "framemd5", "-")
+		if err := p.Wait(t, 25*time.Second); err != nil {
+			t.Fatalf("decode %s: %v\n%s", path, err, p.Stderr())
 		}
-		return p.stdout.String()
+		return p.Stdout()
 	}
 	want := decode(orig)
 	if n := len(mountPieceSet(mountVerified(m))); n == mi.Info.NumPieces() {
@@ -417,15 +418,15 @@ func firstDiff(got, want string) string {
 // an aria2c downloader that learns peers from the tracker gets the whole torrent from the
 // mount.
 func TestMountUploadsWhileMounted(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	mi, torrent, src, announce := mountTrackedTorrent(t, "up", mountSwarmFiles, 256<<10)
 	seeders, _ := mountAria2Seeders(t, torrent, src, "", "127.0.0.11")
 	mountWaitSeeders(t, announce, mi.InfoHash, 1)
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--no-trackers=false", "--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "0")
-	waitFor(t, 20*time.Second, "the mount to complete the torrent", func() bool {
-		if m.exited() {
-			t.Fatalf("mount exited: %v\n%s", m.err, m.stderr)
+	testutil.WaitFor(t, 20*time.Second, "the mount to complete the torrent", func() bool {
+		if m.Exited() {
+			t.Fatalf("mount exited: %v\n%s", m.Err(), m.Stderr())
 		}
 		return len(mountPieceSet(mountVerified(m))) == mi.Info.NumPieces()
 	})
@@ -447,16 +448,16 @@ func TestMountUploadsWhileMounted(t *testing.T) {
 
 	dst := t.TempDir()
 	dl, _ := testpeers.Aria2(t, torrent, dst, testpeers.Aria2Opts{IP: "127.0.0.21"})
-	if err := dl.Wait(25 * time.Second); err != nil {
+	if err := dl.Wait(t, 25*time.Second); err != nil {
 		t.Fatalf("aria2c downloading from the mount: %v", err)
 	}
 	testpeers.SameTree(t, filepath.Join(src, "up"), filepath.Join(dst, "up"))
 
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	if err := m.wait(t, 5*time.Second); err != nil {
-		t.Fatalf("mount: %v\n%s", err, m.stderr)
+	m.Cmd.Process.Signal(syscall.SIGTERM)
+	if err := m.Wait(t, 5*time.Second); err != nil {
+		t.Fatalf("mount: %v\n%s", err, m.Stderr())
 	}
-	up := uploadedField.FindStringSubmatch(m.stderr.String())
+	up := uploadedField.FindStringSubmatch(m.Stderr())
 	if up == nil {
 		t.Fatalf("no uploaded= in the mount's log")
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
@@ -106,11 +107,11 @@ func TestMountTwoReaders(t *testing.T) {
 	mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", t.TempDir())
 	orig, path := filepath.Join(data, "movie.mkv"), filepath.Join(mnt, "movie.mkv")
 	// One reads from the start, the other from the middle, at the same time.
-	a := start(t, "cmp", path, orig)
-	b := start(t, "cmp", "-i", strconv.Itoa(size/2), path, orig)
-	for name, p := range map[string]*proc{"from start": a, "from middle": b} {
-		if err := p.wait(t, 20*time.Second); err != nil {
-			t.Errorf("cmp %s: %v %s%s", name, err, p.stdout, p.stderr)
+	a := testutil.Start(t, "cmp", path, orig)
+	b := testutil.Start(t, "cmp", "-i", strconv.Itoa(size/2), path, orig)
+	for name, p := range map[string]*testutil.Proc{"from start": a, "from middle": b} {
+		if err := p.Wait(t, 20*time.Second); err != nil {
+			t.Errorf("cmp %s: %v %s%s", name, err, p.Stdout(), p.Stderr())
 		}
 	}
 }
@@ -119,23 +120,23 @@ func TestMountInterruptBlockedRead(t *testing.T) {
 	torrent, _, _ := fixture(t, "movie.mkv", tfile{"", 2 << 20})
 	mnt := filepath.Join(t.TempDir(), "m")
 	mountAt(t, torrent, mnt, "--cache-dir", t.TempDir())
-	cat := start(t, "cat", filepath.Join(mnt, "movie.mkv"))
+	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv"))
 	waitBlocked(t, cat)
-	cat.cmd.Process.Signal(syscall.SIGINT)
-	if err := cat.wait(t, 3*time.Second); err == nil {
+	cat.Cmd.Process.Signal(syscall.SIGINT)
+	if err := cat.Wait(t, 3*time.Second); err == nil {
 		t.Error("interrupted cat exited 0")
 	}
 }
 
 // waitBlocked waits until p sleeps in a read of the mount: in FUSE's wait for an answer,
 // or for a page-cache page that FUSE readahead is filling.
-func waitBlocked(t *testing.T, p *proc) {
+func waitBlocked(t *testing.T, p *testutil.Proc) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "the reader to block in the mount", func() bool {
-		if p.exited() {
-			t.Fatalf("reader exited: %v %s", p.err, p.stderr)
+	testutil.WaitFor(t, 5*time.Second, "the reader to block in the mount", func() bool {
+		if p.Exited() {
+			t.Fatalf("reader exited: %v %s", p.Err(), p.Stderr())
 		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", p.cmd.Process.Pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", p.Cmd.Process.Pid))
 		w := string(b)
 		return strings.Contains(w, "fuse") || strings.Contains(w, "folio") || strings.Contains(w, "page") || strings.Contains(w, "wait_answer")
 	})
@@ -145,17 +146,17 @@ func TestMountSIGTERMWithBlockedRead(t *testing.T) {
 	torrent, _, _ := fixture(t, "movie.mkv", tfile{"", 2 << 20})
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--cache-dir", t.TempDir())
-	cat := start(t, "cat", filepath.Join(mnt, "movie.mkv"))
+	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv"))
 	waitBlocked(t, cat)
-	m.cmd.Process.Signal(syscall.SIGTERM)
+	m.Cmd.Process.Signal(syscall.SIGTERM)
 	// The product's bound is 2 s; a little more here so a loaded machine does not flake.
-	if err := m.wait(t, 4*time.Second); err != nil {
-		t.Errorf("mount exited with %v after SIGTERM; stderr:\n%s", err, m.stderr)
+	if err := m.Wait(t, 4*time.Second); err != nil {
+		t.Errorf("mount exited with %v after SIGTERM; stderr:\n%s", err, m.Stderr())
 	}
 	if isMounted(mnt) {
 		t.Error("still mounted after SIGTERM")
 	}
-	if err := cat.wait(t, 3*time.Second); err == nil {
+	if err := cat.Wait(t, 3*time.Second); err == nil {
 		t.Error("reader blocked at shutdown exited 0")
 	}
 }
@@ -167,8 +168,8 @@ func TestMountUmountCommand(t *testing.T) {
 	if out, err := exec.Command(torrentfsBin(t), "umount", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v %s", err, out)
 	}
-	if err := m.wait(t, 5*time.Second); err != nil {
-		t.Errorf("mount exited with %v after umount; stderr:\n%s", err, m.stderr)
+	if err := m.Wait(t, 5*time.Second); err != nil {
+		t.Errorf("mount exited with %v after umount; stderr:\n%s", err, m.Stderr())
 	}
 	out, err := exec.Command(torrentfsBin(t), "umount", mnt).CombinedOutput()
 	if code := exitCode(err); code != exitRuntime || !strings.Contains(string(out), "not mounted") {
@@ -197,9 +198,9 @@ func TestMountRemountReusesCache(t *testing.T) {
 		mnt := filepath.Join(t.TempDir(), "m")
 		m := mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", cacheDir)
 		sh(t, "cmp "+filepath.Join(mnt, "movie.mkv")+" "+orig)
-		m.cmd.Process.Signal(syscall.SIGTERM)
-		if err := m.wait(t, 5*time.Second); err != nil {
-			t.Fatalf("mount %d: %v\n%s", i, err, m.stderr)
+		m.Cmd.Process.Signal(syscall.SIGTERM)
+		if err := m.Wait(t, 5*time.Second); err != nil {
+			t.Fatalf("mount %d: %v\n%s", i, err, m.Stderr())
 		}
 		got[i] = downloaded(t, m)
 	}
@@ -216,21 +217,21 @@ func TestMountBoundedCache(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "m")
 	const bound = size / 3
 	mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", cacheDir, "--cache-size", strconv.Itoa(bound))
-	c := start(t, "cmp", filepath.Join(mnt, "movie.mkv"), filepath.Join(data, "movie.mkv"))
+	c := testutil.Start(t, "cmp", filepath.Join(mnt, "movie.mkv"), filepath.Join(data, "movie.mkv"))
 	var most int64
-	for !c.exited() {
+	for !c.Exited() {
 		out, err := exec.Command("du", "-s", "-B1", cacheDir).Output()
 		if err == nil {
 			n, _ := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
 			most = max(most, n)
 		}
 		select {
-		case <-c.done:
+		case <-c.Done():
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if c.err != nil {
-		t.Fatalf("cmp through a bounded cache: %v %s%s", c.err, c.stdout, c.stderr)
+	if c.Err() != nil {
+		t.Fatalf("cmp through a bounded cache: %v %s%s", c.Err(), c.Stdout(), c.Stderr())
 	}
 	// Pieces in flight count against the bound; allow for the directory's own blocks and
 	// the resume file.
@@ -245,8 +246,8 @@ func TestMountStaleMount(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "m")
 	cacheDir := t.TempDir()
 	m := mountAt(t, torrent, mnt, "--cache-dir", cacheDir)
-	m.cmd.Process.Kill()
-	<-m.done
+	m.Cmd.Process.Kill()
+	<-m.Done()
 	if _, err := os.Stat(mnt); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("killed mount left %v, want a stale mount", err)
 	}
@@ -254,13 +255,13 @@ func TestMountStaleMount(t *testing.T) {
 	if got := sh(t, "ls "+mnt); got != "a.bin\n" {
 		t.Errorf("after clearing the stale mount: ls %q", got)
 	}
-	if !strings.Contains(m2.stderr.String(), "stale") {
-		t.Errorf("second mount did not say it cleared a stale mount:\n%s", m2.stderr)
+	if !strings.Contains(m2.Stderr(), "stale") {
+		t.Errorf("second mount did not say it cleared a stale mount:\n%s", m2.Stderr())
 	}
 }
 
 func TestMountBadMountpoint(t *testing.T) {
-	needFUSE(t)
+	testutil.NeedFUSE(t)
 	torrent, _, _ := fixture(t, "a.bin", tfile{"", 1000})
 	full := t.TempDir()
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
@@ -58,8 +59,8 @@ func TestGetFromOurSeed(t *testing.T) {
 	_, torrent := writeTorrent(t, src)
 	port := testpeers.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	seed := testpeers.Start(t, torrentfsBin(t), "seed", "--no-trackers", "--listen", addr, "--data", src, torrent)
-	testpeers.WaitListening(t, addr, 10*time.Second)
+	seed := testutil.Start(t, torrentfsBin(t), "seed", "--no-trackers", "--listen", addr, "--data", src, torrent)
+	testutil.WaitListening(t, addr, 10*time.Second)
 	out := t.TempDir()
 	got := runGet(t, "--no-trackers", "--peer", addr, "--out", out, torrent)
 	if !strings.Contains(got, "downloaded") {
@@ -75,13 +76,13 @@ func TestGetFromOurSeed(t *testing.T) {
 	}
 	// SIGTERM ends the seeder with status 0.
 	seed.Cmd.Process.Signal(os.Interrupt)
-	if err := seed.Wait(10 * time.Second); err != nil {
+	if err := seed.Wait(t, 10*time.Second); err != nil {
 		t.Errorf("seed after Ctrl-C: %v\n%s", err, seed.Output())
 	}
 }
 
 func TestGetFromAria2ViaUDPTracker(t *testing.T) {
-	testpeers.Need(t, "aria2c", "opentracker")
+	testutil.Need(t, "aria2c", "opentracker")
 	src := t.TempDir()
 	mi0, _ := writeTorrent(t, src)
 	_, udpURL := testpeers.Opentracker(t, mi0.InfoHash)

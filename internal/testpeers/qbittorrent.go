@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"torrentfs/internal/testutil"
 )
 
 // qbHTTP keeps no idle connections, so no transport goroutine outlives a test.
@@ -18,7 +20,7 @@ var qbHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, T
 
 // QBittorrent is a running qbittorrent-nox whose WebUI API listens on loopback.
 type QBittorrent struct {
-	Proc *Proc
+	Proc *testutil.Proc
 	Port int    // BitTorrent listen port
 	API  string // WebUI base URL, e.g. http://127.0.0.1:PORT
 }
@@ -28,7 +30,7 @@ type QBittorrent struct {
 // the WebUI on 127.0.0.1 without login for loopback clients. Add torrents with AddTorrent.
 func StartQBittorrent(t testing.TB, ip string) *QBittorrent {
 	t.Helper()
-	Need(t, "qbittorrent-nox")
+	testutil.Need(t, "qbittorrent-nox")
 	profile := t.TempDir()
 	port := FreePort(t, ip)
 	webPort := FreePort(t, "127.0.0.1")
@@ -70,8 +72,8 @@ Connection\UPnP=false
 		t.Fatal(err)
 	}
 	q := &QBittorrent{Port: port, API: "http://127.0.0.1:" + strconv.Itoa(webPort)}
-	q.Proc = Start(t, "qbittorrent-nox", "--profile="+profile)
-	WaitFor(t, 30*time.Second, "qBittorrent's WebUI did not answer", func() bool {
+	q.Proc = testutil.Start(t, "qbittorrent-nox", "--profile="+profile)
+	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI did not answer", func() bool {
 		if q.Proc.Exited() {
 			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
 		}

@@ -1,39 +1,25 @@
 // Package testpeers starts real third-party BitTorrent programs (aria2c, Transmission,
-// opentracker) on loopback for tests, and makes test data. Only tests import it. Every
-// process it starts is killed and waited for in t.Cleanup; every port comes from the
-// kernel, never a fixed number.
+// qBittorrent, opentracker) on loopback for tests, and makes test data. Only tests import
+// it. Every process it starts is a testutil.Proc, killed and waited for in t.Cleanup; every
+// port comes from the kernel, never a fixed number. Helpers that are not about peers (waits,
+// child processes, loggers) live in internal/testutil.
 package testpeers
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// Need fails the test when a program is missing, or skips it when TORRENTFS_ALLOW_SKIP=1:
-// CI installs everything (scripts/test), so a missing program there is a failure.
-func Need(t testing.TB, progs ...string) {
-	t.Helper()
-	for _, p := range progs {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("TORRENTFS_ALLOW_SKIP") == "1" {
-				t.Skipf("%s is not installed", p)
-			}
-			t.Fatalf("%s is not installed (scripts/test installs it)", p)
-		}
-	}
-}
+	"torrentfs/internal/testutil"
+)
 
 // FreePort returns a port that is free for both TCP and UDP on ip right now.
 func FreePort(t testing.TB, ip string) int {
@@ -53,97 +39,6 @@ func FreePort(t testing.TB, ip string) int {
 	}
 	t.Fatal("no port free for both TCP and UDP")
 	return 0
-}
-
-// Proc is a started program.
-type Proc struct {
-	Name string
-	Cmd  *exec.Cmd
-	Log  *bytes.Buffer
-	done chan struct{}
-	err  error
-}
-
-// Start runs a program whose output is kept for failure messages; t.Cleanup kills it.
-func Start(t testing.TB, name string, args ...string) *Proc {
-	t.Helper()
-	p := &Proc{Name: filepath.Base(name), Log: &bytes.Buffer{}, done: make(chan struct{})}
-	p.Cmd = exec.Command(name, args...)
-	w := &lockedWriter{b: p.Log}
-	p.Cmd.Stdout, p.Cmd.Stderr = w, w
-	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.Cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.Cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.Stop()
-		if t.Failed() {
-			t.Logf("--- output of %s %s:\n%s", p.Name, strings.Join(args, " "), lastOfEachLine(w.String()))
-		}
-	})
-	return p
-}
-
-// Stop kills the process group and waits.
-func (p *Proc) Stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Wait waits for the program to exit, up to d.
-func (p *Proc) Wait(d time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		return fmt.Errorf("%s still running after %v", p.Name, d)
-	}
-}
-
-// Exited tells whether the program has ended.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Output is what the program printed so far.
-func (p *Proc) Output() string { return p.Log.String() }
-
-// WaitFor polls cond until it holds or d passes; it fails the test with msg then.
-func WaitFor(t testing.TB, d time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %s", d, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// WaitListening waits until something accepts TCP connections on addr.
-func WaitListening(t testing.TB, addr string, d time.Duration) {
-	t.Helper()
-	WaitFor(t, d, "nothing listens on "+addr, func() bool {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
 }
 
 // WriteFiles writes files of pseudo-random bytes (deterministic per seed) under dir;
@@ -219,47 +114,11 @@ func fileSum(t testing.TB, p string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-type lockedWriter struct {
-	mu chanMutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.lock()
-	defer w.mu.unlock()
-	if w.b.Len() > 4<<20 { // keep the tail of chatty programs bounded
-		w.b.Next(w.b.Len() - 2<<20)
-	}
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.lock()
-	defer w.mu.unlock()
-	return w.b.String()
-}
-
-// chanMutex is a mutex usable as a zero value inside a struct copied by pointer only.
-type chanMutex struct{ ch chan struct{} }
-
-func (m *chanMutex) lock() {
-	if m.ch == nil {
-		m.ch = make(chan struct{}, 1)
-	}
-	m.ch <- struct{}{}
-}
-func (m *chanMutex) unlock() { <-m.ch }
-
-// ctxTimeout is a context for helper commands.
-func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
-
 // Opentracker starts Debian's opentracker on 127.0.0.1 serving the given info-hashes (it
 // serves only whitelisted ones) and returns its HTTP and UDP announce URLs.
 func Opentracker(t testing.TB, infoHashes ...[20]byte) (httpURL, udpURL string) {
 	t.Helper()
-	Need(t, "opentracker")
+	testutil.Need(t, "opentracker")
 	dir := t.TempDir()
 	var wl strings.Builder
 	for _, h := range infoHashes {
@@ -271,9 +130,9 @@ func Opentracker(t testing.TB, infoHashes ...[20]byte) (httpURL, udpURL string) 
 	port := FreePort(t, "127.0.0.1")
 	ps := strconv.Itoa(port)
 	// It refuses -u as root; -d is where it chroots and finds the whitelist.
-	Start(t, "opentracker", "-i", "127.0.0.1", "-p", ps, "-P", ps, "-d", dir, "-w", "whitelist")
+	testutil.Start(t, "opentracker", "-i", "127.0.0.1", "-p", ps, "-P", ps, "-d", dir, "-w", "whitelist")
 	addr := "127.0.0.1:" + ps
-	WaitListening(t, addr, 5*time.Second)
+	testutil.WaitListening(t, addr, 5*time.Second)
 	return "http://" + addr + "/announce", "udp://" + addr + "/announce"
 }
 
@@ -287,9 +146,9 @@ type Aria2Opts struct {
 
 // Aria2 starts aria2c on a torrent with data in dir: a seeder when the data is complete
 // there, a downloader otherwise. It returns the process and the port it listens on.
-func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*Proc, int) {
+func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*testutil.Proc, int) {
 	t.Helper()
-	Need(t, "aria2c")
+	testutil.Need(t, "aria2c")
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
 	}
@@ -317,7 +176,7 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*Proc, int) {
 		args = append(args, "--seed-time=0")
 	}
 	args = append(args, torrent)
-	return Start(t, "aria2c", args...), port
+	return testutil.Start(t, "aria2c", args...), port
 }
 
 // TreeMatches tells whether every file under want exists under got with the same bytes.
@@ -334,16 +193,4 @@ func TreeMatches(want, got string) bool {
 		return nil
 	})
 	return ok
-}
-
-// lastOfEachLine keeps, of each line that a program redrew with carriage returns, only the
-// final state, so status bars do not flood a failure message.
-func lastOfEachLine(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if k := strings.LastIndex(strings.TrimRight(l, "\r "), "\r"); k >= 0 {
-			lines[i] = l[k+1:]
-		}
-	}
-	return strings.Join(lines, "\n")
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"torrentfs/internal/testutil"
 )
 
 // Facts about Transmission 3.00 that shape these helpers, found by running it on loopback:
@@ -34,15 +36,15 @@ type TransmissionOpts struct {
 // seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX, µTP and
 // port mapping are off. It keeps running (seeding) once complete; the test decides when it
 // is done by looking at the files (TransmissionHas).
-func Transmission(t testing.TB, torrent, dir, ip string) (*Proc, int) {
+func Transmission(t testing.TB, torrent, dir, ip string) (*testutil.Proc, int) {
 	t.Helper()
 	return TransmissionWith(t, torrent, dir, TransmissionOpts{IP: ip})
 }
 
 // TransmissionWith is Transmission with options.
-func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*Proc, int) {
+func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*testutil.Proc, int) {
 	t.Helper()
-	Need(t, "transmission-cli")
+	testutil.Need(t, "transmission-cli")
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
 	}
@@ -69,12 +71,12 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*P
 	}
 	args := []string{"-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent}
 	if o.DeepLog == "" {
-		return Start(t, "transmission-cli", args...), port
+		return testutil.Start(t, "transmission-cli", args...), port
 	}
 	// It writes the deep log only to fd 1 or 2; its messages go to stderr and its status
 	// line to stdout, so stdout becomes the deep log.
 	sh := append([]string{"-c", `TR_DEBUG_FD=1 exec transmission-cli "$@" >"$0"`, o.DeepLog}, args...)
-	return Start(t, "sh", sh...), port
+	return testutil.Start(t, "sh", sh...), port
 }
 
 // TransmissionHas tells whether every non-empty file under want exists under got with the
