@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,54 +42,8 @@ func startFakePeer(t *testing.T, mi *metainfo.MetaInfo, scenario func(fp *fakePe
 	return fp
 }
 
-// acceptPeers accepts connections on ip until the test ends, counting them in conns and
-// serving each with serve on its own goroutine; t.Cleanup closes the listener and waits.
-func acceptPeers(t *testing.T, ip string, conns *atomic.Int32, serve func(net.Conn)) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln
-}
-
 func (fp *fakePeer) addr() netip.AddrPort {
 	return fp.ln.Addr().(*net.TCPAddr).AddrPort()
-}
-
-// answerHandshake reads the engine's handshake on c and answers for infoHash with the given
-// reserved bits; false when the connection failed.
-func answerHandshake(c net.Conn, infoHash metainfo.Hash, res wire.Reserved) bool {
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
-		return false
-	}
-	if _, err := wire.ReadPeerID(c); err != nil {
-		return false
-	}
-	return wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: wire.NewPeerID("-XX0001-")}) == nil
 }
 
 func (fp *fakePeer) serve(c net.Conn) {
@@ -112,8 +65,7 @@ func (fp *fakePeer) serve(c net.Conn) {
 func (fp *fakePeer) drain(r *wire.Reader) {
 	for {
 		if _, err := r.Read(); err != nil {
-			var ne net.Error
-			if !(errors.As(err, &ne) && ne.Timeout()) {
+			if hungUp(err) {
 				fp.closed.Add(1)
 			}
 			return
@@ -256,22 +208,9 @@ func TestRequestFloodIsBounded(t *testing.T) {
 	c := newClient(t, swarm.ClientConfig{})
 	addTorrent(t, c, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 
-	conn, err := net.Dial("tcp", c.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	var res wire.Reserved
 	res.SetFast(true)
-	if err := wire.WriteHandshake(conn, wire.Handshake{Reserved: res, InfoHash: mi.InfoHash, PeerID: wire.NewPeerID("-XX0001-")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := wire.ReadHandshakeHeader(conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wire.ReadPeerID(conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := dialHandshake(t, c.Addr(), mi.InfoHash, res)
 	conn.Write((&wire.Message{ID: wire.Interested}).AppendTo(nil))
 	// Read nothing back for a while (so uploads pile up at our end if unbounded), while
 	// sending far more requests than any queue should take.
@@ -294,7 +233,7 @@ func TestRequestFloodIsBounded(t *testing.T) {
 	}
 	// The engine must hang up on the flood.
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err = io.Copy(io.Discard, conn)
+	_, err := io.Copy(io.Discard, conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Error("engine kept serving a peer that flooded it with requests")

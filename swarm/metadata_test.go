@@ -99,28 +99,16 @@ func TestServeMetadataMessages(t *testing.T) {
 	mi, _ := makeTorrent(t, src, "multi", manyFiles(), 32<<10)
 	sc := newClient(t, swarm.ClientConfig{})
 	addTorrent(t, sc, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	conn, err := net.Dial("tcp", sc.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	var res wire.Reserved
 	res.SetExtended(true)
-	if err := wire.WriteHandshake(conn, wire.Handshake{Reserved: res, InfoHash: mi.InfoHash, PeerID: wire.NewPeerID("-XX0001-")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := wire.ReadHandshakeHeader(conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wire.ReadPeerID(conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := dialHandshake(t, sc.Addr(), mi.InfoHash, res)
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	const ourID = 7
 	eh, _ := wire.ExtHandshake{M: map[string]int{wire.ExtMetadata: ourID}}.Encode()
 	writeMsg(t, conn, wire.Message{ID: wire.Extended, Payload: eh})
 	r := wire.NewReader(conn, 0)
 	var theirs wire.ExtHandshake
+	var err error
 	for {
 		m := readMsg(t, r)
 		if m.ID == wire.Extended && m.ExtID == 0 {
@@ -222,8 +210,7 @@ func (mp *metaPeer) serve(c net.Conn) {
 	for {
 		m, err := r.Read()
 		if err != nil {
-			var ne net.Error
-			if !(errors.As(err, &ne) && ne.Timeout()) {
+			if hungUp(err) {
 				mp.closed.Add(1)
 			}
 			return

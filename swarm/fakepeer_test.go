@@ -1,0 +1,97 @@
+package swarm_test
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"torrentfs/metainfo"
+	"torrentfs/swarm/wire"
+)
+
+// The fake peers of hostile_test.go and metadata_test.go, and the tests that talk to our
+// engine as a raw peer, share these: the accept loop, both ends of the handshake, and how
+// to tell a hang-up from a timeout.
+
+// fakePeerID is the peer id every fake peer and raw test connection sends.
+var fakePeerID = wire.NewPeerID("-XX0001-")
+
+// acceptPeers accepts connections on ip until the test ends, counting them in conns and
+// serving each with serve on its own goroutine; t.Cleanup closes the listener and waits.
+func acceptPeers(t *testing.T, ip string, conns *atomic.Int32, serve func(net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return ln
+}
+
+// answerHandshake reads the engine's handshake on c and answers for infoHash with the given
+// reserved bits; false when the connection failed.
+func answerHandshake(c net.Conn, infoHash metainfo.Hash, res wire.Reserved) bool {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
+		return false
+	}
+	if _, err := wire.ReadPeerID(c); err != nil {
+		return false
+	}
+	return wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: fakePeerID}) == nil
+}
+
+// dialHandshake connects to our engine at addr as a peer of infoHash with the given
+// reserved bits and completes the handshake; t.Cleanup closes the connection. The
+// connection has no deadline when it is returned.
+func dialHandshake(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: fakePeerID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.ReadPeerID(c); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+// hungUp tells whether a read failed because the engine closed the connection (EOF or
+// reset) rather than because the fake peer's own deadline passed.
+func hungUp(err error) bool {
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
