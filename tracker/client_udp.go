@@ -16,19 +16,10 @@ import (
 )
 
 const (
-	udpProtocolID = 0x41727101980
-
-	udpActionConnect  = 0
-	udpActionAnnounce = 1
-	udpActionScrape   = 2
-	udpActionError    = 3
-
 	// udpConnIDLifetime is how long a client may reuse a connection id (BEP 15).
 	udpConnIDLifetime = time.Minute
 	// udpMaxRetransmits is the BEP's n: waits run 15·2^0 … 15·2^8 seconds.
 	udpMaxRetransmits = 8
-	// udpMaxScrape is how many info-hashes fit one scrape packet (BEP 15).
-	udpMaxScrape = 74
 )
 
 // UDPClient talks to one UDP tracker through one connected socket. All its state (socket,
@@ -243,7 +234,7 @@ func udpTransactionID() uint32 {
 }
 
 func udpConnectPacket(tid uint32) []byte {
-	b := make([]byte, 16)
+	b := make([]byte, udpHeaderLen)
 	binary.BigEndian.PutUint64(b[0:], udpProtocolID)
 	binary.BigEndian.PutUint32(b[8:], udpActionConnect)
 	binary.BigEndian.PutUint32(b[12:], tid)
@@ -251,7 +242,7 @@ func udpConnectPacket(tid uint32) []byte {
 }
 
 func udpAnnouncePacket(connID uint64, tid uint32, req AnnounceRequest) []byte {
-	b := make([]byte, 98)
+	b := make([]byte, udpAnnounceLen)
 	binary.BigEndian.PutUint64(b[0:], connID)
 	binary.BigEndian.PutUint32(b[8:], udpActionAnnounce)
 	binary.BigEndian.PutUint32(b[12:], tid)
@@ -277,7 +268,7 @@ func udpAnnouncePacket(connID uint64, tid uint32, req AnnounceRequest) []byte {
 }
 
 func udpScrapePacket(connID uint64, tid uint32, hashes [][20]byte) []byte {
-	b := make([]byte, 16, 16+20*len(hashes))
+	b := make([]byte, udpHeaderLen, udpHeaderLen+20*len(hashes))
 	binary.BigEndian.PutUint64(b[0:], connID)
 	binary.BigEndian.PutUint32(b[8:], udpActionScrape)
 	binary.BigEndian.PutUint32(b[12:], tid)

@@ -14,18 +14,8 @@ import (
 	"time"
 )
 
-// BEP 15 constants.
+// The protocol's own constants are in udp_proto.go; these are the server's limits.
 const (
-	srvUDPProtocolID     uint64 = 0x41727101980
-	srvUDPActionConnect  uint32 = 0
-	srvUDPActionAnnounce uint32 = 1
-	srvUDPActionScrape   uint32 = 2
-	srvUDPActionError    uint32 = 3
-
-	srvUDPHeaderLen   = 16 // connection id, action, transaction id
-	srvUDPAnnounceLen = 98
-	// BEP 15 puts the practical limit of a scrape at about 74 hashes (one MTU).
-	srvUDPMaxScrape = 74
 	// Peers per reply that keep a reply inside a 1500-byte MTU.
 	srvUDPMaxPeers4 = ServerMaxNumWant
 	srvUDPMaxPeers6 = 80
@@ -43,28 +33,28 @@ type srvUDPRequest struct {
 	action   uint32
 	txID     uint32
 	announce AnnounceRequest // action announce; IP is the packet's IP field, if not zero
-	hashes   [][20]byte      // action scrape, at most srvUDPMaxScrape
+	hashes   [][20]byte      // action scrape, at most udpMaxScrape
 }
 
 // srvParseUDPRequest parses a request packet. Errors other than errSrvUDPIgnore come with
 // the transaction id filled in, so the caller can answer with an error packet.
 func srvParseUDPRequest(pkt []byte) (srvUDPRequest, error) {
 	var req srvUDPRequest
-	if len(pkt) < srvUDPHeaderLen {
+	if len(pkt) < udpHeaderLen {
 		return req, errSrvUDPIgnore
 	}
 	req.connID = binary.BigEndian.Uint64(pkt[0:])
 	req.action = binary.BigEndian.Uint32(pkt[8:])
 	req.txID = binary.BigEndian.Uint32(pkt[12:])
 	switch req.action {
-	case srvUDPActionConnect:
-		if req.connID != srvUDPProtocolID {
+	case udpActionConnect:
+		if req.connID != udpProtocolID {
 			return req, errors.New("bad protocol id in connect")
 		}
-	case srvUDPActionAnnounce:
+	case udpActionAnnounce:
 		// Bytes past 98 are BEP 41 options; we need none of them.
-		if len(pkt) < srvUDPAnnounceLen {
-			return req, fmt.Errorf("announce of %d bytes, want %d", len(pkt), srvUDPAnnounceLen)
+		if len(pkt) < udpAnnounceLen {
+			return req, fmt.Errorf("announce of %d bytes, want %d", len(pkt), udpAnnounceLen)
 		}
 		a := &req.announce
 		copy(a.InfoHash[:], pkt[16:36])
@@ -100,15 +90,15 @@ func srvParseUDPRequest(pkt []byte) (srvUDPRequest, error) {
 			return req, errors.New("invalid port 0")
 		}
 		a.Compact = true
-	case srvUDPActionScrape:
-		n := (len(pkt) - srvUDPHeaderLen) / 20
+	case udpActionScrape:
+		n := (len(pkt) - udpHeaderLen) / 20
 		if n == 0 {
 			return req, errors.New("scrape without info_hash")
 		}
-		n = min(n, srvUDPMaxScrape)
+		n = min(n, udpMaxScrape)
 		req.hashes = make([][20]byte, n)
 		for i := range n {
-			req.hashes[i] = [20]byte(pkt[srvUDPHeaderLen+20*i:])
+			req.hashes[i] = [20]byte(pkt[udpHeaderLen+20*i:])
 		}
 	default:
 		return req, fmt.Errorf("unknown action %d", req.action)
@@ -203,7 +193,7 @@ func (s *Server) handleUDP(pkt []byte, src netip.AddrPort, conns *srvUDPConns) [
 	}
 	reply := binary.BigEndian.AppendUint32(nil, req.action)
 	reply = binary.BigEndian.AppendUint32(reply, req.txID)
-	if req.action == srvUDPActionConnect {
+	if req.action == udpActionConnect {
 		id, err := conns.issue(src.Addr(), now)
 		if err != nil {
 			return srvUDPError(req.txID, err.Error())
@@ -213,7 +203,7 @@ func (s *Server) handleUDP(pkt []byte, src netip.AddrPort, conns *srvUDPConns) [
 	if !conns.valid(req.connID, src.Addr(), now) {
 		return srvUDPError(req.txID, "unknown or expired connection id")
 	}
-	if req.action == srvUDPActionScrape {
+	if req.action == udpActionScrape {
 		stats := s.scrape(req.hashes)
 		for _, ih := range req.hashes {
 			st := stats[ih]
@@ -256,7 +246,7 @@ func (s *Server) handleUDP(pkt []byte, src netip.AddrPort, conns *srvUDPConns) [
 }
 
 func srvUDPError(txID uint32, msg string) []byte {
-	b := binary.BigEndian.AppendUint32(nil, srvUDPActionError)
+	b := binary.BigEndian.AppendUint32(nil, udpActionError)
 	b = binary.BigEndian.AppendUint32(b, txID)
 	return append(b, msg...)
 }

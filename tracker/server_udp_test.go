@@ -60,8 +60,8 @@ func (c *srvTestUDP) header(connID uint64, action uint32) []byte {
 
 func (c *srvTestUDP) connect() uint64 {
 	c.t.Helper()
-	action, body := c.roundTrip(c.header(srvUDPProtocolID, srvUDPActionConnect))
-	if action != srvUDPActionConnect || len(body) != 8 {
+	action, body := c.roundTrip(c.header(udpProtocolID, udpActionConnect))
+	if action != udpActionConnect || len(body) != 8 {
 		c.t.Fatalf("connect reply: action %d, body %q", action, body)
 	}
 	return binary.BigEndian.Uint64(body)
@@ -87,7 +87,7 @@ type srvTestUDPAnnounceReply struct {
 
 func srvTestParseUDPAnnounce(t *testing.T, action uint32, body []byte, addrLen int) srvTestUDPAnnounceReply {
 	t.Helper()
-	if action != srvUDPActionAnnounce {
+	if action != udpActionAnnounce {
 		t.Fatalf("announce reply: action %d, body %q", action, body)
 	}
 	if len(body) < 12 || (len(body)-12)%(addrLen+2) != 0 {
@@ -111,7 +111,7 @@ func TestServerUDP(t *testing.T) {
 
 	seeder := newSrvTestUDP(t, "127.0.0.11", srv.udpAddr)
 	sid := seeder.connect()
-	action, body := seeder.roundTrip(srvTestAnnouncePacket(seeder.header(sid, srvUDPActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 7001))
+	action, body := seeder.roundTrip(srvTestAnnouncePacket(seeder.header(sid, udpActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 7001))
 	r := srvTestParseUDPAnnounce(t, action, body, 4)
 	if r.interval != 100 || r.seeders != 1 || r.leechers != 0 || len(r.peers) != 0 {
 		t.Fatalf("seeder's announce: %+v", r)
@@ -120,19 +120,19 @@ func TestServerUDP(t *testing.T) {
 	// A leecher on 127.0.0.1 that names itself 127.0.0.12 in the IP field.
 	leecher := newSrvTestUDP(t, "127.0.0.1", srv.udpAddr)
 	lid := leecher.connect()
-	action, body = leecher.roundTrip(srvTestAnnouncePacket(leecher.header(lid, srvUDPActionAnnounce), ih, srvTestPeerID(2), 100, 2, [4]byte{127, 0, 0, 12}, -1, 7002))
+	action, body = leecher.roundTrip(srvTestAnnouncePacket(leecher.header(lid, udpActionAnnounce), ih, srvTestPeerID(2), 100, 2, [4]byte{127, 0, 0, 12}, -1, 7002))
 	r = srvTestParseUDPAnnounce(t, action, body, 4)
 	if r.seeders != 1 || r.leechers != 1 || len(r.peers) != 1 || r.peers[0] != netip.MustParseAddrPort("127.0.0.11:7001") {
 		t.Fatalf("leecher's announce: %+v", r)
 	}
 	// The seeder now learns of the leecher at the address it named.
-	action, body = seeder.roundTrip(srvTestAnnouncePacket(seeder.header(sid, srvUDPActionAnnounce), ih, srvTestPeerID(1), 0, 0, [4]byte{}, -1, 7001))
+	action, body = seeder.roundTrip(srvTestAnnouncePacket(seeder.header(sid, udpActionAnnounce), ih, srvTestPeerID(1), 0, 0, [4]byte{}, -1, 7001))
 	r = srvTestParseUDPAnnounce(t, action, body, 4)
 	if len(r.peers) != 1 || r.peers[0] != netip.MustParseAddrPort("127.0.0.12:7002") {
 		t.Fatalf("seeder's re-announce: %+v", r)
 	}
 	// numwant 0 still counts but returns nobody.
-	action, body = leecher.roundTrip(srvTestAnnouncePacket(leecher.header(lid, srvUDPActionAnnounce), ih, srvTestPeerID(2), 0, 1, [4]byte{127, 0, 0, 12}, 0, 7002))
+	action, body = leecher.roundTrip(srvTestAnnouncePacket(leecher.header(lid, udpActionAnnounce), ih, srvTestPeerID(2), 0, 1, [4]byte{127, 0, 0, 12}, 0, 7002))
 	r = srvTestParseUDPAnnounce(t, action, body, 4)
 	if r.seeders != 2 || r.leechers != 0 || len(r.peers) != 0 {
 		t.Fatalf("completed announce with numwant 0: %+v", r)
@@ -140,10 +140,10 @@ func TestServerUDP(t *testing.T) {
 
 	t.Run("scrape", func(t *testing.T) {
 		other := srvTestHash(21)
-		pkt := append(leecher.header(lid, srvUDPActionScrape), ih[:]...)
+		pkt := append(leecher.header(lid, udpActionScrape), ih[:]...)
 		pkt = append(pkt, other[:]...)
 		action, body := leecher.roundTrip(pkt)
-		if action != srvUDPActionScrape || len(body) != 24 {
+		if action != udpActionScrape || len(body) != 24 {
 			t.Fatalf("scrape reply: action %d, %d bytes", action, len(body))
 		}
 		got := [6]uint32{}
@@ -155,7 +155,7 @@ func TestServerUDP(t *testing.T) {
 		}
 	})
 	t.Run("scrape beyond 74 hashes", func(t *testing.T) {
-		pkt := leecher.header(lid, srvUDPActionScrape)
+		pkt := leecher.header(lid, udpActionScrape)
 		for range 80 {
 			pkt = append(pkt, ih[:]...)
 		}
@@ -166,8 +166,8 @@ func TestServerUDP(t *testing.T) {
 	})
 	t.Run("connection id of another address", func(t *testing.T) {
 		other := newSrvTestUDP(t, "127.0.0.13", srv.udpAddr)
-		action, body := other.roundTrip(srvTestAnnouncePacket(other.header(lid, srvUDPActionAnnounce), ih, srvTestPeerID(3), 5, 0, [4]byte{}, -1, 7003))
-		if action != srvUDPActionError || !strings.Contains(string(body), "connection id") {
+		action, body := other.roundTrip(srvTestAnnouncePacket(other.header(lid, udpActionAnnounce), ih, srvTestPeerID(3), 5, 0, [4]byte{}, -1, 7003))
+		if action != udpActionError || !strings.Contains(string(body), "connection id") {
 			t.Fatalf("reply action %d %q, want an error about the connection id", action, body)
 		}
 	})
@@ -193,8 +193,8 @@ func TestServerUDPHandle(t *testing.T) {
 
 	connect := func(src netip.AddrPort) uint64 {
 		t.Helper()
-		reply := s.handleUDP(c.header(srvUDPProtocolID, srvUDPActionConnect), src, conns)
-		if len(reply) != 16 || binary.BigEndian.Uint32(reply) != srvUDPActionConnect {
+		reply := s.handleUDP(c.header(udpProtocolID, udpActionConnect), src, conns)
+		if len(reply) != 16 || binary.BigEndian.Uint32(reply) != udpActionConnect {
 			t.Fatalf("connect reply %x", reply)
 		}
 		return binary.BigEndian.Uint64(reply[8:])
@@ -205,7 +205,7 @@ func TestServerUDPHandle(t *testing.T) {
 	}
 
 	errorOf := func(reply []byte) string {
-		if len(reply) < 8 || binary.BigEndian.Uint32(reply) != srvUDPActionError {
+		if len(reply) < 8 || binary.BigEndian.Uint32(reply) != udpActionError {
 			return ""
 		}
 		return string(reply[8:])
@@ -217,14 +217,14 @@ func TestServerUDPHandle(t *testing.T) {
 	}{
 		{"empty", nil, ""},
 		{"15 bytes", make([]byte, 15), ""},
-		{"connect with a wrong protocol id", c.header(12345, srvUDPActionConnect), "protocol id"},
+		{"connect with a wrong protocol id", c.header(12345, udpActionConnect), "protocol id"},
 		{"unknown action", c.header(id4, 9), "unknown action"},
-		{"short announce", c.header(id4, srvUDPActionAnnounce), "announce of 16 bytes"},
-		{"announce, bad connection id", srvTestAnnouncePacket(c.header(id4+1, srvUDPActionAnnounce), ih, srvTestPeerID(1), 1, 0, [4]byte{}, -1, 1), "connection id"},
-		{"announce, bad event", srvTestAnnouncePacket(c.header(id4, srvUDPActionAnnounce), ih, srvTestPeerID(1), 1, 7, [4]byte{}, -1, 1), "invalid event"},
-		{"announce, port 0", srvTestAnnouncePacket(c.header(id4, srvUDPActionAnnounce), ih, srvTestPeerID(1), 1, 0, [4]byte{}, -1, 0), "invalid port"},
-		{"announce, negative left", srvTestAnnouncePacket(c.header(id4, srvUDPActionAnnounce), ih, srvTestPeerID(1), 1<<63, 0, [4]byte{}, -1, 1), "negative"},
-		{"scrape without hashes", c.header(id4, srvUDPActionScrape), "without info_hash"},
+		{"short announce", c.header(id4, udpActionAnnounce), "announce of 16 bytes"},
+		{"announce, bad connection id", srvTestAnnouncePacket(c.header(id4+1, udpActionAnnounce), ih, srvTestPeerID(1), 1, 0, [4]byte{}, -1, 1), "connection id"},
+		{"announce, bad event", srvTestAnnouncePacket(c.header(id4, udpActionAnnounce), ih, srvTestPeerID(1), 1, 7, [4]byte{}, -1, 1), "invalid event"},
+		{"announce, port 0", srvTestAnnouncePacket(c.header(id4, udpActionAnnounce), ih, srvTestPeerID(1), 1, 0, [4]byte{}, -1, 0), "invalid port"},
+		{"announce, negative left", srvTestAnnouncePacket(c.header(id4, udpActionAnnounce), ih, srvTestPeerID(1), 1<<63, 0, [4]byte{}, -1, 1), "negative"},
+		{"scrape without hashes", c.header(id4, udpActionScrape), "without info_hash"},
 	}
 	for _, tt := range tests {
 		reply := s.handleUDP(tt.pkt, src4, conns)
@@ -244,15 +244,15 @@ func TestServerUDPHandle(t *testing.T) {
 
 	// IPv6: the reply carries 18-byte peers, and only IPv6 ones.
 	id6 := connect(src6)
-	s.handleUDP(srvTestAnnouncePacket(c.header(id4, srvUDPActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 4001), src4, conns)
-	s.handleUDP(srvTestAnnouncePacket(c.header(id6, srvUDPActionAnnounce), ih, srvTestPeerID(2), 0, 2, [4]byte{}, -1, 4002), netip.MustParseAddrPort("[::1]:5000"), conns)
-	reply := s.handleUDP(srvTestAnnouncePacket(c.header(id6, srvUDPActionAnnounce), ih, srvTestPeerID(3), 9, 2, [4]byte{10, 0, 0, 1}, -1, 4003), src6, conns)
+	s.handleUDP(srvTestAnnouncePacket(c.header(id4, udpActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 4001), src4, conns)
+	s.handleUDP(srvTestAnnouncePacket(c.header(id6, udpActionAnnounce), ih, srvTestPeerID(2), 0, 2, [4]byte{}, -1, 4002), netip.MustParseAddrPort("[::1]:5000"), conns)
+	reply := s.handleUDP(srvTestAnnouncePacket(c.header(id6, udpActionAnnounce), ih, srvTestPeerID(3), 9, 2, [4]byte{10, 0, 0, 1}, -1, 4003), src6, conns)
 	r := srvTestParseUDPAnnounce(t, binary.BigEndian.Uint32(reply), reply[8:], 16)
 	if r.seeders != 2 || r.leechers != 1 || len(r.peers) != 1 || r.peers[0] != netip.MustParseAddrPort("[::1]:4002") {
 		t.Fatalf("IPv6 announce: %+v", r)
 	}
 	// The IPv4 leecher sees only the IPv4 seeder; the IPv6 one does not fit its reply.
-	reply = s.handleUDP(srvTestAnnouncePacket(c.header(id4, srvUDPActionAnnounce), ih, srvTestPeerID(4), 9, 2, [4]byte{}, -1, 4004), src4, conns)
+	reply = s.handleUDP(srvTestAnnouncePacket(c.header(id4, udpActionAnnounce), ih, srvTestPeerID(4), 9, 2, [4]byte{}, -1, 4004), src4, conns)
 	r = srvTestParseUDPAnnounce(t, binary.BigEndian.Uint32(reply), reply[8:], 4)
 	if len(r.peers) != 1 || r.peers[0] != netip.MustParseAddrPort("127.0.0.11:4001") {
 		t.Fatalf("IPv4 announce: %+v", r)
@@ -260,18 +260,18 @@ func TestServerUDPHandle(t *testing.T) {
 
 	// Connection ids last two minutes, then must be renewed.
 	clock.Advance(2 * time.Minute)
-	reply = s.handleUDP(append(c.header(id4, srvUDPActionScrape), ih[:]...), src4, conns)
-	if binary.BigEndian.Uint32(reply) != srvUDPActionScrape {
+	reply = s.handleUDP(append(c.header(id4, udpActionScrape), ih[:]...), src4, conns)
+	if binary.BigEndian.Uint32(reply) != udpActionScrape {
 		t.Fatalf("scrape with a 2-minute-old connection id: %q", reply)
 	}
 	clock.Advance(time.Second)
-	reply = s.handleUDP(append(c.header(id4, srvUDPActionScrape), ih[:]...), src4, conns)
+	reply = s.handleUDP(append(c.header(id4, udpActionScrape), ih[:]...), src4, conns)
 	if msg := errorOf(reply); !strings.Contains(msg, "connection id") {
 		t.Fatalf("scrape with an expired connection id: %q", reply)
 	}
 	fresh := connect(src4)
-	reply = s.handleUDP(append(c.header(fresh, srvUDPActionScrape), ih[:]...), src4, conns)
-	if binary.BigEndian.Uint32(reply) != srvUDPActionScrape {
+	reply = s.handleUDP(append(c.header(fresh, udpActionScrape), ih[:]...), src4, conns)
+	if binary.BigEndian.Uint32(reply) != udpActionScrape {
 		t.Fatalf("scrape with a fresh connection id: %q", reply)
 	}
 	// Expired ids are purged from the table.
@@ -298,10 +298,10 @@ func TestServerUDPIPv6Socket(t *testing.T) {
 	ih := srvTestHash(40)
 	a := newSrvTestUDP(t, "::1", pc.LocalAddr().(*net.UDPAddr))
 	aid := a.connect()
-	a.roundTrip(srvTestAnnouncePacket(a.header(aid, srvUDPActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 6001))
+	a.roundTrip(srvTestAnnouncePacket(a.header(aid, udpActionAnnounce), ih, srvTestPeerID(1), 0, 2, [4]byte{}, -1, 6001))
 	b := newSrvTestUDP(t, "::1", pc.LocalAddr().(*net.UDPAddr))
 	bid := b.connect()
-	action, body := b.roundTrip(srvTestAnnouncePacket(b.header(bid, srvUDPActionAnnounce), ih, srvTestPeerID(2), 10, 2, [4]byte{}, -1, 6002))
+	action, body := b.roundTrip(srvTestAnnouncePacket(b.header(bid, udpActionAnnounce), ih, srvTestPeerID(2), 10, 2, [4]byte{}, -1, 6002))
 	r := srvTestParseUDPAnnounce(t, action, body, 16)
 	if len(r.peers) != 1 || r.peers[0] != netip.MustParseAddrPort("[::1]:6001") {
 		t.Fatalf("IPv6 announce over a socket: %+v", r)
@@ -310,26 +310,26 @@ func TestServerUDPIPv6Socket(t *testing.T) {
 
 func FuzzServerParseUDPRequest(f *testing.F) {
 	c := &srvTestUDP{}
-	f.Add(c.header(srvUDPProtocolID, srvUDPActionConnect))
-	f.Add(srvTestAnnouncePacket(c.header(77, srvUDPActionAnnounce), srvTestHash(1), srvTestPeerID(1), 5, 2, [4]byte{127, 0, 0, 1}, -1, 6881))
-	f.Add(append(c.header(77, srvUDPActionScrape), make([]byte, 45)...))
+	f.Add(c.header(udpProtocolID, udpActionConnect))
+	f.Add(srvTestAnnouncePacket(c.header(77, udpActionAnnounce), srvTestHash(1), srvTestPeerID(1), 5, 2, [4]byte{127, 0, 0, 1}, -1, 6881))
+	f.Add(append(c.header(77, udpActionScrape), make([]byte, 45)...))
 	f.Add([]byte("short"))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		req, err := srvParseUDPRequest(pkt)
 		if err != nil {
-			if len(pkt) >= srvUDPHeaderLen && err == errSrvUDPIgnore {
+			if len(pkt) >= udpHeaderLen && err == errSrvUDPIgnore {
 				t.Fatalf("ignored a %d-byte packet", len(pkt))
 			}
 			return
 		}
 		switch req.action {
-		case srvUDPActionConnect:
-		case srvUDPActionAnnounce:
-			if len(pkt) < srvUDPAnnounceLen || req.announce.Port == 0 || req.announce.Left < 0 {
+		case udpActionConnect:
+		case udpActionAnnounce:
+			if len(pkt) < udpAnnounceLen || req.announce.Port == 0 || req.announce.Left < 0 {
 				t.Fatalf("accepted announce %+v from %d bytes", req.announce, len(pkt))
 			}
-		case srvUDPActionScrape:
-			if n := len(req.hashes); n == 0 || n > srvUDPMaxScrape || srvUDPHeaderLen+20*n > len(pkt) {
+		case udpActionScrape:
+			if n := len(req.hashes); n == 0 || n > udpMaxScrape || udpHeaderLen+20*n > len(pkt) {
 				t.Fatalf("%d hashes from %d bytes", n, len(pkt))
 			}
 		default:
