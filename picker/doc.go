@@ -8,7 +8,8 @@
 //   - per-piece availability: how many connected peers have each piece, kept in buckets so
 //     the rarest piece is found without a scan over all pieces;
 //   - for each started ("partial") piece, which blocks are received, which are requested and
-//     from whom since when (at most two copies of one request), and which are free;
+//     from whom since when (at most maxCopies, three, copies of one request), and which
+//     are free;
 //   - per peer: what it has, its outstanding requests, its measured rate, whether it choked us;
 //   - the wants of the readers (owners), each a list of piece ranges with a due time.
 //
@@ -19,7 +20,9 @@
 //     (water-filling over rate and queued bytes), so fast peers take most, idle peers take
 //     some, and a slow peer takes a block only where that does not delay the piece. Blocks
 //     of an overdue piece may be requested a second time from a peer expected to deliver
-//     sooner than the first.
+//     sooner than the first. Blocks of a piece a reader is blocked on are requested from up
+//     to three peers without that estimate; the first to answer wins, the others are
+//     cancelled.
 //  2. Partial pieces, oldest first: finishing them makes them verifiable and shareable and
 //     bounds the number of half-downloaded pieces.
 //  3. Rarest first among the pieces the peer has, ties broken by a seeded random order.

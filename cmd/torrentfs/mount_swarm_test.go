@@ -25,8 +25,9 @@ import (
 )
 
 // Acceptance tests of the mount against real third-party seeders (aria2c, found through
-// opentracker or given with --peer) and a real downloader. Run them in the network jail:
-//   /work/shared/bin/netjail go test -race -count=1 -run 'TestMountSwarm|TestMountPriority|TestMountSeek|TestMountFFmpeg|TestMountUploads' ./cmd/torrentfs/
+// opentracker or given with --peer) and a real downloader. Run them under the workplace's
+// netjail (scripts/lib.sh finds it):
+//   netjail go test -race -count=1 -run 'TestMountSwarm|TestMountPriority|TestMountSeek|TestMountFFmpeg|TestMountUploads' ./cmd/torrentfs/
 //
 // Ordering claims ("the far piece came before the old window") are checked against the
 // engine's own record: run with --log-level debug, the cache logs one "piece verified"

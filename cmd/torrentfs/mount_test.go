@@ -17,8 +17,8 @@ import (
 	"torrentfs/metainfo"
 )
 
-// Run these under the network jail:
-//   /work/shared/bin/netjail go test -race -count=1 -run Mount ./cmd/torrentfs/
+// Run these under the workplace's netjail (scripts/lib.sh finds it):
+//   netjail go test -race -count=1 -run Mount ./cmd/torrentfs/
 
 var albumFiles = []tfile{
 	{"cover.jpg", 300<<10 + 17},
