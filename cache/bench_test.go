@@ -58,7 +58,7 @@ func BenchmarkWriteVerify(b *testing.B) {
 									return
 								}
 							}
-							if ok, err := s.VerifyPiece(i); !ok || err != nil {
+							if ok, err := s.HashPiece(i); !ok || err != nil {
 								b.Errorf("piece %d: %v %v", i, ok, err)
 								return
 							}
@@ -84,10 +84,11 @@ func BenchmarkCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Check(context.Background(), nil); err != nil {
+		have, err := s.Check(context.Background(), nil)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if !s.Complete() {
+		if !have.All() {
 			b.Fatal("incomplete")
 		}
 		s.Close()

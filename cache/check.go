@@ -17,14 +17,15 @@ import (
 	"torrentfs/bitfield"
 )
 
-// Check finds which pieces are already on disk and makes that the have set. If a resume
+// Check finds which pieces are already on disk and returns them. If a resume
 // file is configured and every file's size and mtime still match it, its have set is
 // trusted without reading anything. Otherwise pieces are hashed on all cores, a few in
 // flight at a time, except pieces whose bytes are certainly absent: a missing file, a file
 // too short, or a range that is entirely a hole in a sparse file (SEEK_DATA), which is what
 // makes reopening a mostly empty cache fast. progress, if not nil, is called from Check's
-// goroutine after each piece. Check is meant to run before the storage is in use.
-func (s *Storage) Check(ctx context.Context, progress func(done, total int)) error {
+// goroutine after each piece. Failed pieces that hold disk blocks are punched out. Check
+// is meant to run before the storage is in use.
+func (s *Storage) Check(ctx context.Context, progress func(done, total int)) (bitfield.Bitfield, error) {
 	total := s.info.NumPieces()
 	if progress == nil {
 		progress = func(int, int) {}
@@ -32,9 +33,8 @@ func (s *Storage) Check(ctx context.Context, progress func(done, total int)) err
 	if s.opts.StateFile != "" {
 		if have, ok := s.loadState(); ok {
 			s.log.WithField("pieces", have.Count()).Info("resume file matches the data; not re-hashing")
-			s.setHave(have, nil)
 			progress(total, total)
-			return nil
+			return have, nil
 		}
 	}
 	sizes := s.statFiles()
@@ -95,13 +95,20 @@ func (s *Storage) Check(ctx context.Context, progress func(done, total int)) err
 		progress(done, total)
 	}
 	if firstErr != nil {
-		return firstErr
+		return bitfield.Bitfield{}, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("check %q: %w", s.info.Name, err)
+		return bitfield.Bitfield{}, fmt.Errorf("check %q: %w", s.info.Name, err)
 	}
-	s.setHave(have, junk)
-	return nil
+	if !s.opts.ReadOnly {
+		for _, i := range junk {
+			free := func(j int) bool { return j < 0 || j >= total || !have.Has(j) }
+			if err := s.Punch(i, free(i-1), free(i+1)); err != nil {
+				s.log.WithError(err).WithField("piece", i).Warn("cannot free a partial piece")
+			}
+		}
+	}
+	return have, nil
 }
 
 // statFiles returns each file's size, -1 for files that are missing (or pad files, which
@@ -145,7 +152,7 @@ func (s *Storage) checkPiece(i int, sizes []int64, zero *zeroHashes) (ok, hadDat
 	if fileSpans > 0 && !hadData && !zero.matches(i) {
 		return false, false, nil
 	}
-	ok, err = s.hashPiece(i)
+	ok, err = s.hashPiece(i, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, false, nil // removed under us
 	}
@@ -194,41 +201,4 @@ func (z *zeroHashes) matches(i int) bool {
 		want = z.last
 	}
 	return bytes.Equal(want[:], z.s.info.Pieces[i][:])
-}
-
-// setHave replaces the have set after a check. In bounded mode the pieces enter the LRU in
-// index order and anything over the bound is evicted at once; junk (failed pieces holding
-// disk blocks) is punched out so it does not eat the cache.
-func (s *Storage) setHave(have bitfield.Bitfield, junk []int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.have = have
-	s.haveBytes = 0
-	for i := range have.Len() {
-		if have.Has(i) {
-			s.haveBytes += s.info.PieceSize(i)
-		}
-	}
-	if s.lru == nil {
-		return
-	}
-	s.lru.Purge()
-	s.pinnedBytes = 0
-	for i := range have.Len() {
-		switch {
-		case !have.Has(i):
-		case s.pins[i] > 0:
-			s.pinnedBytes += s.info.PieceSize(i)
-		default:
-			s.lru.Add(i, struct{}{})
-		}
-	}
-	if !s.opts.ReadOnly {
-		for _, i := range junk {
-			if err := s.punch(i); err != nil {
-				s.log.WithError(err).WithField("piece", i).Warn("cannot free a partial piece")
-			}
-		}
-	}
-	s.shrinkLocked(0)
 }

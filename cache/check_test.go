@@ -45,7 +45,7 @@ func TestCheckSkipsHoles(t *testing.T) {
 	}
 	s2 := open(t, dir, info, Options{})
 	calls := 0
-	err := s2.Check(context.Background(), func(done, total int) {
+	have, err := s2.Check(context.Background(), func(done, total int) {
 		calls++
 		if total != n || done != calls {
 			t.Fatalf("progress(%d, %d) on call %d", done, total, calls)
@@ -57,11 +57,11 @@ func TestCheckSkipsHoles(t *testing.T) {
 	if got := s2.hashed.Load(); got != int64(len(written)) {
 		t.Errorf("Check hashed %d pieces, want %d", got, len(written))
 	}
-	if got := s2.Have().Count(); got != len(written) {
+	if got := have.Count(); got != len(written) {
 		t.Errorf("Check found %d pieces, want %d", got, len(written))
 	}
 	for _, i := range written {
-		if !s2.HasPiece(i) {
+		if !have.Has(i) {
 			t.Errorf("piece %d not found", i)
 		}
 	}
@@ -88,11 +88,12 @@ func TestCheckZeroPieceInHole(t *testing.T) {
 	}
 	f.Close()
 	s := open(t, dir, info, Options{})
-	if err := s.Check(context.Background(), nil); err != nil {
+	have, err := s.Check(context.Background(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Complete() {
-		t.Fatalf("have %v, want all 4 pieces", s.Have().Bytes())
+	if !have.All() {
+		t.Fatalf("have %v, want all 4 pieces", have.Bytes())
 	}
 }
 
@@ -105,7 +106,7 @@ func TestCheckCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	calls := 0
-	err := s.Check(ctx, func(done, total int) {
+	have, err := s.Check(ctx, func(done, total int) {
 		calls++
 		if done == 5 {
 			cancel()
@@ -117,8 +118,8 @@ func TestCheckCancel(t *testing.T) {
 	if calls >= info.NumPieces() {
 		t.Errorf("Check ran to the end (%d progress calls) despite cancel", calls)
 	}
-	if s.Have().Count() != 0 {
-		t.Error("a cancelled Check changed the have set")
+	if have.Len() != 0 {
+		t.Error("a cancelled Check returned a have set")
 	}
 	// Check's workers must all be gone.
 	deadline := time.Now().Add(5 * time.Second)
@@ -144,14 +145,15 @@ func TestReadOnlyExistingData(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, dir, info, Options{ReadOnly: true})
-	if err := s.Check(context.Background(), nil); err != nil {
+	have, err := s.Check(context.Background(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// d is bytes [120K+3, 160K+3): pieces 3 and 4 touch it.
 	for i := range info.NumPieces() {
 		want := i < 3
-		if s.HasPiece(i) != want {
-			t.Errorf("piece %d present=%v, want %v", i, s.HasPiece(i), want)
+		if have.Has(i) != want {
+			t.Errorf("piece %d present=%v, want %v", i, have.Has(i), want)
 		}
 	}
 	got := make([]byte, 96*kib)

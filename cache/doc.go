@@ -1,20 +1,18 @@
 // Package cache stores a torrent's pieces on disk in the layout every client uses
-// (DIR/<name> for a single file, DIR/<name>/<path...> for several), verifies them against
-// their SHA-1 hashes, finds what is already there on restart, serves reads for uploads and
-// the mount, and, in bounded mode, keeps disk use under a limit by evicting the least
-// recently read pieces.
+// (DIR/<name> for a single file, DIR/<name>/<path...> for several) and keeps the record of
+// which of them are there.
 //
-// Who owns what:
-//   - Storage.mu guards all bookkeeping: the have set, the set of pieces being written, byte
-//     counters, the piece LRU, pin counts and the queue of evictions to report. It is never held across pread/pwrite or
-//     SHA-1 work; it is held while punching holes for evictions, so that no read or
-//     admission can see a piece half-evicted.
-//   - fileCache.mu guards the bounded set of open file handles; each handle is reference
-//     counted so one can be dropped from the set while another goroutine still reads it.
-//     Lock order: Storage.mu before fileCache.mu, never the other way.
-//   - The resume file is written by one caller at a time (Storage.saveMu).
-//
-// A *Storage is safe for concurrent use by the swarm's disk workers and the mount's readers.
-// It never calls out to its owner: evictions are queued and signalled on a channel
-// (Evictions, TakeEvictions) so the owner's loop picks them up when it likes.
+// Two types, two owners:
+//   - Storage is passive I/O: it writes blocks, reads bytes back, hashes a piece against
+//     its SHA-1, punches a piece's bytes out of the files, measures disk use, finds what is
+//     already on disk at start (Check) and reads and writes the resume file. It decides
+//     nothing and keeps no have set: its callers read only what they know is verified. It is
+//     safe for concurrent use by the swarm's disk workers, uploads and the mount's reads;
+//     fileCache.mu guards the bounded set of open file handles (each reference counted so
+//     one can leave the set while another goroutine still reads it), and saveMu orders
+//     resume-file writers.
+//   - Ledger is the one record of which pieces are present, in flight, pinned, and which
+//     to evict under a byte bound (least recently read first). It is pure bookkeeping, not
+//     safe for concurrent use: its one owner is the torrent's run loop, which executes the
+//     evictions it returns through Storage.Punch.
 package cache

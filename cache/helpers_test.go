@@ -88,12 +88,12 @@ func writePiece(t testing.TB, s *Storage, data []byte, i int, perm []int) {
 
 func verify(t testing.TB, s *Storage, i int, want bool) {
 	t.Helper()
-	ok, err := s.VerifyPiece(i)
+	ok, err := s.HashPiece(i)
 	if err != nil {
-		t.Fatalf("VerifyPiece(%d): %v", i, err)
+		t.Fatalf("HashPiece(%d): %v", i, err)
 	}
 	if ok != want {
-		t.Fatalf("VerifyPiece(%d) = %v, want %v", i, ok, want)
+		t.Fatalf("HashPiece(%d) = %v, want %v", i, ok, want)
 	}
 }
 

@@ -40,10 +40,11 @@ func TestMktorrentLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, dir, &mi.Info, Options{ReadOnly: true})
-	if err := s.Check(context.Background(), nil); err != nil {
+	have, err := s.Check(context.Background(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Complete() {
-		t.Fatalf("mktorrent's data found incomplete: %d/%d pieces", s.Have().Count(), mi.Info.NumPieces())
+	if !have.All() {
+		t.Fatalf("mktorrent's data found incomplete: %d/%d pieces", have.Count(), mi.Info.NumPieces())
 	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // WriteBlock stores data at offset begin of piece, across as many files as it spans. Pad
-// file bytes are dropped (they read as zeros). A write to a piece already verified is
-// ignored: late duplicates from endgame must not disturb data being served.
+// file bytes are dropped (they read as zeros). The owner never writes to a verified piece:
+// late duplicates from endgame must not disturb data being served.
 func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
@@ -17,19 +17,8 @@ func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
 	if err := s.checkRange(piece, int64(begin), int64(len(data))); err != nil {
 		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
 	}
-	s.mu.Lock()
-	closed, present := s.closed, s.have.Has(piece)
-	if !closed && !present {
-		// Marked before the bytes land, so an eviction that runs meanwhile will not punch
-		// the file-system block this piece shares with its neighbour.
-		s.markDirtyLocked(piece)
-	}
-	s.mu.Unlock()
-	if closed {
+	if s.closed.Load() {
 		return ErrClosed
-	}
-	if present {
-		return nil
 	}
 	if err := s.writeAt(data, s.info.PieceOffset(piece)+int64(begin)); err != nil {
 		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
@@ -37,7 +26,7 @@ func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
 	return nil
 }
 
-// ReadBlock reads len(p) bytes at offset begin of piece, which must be stored; for uploads.
+// ReadBlock reads len(p) bytes at offset begin of piece; for uploads.
 func (s *Storage) ReadBlock(piece, begin int, p []byte) error {
 	if err := s.checkRange(piece, int64(begin), int64(len(p))); err != nil {
 		return fmt.Errorf("read block %d+%d of piece %d: %w", begin, len(p), piece, err)
@@ -46,10 +35,10 @@ func (s *Storage) ReadBlock(piece, begin int, p []byte) error {
 	return err
 }
 
-// ReadAt reads torrent bytes [off, off+len(p)); every piece they touch must be stored, else
-// it reads nothing and returns ErrNotPresent. A read past the end is cut short with io.EOF.
-// In bounded mode the pieces read become the most recently used, and they cannot be
-// evicted while the read is in progress.
+// ReadAt reads torrent bytes [off, off+len(p)) as the files hold them. The caller makes sure
+// every piece they touch is verified and stays so until the read returns (the owner's pins):
+// the storage cannot tell verified bytes from others. A read past the end is cut short with
+// io.EOF.
 func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read at %d: negative offset", off)
@@ -68,49 +57,13 @@ func (s *Storage) ReadAt(p []byte, off int64) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	first, last := s.info.PieceRange(off, int64(n))
-	if err := s.pinRead(first, last); err != nil {
-		return 0, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	if s.closed.Load() {
+		return 0, ErrClosed
 	}
-	err := s.readAt(p[:n], off)
-	s.unpinRead(first, last)
-	if err != nil {
+	if err := s.readAt(p[:n], off); err != nil {
 		return 0, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
 	}
 	return n, eof
-}
-
-// pinRead checks that pieces [first, last] are stored and, in bounded mode, pins them for
-// the length of one read.
-func (s *Storage) pinRead(first, last int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	for i := first; i <= last; i++ {
-		if !s.have.Has(i) {
-			return fmt.Errorf("piece %d: %w", i, ErrNotPresent)
-		}
-	}
-	if s.lru != nil {
-		for i := first; i <= last; i++ {
-			s.pinLocked(i)
-		}
-	}
-	return nil
-}
-
-func (s *Storage) unpinRead(first, last int) {
-	if s.lru == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := first; i <= last; i++ {
-		s.unpinLocked(i)
-	}
-	s.shrinkLocked(0)
 }
 
 func (s *Storage) checkRange(piece int, begin, n int64) error {

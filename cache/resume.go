@@ -52,16 +52,23 @@ func (s *Storage) fileStats() []stateStat {
 	return out
 }
 
-// saveState writes the resume file atomically (temp file, fsync, rename). Files are
-// stat'ed before the have set is copied: a piece that changes between the two then shows
-// up as an mtime mismatch, never as a stale bit that is trusted.
-func (s *Storage) saveState() error {
+// FileStats is a snapshot of the files' sizes and modification times for SaveState.
+type FileStats []stateStat
+
+// StatFiles takes the snapshot SaveState needs. Take it before the have set: a piece that
+// changes between the two then shows up as an mtime mismatch, never as a stale bit that
+// is trusted.
+func (s *Storage) StatFiles() FileStats { return s.fileStats() }
+
+// SaveState writes the resume file (if Options.StateFile is set) atomically: temp file,
+// fsync, rename. have must have been taken after stats.
+func (s *Storage) SaveState(have bitfield.Bitfield, stats FileStats) error {
+	if s.opts.StateFile == "" || s.opts.ReadOnly {
+		return nil
+	}
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	st := stateFile{Version: stateVersion, Torrent: s.torrentID(), Files: s.fileStats()}
-	s.mu.Lock()
-	st.Have = s.have.Bytes()
-	s.mu.Unlock()
+	st := stateFile{Version: stateVersion, Torrent: s.torrentID(), Files: stats, Have: have.Bytes()}
 	data, err := json.Marshal(&st)
 	if err != nil {
 		return fmt.Errorf("encode resume file: %w", err)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"torrentfs/bitfield"
 )
 
 func TestResumeFile(t *testing.T) {
@@ -46,16 +48,22 @@ func TestResumeFile(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "r.state")
 			s := open(t, dir, info, Options{StateFile: state})
 			want := map[int]bool{0: true, 2: true, 5: true}
+			have := bitfield.New(info.NumPieces())
 			for i := range want {
 				writePiece(t, s, data, i, nil)
 				verify(t, s, i, true)
+				have.Set(i)
+			}
+			if err := s.SaveState(have, s.StatFiles()); err != nil {
+				t.Fatal(err)
 			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 			tc.tamper(t, dir, state)
 			s2 := open(t, dir, info, Options{StateFile: state})
-			if err := s2.Check(context.Background(), nil); err != nil {
+			have2, err := s2.Check(context.Background(), nil)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if hashed := s2.hashed.Load() > 0; hashed != tc.wantHashed {
@@ -65,27 +73,37 @@ func TestResumeFile(t *testing.T) {
 				want = map[int]bool{5: true} // a is pieces 0-3
 			}
 			for i := range info.NumPieces() {
-				if s2.HasPiece(i) != want[i] {
-					t.Errorf("piece %d present=%v, want %v", i, s2.HasPiece(i), want[i])
+				if have2.Has(i) != want[i] {
+					t.Errorf("piece %d present=%v, want %v", i, have2.Has(i), want[i])
 				}
 			}
 		})
 	}
 }
 
-func TestResumeFileWrittenPeriodically(t *testing.T) {
+// A piece that changes after the stat but before the have set is taken shows up as an mtime
+// mismatch: the resume file is then not trusted.
+func TestResumeFileStatBeforeHave(t *testing.T) {
 	info, data := makeTorrent(t, "p", 16*kib, true, []fileSpec{{"", 100 * kib, false}})
+	dir := t.TempDir()
 	state := filepath.Join(t.TempDir(), "state")
-	s := open(t, t.TempDir(), info, Options{StateFile: state, StateEvery: 2})
+	s := open(t, dir, info, Options{StateFile: state})
 	writePiece(t, s, data, 0, nil)
-	verify(t, s, 0, true)
-	if _, err := os.Stat(state); !os.IsNotExist(err) {
-		t.Fatalf("state file written after 1 piece (err %v)", err)
-	}
+	stats := s.StatFiles()
 	writePiece(t, s, data, 1, nil)
-	verify(t, s, 1, true)
-	if _, err := os.Stat(state); err != nil {
-		t.Fatalf("state file not written after 2 pieces: %v", err)
+	// File times are as coarse as the kernel's tick: make the write visibly later.
+	later := time.Unix(0, stats[0].MTime).Add(time.Second)
+	if err := os.Chtimes(filepath.Join(dir, "p"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	have := bitfield.New(info.NumPieces())
+	have.Set(0)
+	have.Set(1)
+	if err := s.SaveState(have, stats); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.loadState(); ok {
+		t.Fatal("a resume file whose stat predates a write was trusted")
 	}
 	// No temp files left behind.
 	ents, err := os.ReadDir(filepath.Dir(state))
@@ -114,7 +132,7 @@ func FuzzLoadState(f *testing.F) {
 	if err := s.WriteBlock(0, 0, make([]byte, 100)); err != nil {
 		f.Fatal(err)
 	}
-	if err := s.saveState(); err != nil {
+	if err := s.SaveState(bitfield.New(info.NumPieces()), s.StatFiles()); err != nil {
 		f.Fatal(err)
 	}
 	valid, err := os.ReadFile(state)

@@ -76,6 +76,9 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 		if free > 0 {
 			if k := p.share(id, pr, i, free, limit-len(out)); k > 0 {
 				if ps == nil {
+					if !p.admits(i) {
+						continue
+					}
 					ps = p.start(i)
 				}
 				out = p.takeFree(id, pr, i, ps, k, now, out)
@@ -108,7 +111,7 @@ func (p *Picker) pickPartial(id PeerID, pr *peer, limit int, now time.Time, out 
 func (p *Picker) pickRarest(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
 	for len(out) < limit {
 		i := p.rarestFor(pr)
-		if i < 0 {
+		if i < 0 || !p.admits(i) {
 			break
 		}
 		out = p.takeFree(id, pr, i, p.start(i), limit-len(out), now, out)

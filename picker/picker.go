@@ -65,6 +65,9 @@ type Picker struct {
 	due   []duePiece        // pieces we lack that some owner wants, by (due, piece)
 	dueAt map[int]time.Time // the same, by piece
 
+	// gate, when set, is asked before a piece is started (see SetGate).
+	gate func(piece int) bool
+
 	// Switches for simulations that compare against simpler policies.
 	naiveDue     bool // due blocks go to whoever asks first
 	noDuplicates bool // no overdue or endgame duplicates
@@ -159,6 +162,15 @@ func (p *Picker) SetBackground(on bool) []Request {
 	p.background = on
 	return p.dropStale()
 }
+
+// SetGate installs a check asked once before a piece is started, that is before its first
+// block is requested: a piece it refuses stays unstarted for now and is asked about again
+// at the next Pick. The run loop uses it to keep the pieces being written within the
+// cache's room. The gate must not call back into the Picker. nil admits every piece.
+func (p *Picker) SetGate(gate func(piece int) bool) { p.gate = gate }
+
+// admits asks the gate about piece i.
+func (p *Picker) admits(i int) bool { return p.gate == nil || p.gate(i) }
 
 // SetSkip excludes pieces first..last from background download (skip true) or includes them
 // again. Returns the outstanding requests that became useless.

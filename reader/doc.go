@@ -28,17 +28,17 @@
 // On New, the file's first and last pieces (about PrefetchBytes each) are wanted under two
 // more head IDs, due PrefetchDelay from now: soon, but after reads that block right now.
 //
-// # Reads in flight
+// # Reads
 //
-// A read that has to wait also wants its own pieces, due now, under an ID of its own until
-// it returns: the kernel keeps readahead reads in flight while a far read replaces the
-// stream that asked for them, and in a bounded cache those wants are what pins the pieces
-// between the wait and the copy. A copy that still finds its piece gone (evicted before the
-// torrent noticed) is retried until the piece comes back or ctx ends, for up to 5 s.
+// A read hands its byte range to the torrent (Torrent.ReadAt), which wants the missing
+// pieces now, holds every piece of the range while the bytes are copied and answers once
+// they are verified: the kernel keeps readahead reads in flight while a far read replaces
+// the stream that asked for them, and such a read must neither wait for a piece nobody
+// wants any more nor lose it to eviction between the wait and the copy.
 //
 // # Interrupted reads
 //
-// A read whose context ends returns ctx.Err() and abandons only its own wait: the wants it
-// set stay, so a retried read (FUSE interrupts are common, Go's preemption signal causes
+// A read whose context ends returns ctx.Err() and abandons only its own wait: the stream
+// wants it set stay, so a retried read (FUSE interrupts are common, Go's preemption signal causes
 // many) finds the download already under way.
 package reader

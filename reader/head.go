@@ -18,11 +18,13 @@ type Torrent interface {
 	// SetWants replaces head's wants: pieces first, first+1, ... by due[0], due[1], ...;
 	// an empty due clears them.
 	SetWants(head int, first int, due []time.Time)
-	// WaitPiece blocks until piece i is verified, ctx ends or the torrent stops.
-	WaitPiece(ctx context.Context, i int) error
+	// HasPiece tells whether piece i is verified, as a hint: it may change at once.
 	HasPiece(i int) bool
-	// ReadAt reads verified bytes of the torrent's byte stream.
-	ReadAt(p []byte, off int64) (int, error)
+	// ReadAt reads bytes [off, off+len(p)) of the torrent's byte stream (all files
+	// concatenated) once every piece under them is verified, wanting the missing ones now
+	// and holding them until the bytes are copied. It fails when ctx ends, the torrent
+	// stops or the pieces cannot be had (a full disk).
+	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 }
 
 // Options tune a Head. Zero fields take the defaults in brackets.
@@ -179,67 +181,14 @@ func (h *Head) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if err := h.demand(off, off+int64(len(p))); err != nil {
 		return 0, err
 	}
-	base := h.file.Offset
-	first, last := h.info.PieceRange(base+off, int64(len(p)))
-	if !h.present(first, last) {
-		// Pin this read's pieces under its own ID: the stream that asked for them may be
-		// replaced by a far read (kernel readahead keeps older reads in flight), and a
-		// read must not wait for a piece nobody wants any more, nor lose it to eviction
-		// between the wait and the copy.
-		id := NewID()
-		due := make([]time.Time, last-first+1)
-		for k := range due {
-			due[k] = h.opts.Now()
+	n, err := h.t.ReadAt(ctx, p, h.file.Offset+off)
+	if err != nil {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
 		}
-		h.t.SetWants(id, first, due)
-		defer h.t.SetWants(id, 0, nil)
+		return n, err
 	}
-	done := 0
-	for k := first; k <= last; k++ {
-		// The part of p that piece k holds.
-		end := min(h.info.PieceOffset(k)+h.info.PieceSize(k)-base, off+int64(len(p)))
-		chunk := p[done : end-off]
-		if err := h.readPiece(ctx, k, chunk, base+off+int64(done)); err != nil {
-			return done, err
-		}
-		done += len(chunk)
-	}
-	return done, eof
-}
-
-// evictRetry paces re-reads of a piece that a bounded cache evicted while the torrent still
-// counted it as present: the torrent learns of evictions asynchronously, and until it does
-// WaitPiece returns at once.
-const (
-	evictRetry    = 10 * time.Millisecond
-	evictAttempts = 500
-)
-
-// readPiece copies chunk from piece k, waiting for the piece first.
-func (h *Head) readPiece(ctx context.Context, k int, chunk []byte, off int64) error {
-	var err error
-	for range evictAttempts {
-		if !h.t.HasPiece(k) {
-			if err := h.t.WaitPiece(ctx, k); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("wait for piece %d: %w", k, err)
-			}
-		}
-		if _, err = h.t.ReadAt(chunk, off); err == nil {
-			return nil
-		}
-		if h.t.HasPiece(k) {
-			break // an I/O error, not a missing piece
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(evictRetry):
-		}
-	}
-	return fmt.Errorf("read piece %d: %w", k, err)
+	return n, eof
 }
 
 // Close clears every want of the head. Reads in flight finish or fail on their own.

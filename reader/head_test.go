@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
@@ -352,10 +351,12 @@ func TestPrefetchAndClose(t *testing.T) {
 
 var errFakeClosed = errors.New("fake torrent closed")
 
-// stoppedTorrent fails every wait, like a swarm torrent that has been closed.
+// stoppedTorrent fails every read, like a swarm torrent that has been closed.
 type stoppedTorrent struct{ *fakeTorrent }
 
-func (stoppedTorrent) WaitPiece(context.Context, int) error { return errFakeClosed }
+func (stoppedTorrent) ReadAt(context.Context, []byte, int64) (int, error) {
+	return 0, errFakeClosed
+}
 
 func TestTorrentStopped(t *testing.T) {
 	ft := newFake(256*kib, mib)
@@ -385,46 +386,6 @@ func TestIDsUnique(t *testing.T) {
 			t.Fatalf("id %d given twice", id)
 		}
 		seen[id] = true
-	}
-}
-
-// staleTorrent reports piece 0 as evicted from storage while its WaitPiece still returns
-// at once, as the swarm does until its loop takes the cache's evictions.
-type staleTorrent struct {
-	*fakeTorrent
-	mu    sync.Mutex
-	tries int
-}
-
-func (s *staleTorrent) WaitPiece(ctx context.Context, i int) error { return nil }
-
-func (s *staleTorrent) ReadAt(p []byte, off int64) (int, error) {
-	s.mu.Lock()
-	s.tries++
-	s.mu.Unlock()
-	return s.fakeTorrent.ReadAt(p, off)
-}
-
-func TestReadRetriesEvictedPiece(t *testing.T) {
-	st := &staleTorrent{fakeTorrent: newFake(256*kib, mib)}
-	h, err := New(st, 0, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := h.ReadAt(context.Background(), make([]byte, 100), 10)
-		errc <- err
-	}()
-	testutil.WaitFor(t, 5*time.Second, "a few failed copies", func() bool {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.tries >= 3
-	})
-	st.Provide(0) // the piece is fetched again
-	if err := <-errc; err != nil {
-		t.Fatalf("read after re-fetch: %v", err)
 	}
 }
 

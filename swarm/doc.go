@@ -8,12 +8,21 @@
 //   - Each Torrent has one goroutine, its run loop, that owns the picker, the set of peers,
 //     the choker, the outstanding requests and the per-piece waiters. Everything else talks
 //     to it through channels: peer goroutines send decoded messages, disk workers send
-//     results, public methods send closures to run on the loop. Replies come back on
-//     buffered channels so the loop never blocks answering.
+//     results, public methods send closures to run on the loop (named methods, listed in
+//     torrent_cache.go and torrent_stream.go). Replies go out on channels of capacity one
+//     or by closing a channel, so the loop never blocks answering.
 //   - Each connection has a reader goroutine (decode, hand to the loop) and a writer
 //     goroutine (drain a queue guarded by the connection's mutex) so the loop never waits on
 //     a socket.
-//   - SHA-1 checks and disk writes run in a few disk workers fed by the loop.
+//   - The loop is the one owner of which pieces are on disk: its cache.Ledger decides
+//     admission, pins and eviction, the picker follows it, and the storage only executes.
+//     Disk writes, SHA-1 checks, hole punching and resume-file writes run in a few disk
+//     workers fed by the loop, which report back to it. Other goroutines see presence
+//     through Torrent.gen (atomics only the loop writes); reads of the mount ask the loop,
+//     which pins their pieces until the bytes are copied (torrent_cache.go).
+//   - Storage faults (a full disk, a read-only file system, a file deleted underneath) are
+//     never blamed on peers: only a fully written piece whose hash mismatches strikes the
+//     peers that sent it. A full disk shrinks the cache to what the disk holds.
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info
@@ -21,5 +30,5 @@
 //     from its loop (ut_metadata, advertised in our extension handshake).
 //
 // Callers: cmd wires a Client and Torrents; the reader package drives a Torrent through the
-// small interface it declares (wants, piece waits, reads), which Torrent satisfies.
+// small interface it declares (wants, reads), which Torrent satisfies.
 package swarm

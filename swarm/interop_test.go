@@ -69,10 +69,11 @@ func addTorrent(t *testing.T, c *swarm.Client, mi *metainfo.MetaInfo, dir string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if err := store.Check(context.Background(), nil); err != nil {
+	have, err := store.Check(context.Background(), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Storage = store
+	cfg.Storage, cfg.Have = store, have
 	tr, err := c.AddTorrent(mi, cfg)
 	if err != nil {
 		t.Fatal(err)

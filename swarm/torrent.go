@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"torrentfs/bitfield"
 	"torrentfs/cache"
 	"torrentfs/metainfo"
 	"torrentfs/picker"
@@ -24,8 +25,16 @@ import (
 // TorrentConfig configures one torrent of a Client.
 type TorrentConfig struct {
 	// Storage holds the torrent's pieces; the caller opens it, runs its Check, and closes it
-	// after the torrent.
+	// after the torrent. Have is what the Check found.
 	Storage *cache.Storage
+	Have    bitfield.Bitfield
+	// CacheBytes > 0 bounds the bytes of verified pieces kept on disk (the mount's cache):
+	// least recently read pieces nobody reads now are evicted to stay under it. 0 keeps
+	// everything, until the disk is full (see StopOnDiskFull).
+	CacheBytes int64
+	// StopOnDiskFull stops downloading when the disk is full, for a download that must keep
+	// every piece (get). Otherwise the cache shrinks to what the disk holds and reads go on.
+	StopOnDiskFull bool
 	// Trackers overrides the metainfo's announce tiers when non-nil; an empty non-nil slice
 	// disables trackers.
 	Trackers [][]string
@@ -73,11 +82,18 @@ type Torrent struct {
 	halfOpen int
 	choker   *choker
 	disk     diskState
-	waiters  map[int][]chan struct{}
-	pins     map[int]pinRange // per read head, bounded cache only
+	ledger   *cache.Ledger      // which pieces are on disk, pinned, in flight; evictions
+	waiting  map[int][]*readReq // reads of the mount waiting for each missing piece
+	pins     map[int]pinRange   // soft pins of each read head's wants
+	deferred []int              // evictions decided during a Pick, applied after it
+	shrunk   bool               // the cache was shrunk to fit a full disk
 	lastTick time.Time
 	ticks    int
 	err      error // a fatal storage error: downloading stopped
+
+	// gen publishes presence to other goroutines (see torrent_cache.go); written by the
+	// loop only.
+	gen []atomic.Uint32
 }
 
 // Stats is a snapshot of a torrent for status lines and trackers.
@@ -127,21 +143,30 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		cands:       make(map[netip.AddrPort]*candidate),
 		banned:      make(map[netip.Addr]bool),
 		choker:      newChoker(cfg.UploadSlots, binary.LittleEndian.Uint64(seed[:])),
-		waiters:     make(map[int][]chan struct{}),
+		waiting:     make(map[int][]*readReq),
 		pins:        make(map[int]pinRange),
+		ledger:      cache.NewLedger(&mi.Info, cfg.CacheBytes),
+		gen:         make([]atomic.Uint32, mi.Info.NumPieces()),
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
 	t.disk.init()
-	have := t.store.Have()
-	for i := 0; i < t.info.NumPieces(); i++ {
-		if have.Has(i) {
-			t.pk.SetHave(i)
+	if cfg.Have.Len() == t.info.NumPieces() {
+		evicted := t.ledger.Load(cfg.Have)
+		for i := range t.info.NumPieces() {
+			if t.ledger.Present(i) {
+				t.publish(i, true)
+				t.pk.SetHave(i)
+			}
+		}
+		for _, i := range evicted {
+			t.queuePunch(i) // over the bound: never present to the picker
 		}
 	}
+	t.pk.SetGate(t.gate)
 	if cfg.NoBackground {
 		t.pk.SetBackground(false)
 	}
-	if t.pk.Done() && t.store.Complete() {
+	if t.ledger.PresentCount() == t.info.NumPieces() {
 		close(t.complete)
 	}
 	for _, a := range cfg.Peers {
@@ -289,35 +314,6 @@ func (t *Torrent) do(ctx context.Context, f func()) bool {
 
 // ErrClosed is returned by waits on a torrent that has stopped.
 var ErrClosed = errors.New("torrent is closed")
-
-// WaitPiece blocks until piece i is verified, ctx ends or the torrent stops.
-func (t *Torrent) WaitPiece(ctx context.Context, i int) error {
-	if t.store.HasPiece(i) {
-		return nil
-	}
-	ch := make(chan struct{})
-	ok := t.do(ctx, func() {
-		if t.pk.Have(i) {
-			close(ch)
-			return
-		}
-		t.waiters[i] = append(t.waiters[i], ch)
-	})
-	if !ok {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return ErrClosed
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.done:
-		return ErrClosed
-	}
-}
 
 func (t *Torrent) ourHandshake() wire.Handshake {
 	var r wire.Reserved

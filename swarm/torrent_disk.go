@@ -3,7 +3,12 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
+	"time"
+
+	"torrentfs/bitfield"
+	"torrentfs/cache"
 )
 
 // diskWorkers is how many goroutines write blocks and verify pieces. Two keep a core
@@ -15,38 +20,124 @@ const diskWorkers = 2
 // nothing more, so the excess waits in the peers' sockets instead of our heap.
 const maxWriteBacklog = 8 << 20
 
-// diskJob is a block to write or a piece to verify.
+// saveEvery is how many newly verified pieces trigger a resume-file write.
+const saveEvery = 256
+
+// jobKind is what a disk worker is asked to do. The workers only execute: every decision
+// (what is present, what to evict, whom to blame) is the loop's.
+type jobKind uint8
+
+const (
+	jobWrite  jobKind = iota // write a received block
+	jobVerify                // hash a piece whose blocks are all written
+	jobPunch                 // free a piece's bytes (evicted, failed or abandoned)
+	jobUsage                 // measure disk use and free space (full disk)
+	jobStat                  // stat the files for the resume file (first half of a save)
+	jobSave                  // write the resume file (second half)
+)
+
+// diskJob is one unit of disk work.
 type diskJob struct {
-	verify  bool
-	discard bool // free an abandoned, partly written piece of a bounded cache
-	piece   int
-	begin   int
-	data    []byte
-	buf     *[]byte // returned to the pool after the write
+	kind  jobKind
+	piece int
+	begin int
+	data  []byte
+	buf   *[]byte // returned to the pool after the write
+	// punch: whether the neighbours' shared file-system blocks may be freed too.
+	freeBefore, freeAfter bool
+	// save: the have set, taken on the loop after the stat.
+	have  bitfield.Bitfield
+	stats cache.FileStats
+	// usage: measured to regrow a cache shrunk by a full disk, not after a failure.
+	regrow bool
 }
 
 type diskResult struct {
-	job diskJob
-	ok  bool // verify: the hash matched
-	err error
+	job         diskJob
+	ok          bool // verify: the hash matched
+	err         error
+	used, avail int64 // usage
+	stats       cache.FileStats
 }
 
 // diskState is the loop's view of disk work: jobs not yet taken by a worker, writes not yet
-// done per piece, and pieces whose blocks are all in and wait for their writes to verify.
+// done per piece, pieces whose blocks are all in and wait for their writes to verify, and
+// the fences that keep writes off the bytes a punch is freeing.
 type diskState struct {
 	queue         []diskJob
+	held          []diskJob // writes to fenced pieces, in arrival order
+	fence         map[int]int
 	writeBytes    int64 // block bytes received and not yet written: bounded by fill
 	pendingWrites map[int]int
 	awaiting      map[int]bool
 	verifying     map[int]bool
+	failed        map[int]error // pieces with a failed write: discarded once their writes drain
 	contributors  map[int]map[*peerConn]bool
+	usagePending  bool
+	sinceSave     int
+	saving        bool
 }
 
 func (d *diskState) init() {
+	d.fence = make(map[int]int)
 	d.pendingWrites = make(map[int]int)
 	d.awaiting = make(map[int]bool)
 	d.verifying = make(map[int]bool)
+	d.failed = make(map[int]error)
 	d.contributors = make(map[int]map[*peerConn]bool)
+}
+
+// next returns the channel and job to offer the workers, setting aside writes to fenced
+// pieces; a nil channel when there is nothing to offer.
+func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
+	for len(d.queue) > 0 {
+		j := d.queue[0]
+		if j.kind != jobWrite || d.fence[j.piece] == 0 {
+			return jobs, j
+		}
+		d.held = append(d.held, j)
+		d.queue[0] = diskJob{}
+		d.queue = d.queue[1:]
+	}
+	return nil, diskJob{}
+}
+
+// taken drops the job just handed to a worker.
+func (d *diskState) taken() {
+	d.queue[0] = diskJob{}
+	d.queue = d.queue[1:]
+}
+
+// unfence lifts a punch's fences and puts the writes they held back in front of the queue.
+func (d *diskState) unfence(j diskJob) {
+	for _, i := range fenced(j) {
+		if d.fence[i]--; d.fence[i] <= 0 {
+			delete(d.fence, i)
+		}
+	}
+	var back []diskJob
+	d.held = slices.DeleteFunc(d.held, func(h diskJob) bool {
+		if d.fence[h.piece] == 0 {
+			back = append(back, h)
+			return true
+		}
+		return false
+	})
+	if len(back) > 0 {
+		d.queue = append(back, d.queue...)
+	}
+}
+
+// fenced lists the pieces a punch job keeps writes away from.
+func fenced(j diskJob) []int {
+	out := []int{j.piece}
+	if j.freeBefore {
+		out = append(out, j.piece-1)
+	}
+	if j.freeAfter {
+		out = append(out, j.piece+1)
+	}
+	return out
 }
 
 func (t *Torrent) diskWorker() {
@@ -58,18 +149,20 @@ func (t *Torrent) diskWorker() {
 		case <-t.closing:
 			return
 		}
-		var res diskResult
-		res.job = job
-		switch {
-		case job.discard:
-			if err := t.store.Discard(job.piece); err != nil {
-				t.log.WithError(err).WithField("piece", job.piece).Warn("abandoned piece still takes disk space")
-			}
-			continue
-		case job.verify:
-			res.ok, res.err = t.store.VerifyPiece(job.piece)
-		default:
+		res := diskResult{job: job}
+		switch job.kind {
+		case jobWrite:
 			res.err = t.store.WriteBlock(job.piece, job.begin, job.data)
+		case jobVerify:
+			res.ok, res.err = t.store.HashPiece(job.piece)
+		case jobPunch:
+			res.err = t.store.Punch(job.piece, job.freeBefore, job.freeAfter)
+		case jobUsage:
+			res.used, res.avail, res.err = t.store.DiskUsage()
+		case jobStat:
+			res.stats = t.store.StatFiles()
+		case jobSave:
+			res.err = t.store.SaveState(job.have, job.stats)
 		}
 		select {
 		case t.diskResults <- res:
@@ -81,7 +174,7 @@ func (t *Torrent) diskWorker() {
 
 // queueWrite hands a received block to the disk workers.
 func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]byte) {
-	t.disk.queue = append(t.disk.queue, diskJob{piece: piece, begin: begin, data: data, buf: buf})
+	t.disk.queue = append(t.disk.queue, diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf})
 	t.disk.writeBytes += int64(len(data))
 	t.disk.pendingWrites[piece]++
 	c := t.disk.contributors[piece]
@@ -92,50 +185,116 @@ func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]
 	c[p] = true
 }
 
+// queuePunch frees piece i's bytes, fencing writes off it and off any neighbour whose
+// shared file-system block the punch may free.
+func (t *Torrent) queuePunch(i int) {
+	j := diskJob{kind: jobPunch, piece: i, freeBefore: t.ledger.Idle(i - 1), freeAfter: t.ledger.Idle(i + 1)}
+	for _, k := range fenced(j) {
+		t.disk.fence[k]++
+	}
+	t.disk.queue = append(t.disk.queue, j)
+}
+
 // pieceReceived notes that every block of piece is in; it is verified once written.
 func (t *Torrent) pieceReceived(piece int) {
 	t.disk.awaiting[piece] = true
 	t.maybeVerify(piece)
 }
 
+// maybeVerify queues the hash of a piece whose blocks are all written, or gives up a piece
+// whose write failed once its last write is back.
 func (t *Torrent) maybeVerify(piece int) {
-	if t.disk.awaiting[piece] && t.disk.pendingWrites[piece] == 0 {
+	if t.disk.pendingWrites[piece] > 0 {
+		return
+	}
+	if err, ok := t.disk.failed[piece]; ok {
+		delete(t.disk.failed, piece)
+		delete(t.disk.awaiting, piece)
+		t.discardPiece(piece, err)
+		return
+	}
+	if t.disk.awaiting[piece] {
 		delete(t.disk.awaiting, piece)
 		t.disk.verifying[piece] = true
-		t.disk.queue = append(t.disk.queue, diskJob{verify: true, piece: piece})
+		t.disk.queue = append(t.disk.queue, diskJob{kind: jobVerify, piece: piece})
+	}
+}
+
+// discardPiece gives up a partly or wholly written piece that is not to be trusted: its
+// blocks are wanted again, its bytes freed. Nobody is blamed: err is our own storage's.
+func (t *Torrent) discardPiece(piece int, err error) {
+	delete(t.disk.contributors, piece)
+	t.pk.PieceFailed(piece)
+	t.ledger.Abort(piece)
+	t.queuePunch(piece)
+	if len(t.waiting[piece]) > 0 {
+		t.checkReads()
+	}
+	if err != nil {
+		t.log.WithError(err).WithField("piece", piece).Debug("piece discarded after a storage error")
 	}
 }
 
 func (t *Torrent) handleDisk(r diskResult) {
 	j := r.job
-	if !j.verify {
-		t.disk.writeBytes -= int64(len(j.data))
-		if j.buf != nil {
-			t.blockPool.Put(j.buf)
-		}
-		if t.disk.writeBytes+int64(len(j.data)) > maxWriteBacklog/2 && t.disk.writeBytes <= maxWriteBacklog/2 {
-			t.fillAll() // back under the backlog bound: request again
-		}
-		if t.disk.pendingWrites[j.piece]--; t.disk.pendingWrites[j.piece] <= 0 {
-			delete(t.disk.pendingWrites, j.piece)
-		}
+	switch j.kind {
+	case jobWrite:
+		t.writeDone(j, r.err)
+	case jobVerify:
+		t.verifyDone(j.piece, r.ok, r.err)
+	case jobPunch:
+		t.disk.unfence(j)
 		if r.err != nil {
-			t.storageFailed(fmt.Errorf("write piece %d: %w", j.piece, r.err))
-			// The block is lost; the piece fails verification and is fetched again.
+			t.log.WithError(r.err).WithField("piece", j.piece).Warn("a freed piece still takes disk space")
 		}
-		t.maybeVerify(j.piece)
-		return
+	case jobUsage:
+		t.disk.usagePending = false
+		if r.err != nil {
+			t.log.WithError(r.err).Warn("cannot measure the cache's disk")
+			return
+		}
+		t.diskMeasured(r.used, r.avail, j.regrow)
+	case jobStat:
+		// The have set is taken now, after the stat: see cache.Storage.StatFiles.
+		t.disk.queue = append(t.disk.queue, diskJob{kind: jobSave, have: t.ledger.Have(), stats: r.stats})
+	case jobSave:
+		t.disk.saving = false
+		if r.err != nil {
+			t.log.WithError(r.err).Warn("cannot write the resume file")
+		}
 	}
-	delete(t.disk.verifying, j.piece)
-	contributors := t.disk.contributors[j.piece]
-	delete(t.disk.contributors, j.piece)
+	t.fillAll()
+}
+
+func (t *Torrent) writeDone(j diskJob, err error) {
+	t.disk.writeBytes -= int64(len(j.data))
+	if j.buf != nil {
+		t.blockPool.Put(j.buf)
+	}
+	if t.disk.pendingWrites[j.piece]--; t.disk.pendingWrites[j.piece] <= 0 {
+		delete(t.disk.pendingWrites, j.piece)
+	}
+	if err != nil {
+		if _, seen := t.disk.failed[j.piece]; !seen {
+			t.disk.failed[j.piece] = err
+		}
+		t.storageFailed(fmt.Errorf("write piece %d: %w", j.piece, err))
+	}
+	t.maybeVerify(j.piece)
+}
+
+func (t *Torrent) verifyDone(piece int, ok bool, err error) {
+	delete(t.disk.verifying, piece)
+	contributors := t.disk.contributors[piece]
+	delete(t.disk.contributors, piece)
 	switch {
-	case r.err != nil:
-		t.storageFailed(fmt.Errorf("verify piece %d: %w", j.piece, r.err))
-		t.pk.PieceFailed(j.piece)
-	case !r.ok:
-		t.log.WithField("piece", j.piece).Debug("piece failed verification")
-		t.pk.PieceFailed(j.piece)
+	case err != nil:
+		// Our storage could not read back what we wrote: not the peers' fault.
+		t.storageFailed(err)
+		t.discardPiece(piece, err)
+	case !ok:
+		t.log.WithField("piece", piece).Debug("piece failed verification")
+		t.discardPiece(piece, nil)
 		for p := range contributors {
 			p.strikes++
 			// One bad piece can be bad luck shared with an honest peer; two are a pattern.
@@ -143,31 +302,67 @@ func (t *Torrent) handleDisk(r diskResult) {
 				t.ban(p, "sent data that failed verification")
 			}
 		}
-	case !t.store.HasPiece(j.piece):
-		// A bounded cache evicted it right after admitting it, before this result reached
-		// the loop (the eviction notice found the picker without it): it is wanted again.
-		t.pk.PieceFailed(j.piece)
 	default:
-		t.pk.SetHave(j.piece)
-		t.downloaded.Add(t.info.PieceSize(j.piece))
-		t.pieceVerified(j.piece)
+		t.downloaded.Add(t.info.PieceSize(piece))
+		t.admit(piece)
+		if t.disk.sinceSave++; t.disk.sinceSave >= saveEvery && !t.disk.saving {
+			t.disk.sinceSave, t.disk.saving = 0, true
+			t.disk.queue = append(t.disk.queue, diskJob{kind: jobStat})
+		}
 	}
-	t.fillAll()
 }
 
-// storageFailed records a disk error. A full disk or a read-only file system stops the
-// download (nothing would succeed); other errors are logged and the piece refetched.
+// isDiskFull tells a full disk or quota from other storage errors.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// storageFailed reacts to an error of our own storage. A full disk shrinks the cache to
+// what the disk holds (or, for a download that must keep everything, stops it); a
+// read-only file system stops downloading; other errors are logged and the piece fetched
+// again. None of them is a peer's fault.
 func (t *Torrent) storageFailed(err error) {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT) {
-		if t.err == nil {
-			t.err = err
-			t.log.WithError(err).Error("storage failed; downloading stopped")
-			t.pk.SetBackground(false)
-			for _, p := range t.peers.list {
-				t.setInterested(p, false)
-			}
+	switch {
+	case isDiskFull(err) && !t.cfg.StopOnDiskFull:
+		if !t.disk.usagePending {
+			t.disk.usagePending = true
+			t.disk.queue = append(t.disk.queue, diskJob{kind: jobUsage})
 		}
+	case isDiskFull(err):
+		t.stopDownload(fmt.Errorf("disk full: %s has no space left for %s (%s of %s downloaded); free some space and run again to resume",
+			t.store.Dir(), t.info.Name, humanSize(t.ledger.PresentBytes()), humanSize(t.info.TotalLength)))
+	case errors.Is(err, syscall.EROFS):
+		t.stopDownload(fmt.Errorf("%s is read-only: %w", t.store.Dir(), err))
+	default:
+		t.log.WithError(err).Warn("storage error")
+	}
+}
+
+// stopDownload ends downloading for good on a storage failure; uploads go on.
+func (t *Torrent) stopDownload(err error) {
+	if t.err != nil {
 		return
 	}
-	t.log.WithError(err).Warn("storage error")
+	t.err = err
+	t.log.Error(err.Error())
+	t.cancelRequests(t.pk.SetBackground(false))
+	for _, p := range t.peers.list {
+		t.setInterested(p, false)
+	}
+	t.failReads(t.err)
+	t.publishStats(time.Now())
+}
+
+// humanSize prints n bytes for log lines.
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -175,7 +175,7 @@ func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
 			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	if p.amChoking || !t.store.HasPiece(i) {
+	if p.amChoking || !t.ledger.Present(i) {
 		reject()
 		return
 	}

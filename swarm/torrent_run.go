@@ -75,24 +75,14 @@ func (t *Torrent) run() {
 	t.lastTick = time.Now()
 	t.dialMore(t.lastTick)
 	for {
-		var jobs chan diskJob
-		var head diskJob
-		if len(t.disk.queue) > 0 {
-			jobs, head = t.diskJobs, t.disk.queue[0]
-		}
+		jobs, head := t.disk.next(t.diskJobs)
 		select {
 		case ev := <-t.events:
 			t.handleEvent(ev)
 		case jobs <- head:
-			t.disk.queue[0] = diskJob{}
-			t.disk.queue = t.disk.queue[1:]
+			t.disk.taken()
 		case r := <-t.diskResults:
 			t.handleDisk(r)
-		case <-t.store.Evictions():
-			// A bounded cache dropped pieces to make room: they are wanted again.
-			for _, i := range t.store.TakeEvictions() {
-				t.pk.Lost(i)
-			}
 		case now := <-tick.C:
 			t.tick(now)
 		case <-t.closing:
@@ -109,10 +99,16 @@ func (t *Torrent) shutdown() {
 	for _, p := range t.peers.list {
 		p.done.Wait()
 	}
-	for _, j := range t.disk.queue {
+	for _, j := range append(t.disk.queue, t.disk.held...) {
 		if j.buf != nil {
 			t.blockPool.Put(j.buf)
 		}
+	}
+	t.failReads(ErrClosed)
+	// The disk workers have stopped taking jobs (closing is closed): the last resume file
+	// is written here, with the loop's final have set.
+	if err := t.store.SaveState(t.ledger.Have(), t.store.StatFiles()); err != nil {
+		t.log.WithError(err).Warn("cannot write the resume file")
 	}
 	t.publishStats(time.Now())
 }
@@ -263,14 +259,14 @@ func (t *Torrent) acceptConn(ev newConn) {
 	p.start(peerIO{
 		events:    t.events,
 		closed:    t.closing,
-		readBlock: t.store.ReadBlock,
+		readBlock: t.readBlock,
 		maxMsgLen: wire.MaxLenFor(t.info.NumPieces()),
 		upLimit:   t.c.upLimit,
 		downLimit: t.c.downLimit,
 		uploaded:  &t.uploaded,
 		blockPool: &t.blockPool,
 	})
-	have := t.store.Have()
+	have := t.ledger.Have()
 	switch {
 	case p.fast && have.All():
 		p.send(wire.Message{ID: wire.HaveAll})
@@ -350,6 +346,13 @@ func (t *Torrent) tick(now time.Time) {
 	// free for the peers that deliver.
 	t.pk.Expired(now)
 	t.preempt(now)
+	if len(t.waiting) > 0 {
+		t.checkReads()
+	}
+	if t.shrunk && t.ticks%regrowEvery == 0 && !t.disk.usagePending {
+		t.disk.usagePending = true
+		t.disk.queue = append(t.disk.queue, diskJob{kind: jobUsage, regrow: true})
+	}
 	if t.ticks%chokeEvery == 1 {
 		t.chokeRound(now)
 	}
@@ -465,21 +468,23 @@ func (t *Torrent) fill(p *peerConn) {
 		t.trace(p, "request", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 	}
+	if len(t.deferred) > 0 {
+		ev := t.deferred
+		t.deferred = nil
+		t.evict(ev)
+	}
 }
 
-// pieceVerified announces a new piece and wakes its waiters.
+// pieceVerified announces a new piece and wakes the reads waiting for it.
 func (t *Torrent) pieceVerified(i int) {
-	for _, ch := range t.waiters[i] {
-		close(ch)
-	}
-	delete(t.waiters, i)
+	t.piecePresent(i)
 	for _, p := range t.peers.list {
 		p.send(wire.Message{ID: wire.Have, Index: uint32(i)})
 		if p.amInterested {
 			t.updateInterest(p)
 		}
 	}
-	if t.pk.Done() && t.store.Complete() {
+	if t.ledger.PresentCount() == t.info.NumPieces() {
 		select {
 		case <-t.complete:
 		default:
@@ -496,12 +501,11 @@ func (t *Torrent) pieceVerified(i int) {
 }
 
 func (t *Torrent) publishStats(now time.Time) {
-	have := t.store.Have()
 	s := &Stats{
 		Pieces:     t.info.NumPieces(),
-		PiecesDone: have.Count(),
+		PiecesDone: t.ledger.PresentCount(),
 		Total:      t.info.TotalLength,
-		BytesDone:  t.store.BytesCompleted(),
+		BytesDone:  t.ledger.PresentBytes(),
 		Peers:      len(t.peers.list),
 		Downloaded: t.downloaded.Load(),
 		Uploaded:   t.uploaded.Load(),

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"errors"
 	"time"
 
 	"torrentfs/picker"
@@ -36,27 +37,26 @@ func (t *Torrent) SetWants(head int, first int, due []time.Time) {
 	}
 }
 
-// setWants runs on the loop.
+// setWants runs on the loop. The wanted pieces are soft-pinned (see cache.Ledger) so a
+// bounded cache, or one shrunk by a full disk, keeps what a reader is about to read.
 func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
-	old, bounded := t.pins[head], t.store.Bounded()
-	if bounded {
-		// New pins first: unpinning can evict, and must not take what stays wanted.
-		n = max(0, min(n, t.info.NumPieces()-first))
-		for i := first; i < first+n; i++ {
-			t.store.Pin(i)
-		}
-		for i := old.first; i < old.first+old.n; i++ {
-			t.store.Unpin(i)
-		}
-		if n > 0 {
-			t.pins[head] = pinRange{first, n}
-		} else {
-			delete(t.pins, head)
-		}
+	old := t.pins[head]
+	// New pins first: unpinning can evict, and must not take what stays wanted.
+	n = max(0, min(n, t.info.NumPieces()-first))
+	for i := first; i < first+n; i++ {
+		t.ledger.Pin(i, false)
+	}
+	for i := old.first; i < old.first+old.n; i++ {
+		t.evict(t.ledger.Unpin(i, false))
+	}
+	if n > 0 {
+		t.pins[head] = pinRange{first, n}
+	} else {
+		delete(t.pins, head)
 	}
 	stale := t.pk.SetWants(head, wants)
 	t.cancelRequests(stale)
-	if bounded {
+	if t.ledger.Bound() > 0 {
 		t.abandon(old, pinRange{first, n})
 	}
 	t.preempt(time.Now())
@@ -71,14 +71,13 @@ func (t *Torrent) abandon(old, now pinRange) {
 		if i >= now.first && i < now.first+now.n {
 			continue
 		}
-		if _, due := t.pk.Due(i); due || t.store.HasPiece(i) || !t.store.Dirty(i) || t.disk.verifying[i] {
+		if _, due := t.pk.Due(i); due || !t.ledger.InFlight(i) || t.disk.verifying[i] {
 			continue
 		}
 		if t.disk.pendingWrites[i] > 0 || t.disk.awaiting[i] {
 			continue // its blocks are on their way to disk; let them land
 		}
-		t.pk.PieceFailed(i)
-		t.disk.queue = append(t.disk.queue, diskJob{discard: true, piece: i})
+		t.discardPiece(i, nil)
 	}
 }
 
@@ -105,7 +104,7 @@ func (t *Torrent) preempt(now time.Time) {
 	}
 }
 
-// pinRange is the pieces a head has pinned in a bounded cache.
+// pinRange is the pieces a head has soft-pinned.
 type pinRange struct{ first, n int }
 
 // cancelRequests tells peers we no longer want blocks they were asked for.
@@ -118,8 +117,26 @@ func (t *Torrent) cancelRequests(rs []picker.Request) {
 	}
 }
 
-// HasPiece tells whether piece i is verified and readable.
-func (t *Torrent) HasPiece(i int) bool { return t.store.HasPiece(i) }
+// HasPiece tells whether piece i is verified and on disk, as of the loop's latest word.
+func (t *Torrent) HasPiece(i int) bool {
+	return i >= 0 && i < len(t.gen) && t.gen[i].Load()&1 == 1
+}
 
-// ReadAt reads verified bytes of the torrent's byte stream (all files concatenated).
-func (t *Torrent) ReadAt(p []byte, off int64) (int, error) { return t.store.ReadAt(p, off) }
+// readBlock reads a block for an upload, from a peer's writer goroutine. The piece was
+// present when the request was taken; the seqlock on t.gen tells whether it still was for
+// the whole read (an eviction bumps it before punching the bytes).
+func (t *Torrent) readBlock(piece, begin int, p []byte) error {
+	g := t.gen[piece].Load()
+	if g&1 == 0 {
+		return errNotPresent
+	}
+	if err := t.store.ReadBlock(piece, begin, p); err != nil {
+		return err
+	}
+	if t.gen[piece].Load() != g {
+		return errNotPresent
+	}
+	return nil
+}
+
+var errNotPresent = errors.New("piece no longer present")

@@ -53,12 +53,15 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
-		store, err := openStorage(ctx, *out, mi, cache.Options{Log: log})
+		store, have, err := openStorage(ctx, *out, mi, cache.Options{Log: log})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		t, err := ef.addTorrent(c, mi, store, false)
+		t, err := ef.addTorrent(c, mi, store, have, func(cfg *swarm.TorrentConfig) {
+			// Every piece must stay: a full disk stops the download, to resume later.
+			cfg.StopOnDiskFull = true
+		})
 		if err != nil {
 			return err
 		}

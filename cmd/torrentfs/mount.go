@@ -117,8 +117,7 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create cache directory: %w", err)
 	}
-	store, err := openStorage(ctx, dir, mi, cache.Options{
-		MaxBytes:  int64(mf.cacheSize),
+	store, haveSet, err := openStorage(ctx, dir, mi, cache.Options{
 		StateFile: filepath.Join(dir, cacheStateFile),
 		Log:       log,
 	})
@@ -126,8 +125,11 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	defer store.Close()
-	have := store.Have().Count()
-	t, err := mf.engine.addTorrent(c, mi, store, mf.cacheSize > 0)
+	have := haveSet.Count()
+	t, err := mf.engine.addTorrent(c, mi, store, haveSet, func(cfg *swarm.TorrentConfig) {
+		cfg.CacheBytes = int64(mf.cacheSize)
+		cfg.NoBackground = mf.cacheSize > 0
+	})
 	if err != nil {
 		return err
 	}

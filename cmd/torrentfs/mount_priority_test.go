@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,10 +49,7 @@ func TestMountPriorityFarRead(t *testing.T) {
 	target := int(off / mountSlowPieceSize)
 	r.read(t, off, 64<<10, 20*time.Second)
 
-	done := mountVerified(m)
-	if !mountPieceSet(done)[target] {
-		t.Fatalf("the read returned but piece %d is not in the mount's record:\n%v", target, done)
-	}
+	done := mountVerifiedBefore(t, m, target)
 	before := 0
 	for p := range mountPieceSet(done) {
 		if p < target {
@@ -92,18 +91,7 @@ func TestMountSeekFarAway(t *testing.T) {
 	off := int64(mountSlowFileSize) * 6 / 10
 	far := int(off / mountSlowPieceSize)
 	r.read(t, off, 64<<10, 20*time.Second)
-	order := mountVerified(m)
-	pos := -1
-	for i, p := range order {
-		if p == far {
-			pos = i
-			break
-		}
-	}
-	if pos < 0 {
-		t.Fatalf("the far read returned but piece %d is not in the mount's record:\n%v", far, order)
-	}
-	earlier := mountPieceSet(order[:pos])
+	earlier := mountPieceSet(mountVerifiedBefore(t, m, far))
 	ahead := 0
 	for _, p := range window {
 		if earlier[p] {
@@ -114,4 +102,20 @@ func TestMountSeekFarAway(t *testing.T) {
 	if ahead > len(window)/2 {
 		t.Fatalf("the far piece %d completed after %d of the old window's %d missing pieces: the seek waited for the old window's requests to drain", far, ahead, len(window))
 	}
+}
+
+// mountVerifiedBefore waits for piece p in the mount's record of verified pieces and returns
+// the pieces verified before it, in order. The engine logs a piece before it answers the
+// reads waiting for it, but the log reaches the test through a pipe: a read can return
+// before its line is read, so the test waits for the line, not for the order of two outputs.
+func mountVerifiedBefore(t *testing.T, m *testutil.Proc, p int) []int {
+	t.Helper()
+	var order []int
+	pos := -1
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("piece %d in the mount's record", p), func() bool {
+		order = mountVerified(m)
+		pos = slices.Index(order, p)
+		return pos >= 0
+	})
+	return order[:pos]
 }

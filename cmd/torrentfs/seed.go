@@ -40,12 +40,12 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 		log := logrus.WithField("cmd", "seed")
 		ctx, stop := signalContext()
 		defer stop()
-		store, err := openStorage(ctx, *data, mi, cache.Options{ReadOnly: true, Log: log})
+		store, haveSet, err := openStorage(ctx, *data, mi, cache.Options{ReadOnly: true, Log: log})
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		have := store.Have().Count()
+		have := haveSet.Count()
 		switch {
 		case have == 0 && mi.Info.NumPieces() > 0:
 			return fmt.Errorf("no data of %q found under %s (expected %s)", mi.Info.Name, *data, dataPath(*data, mi.Info.Name))
@@ -57,7 +57,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 			return err
 		}
 		defer c.Close()
-		t, err := ef.addTorrent(c, mi, store, false)
+		t, err := ef.addTorrent(c, mi, store, haveSet, nil)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
 
+	"torrentfs/bitfield"
 	"torrentfs/cache"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
@@ -129,33 +130,37 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 // openStorage opens a torrent's storage under dir and verifies what is already there, with
 // a progress bar on a terminal. An interrupt during the check returns context.Canceled,
 // which run turns into a quiet exit.
-func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options) (*cache.Storage, error) {
+func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options) (*cache.Storage, bitfield.Bitfield, error) {
 	store, err := cache.Open(dir, &mi.Info, opts)
 	if err != nil {
-		return nil, err
+		return nil, bitfield.Bitfield{}, err
 	}
 	bar := newProgress(os.Stderr, "verifying", mi.Info.TotalLength)
-	err = store.Check(ctx, func(done, total int) {
+	have, err := store.Check(ctx, func(done, total int) {
 		bar.Set(int64(done) * mi.Info.PieceLength)
 	})
 	bar.Done()
 	if err != nil {
 		store.Close()
 		if errors.Is(err, context.Canceled) {
-			return nil, err
+			return nil, bitfield.Bitfield{}, err
 		}
-		return nil, fmt.Errorf("verify the data in %s: %w", dir, err)
+		return nil, bitfield.Bitfield{}, fmt.Errorf("verify the data in %s: %w", dir, err)
 	}
-	return store, nil
+	return store, have, nil
 }
 
-// addTorrent starts mi on c over store, configured by the engine flags.
-func (f *engineFlags) addTorrent(c *swarm.Client, mi *metainfo.MetaInfo, store *cache.Storage, noBackground bool) (*swarm.Torrent, error) {
+// addTorrent starts mi on c over store (holding have), configured by the engine flags;
+// adjust, if not nil, sets what differs per command.
+func (f *engineFlags) addTorrent(c *swarm.Client, mi *metainfo.MetaInfo, store *cache.Storage, have bitfield.Bitfield, adjust func(*swarm.TorrentConfig)) (*swarm.Torrent, error) {
 	cfg, err := f.torrentConfig(store)
 	if err != nil {
 		return nil, err
 	}
-	cfg.NoBackground = noBackground
+	cfg.Have = have
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	return c.AddTorrent(mi, cfg)
 }
 

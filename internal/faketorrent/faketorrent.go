@@ -5,15 +5,11 @@ package faketorrent
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
 	"torrentfs/metainfo"
 )
-
-// ErrNotPresent is what ReadAt returns for pieces not provided yet.
-var ErrNotPresent = errors.New("piece not present")
 
 // Torrent holds a torrent's bytes in memory.
 type Torrent struct {
@@ -24,7 +20,8 @@ type Torrent struct {
 	have    []bool
 	ready   []chan struct{}
 	wants   map[int]Wants
-	waiting int // WaitPiece calls blocked right now
+	waiting int // reads blocked right now
+	reads   int // the last read's id: negative, apart from the heads' ids
 }
 
 // Wants is what one head last asked for.
@@ -60,8 +57,8 @@ func (t *Torrent) SetWants(head, first int, due []time.Time) {
 	t.wants[head] = Wants{first, append([]time.Time(nil), due...)}
 }
 
-// WaitPiece blocks until piece i is provided or ctx ends.
-func (t *Torrent) WaitPiece(ctx context.Context, i int) error {
+// waitPiece blocks until piece i is provided or ctx ends.
+func (t *Torrent) waitPiece(ctx context.Context, i int) error {
 	t.mu.Lock()
 	ch := t.ready[i]
 	t.waiting++
@@ -86,12 +83,23 @@ func (t *Torrent) HasPiece(i int) bool {
 	return t.have[i]
 }
 
-// ReadAt reads provided bytes of the byte stream.
-func (t *Torrent) ReadAt(p []byte, off int64) (int, error) {
+// ReadAt waits until the pieces under [off, off+len(p)) are provided, wanting them now
+// (under a read id of its own, as the swarm does) while it waits, then copies the bytes.
+func (t *Torrent) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	first, last := t.info.PieceRange(off, int64(len(p)))
+	t.mu.Lock()
+	t.reads--
+	id := t.reads
+	t.mu.Unlock()
+	due := make([]time.Time, last-first+1)
+	for k := range due {
+		due[k] = time.Now()
+	}
+	t.SetWants(id, first, due)
+	defer t.SetWants(id, 0, nil)
 	for i := first; i <= last; i++ {
-		if !t.HasPiece(i) {
-			return 0, ErrNotPresent
+		if err := t.waitPiece(ctx, i); err != nil {
+			return 0, err
 		}
 	}
 	return copy(p, t.data[off:]), nil
@@ -116,7 +124,7 @@ func (t *Torrent) ProvideAll() {
 	}
 }
 
-// Blocked is the number of WaitPiece calls waiting right now.
+// Blocked is the number of reads waiting for a piece right now.
 func (t *Torrent) Blocked() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
