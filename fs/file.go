@@ -134,6 +134,10 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 		return syscall.EIO
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, syscall.ENOSPC):
+		// The pieces under the read cannot fit in the cache's disk: say so, not EIO.
+		f.log.Warnf("read %d bytes at %d of %s: %v", req.Size, req.Offset, h.path(), err)
+		return syscall.ENOSPC
 	}
 	f.log.Errorf("read %d bytes at %d of %s: %v", req.Size, req.Offset, h.path(), err)
 	return syscall.EIO

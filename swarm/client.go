@@ -38,6 +38,7 @@ type Client struct {
 	peerID    [20]byte
 	log       *logrus.Entry
 	ln        net.Listener
+	bound     netip.Addr // the listener's IP when it is a specific one
 	upLimit   *rateLimiter
 	downLimit *rateLimiter
 
@@ -71,6 +72,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			return nil, fmt.Errorf("listen for peers on %s: %w", cfg.ListenAddr, err)
 		}
 		c.ln = ln
+		// Listening on one specific address (a multi-homed host, a test's own loopback
+		// address): peers and trackers must see that address, so dial and announce from it.
+		if ip := ln.Addr().(*net.TCPAddr).AddrPort().Addr().Unmap(); !ip.IsUnspecified() {
+			if !c.cfg.DialAddr.IsValid() {
+				c.cfg.DialAddr = ip
+			}
+			if !c.cfg.AnnounceIP.IsValid() {
+				c.cfg.AnnounceIP = ip
+			}
+			c.bound = ip
+		}
 		c.wg.Add(1)
 		go c.acceptLoop()
 	}

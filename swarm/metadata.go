@@ -234,7 +234,7 @@ func (f *fetch) metaInfo(m *metainfo.Magnet) *metainfo.MetaInfo {
 // minimum interval (at least a few seconds) since seeders keep arriving.
 func (f *fetch) announce(ctx context.Context, url string, found chan<- []netip.AddrPort) {
 	log := f.log.WithField("tracker", url)
-	tc, err := tracker.NewClient(url)
+	tc, err := tracker.NewClientFrom(url, f.c.bound)
 	if err != nil {
 		log.WithError(err).Warn("cannot use tracker")
 		return

@@ -206,12 +206,14 @@ func (t *Torrent) startAnnouncer() {
 	var key [4]byte
 	rand.Read(key[:])
 	t.announcer = tracker.NewAnnouncer(tracker.AnnouncerConfig{
-		Tiers:    tiers,
-		InfoHash: t.mi.InfoHash,
-		PeerID:   t.c.peerID,
-		Port:     t.c.Port(),
-		Key:      binary.BigEndian.Uint32(key[:]),
-		NumWant:  50,
+		Tiers:     tiers,
+		InfoHash:  t.mi.InfoHash,
+		PeerID:    t.c.peerID,
+		Port:      t.c.Port(),
+		IP:        t.c.cfg.AnnounceIP,
+		LocalAddr: t.c.bound,
+		Key:       binary.BigEndian.Uint32(key[:]),
+		NumWant:   50,
 		Stats: func() (up, down, left int64) {
 			s := t.stats.Load()
 			return t.uploaded.Load(), t.downloaded.Load(), s.Total - s.BytesDone

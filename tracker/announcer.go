@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,13 @@ type AnnouncerConfig struct {
 	InfoHash [20]byte
 	PeerID   [20]byte
 	Port     uint16
-	Key      uint32
-	NumWant  int // peers wanted per announce; 0 or less for the tracker's default
+	// IP, when valid, is the address trackers are told to hand out (BEP 3's ip, BEP 15's
+	// IP field); LocalAddr, when valid, is the address announces are sent from. A client
+	// listening on one specific address sets both to it.
+	IP        netip.Addr
+	LocalAddr netip.Addr
+	Key       uint32
+	NumWant   int // peers wanted per announce; 0 or less for the tracker's default
 	// Stats is called from the announcer goroutine; it must be cheap and concurrency-safe.
 	Stats func() (uploaded, downloaded, left int64)
 	// OnPeers is called from the announcer goroutine with each reply's peers; it must not
@@ -112,7 +118,7 @@ func NewAnnouncer(cfg AnnouncerConfig) *Announcer {
 	a := &Announcer{
 		cfg:            cfg,
 		clock:          announceRealClock{},
-		newClient:      NewClient,
+		newClient:      func(u string) (Client, error) { return NewClientFrom(u, cfg.LocalAddr) },
 		attemptTimeout: announceAttemptTimeout,
 		stopTimeout:    announceStopTimeout,
 		wake:           make(chan struct{}, 1),
@@ -328,6 +334,7 @@ func (a *Announcer) announceOne(ctx context.Context, clients map[string]Client, 
 	}
 	up, down, left := a.cfg.Stats()
 	req := AnnounceRequest{
+		IP:         a.cfg.IP,
 		InfoHash:   a.cfg.InfoHash,
 		PeerID:     a.cfg.PeerID,
 		Port:       a.cfg.Port,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 )
 
@@ -24,16 +25,29 @@ var ErrUnsupportedScheme = errors.New("unsupported tracker URL scheme")
 
 // NewClient returns a client for the tracker at rawURL, chosen by its scheme. Nothing is sent
 // until the first request.
-func NewClient(rawURL string) (Client, error) {
+func NewClient(rawURL string) (Client, error) { return NewClientFrom(rawURL, netip.Addr{}) }
+
+// NewClientFrom is NewClient with requests sent from the local address local (when valid):
+// a client listening on one specific address of a multi-homed host must announce from it,
+// or the tracker hands out a source address nobody listens on.
+func NewClientFrom(rawURL string, local netip.Addr) (Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse tracker URL %q: %w", rawURL, err)
 	}
 	switch u.Scheme {
 	case "http", "https":
-		return NewHTTPClient(u), nil
+		c := NewHTTPClient(u)
+		if local.IsValid() {
+			c.bind(local)
+		}
+		return c, nil
 	case "udp":
-		return NewUDPClient(u)
+		c, err := NewUDPClient(u)
+		if c != nil {
+			c.local = local
+		}
+		return c, err
 	}
 	return nil, fmt.Errorf("tracker %q: %w", rawURL, ErrUnsupportedScheme)
 }

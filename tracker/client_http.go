@@ -49,6 +49,12 @@ func NewHTTPClient(u *url.URL) *HTTPClient {
 	}
 }
 
+// bind makes the client connect from the local address local.
+func (c *HTTPClient) bind(local netip.Addr) {
+	dialer := &net.Dialer{Timeout: 15 * time.Second, LocalAddr: &net.TCPAddr{IP: local.AsSlice()}}
+	c.http.Transport.(*http.Transport).DialContext = dialer.DialContext
+}
+
 // Close drops idle keep-alive connections.
 func (c *HTTPClient) Close() error {
 	c.http.CloseIdleConnections()

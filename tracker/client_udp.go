@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -37,6 +38,7 @@ type UDPClient struct {
 	now func() time.Time // for connection-id expiry; tests drive it
 
 	mu       sync.Mutex
+	local    netip.Addr // the address to send from, when valid
 	conn     *net.UDPConn
 	ipv6     bool
 	connID   uint64
@@ -215,6 +217,9 @@ func (c *UDPClient) dial(ctx context.Context) error {
 		return nil
 	}
 	var d net.Dialer
+	if c.local.IsValid() {
+		d.LocalAddr = &net.UDPAddr{IP: c.local.AsSlice()}
+	}
 	conn, err := d.DialContext(ctx, "udp", c.host)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)

@@ -112,7 +112,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	logrus.SetLevel(lvl)
 	logrus.SetOutput(stderr)
-	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: false, FullTimestamp: true})
+	// Millisecond times: a seek or a first byte is read from the log in milliseconds.
+	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000Z07:00"})
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {

@@ -417,14 +417,16 @@ func firstDiff(got, want string) string {
 // TestMountUploadsWhileMounted makes the mount the only complete source of a torrent: it
 // downloads everything (--cache-size 0) from an aria2c seeder, the seeder goes away, and
 // an aria2c downloader that learns peers from the tracker gets the whole torrent from the
-// mount.
+// mount. The mount listens on a loopback address of its own, not the one its packets would
+// leave from by default: it must announce (and dial) from that address, or the tracker
+// hands the downloader an address nobody listens on.
 func TestMountUploadsWhileMounted(t *testing.T) {
 	testutil.NeedFUSE(t)
 	mi, torrent, src, announce := mountTrackedTorrent(t, "up", mountSwarmFiles, 256<<10)
 	seeders, _ := mountAria2Seeders(t, torrent, src, "", "127.0.0.11")
 	mountWaitSeeders(t, announce, mi.InfoHash, 1)
 	mnt := filepath.Join(t.TempDir(), "m")
-	m := mountAt(t, torrent, mnt, "--no-trackers=false", "--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "0")
+	m := mountAt(t, torrent, mnt, "--no-trackers=false", "--listen", "127.0.0.50:0", "--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "0")
 	testutil.WaitFor(t, 20*time.Second, "the mount to complete the torrent", func() bool {
 		if m.Exited() {
 			t.Fatalf("mount exited: %v\n%s", m.Err(), m.Stderr())
