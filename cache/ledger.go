@@ -117,11 +117,26 @@ func (l *Ledger) Fits(i int, hard bool) bool {
 // CanEverFit tells whether piece i could be stored at all beside the hard-pinned pieces,
 // were every other piece evicted and every write finished: false means a read waiting for
 // it cannot be served under this bound.
-func (l *Ledger) CanEverFit(i int) bool {
-	if l.bound == 0 || l.present.Has(i) {
+func (l *Ledger) CanEverFit(i int) bool { return l.CanFitUnder(i, l.bound) }
+
+// CanFitUnder is CanEverFit under another bound (0: unbounded): asked before a bound
+// shrinks, to fail the reads it would strand.
+func (l *Ledger) CanFitUnder(i int, bound int64) bool {
+	if bound == 0 || l.present.Has(i) {
 		return true
 	}
-	return l.hardBytes+l.info.PieceSize(i) <= l.bound
+	return l.hardBytes+l.info.PieceSize(i) <= bound
+}
+
+// InFlightPieces lists the pieces being written, in index order.
+func (l *Ledger) InFlightPieces() []int {
+	var out []int
+	for i := range l.inflight.Len() {
+		if l.inflight.Has(i) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Start records that piece i is being written and returns the pieces evicted to make room

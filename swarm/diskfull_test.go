@@ -15,22 +15,6 @@ import (
 	"torrentfs/swarm"
 )
 
-// smallDisk mounts a tmpfs of size bytes for the test and removes it afterwards; it skips
-// where mount(2) is not allowed.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a small tmpfs here: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
 // A full disk is our problem, never the peers': the cache shrinks to what the disk holds,
 // reads of every piece go on, in order, and no honest seeder is banned.
 func TestDiskFullShrinksCacheAndReadsGoOn(t *testing.T) {
@@ -41,7 +25,7 @@ func TestDiskFullShrinksCacheAndReadsGoOn(t *testing.T) {
 	seeder := newClient(t, swarm.ClientConfig{})
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 
-	disk := smallDisk(t, "2m")
+	disk := testutil.SmallDisk(t, "2m")
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
 		Trackers: [][]string{},
@@ -78,7 +62,7 @@ func TestReadThatCannotFitFails(t *testing.T) {
 	mi, _ := makeTorrent(t, src, "huge", map[string]int64{"a.bin": 8 << 20}, 4<<20)
 	seeder := newClient(t, swarm.ClientConfig{})
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	disk := smallDisk(t, "2m")
+	disk := testutil.SmallDisk(t, "2m")
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
 		Trackers: [][]string{},
@@ -106,7 +90,7 @@ func TestDiskFullStopsDownloadThenResumes(t *testing.T) {
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	seed := seeder.Addr().(*net.TCPAddr).AddrPort()
 
-	disk := smallDisk(t, "2m")
+	disk := testutil.SmallDisk(t, "2m")
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
 		Trackers: [][]string{}, Peers: []netip.AddrPort{seed}, StopOnDiskFull: true,
@@ -121,9 +105,7 @@ func TestDiskFullStopsDownloadThenResumes(t *testing.T) {
 	}
 	tr.Close()
 	c.Close()
-	if err := syscall.Mount("tmpfs", disk, "tmpfs", syscall.MS_REMOUNT, "size=16m"); err != nil {
-		t.Fatalf("grow the tmpfs: %v", err)
-	}
+	testutil.GrowDisk(t, disk, "16m")
 	c2 := newClient(t, swarm.ClientConfig{})
 	tr2 := addTorrent(t, c2, mi, disk, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{seed}})
 	kept := tr2.Stats().BytesDone

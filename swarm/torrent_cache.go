@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"syscall"
@@ -203,14 +204,16 @@ func (t *Torrent) piecePresent(i int) {
 
 // unservable fails r when a piece it waits for can never fit in the cache beside the
 // pieces other reads hold: a disk too small for what is being read at once.
-func (t *Torrent) unservable(r *readReq) bool {
-	if t.ledger.Bound() == 0 {
+func (t *Torrent) unservable(r *readReq) bool { return t.unservableUnder(r, t.ledger.Bound()) }
+
+func (t *Torrent) unservableUnder(r *readReq, bound int64) bool {
+	if bound == 0 {
 		return false
 	}
 	for i := r.first; i <= r.last; i++ {
-		if !t.ledger.CanEverFit(i) {
+		if !t.ledger.CanFitUnder(i, bound) {
 			t.log.WithField("piece", i).Warnf("a read needs piece %d (%s) but the cache holds only %s beside the pieces other reads hold",
-				i, humanSize(t.info.PieceSize(i)), humanSize(t.ledger.Bound()))
+				i, humanSize(t.info.PieceSize(i)), humanSize(bound))
 			t.unwait(r)
 			t.answer(r, fmt.Errorf("piece %d does not fit in the cache: %w", i, syscall.ENOSPC))
 			return true
@@ -303,9 +306,43 @@ func (t *Torrent) diskMeasured(used, avail int64, regrow bool) {
 	}
 	t.shrunk = true
 	t.cancelRequests(t.pk.SetBackground(false))
-	t.evict(t.ledger.SetBound(fits))
-	t.checkReads()
+	t.shrinkTo(fits)
 }
+
+// shrinkTo lowers the cache's bound to what a full disk holds. Verified pieces are what the
+// download has to show for itself: before any is evicted, reads that can no longer be
+// served fail, and pieces being written that no read waits for are given up (they are
+// fetched again when wanted and there is room).
+func (t *Torrent) shrinkTo(bound int64) {
+	for _, r := range t.waitingReads() {
+		t.unservableUnder(r, bound)
+	}
+	for _, i := range t.ledger.InFlightPieces() {
+		if t.ledger.Used() <= bound {
+			break
+		}
+		if len(t.waiting[i]) == 0 && !t.disk.verifying[i] {
+			t.giveUp(i)
+		}
+	}
+	t.evict(t.ledger.SetBound(bound))
+}
+
+// giveUp abandons a piece being written: it no longer counts against the cache, and its
+// bytes are freed once the writes already queued for it are back.
+func (t *Torrent) giveUp(i int) {
+	t.ledger.Abort(i)
+	if t.disk.pendingWrites[i] > 0 {
+		if _, failed := t.disk.failed[i]; !failed {
+			t.disk.failed[i] = errGaveUp
+		}
+		return
+	}
+	delete(t.disk.awaiting, i)
+	t.discardPiece(i, errGaveUp)
+}
+
+var errGaveUp = errors.New("no room left for it on a full disk")
 
 func boundString(b int64) string {
 	if b == 0 {

@@ -344,7 +344,13 @@ func (t *Torrent) stopDownload(err error) {
 		return
 	}
 	t.err = err
-	t.log.Error(err.Error())
+	if t.cfg.StopOnDiskFull {
+		// The caller (get) reports Stats().Err as its one line; a second copy would only
+		// clutter the terminal.
+		t.log.Debug(err.Error())
+	} else {
+		t.log.Error(err.Error())
+	}
 	t.cancelRequests(t.pk.SetBackground(false))
 	for _, p := range t.peers.list {
 		t.setInterested(p, false)

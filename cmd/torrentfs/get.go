@@ -72,6 +72,7 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 			stopStatus()
 			s := t.Stats()
 			c.Close()
+			logSession(log, s)
 			if errors.Is(err, context.Canceled) {
 				return fmt.Errorf("interrupted at %s of %s; run again to resume", humanBytes(s.BytesDone), humanBytes(s.Total))
 			}
@@ -79,6 +80,7 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		}
 		stopStatus()
 		s := t.Stats()
+		logSession(log, s)
 		if s.Err != nil {
 			return s.Err
 		}
@@ -111,4 +113,10 @@ func waitComplete(ctx context.Context, t *swarm.Torrent) error {
 			}
 		}
 	}
+}
+
+// logSession logs what this run moved, with the byte counts as fields for scripts.
+func logSession(log *logrus.Entry, s swarm.Stats) {
+	log.WithFields(logrus.Fields{"downloaded": s.Downloaded, "uploaded": s.Uploaded}).
+		Infof("this session downloaded %s and uploaded %s", humanBytes(s.Downloaded), humanBytes(s.Uploaded))
 }

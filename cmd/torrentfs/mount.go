@@ -172,8 +172,8 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	s := t.Stats()
 	t.Close()
 	c.Close()
-	log.WithFields(logrus.Fields{"downloaded": s.Downloaded, "uploaded": s.Uploaded}).
-		Infof("stopped; this session downloaded %s and uploaded %s", humanBytes(s.Downloaded), humanBytes(s.Uploaded))
+	log.Info("stopped")
+	logSession(log, s)
 	if uerr != nil {
 		return uerr
 	}

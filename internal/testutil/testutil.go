@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,4 +70,29 @@ func WaitListening(t testing.TB, addr string, d time.Duration) {
 		}
 		return err == nil
 	})
+}
+
+// SmallDisk mounts a tmpfs of the given size ("40m") on a new directory and unmounts it
+// when the test ends: a disk that fills up, for full-disk tests. It skips where mount(2)
+// is not allowed (not root).
+func SmallDisk(t testing.TB, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Skipf("cannot mount a %s tmpfs here: %v", size, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// GrowDisk remounts a SmallDisk with a new size, as a user freeing space would.
+func GrowDisk(t testing.TB, dir, size string) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size="+size); err != nil {
+		t.Fatalf("grow the tmpfs at %s to %s: %v", dir, size, err)
+	}
 }
