@@ -33,12 +33,10 @@ const (
 // queue so the loop never waits on a socket. The queue (and nothing else here) is guarded
 // by mu; the fields under "loop-owned" belong to the torrent's run loop alone.
 type peerConn struct {
-	conn     net.Conn
-	addr     netip.AddrPort
-	peerID   [20]byte
-	reserved wire.Reserved
-	outgoing bool // we dialed it
-	log      *logrus.Entry
+	conn   net.Conn
+	addr   netip.AddrPort
+	peerID [20]byte
+	log    *logrus.Entry
 
 	mu      sync.Mutex
 	queue   []outMsg
@@ -87,13 +85,11 @@ type outMsg struct {
 	upload bool
 }
 
-func newPeerConn(conn net.Conn, addr netip.AddrPort, hs wire.Handshake, outgoing bool, log *logrus.Entry) *peerConn {
+func newPeerConn(conn net.Conn, addr netip.AddrPort, hs wire.Handshake, log *logrus.Entry) *peerConn {
 	return &peerConn{
 		conn:        conn,
 		addr:        addr,
 		peerID:      hs.PeerID,
-		reserved:    hs.Reserved,
-		outgoing:    outgoing,
 		log:         log.WithField("peer", addr.String()),
 		wake:        make(chan struct{}, 1),
 		closing:     make(chan struct{}),

@@ -243,7 +243,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 			c.connected, c.fails = true, 0
 		}
 	}
-	p := newPeerConn(ev.conn, addr, ev.hs, ev.outgoing, t.log)
+	p := newPeerConn(ev.conn, addr, ev.hs, t.log)
 	if ev.outgoing {
 		p.addr = ev.dialed
 	}
