@@ -539,7 +539,7 @@ func TestStarvedAndPreemptible(t *testing.T) {
 	if p.Starved(now.Add(-time.Second)) {
 		t.Fatal("starved before the piece is due")
 	}
-	pre := p.Preemptible(1)
+	pre := p.Preemptible(1, now.Add(time.Second))
 	if len(pre) != 8 {
 		t.Fatalf("preemptible %d, want the 8 background requests", len(pre))
 	}
@@ -555,6 +555,76 @@ func TestStarvedAndPreemptible(t *testing.T) {
 	}
 	if p.Starved(now.Add(time.Second)) {
 		t.Fatal("still starved with every due block requested")
+	}
+	checkInvariants(t, p)
+}
+
+// A seek overtakes a readahead window: with every peer's pipeline full of the window's
+// requests (due seconds from now), the seek's urgent piece gets them cancelled at the peers
+// that have it, and after a refill its blocks are first in line there; requests for pieces
+// due about as soon as the urgent one stay.
+func TestPreemptOvertakesWindow(t *testing.T) {
+	p := newTest(t, 64)
+	now := time.Unix(100, 0)
+	for id := PeerID(1); id <= 2; id++ {
+		p.PeerAdd(id)
+		p.PeerHaveAll(id)
+		p.PeerRate(id, 1<<20)
+	}
+	p.PeerAdd(3) // has only the window, not the seek's piece
+	bf := bitfield.New(64)
+	for i := 0; i < 20; i++ {
+		bf.Set(i)
+	}
+	p.PeerBitfield(3, bf)
+	p.PeerRate(3, 1<<20)
+	var window []Want
+	for i := range 16 {
+		window = append(window, Want{First: i, Last: i, Due: now.Add(time.Duration(i+2) * time.Second)})
+	}
+	p.SetWants(1, window)
+	for id := PeerID(3); id >= 1; id-- {
+		if got := p.Pick(id, 16, now); len(got) == 0 {
+			t.Fatalf("peer %d: picked no window blocks", id)
+		}
+	}
+	p.SetWants(2, []Want{{First: 50, Last: 50, Due: now}, {First: 40, Last: 40, Due: now.Add(500 * time.Millisecond)}})
+	by := now.Add(2 * time.Second)
+	if !p.Starved(by) {
+		t.Fatal("the seek's pieces are not starved")
+	}
+	if pre := p.Preemptible(3, by); len(pre) != 0 {
+		t.Fatalf("peer 3 lacks the seek's pieces but would cancel %v", pre)
+	}
+	// As the run loop does: cancel at every peer, then refill.
+	for id := PeerID(1); id <= 2; id++ {
+		pre := p.Preemptible(id, by)
+		if len(pre) == 0 {
+			t.Fatalf("peer %d: nothing to preempt", id)
+		}
+		for _, b := range pre {
+			if due, _ := p.Due(b.Piece); !due.After(now.Add(preemptSlack)) {
+				t.Fatalf("peer %d: would cancel piece %d, due %v, as soon as the seek", id, b.Piece, due.Sub(now))
+			}
+			p.Cancelled(id, b)
+		}
+	}
+	for id := PeerID(1); id <= 2; id++ {
+		// What stays queued, ahead of the refill: only pieces due within the slack.
+		for k := range p.peers[id].out {
+			if due, _ := p.Due(int(k.piece)); due.After(now.Add(preemptSlack)) {
+				t.Errorf("peer %d still has piece %d (due in %v) queued", id, k.piece, due.Sub(now))
+			}
+		}
+	}
+	first := map[PeerID]int{}
+	for id := PeerID(1); id <= 2; id++ {
+		if got := p.Pick(id, 8, now); len(got) > 0 {
+			first[id] = got[0].Piece
+		}
+	}
+	if first[1] != 50 && first[2] != 50 {
+		t.Fatalf("after preemption the first blocks picked are of pieces %v, want the seek's piece 50 at some peer", first)
 	}
 	checkInvariants(t, p)
 }

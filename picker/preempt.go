@@ -1,6 +1,9 @@
 package picker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Streaming needs due pieces fetched now, yet peers' pipelines are usually full of requests
 // for background pieces that they serve first, in order. These two calls let the caller
@@ -27,19 +30,52 @@ func (p *Picker) Starved(by time.Time) bool {
 	return false
 }
 
-// Preemptible returns the peer's outstanding requests for pieces that are not due. The
-// caller cancels them at the peer and reports each with Cancelled.
-func (p *Picker) Preemptible(id PeerID) []Block {
+// preemptSlack is how much later than the most urgent starved piece a due piece may be and
+// still keep its requests at a peer: pieces due about as soon are about as urgent.
+const preemptSlack = time.Second
+
+// Preemptible returns the peer's outstanding requests that stand in the way of a starved
+// piece due by `by` that the peer could serve: requests for pieces not due at all, and for
+// pieces due more than preemptSlack after the earliest such piece (a readahead window that
+// a seek just overtook). A peer serves requests in order, so without this the urgent blocks
+// would wait for all of them. The caller cancels them at the peer, reports each with
+// Cancelled, and fills the pipeline again, where the urgent blocks now come first.
+func (p *Picker) Preemptible(id PeerID, by time.Time) []Block {
 	pr := p.peers[id]
-	if pr == nil {
+	if pr == nil || len(pr.out) == 0 {
 		return nil
 	}
+	var first time.Time
+	found := false
+	for _, d := range p.due {
+		if d.due.After(by) {
+			break
+		}
+		if p.have.Has(d.piece) || !pr.hasPiece(d.piece) {
+			continue
+		}
+		if ps := p.partial[d.piece]; ps != nil && ps.free == 0 {
+			continue
+		}
+		first, found = d.due, true
+		break
+	}
+	if !found {
+		return nil
+	}
+	keep := first.Add(preemptSlack)
 	var out []Block
 	for k := range pr.out {
-		if _, due := p.dueAt[int(k.piece)]; due {
+		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
 			continue
 		}
 		out = append(out, p.block(k))
 	}
+	slices.SortFunc(out, func(a, b Block) int {
+		if a.Piece != b.Piece {
+			return a.Piece - b.Piece
+		}
+		return a.Begin - b.Begin
+	})
 	return out
 }

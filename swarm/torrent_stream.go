@@ -85,18 +85,20 @@ func (t *Torrent) abandon(old, now pinRange) {
 const urgentHorizon = 2 * time.Second
 
 // preempt makes room for due pieces nobody was asked for yet: peers serve requests in
-// order, so a due block queued behind a deep pipeline of background blocks would wait for
-// all of them. Background requests are cancelled (a block already on its way is still
-// accepted) and the pipelines refilled, due blocks first.
+// order, so an urgent block queued behind a deep pipeline of background blocks, or of a
+// readahead window a seek just left behind, would wait for all of them. Those requests
+// are cancelled (a block already on its way is still accepted) and the pipelines refilled,
+// urgent blocks first.
 func (t *Torrent) preempt(now time.Time) {
-	if !t.pk.Starved(now.Add(urgentHorizon)) {
+	by := now.Add(urgentHorizon)
+	if !t.pk.Starved(by) {
 		return
 	}
 	for _, p := range t.peers.list {
 		if p.peerChoking {
 			continue
 		}
-		for _, b := range t.pk.Preemptible(p.key) {
+		for _, b := range t.pk.Preemptible(p.key, by) {
 			t.trace(p, "cancel", b.Piece, b.Begin)
 			p.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 			t.pk.Cancelled(p.key, b)
