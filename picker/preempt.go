@@ -31,13 +31,15 @@ func (p *Picker) Starved(by time.Time) bool {
 }
 
 // preemptSlack is how much later than the most urgent starved piece a due piece may be and
-// still keep its requests at a peer: pieces due about as soon are about as urgent.
-const preemptSlack = time.Second
+// still keep its requests at a peer: pieces due at about the same moment are about as
+// urgent. It is short: a file's head and tail, prefetched half a second after it is
+// opened, must not hold up a seek that a player makes right after opening.
+const preemptSlack = 100 * time.Millisecond
 
 // Preemptible returns the peer's outstanding requests that stand in the way of a starved
 // piece due by `by` that the peer could serve: requests for pieces not due at all, and for
-// pieces due more than preemptSlack after the earliest such piece (a readahead window that
-// a seek just overtook). A peer serves requests in order, so without this the urgent blocks
+// pieces due more than preemptSlack after the earliest such piece (a readahead window or a
+// prefetch that a seek just overtook). A peer serves requests in order, so without this the urgent blocks
 // would wait for all of them. The caller cancels them at the peer, reports each with
 // Cancelled, and fills the pipeline again, where the urgent blocks now come first.
 func (p *Picker) Preemptible(id PeerID, by time.Time) []Block {

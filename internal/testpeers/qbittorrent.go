@@ -2,6 +2,7 @@ package testpeers
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,14 @@ type QBittorrent struct {
 // only, DHT, LSD, PEX and port forwarding off, queueing off (every added torrent runs), and
 // the WebUI on 127.0.0.1 without login for loopback clients. Add torrents with AddTorrent.
 func StartQBittorrent(t testing.TB, ip string) *QBittorrent {
+	t.Helper()
+	return StartQBittorrentLimited(t, ip, 0)
+}
+
+// StartQBittorrentLimited is StartQBittorrent with a global upload limit in bytes per
+// second (0: none). qBittorrent maps every address, loopback included, to libtorrent's
+// global peer class unless told to ignore limits on the LAN, so the limit applies here.
+func StartQBittorrentLimited(t testing.TB, ip string, upload int) *QBittorrent {
 	t.Helper()
 	testutil.Need(t, "qbittorrent-nox")
 	profile := t.TempDir()
@@ -51,6 +61,8 @@ Session\QueueingSystemEnabled=false
 Session\AddTorrentPaused=false
 Session\TempPathEnabled=false
 Session\Encryption=0
+Session\GlobalUPSpeedLimit=%d
+Session\IgnoreLimitsOnLAN=false
 
 [Network]
 PortForwardingEnabled=false
@@ -63,7 +75,7 @@ WebUI\HostHeaderValidation=false
 WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
-`, port, ip, webPort)
+`, port, ip, upload/1024, webPort)
 	dir := filepath.Join(profile, "qBittorrent", "config")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -113,4 +125,33 @@ func (q *QBittorrent) AddTorrent(t testing.TB, path, dir string) {
 	if resp.StatusCode != http.StatusOK || string(msg) != "Ok." {
 		t.Fatalf("add torrent to qBittorrent: %s: %s", resp.Status, msg)
 	}
+}
+
+// WaitSeeding waits until qBittorrent has checked every torrent's data and seeds it: before
+// that it resets connections for the torrent at the handshake.
+func (q *QBittorrent) WaitSeeding(t testing.TB, d time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, d, "qBittorrent to seed its torrents", func() bool {
+		if q.Proc.Exited() {
+			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
+		}
+		resp, err := qbHTTP.Get(q.API + "/api/v2/torrents/info")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var ts []struct {
+			State    string  `json:"state"`
+			Progress float64 `json:"progress"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&ts) != nil || len(ts) == 0 {
+			return false
+		}
+		for _, tr := range ts {
+			if tr.Progress < 1 || !strings.HasSuffix(tr.State, "UP") && tr.State != "uploading" {
+				return false
+			}
+		}
+		return true
+	})
 }
