@@ -59,12 +59,7 @@ func NewLedger(info *metainfo.Info, bound int64) *Ledger {
 func (l *Ledger) Load(have bitfield.Bitfield) []int {
 	for i := range have.Len() {
 		if have.Has(i) && !l.present.Has(i) {
-			l.present.Set(i)
-			l.presentBytes += l.info.PieceSize(i)
-			l.pushBack(i)
-			if l.hard[i] > 0 || l.soft[i] > 0 {
-				l.addPinned(i, 1)
-			}
+			l.add(i)
 		}
 	}
 	return l.shrink(0, false)
@@ -168,13 +163,18 @@ func (l *Ledger) Admit(i int) []int {
 		return nil
 	}
 	l.Abort(i)
+	l.add(i)
+	return l.shrink(0, false)
+}
+
+// add makes piece i present and the most recently read.
+func (l *Ledger) add(i int) {
 	l.present.Set(i)
 	l.presentBytes += l.info.PieceSize(i)
 	l.pushBack(i)
 	if l.soft[i] > 0 || l.hard[i] > 0 {
 		l.addPinned(i, 1)
 	}
-	return l.shrink(0, false)
 }
 
 // Evict drops piece i from the present set whatever its pins (a storage fault lost it).

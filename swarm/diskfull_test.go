@@ -12,25 +12,27 @@ import (
 	"time"
 
 	"torrentfs/internal/testutil"
+	"torrentfs/metainfo"
 	"torrentfs/swarm"
 )
+
+// fullDiskSwarm seeds a one-file torrent of size bytes from our own engine and returns it
+// with its data, the seeder's address and a small tmpfs for the downloader's storage.
+func fullDiskSwarm(t *testing.T, size, pieceLen int64, disk string) (*metainfo.MetaInfo, []byte, netip.AddrPort, string) {
+	t.Helper()
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "full", map[string]int64{"a.bin": size}, pieceLen)
+	seeder := newClient(t, swarm.ClientConfig{})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	return mi, readTorrentData(t, mi, src), seeder.Addr().(*net.TCPAddr).AddrPort(), testutil.SmallDisk(t, disk)
+}
 
 // A full disk is our problem, never the peers': the cache shrinks to what the disk holds,
 // reads of every piece go on, in order, and no honest seeder is banned.
 func TestDiskFullShrinksCacheAndReadsGoOn(t *testing.T) {
-	src := t.TempDir()
-	files := map[string]int64{"video.bin": 6 << 20}
-	mi, _ := makeTorrent(t, src, "full", files, 64<<10)
-	data := readTorrentData(t, mi, src)
-	seeder := newClient(t, swarm.ClientConfig{})
-	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-
-	disk := testutil.SmallDisk(t, "2m")
+	mi, data, seed, disk := fullDiskSwarm(t, 6<<20, 64<<10, "2m")
 	c := newClient(t, swarm.ClientConfig{})
-	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
-		Trackers: [][]string{},
-		Peers:    []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()},
-	})
+	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{seed}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	buf := make([]byte, 100<<10) // not piece aligned: reads span two pieces
@@ -58,16 +60,9 @@ func TestDiskFullShrinksCacheAndReadsGoOn(t *testing.T) {
 // Pieces larger than the disk: a read that needs one fails with ENOSPC within seconds
 // instead of hanging.
 func TestReadThatCannotFitFails(t *testing.T) {
-	src := t.TempDir()
-	mi, _ := makeTorrent(t, src, "huge", map[string]int64{"a.bin": 8 << 20}, 4<<20)
-	seeder := newClient(t, swarm.ClientConfig{})
-	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	disk := testutil.SmallDisk(t, "2m")
+	mi, _, seed, disk := fullDiskSwarm(t, 8<<20, 4<<20, "2m")
 	c := newClient(t, swarm.ClientConfig{})
-	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
-		Trackers: [][]string{},
-		Peers:    []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()},
-	})
+	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{seed}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -84,13 +79,7 @@ func TestReadThatCannotFitFails(t *testing.T) {
 // A download that must keep everything (get) stops on a full disk with a clear error and
 // no peer blamed; once space is freed, a new run resumes and fetches only what was missing.
 func TestDiskFullStopsDownloadThenResumes(t *testing.T) {
-	src := t.TempDir()
-	mi, _ := makeTorrent(t, src, "full", map[string]int64{"a.bin": 6 << 20}, 64<<10)
-	seeder := newClient(t, swarm.ClientConfig{})
-	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	seed := seeder.Addr().(*net.TCPAddr).AddrPort()
-
-	disk := testutil.SmallDisk(t, "2m")
+	mi, _, seed, disk := fullDiskSwarm(t, 6<<20, 64<<10, "2m")
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, disk, false, swarm.TorrentConfig{
 		Trackers: [][]string{}, Peers: []netip.AddrPort{seed}, StopOnDiskFull: true,
