@@ -30,11 +30,18 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 	out, streaming := p.pickDue(id, pr, limit, now, out)
 	if p.background {
 		bl := limit
-		if streaming {
+		switch {
+		case streaming:
 			// A reader waits for pieces this peer has: background blocks would queue
 			// ahead of the reader's next requests at the peer and take its bandwidth, so
 			// they only keep an otherwise idle pipeline warm.
 			bl = min(limit, len(out)+max(0, streamingBackground-len(pr.out)))
+		case len(p.wants) > 0:
+			// A file is open but nothing is due: the next read may be a seek, and a peer
+			// serves our requests in order (libtorrent even reads them into its send
+			// buffer, out of reach of a cancel). Background requests there are kept to
+			// what it delivers in idleHorizon, so a seek waits behind no more.
+			bl = min(limit, len(out)+max(0, idleBackground(pr)-len(pr.out)))
 		}
 		out = p.pickPartial(id, pr, bl, now, out)
 		out = p.pickRarest(id, pr, bl, now, out)
@@ -53,6 +60,16 @@ const blockingPieces = 2
 // streamingBackground is how many requests a peer may have outstanding before background
 // pieces get none, while it has pieces a reader is waiting for.
 const streamingBackground = 2
+
+// idleHorizon bounds the background requests at a peer while a file is open and nothing is
+// due: a seek then waits for at most this much of the peer's time.
+const idleHorizon = 0.25 // seconds
+
+// idleBackground is how many background requests the peer may have outstanding while a
+// file is open and nothing is due: idleHorizon of its rate, at least streamingBackground.
+func idleBackground(pr *peer) int {
+	return max(streamingBackground, int(rate(pr)*idleHorizon/BlockSize))
+}
 
 // pickDue picks blocks of due pieces; streaming tells whether the peer has any due piece
 // that is not complete yet.
