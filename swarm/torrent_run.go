@@ -18,6 +18,10 @@ const (
 	chokeEvery  = 10 // ticks
 	snubAfter   = 60 * time.Second
 	redialAfter = 30 * time.Second
+	// redialFailed is how long a peer whose dial or handshake failed waits for its first
+	// retry; it doubles with every failure in a row. A client still checking its data
+	// resets connections for the torrent, and is ready seconds later.
+	redialFailed = 15 * time.Second
 	// requestHorizon is how many seconds of a peer's measured rate we keep requested, so
 	// its pipe never runs dry between our requests.
 	requestHorizon = 0.5
@@ -130,7 +134,7 @@ func (t *Torrent) handleEvent(ev any) {
 		if c := t.cands[ev.addr]; c != nil {
 			c.dialing = false
 			c.fails++
-			c.nextTry = time.Now().Add(redialAfter * time.Duration(1<<min(c.fails, 6)))
+			c.nextTry = time.Now().Add(redialFailed << min(c.fails-1, 7))
 		}
 		t.log.WithField("peer", ev.addr).WithError(ev.err).Debug("dial failed")
 		t.dialMore(time.Now())
