@@ -32,6 +32,13 @@ func (t *Torrent) publish(i int, present bool) {
 func (t *Torrent) admit(i int) {
 	t.log.WithField("piece", i).Debug("piece verified")
 	ev := t.ledger.Admit(i)
+	if !t.ledger.Present(i) {
+		// A cache so small that the piece went at once, being the only one unpinned:
+		// nobody was told it is here, so its blocks are wanted again and its bytes freed.
+		t.pk.PieceFailed(i)
+		t.evict(ev)
+		return
+	}
 	t.publish(i, true)
 	t.pk.SetHave(i)
 	t.evict(ev)
