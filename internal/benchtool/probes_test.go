@@ -103,3 +103,19 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("b: %+v", b)
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{"", 0, false}, {"2M", 2 << 20, false}, {"512K", 512 << 10, false}, {"1000", 1000, false},
+		{"2m", 2 << 20, false}, {"M", 0, true}, {"-1K", 0, true}, {"2G", 0, true},
+	} {
+		got, err := parseRate(tc.in)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("parseRate(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}

@@ -26,7 +26,7 @@ type swarmConfig struct {
 	noTracker   bool   // another swarm's tracker serves this torrent too
 	label       string // names the seeders' directories, logs and ports apart
 	portBase    int    // seeder i listens on portBase+i
-	seeder      string // "aria2c" (default) or "torrentfs"
+	seeder      string // "aria2c" (default), "torrentfs" or "qbittorrent"
 }
 
 // swarm is our tracker and aria2c seeders, each seeder on its own loopback address
@@ -62,7 +62,7 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 		ip, port := fmt.Sprintf("127.0.0.%d", 10+i), strconv.Itoa(cfg.portBase+i)
 		var args []string
 		switch cfg.seeder {
-		case "", "aria2c":
+		case "", "aria2c", "aria2":
 			args = []string{"aria2c", "--dir=" + dir, "--seed-ratio=0.0", "--bt-seed-unverified=true",
 				"--check-integrity=false", "--enable-dht=false", "--enable-dht6=false",
 				"--bt-enable-lpd=false", "--enable-peer-exchange=false",
@@ -78,6 +78,20 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 			if cfg.uploadLimit != "" {
 				args = append(args, "--upload-limit", cfg.uploadLimit)
 			}
+		case "qbittorrent":
+			limit, err := parseRate(cfg.uploadLimit)
+			if err != nil {
+				s.stop()
+				return nil, err
+			}
+			p, err := startQBittorrent(ctx, name, filepath.Join(cfg.work, "logs", name+".log"),
+				filepath.Join(cfg.work, name+"-profile"), ip, cfg.portBase+i, limit, cfg.torrent, dir)
+			if err != nil {
+				s.stop()
+				return nil, err
+			}
+			s.procs = append(s.procs, p)
+			continue
 		default:
 			s.stop()
 			return nil, fmt.Errorf("unknown seeder %q", cfg.seeder)
@@ -155,7 +169,7 @@ func runSwarm(ctx context.Context, args []string) error {
 	fl.StringVar(&cfg.trackerAddr, "tracker", "127.0.0.1:6969", "tracker address the torrent announces to")
 	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder; empty for none")
 	fl.IntVar(&cfg.seeders, "seeders", 4, "how many")
-	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "aria2c or torrentfs")
+	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "aria2c, torrentfs or qbittorrent")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
