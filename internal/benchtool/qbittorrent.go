@@ -29,6 +29,10 @@ func startQBittorrent(ctx context.Context, name, logPath, dir, ip string, port i
 	if err != nil {
 		return nil, err
 	}
+	// qBittorrent takes a relative save path as relative to its own downloads folder.
+	if saveDir, err = filepath.Abs(saveDir); err != nil {
+		return nil, err
+	}
 	conf := fmt.Sprintf(`[LegalNotice]
 Accepted=true
 
@@ -59,6 +63,7 @@ WebUI\HostHeaderValidation=false
 WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
+Connection\ResolvePeerCountries=false
 `, port, ip, limit/1024, webPort)
 	confDir := filepath.Join(dir, "qBittorrent", "config")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {

@@ -75,6 +75,7 @@ WebUI\HostHeaderValidation=false
 WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
+Connection\ResolvePeerCountries=false
 `, port, ip, upload/1024, webPort)
 	dir := filepath.Join(profile, "qBittorrent", "config")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
