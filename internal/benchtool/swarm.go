@@ -42,8 +42,15 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 	}
 	s := &swarm{}
 	if !cfg.noTracker {
+		// A short interval lets the tracker forget a stopped client quickly. libtorrent
+		// (qBittorrent) never re-announces sooner than every 5 minutes whatever it is told,
+		// so with it a short interval would expire the seeders mid-run.
+		interval := "10s"
+		if cfg.seeder == "qbittorrent" {
+			interval = "10m"
+		}
 		tr, err := start("tracker", filepath.Join(cfg.work, "logs", "tracker.log"),
-			cfg.torrentfs, "tracker", "--listen", cfg.trackerAddr, "--interval", "10s")
+			cfg.torrentfs, "tracker", "--listen", cfg.trackerAddr, "--interval", interval)
 		if err != nil {
 			return nil, err
 		}
