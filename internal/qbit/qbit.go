@@ -1,0 +1,134 @@
+// Package qbit drives qbittorrent-nox (qBittorrent on libtorrent 2.0, what most of a real
+// swarm runs) as a peer for tests and benchmarks: a profile that keeps it on loopback and
+// off every discovery and lookup service, and the few WebUI API calls they need. It holds
+// no state; callers start and stop the process themselves.
+package qbit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// HTTP talks to the WebUI on loopback and keeps no idle connections, so no transport
+// goroutine outlives its caller.
+var HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// WriteProfile writes a fresh qBittorrent profile under dir: BitTorrent on ip:port over TCP
+// only; DHT, LSD, PEX, encryption, port mapping and peer-country lookups off; queueing off
+// (every added torrent runs); the WebUI on 127.0.0.1:webPort without login for loopback
+// clients; and a global upload limit of upload bytes/s (0: none) that covers loopback peers
+// too (qBittorrent maps every address to libtorrent's global peer class unless told to
+// ignore limits on the LAN). Start it with `qbittorrent-nox --profile=DIR`.
+func WriteProfile(dir, ip string, port, webPort int, upload int64) error {
+	// qBittorrent 4.5 reads these keys; it writes back what it understood on exit.
+	conf := fmt.Sprintf(`[LegalNotice]
+Accepted=true
+
+[BitTorrent]
+Session\DHTEnabled=false
+Session\LSDEnabled=false
+Session\PeXEnabled=false
+Session\Port=%d
+Session\Interface=lo
+Session\InterfaceName=lo
+Session\InterfaceAddress=%s
+Session\BTProtocol=TCP
+Session\QueueingSystemEnabled=false
+Session\AddTorrentPaused=false
+Session\TempPathEnabled=false
+Session\Encryption=0
+Session\GlobalUPSpeedLimit=%d
+Session\IgnoreLimitsOnLAN=false
+
+[Network]
+PortForwardingEnabled=false
+
+[Preferences]
+WebUI\Address=127.0.0.1
+WebUI\Port=%d
+WebUI\LocalHostAuth=false
+WebUI\HostHeaderValidation=false
+WebUI\CSRFProtection=false
+WebUI\UseUPnP=false
+Connection\UPnP=false
+Connection\ResolvePeerCountries=false
+`, port, ip, upload/1024, webPort)
+	confDir := filepath.Join(dir, "qBittorrent", "config")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(confDir, "qBittorrent.conf"), []byte(conf), 0o644)
+}
+
+// Up tells whether the WebUI at api (http://127.0.0.1:PORT) answers.
+func Up(api string) bool {
+	resp, err := HTTP.Get(api + "/api/v2/app/version")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Add adds the .torrent file at torrent, unpaused, its data under saveDir (made absolute:
+// qBittorrent takes a relative path as relative to its own downloads folder).
+func Add(api, torrent, saveDir string) error {
+	data, err := os.ReadFile(torrent)
+	if err != nil {
+		return err
+	}
+	if saveDir, err = filepath.Abs(saveDir); err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	fw, err := w.CreateFormFile("torrents", filepath.Base(torrent))
+	if err != nil {
+		return err
+	}
+	fw.Write(data)
+	w.WriteField("savepath", saveDir)
+	w.WriteField("paused", "false")
+	w.Close()
+	resp, err := HTTP.Post(api+"/api/v2/torrents/add", w.FormDataContentType(), &body)
+	if err != nil {
+		return fmt.Errorf("add torrent to qBittorrent: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(msg)) != "Ok." {
+		return fmt.Errorf("add torrent to qBittorrent: %s: %s", resp.Status, msg)
+	}
+	return nil
+}
+
+// Seeding tells whether every torrent has its data checked and is being seeded: before
+// that qBittorrent resets connections for a torrent at the handshake.
+func Seeding(api string) bool {
+	resp, err := HTTP.Get(api + "/api/v2/torrents/info")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var ts []struct {
+		State    string  `json:"state"`
+		Progress float64 `json:"progress"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&ts) != nil || len(ts) == 0 {
+		return false
+	}
+	for _, tr := range ts {
+		if tr.Progress < 1 || !strings.HasSuffix(tr.State, "UP") && tr.State != "uploading" {
+			return false
+		}
+	}
+	return true
+}
