@@ -122,6 +122,10 @@ type Head struct {
 	closed bool
 	main   *stream
 	side   *stream
+	// prefetchAt is when the head and tail prefetch was last asked for; prefetchDone once
+	// its pieces are all in.
+	prefetchAt   time.Time
+	prefetchDone bool
 }
 
 // New makes a read head over file (an index into t.Info().Files) and asks for the file's
@@ -132,13 +136,40 @@ func New(t Torrent, file int, opts Options) (*Head, error) {
 		return nil, fmt.Errorf("new read head: no file %d in %q", file, info.Name)
 	}
 	h := &Head{t: t, info: info, file: info.Files[file], opts: opts.withDefaults(), headID: NewID(), tailID: NewID()}
-	if n := h.file.Length; n > 0 {
-		due := h.opts.Now().Add(h.opts.PrefetchDelay)
-		pb := min(h.opts.PrefetchBytes, n)
-		h.wantRange(h.headID, 0, pb, due)
-		h.wantRange(h.tailID, n-pb, pb, due)
-	}
+	h.prefetchDone = h.file.Length == 0
+	h.prefetch(h.opts.Now())
 	return h, nil
+}
+
+// prefetch asks for the file's first and last pieces, due PrefetchDelay from now. A read
+// re-asks (refreshPrefetch) while they are missing, so the prefetch stays behind the reads
+// that block: once overdue it would sort before a seek made right after opening.
+func (h *Head) prefetch(now time.Time) {
+	n := h.file.Length
+	if n <= 0 {
+		return
+	}
+	due := now.Add(h.opts.PrefetchDelay)
+	pb := min(h.opts.PrefetchBytes, n)
+	h.wantRange(h.headID, 0, pb, due)
+	h.wantRange(h.tailID, n-pb, pb, due)
+	h.prefetchAt = now
+}
+
+// refreshPrefetch moves a missing prefetch's due time on, at most every PrefetchDelay.
+// Called with h.mu held.
+func (h *Head) refreshPrefetch(now time.Time) {
+	if h.prefetchDone || now.Sub(h.prefetchAt) < h.opts.PrefetchDelay {
+		return
+	}
+	n, pb := h.file.Length, min(h.opts.PrefetchBytes, h.file.Length)
+	hf, hl := h.info.PieceRange(h.file.Offset, pb)
+	tf, tl := h.info.PieceRange(h.file.Offset+n-pb, pb)
+	if h.present(hf, hl) && h.present(tf, tl) {
+		h.prefetchDone = true
+		return
+	}
+	h.prefetch(now)
 }
 
 // wantRange asks for the pieces under file bytes [off, off+n), all due at due.

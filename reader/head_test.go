@@ -414,3 +414,24 @@ func TestInFlightReadKeepsItsPieceWanted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A prefetch still missing when reads go on moves its due time on, so it never becomes
+// overdue and sorts before a read that blocks now; once its pieces are in it stops.
+func TestPrefetchStaysBehindReads(t *testing.T) {
+	ft := newFake(256*kib, 64*mib)
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{PrefetchBytes: mib, PrefetchDelay: time.Second, Now: clk.Now})
+	ft.Provide(100, 101)
+	clk.advance(3 * time.Second) // the prefetch is long overdue
+	read(t, h, ft, 100*256*kib, 4096)
+	head, _ := ft.WantsOf(h.headID)
+	if want := clk.Now().Add(time.Second); !head.Due[0].Equal(want) {
+		t.Fatalf("after a read, the missing prefetch is due %v; want a second after the read", head.Due[0].Sub(clk.Now()))
+	}
+	ft.ProvideAll()
+	clk.advance(3 * time.Second)
+	read(t, h, ft, 200*256*kib, 4096)
+	if again, _ := ft.WantsOf(h.headID); !again.Due[0].Equal(head.Due[0]) {
+		t.Fatal("a prefetch whose pieces are in was asked for again")
+	}
+}

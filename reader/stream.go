@@ -81,6 +81,7 @@ func (h *Head) demand(off, end int64) error {
 		s.window = min(max(s.window, target, o.MinWindow), o.MaxWindow)
 	}
 	h.want(s, off, end, now)
+	h.refreshPrefetch(now)
 	return nil
 }
 

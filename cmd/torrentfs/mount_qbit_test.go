@@ -43,14 +43,7 @@ func TestMountSeekQBittorrentSeeders(t *testing.T) {
 		if m.Exited() {
 			t.Fatalf("mount exited: %v\n%s", m.Err(), m.Stderr())
 		}
-		// The file's head and tail, prefetched on open, are in: the player has been
-		// playing for a while.
 		done := mountPieceSet(mountVerified(m))
-		for _, i := range []int{0, 1, 2, 3, size/piece - 4, size/piece - 3, size/piece - 2, size/piece - 1} {
-			if !done[i] {
-				return false
-			}
-		}
 		return len(done) >= 12 && len(peersServing(m.Stderr())) == 2
 	})
 	// The far piece must be one the background download has not touched yet; it picks at
