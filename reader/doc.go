@@ -27,6 +27,8 @@
 //
 // On New, the file's first and last pieces (about PrefetchBytes each) are wanted under two
 // more head IDs, due PrefetchDelay from now: soon, but after reads that block right now.
+// While they are missing, reads move that due time on (at most every PrefetchDelay), so an
+// overdue prefetch never sorts before a seek.
 //
 // # Reads
 //
