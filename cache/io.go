@@ -99,7 +99,7 @@ func (s *Storage) writeAt(p []byte, off int64) error {
 }
 
 // errMissing marks reads that found a file absent or too short: the bytes were never
-// written, which VerifyPiece treats as a failed piece rather than an I/O error.
+// written, which Check treats as a missing piece and HashPiece as a storage fault.
 var errMissing = errors.New("data missing on disk")
 
 // readAt reads torrent bytes at off from the files; pad spans read as zeros.

@@ -245,9 +245,6 @@ func (l *Ledger) Unpin(i int, hard bool) []int {
 	return l.shrink(0, false)
 }
 
-// Pinned tells whether piece i has any pin.
-func (l *Ledger) Pinned(i int) bool { return l.soft[i] > 0 || l.hard[i] > 0 }
-
 func (l *Ledger) addPinned(i int, sign int64) {
 	size := l.info.PieceSize(i)
 	l.softBytes += sign * size

@@ -25,7 +25,7 @@ const DefaultMaxOpenFiles = 64
 // Options tune Open.
 type Options struct {
 	// ReadOnly serves existing data without ever creating, writing or resizing a file;
-	// missing files just mean missing pieces. MaxBytes is ignored then.
+	// missing files just mean missing pieces.
 	ReadOnly bool
 	// StateFile, if set, is where a small resume file is kept (have set plus each file's
 	// size and mtime) so a restart with untouched files skips re-hashing.
@@ -46,7 +46,7 @@ type Storage struct {
 	log   *logrus.Entry
 	files *fileCache
 
-	hashed atomic.Int64 // pieces hashed by Check and VerifyPiece; tests read it
+	hashed atomic.Int64 // pieces hashed by Check and HashPiece; tests read it
 
 	saveMu sync.Mutex // one resume-file writer at a time
 

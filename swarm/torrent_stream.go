@@ -29,7 +29,7 @@ func (t *Torrent) SetWants(head int, first int, due []time.Time) {
 		}
 		wants = append(wants, picker.Want{First: i, Last: i, Due: d})
 	}
-	// Fire and forget: the reader's next call (WaitPiece) queues behind this on the same
+	// Fire and forget: the reader's next call (ReadAt) queues behind this on the same
 	// channel, so order is kept without a round trip per read.
 	select {
 	case t.events <- loopFunc(func() { t.setWants(head, first, len(due), wants) }):

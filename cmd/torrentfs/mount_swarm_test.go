@@ -183,10 +183,8 @@ func mountDiagnosis(m *testutil.Proc) string {
 		fmt.Fprintf(&b, "piece %s's last cache events: %s\n", piece, strings.Join(last, ", "))
 		if len(last) > 0 && last[len(last)-1] == "evicted piece" {
 			fmt.Fprintf(&b, "ENGINE BUG: piece %s was evicted by the bounded cache and never fetched again although "+
-				"a read kept asking for it: the torrent's picker still counted it as had, so WaitPiece returned at once and "+
-				"the reader's retries ran out (EIO). The eviction was most likely reported to the loop before the piece's "+
-				"verification result: picker.Lost is a no-op for a piece not yet had, then handleDisk's SetHave marks a "+
-				"piece the cache no longer holds (swarm/torrent_disk.go handleDisk; swarm/torrent_run.go Evictions case).\n", piece)
+				"a read was waiting for it: the loop's ledger and its picker disagree about the piece "+
+				"(swarm/torrent_cache.go: admit, evict and the picker's gate).\n", piece)
 		}
 	}
 	return b.String()
