@@ -29,7 +29,25 @@ type ClientConfig struct {
 	// UploadLimit and DownloadLimit are bytes per second shared by all torrents; 0 = none.
 	UploadLimit   int64
 	DownloadLimit int64
-	Log           *logrus.Entry
+	// Sources find peers besides the trackers (the DHT, local service discovery). Every
+	// torrent that is not private asks each of them for as long as it runs, and so does the
+	// metadata fetch of a magnet link.
+	Sources []PeerSource
+	// DHTPort, when set, is the UDP port of our DHT node: we set the DHT bit in handshakes
+	// and send it to peers that set theirs (the PORT message, BEP 5).
+	DHTPort uint16
+	// OnDHTPort receives the DHT node of a peer that sent us its port (BEP 5: ping it and
+	// add it to the routing table). It must not block.
+	OnDHTPort func(netip.AddrPort)
+	Log       *logrus.Entry
+}
+
+// PeerSource is a way to find peers of a torrent besides its trackers. Find reports peers
+// of ih to found as it learns them, announcing that we serve ih on port when port is not 0,
+// until ctx ends; found may block while the torrent is busy.
+type PeerSource struct {
+	Name string
+	Find func(ctx context.Context, ih [20]byte, port uint16, found func([]netip.AddrPort))
 }
 
 // Client is one BitTorrent node: a peer id, a listening socket and its torrents.
@@ -42,9 +60,12 @@ type Client struct {
 	upLimit   *rateLimiter
 	downLimit *rateLimiter
 
-	mu       sync.Mutex
-	torrents map[[20]byte]*Torrent
-	closed   bool
+	mu        sync.Mutex
+	torrents  map[[20]byte]*Torrent
+	closed    bool
+	sources   []PeerSource         // ClientConfig.Sources, then AddSource
+	dhtPort   uint16               // ClientConfig.DHTPort, or SetDHT's
+	onDHTPort func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
 
 	wg      sync.WaitGroup
 	closing chan struct{}
@@ -65,6 +86,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		downLimit: newRateLimiter(cfg.DownloadLimit),
 		torrents:  make(map[[20]byte]*Torrent),
 		closing:   make(chan struct{}),
+		sources:   cfg.Sources,
+		dhtPort:   cfg.DHTPort,
+		onDHTPort: cfg.OnDHTPort,
 	}
 	if cfg.ListenAddr != "" {
 		ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -87,6 +111,36 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		go c.acceptLoop()
 	}
 	return c, nil
+}
+
+// AddSource adds a way to find peers for the torrents added after it (a DHT node started
+// once the listening port is known, on the same port number).
+func (c *Client) AddSource(s PeerSource) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sources = append(c.sources[:len(c.sources):len(c.sources)], s)
+}
+
+// SetDHT sets the DHT port sent to peers and the receiver of theirs (see ClientConfig) for
+// the torrents added after it.
+func (c *Client) SetDHT(port uint16, onPort func(netip.AddrPort)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dhtPort, c.onDHTPort = port, onPort
+}
+
+// discovery is what a new torrent or fetch takes from the client's peer sources and DHT
+// settings.
+type discovery struct {
+	sources   []PeerSource
+	dhtPort   uint16
+	onDHTPort func(netip.AddrPort)
+}
+
+func (c *Client) discovery() discovery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return discovery{sources: c.sources, dhtPort: c.dhtPort, onDHTPort: c.onDHTPort}
 }
 
 // PeerID is the id this client sends in handshakes.

@@ -88,6 +88,25 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 			f.resolve(fctx, m.Peers, found)
 		}()
 	}
+	// The DHT and local discovery, for a magnet with dead trackers or none. (A magnet does
+	// not say whether its torrent is private; a private torrent's peers ignore the DHT.)
+	for _, src := range c.discovery().sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			src.Find(fctx, m.InfoHash, c.Port(), func(addrs []netip.AddrPort) {
+				if first && len(addrs) > 0 {
+					first = false
+					f.log.Infof("first %d peers from %s after %s", len(addrs), src.Name, time.Since(start).Round(time.Millisecond))
+				}
+				select {
+				case found <- addrs:
+				case <-fctx.Done():
+				}
+			})
+		}()
+	}
 
 	cands := make(map[netip.AddrPort]*fetchCand)
 	add := func(addrs []netip.AddrPort) {

@@ -72,7 +72,9 @@ type Torrent struct {
 	uploaded       atomic.Int64
 	downloaded     atomic.Int64 // verified piece bytes fetched from peers
 	announcer      *tracker.Announcer
-	cancelAnnounce context.CancelFunc
+	cancelAnnounce context.CancelFunc // stops the announcer and the peer sources
+	fromSources    []atomic.Int64     // peers each of disc.sources reported
+	disc           discovery          // the client's peer sources and DHT port, when added
 
 	// loop-owned
 	pk       *picker.Picker
@@ -147,6 +149,10 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		pins:        make(map[int]pinRange),
 		ledger:      cache.NewLedger(&mi.Info, cfg.CacheBytes),
 		gen:         make([]atomic.Uint32, mi.Info.NumPieces()),
+		disc:        c.discovery(),
+	}
+	if mi.Info.Private {
+		t.disc = discovery{} // BEP 27: a private torrent's peers come from its trackers only
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
 	t.disk.init()
@@ -190,12 +196,15 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		t.wg.Add(1)
 		go t.diskWorker()
 	}
-	t.startAnnouncer()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.cancelAnnounce = cancel
+	t.startAnnouncer(ctx)
+	t.startSources(ctx)
 	go t.run()
 	return t, nil
 }
 
-func (t *Torrent) startAnnouncer() {
+func (t *Torrent) startAnnouncer(ctx context.Context) {
 	tiers := t.cfg.Trackers
 	if tiers == nil {
 		tiers = t.mi.Trackers()
@@ -234,13 +243,38 @@ func (t *Torrent) startAnnouncer() {
 	if t.pk.Done() {
 		t.announcer.Completed()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.cancelAnnounce = cancel
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		t.announcer.Run(ctx)
 	}()
+}
+
+// startSources asks the client's peer sources (DHT, LSD) for peers, unless the torrent is
+// private (BEP 27: its peers come from its trackers only).
+func (t *Torrent) startSources(ctx context.Context) {
+	t.fromSources = make([]atomic.Int64, len(t.disc.sources))
+	for i, src := range t.disc.sources {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			log := t.log.WithField("source", src.Name)
+			src.Find(ctx, t.mi.InfoHash, t.c.Port(), func(addrs []netip.AddrPort) {
+				if len(addrs) == 0 {
+					return
+				}
+				if t.fromSources[i].Add(int64(len(addrs))) == int64(len(addrs)) {
+					log.Infof("first %d peers from %s", len(addrs), src.Name)
+				} else {
+					log.Debugf("%d peers from %s", len(addrs), src.Name)
+				}
+				select {
+				case t.events <- addPeers(addrs):
+				case <-ctx.Done():
+				}
+			})
+		}()
+	}
 }
 
 // Close stops the torrent: it disconnects peers, announces `stopped` and waits for every
@@ -321,6 +355,7 @@ func (t *Torrent) ourHandshake() wire.Handshake {
 	var r wire.Reserved
 	r.SetFast(true)
 	r.SetExtended(true)
+	r.SetDHT(t.disc.dhtPort != 0)
 	return wire.Handshake{Reserved: r, InfoHash: t.mi.InfoHash, PeerID: t.c.peerID}
 }
 

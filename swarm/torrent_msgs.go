@@ -140,8 +140,14 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 		} else if m.ExtID == metadataExtID {
 			t.handleMetadata(p, m.Payload)
 		}
+	case wire.Port:
+		// BEP 5: the peer runs a DHT node on this UDP port.
+		if m.Port != 0 && t.disc.onDHTPort != nil && !p.sentDHTPort {
+			p.sentDHTPort = true
+			t.disc.onDHTPort(netip.AddrPortFrom(p.addr.Addr(), m.Port))
+		}
 	default:
-		// Port, suggest, allowed-fast and unknown messages are legal to ignore.
+		// Suggest, allowed-fast and unknown messages are legal to ignore.
 	}
 }
 

@@ -279,6 +279,9 @@ func (t *Torrent) acceptConn(ev newConn) {
 	case have.Count() > 0:
 		p.send(wire.Message{ID: wire.Bitfield, Bitfield: have.Bytes()})
 	}
+	if ev.hs.Reserved.DHT() && t.disc.dhtPort != 0 {
+		p.send(wire.Message{ID: wire.Port, Port: t.disc.dhtPort})
+	}
 	if p.extended {
 		eh := wire.ExtHandshake{V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
 		if len(t.mi.InfoBytes) > 0 {
