@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,6 +127,7 @@ func TestServicesOnALANFindEachOther(t *testing.T) {
 	needRoot(t)
 	t.Parallel()
 	nt := netns.New(t, 2)
+	bridge6, v6 := addIPv6(t, nt)
 	ih := [20]byte{1, 2, 3, 4, 5}
 	other := [20]byte{9}
 
@@ -152,10 +154,14 @@ func TestServicesOnALANFindEachOther(t *testing.T) {
 	a := netip.AddrPortFrom(nt.Hosts[0].IP, 7001)
 	b := netip.AddrPortFrom(nt.Hosts[1].IP, 7002)
 	me := netip.AddrPortFrom(nt.BridgeIP, 7000)
+	// Over IPv6 too, which shows as the hosts' IPv6 addresses.
+	a6 := netip.AddrPortFrom(v6[0], 7001)
+	b6 := netip.AddrPortFrom(v6[1], 7002)
 	testutil.WaitFor(t, 20*time.Second, "our Service to hear both hosts", func() bool {
-		return ours.count(a) == 1 && ours.count(b) == 1
+		return ours.count(a) == 1 && ours.count(b) == 1 && ours.count(a6) == 1 && ours.count(b6) == 1
 	})
-	want := map[int][]netip.AddrPort{0: {b, me}, 1: {a, me}}
+	me6 := netip.AddrPortFrom(bridge6, 7000)
+	want := map[int][]netip.AddrPort{0: {b, me, b6, me6}, 1: {a, me, a6, me6}}
 	for i, p := range helpers {
 		for _, w := range want[i] {
 			testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("host %d to hear %s", i, w), func() bool {
@@ -188,6 +194,30 @@ func TestServicesOnALANFindEachOther(t *testing.T) {
 		t.Errorf("peers for a torrent nobody announced: %v", unrelated.peers)
 	}
 	unrelated.mu.Unlock()
+}
+
+// addIPv6 gives the bridge and the hosts IPv6 addresses in a private /64, without
+// duplicate address detection (which would leave them unusable for a second or two), and
+// returns the bridge's and the hosts'.
+func addIPv6(t *testing.T, nt *netns.Net) (netip.Addr, []netip.Addr) {
+	t.Helper()
+	b := nt.BridgeIP.As4()
+	prefix := fmt.Sprintf("fd00:%d:%d::", b[1], b[2])
+	ipCmd(t, "addr", "add", prefix+"1/64", "dev", nt.Bridge, "nodad")
+	var out []netip.Addr
+	for i, h := range nt.Hosts {
+		a := netip.MustParseAddr(fmt.Sprintf("%s%x", prefix, 0x10+i))
+		ipCmd(t, "-n", h.Name, "addr", "add", a.String()+"/64", "dev", "eth0", "nodad")
+		out = append(out, a)
+	}
+	return netip.MustParseAddr(prefix + "1"), out
+}
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
 }
 
 func TestCloseEndsFindPeers(t *testing.T) {
