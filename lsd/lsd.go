@@ -196,9 +196,12 @@ func (s *Service) Close() error {
 }
 
 // FindPeers announces ih on the LAN now and every 5 minutes, with port as our BitTorrent
-// port (0: Config.Port), and reports the peers heard announcing ih to found, each address
-// once, until ctx ends or the Service is closed. Calls for one info-hash share its
-// announces, which BEP 14 allows at most once a minute. found runs on this goroutine.
+// port (0: Config.Port; if that is 0 too, it only listens), and reports the peers heard
+// announcing ih to found, each address once, until ctx ends or the Service is closed.
+// Peers heard in the 6 minutes before the call are reported at once. Calls for one
+// info-hash share its announces, which BEP 14 allows at most once a minute. found runs on
+// this goroutine; while it is slow, new peers may be dropped, to come again with their
+// next announce.
 func (s *Service) FindPeers(ctx context.Context, ih [20]byte, port uint16, found func([]netip.AddrPort)) {
 	if port == 0 {
 		port = s.port

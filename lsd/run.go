@@ -27,16 +27,20 @@ func (s *Service) run() {
 			sb.seen = map[netip.AddrPort]bool{}
 			subs[sb.ih] = append(subs[sb.ih], sb)
 			s.report(sb, recent.peers(sb.ih, time.Now()))
-			sched.add(sb.ih, sb.port, time.Now())
-			s.announceDue(sched)
-			rearm()
+			if sb.port != 0 {
+				sched.add(sb.ih, sb.port, time.Now())
+				s.announceDue(sched)
+				rearm()
+			}
 		case sb := <-s.unsubscribe:
 			subs[sb.ih] = remove(subs[sb.ih], sb)
 			if len(subs[sb.ih]) == 0 {
 				delete(subs, sb.ih)
 			}
-			sched.remove(sb.ih)
-			rearm()
+			if sb.port != 0 {
+				sched.remove(sb.ih)
+				rearm()
+			}
 		case h := <-s.heard:
 			if !limit.allow(h.from.String(), time.Now()) {
 				s.log.WithField("from", h.from).Trace("LSD announce over the rate limit")
