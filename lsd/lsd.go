@@ -11,6 +11,10 @@
 // reported. FindPeers runs the caller's
 // callback on the caller's own goroutine, never on the loop's, so a callback may call
 // back into the Service. Any goroutine may call FindPeers and Close.
+//
+// The sockets use Linux socket options (SO_BINDTODEVICE, IP_MULTICAST_ALL), so the package
+// builds on Linux only. Interfaces are looked up once, in New: one that comes up later is
+// not used until the next Service.
 package lsd
 
 import (
