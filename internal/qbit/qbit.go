@@ -28,17 +28,47 @@ var HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Di
 // too (qBittorrent maps every address to libtorrent's global peer class unless told to
 // ignore limits on the LAN). Start it with `qbittorrent-nox --profile=DIR`.
 func WriteProfile(dir, ip string, port, webPort int, upload int64) error {
+	return Profile{IP: ip, Port: port, WebPort: webPort, Upload: upload}.Write(dir)
+}
+
+// Profile is a qBittorrent profile; the zero values of the optional fields give
+// WriteProfile's loopback-only one.
+type Profile struct {
+	IP      string // BitTorrent listen address
+	Port    int    // BitTorrent listen port
+	WebPort int
+	Upload  int64 // global upload limit in bytes/s; 0: none
+
+	Interface  string // BitTorrent network interface; "" is lo
+	WebAddress string // WebUI listen address; "" is 127.0.0.1, else clients in 10/8 need no login
+	LSD        bool   // Local Service Discovery (BEP 14) on
+}
+
+// Write writes the profile under dir.
+func (p Profile) Write(dir string) error {
+	iface := p.Interface
+	if iface == "" {
+		iface = "lo"
+	}
+	web := p.WebAddress
+	whitelist := "false"
+	if web == "" {
+		web = "127.0.0.1"
+	} else {
+		// A test host's WebUI is reached from the test's namespace, which is not loopback.
+		whitelist = "true"
+	}
 	// qBittorrent 4.5 reads these keys; it writes back what it understood on exit.
 	conf := fmt.Sprintf(`[LegalNotice]
 Accepted=true
 
 [BitTorrent]
 Session\DHTEnabled=false
-Session\LSDEnabled=false
+Session\LSDEnabled=%t
 Session\PeXEnabled=false
 Session\Port=%d
-Session\Interface=lo
-Session\InterfaceName=lo
+Session\Interface=%s
+Session\InterfaceName=%s
 Session\InterfaceAddress=%s
 Session\BTProtocol=TCP
 Session\QueueingSystemEnabled=false
@@ -52,15 +82,17 @@ Session\IgnoreLimitsOnLAN=false
 PortForwardingEnabled=false
 
 [Preferences]
-WebUI\Address=127.0.0.1
+WebUI\Address=%s
 WebUI\Port=%d
 WebUI\LocalHostAuth=false
+WebUI\AuthSubnetWhitelistEnabled=%s
+WebUI\AuthSubnetWhitelist=10.0.0.0/8
 WebUI\HostHeaderValidation=false
 WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
 Connection\ResolvePeerCountries=false
-`, port, ip, upload/1024, webPort)
+`, p.LSD, p.Port, iface, iface, p.IP, p.Upload/1024, web, p.WebPort, whitelist)
 	confDir := filepath.Join(dir, "qBittorrent", "config")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err

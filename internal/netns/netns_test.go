@@ -1,0 +1,204 @@
+package netns
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"torrentfs/internal/testutil"
+)
+
+// The test binary doubles as the program run in a host: with NETNS_HELPER set it does one
+// network chore there (see helper) instead of running tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("NETNS_HELPER") != "" {
+		if err := helper(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func helper(args []string) error {
+	switch args[0] {
+	case "listen": // listen ADDR: accept one connection and greet it
+		l, err := net.Listen("tcp", args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = fmt.Fprintf(c, "hello from %s\n", c.LocalAddr())
+		return err
+	case "dial": // dial ADDR: print the greeting
+		c, err := net.Dial("tcp", args[1])
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		line, err := bufio.NewReader(c).ReadString('\n')
+		fmt.Print(line)
+		return err
+	case "mrecv": // mrecv GROUP: print the first datagram sent to the group on eth0
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		addr, err := net.ResolveUDPAddr("udp4", args[1])
+		if err != nil {
+			return err
+		}
+		c, err := net.ListenMulticastUDP("udp4", ifi, addr)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		buf := make([]byte, 1500)
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("got %q from %s\n", buf[:n], from.IP)
+		return nil
+	case "msend": // msend GROUP MSG: send MSG to the group until killed
+		c, err := net.Dial("udp4", args[1])
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := c.Write([]byte(args[2])); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return fmt.Errorf("unknown helper %q", args[0])
+}
+
+// startHelper runs the test binary as a helper in host h.
+func startHelper(t *testing.T, h *Host, args ...string) *testutil.Proc {
+	t.Helper()
+	argv := append([]string{"env", "NETNS_HELPER=1", os.Args[0]}, args...)
+	argv = h.Command(argv[0], argv[1:]...)
+	return testutil.Start(t, argv[0], argv[1:]...)
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	testutil.Need(t, "ip")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (run under bin/netjail)")
+	}
+}
+
+func TestHostsReachEachOtherAndTheBridge(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	nt := New(t, 2)
+	a, b := nt.Hosts[0], nt.Hosts[1]
+	if a.IP == b.IP || a.IP == nt.BridgeIP {
+		t.Fatalf("addresses collide: bridge %s, hosts %s %s", nt.BridgeIP, a.IP, b.IP)
+	}
+
+	// Test process -> host a.
+	l := startHelper(t, a, "listen", a.IP.String()+":7000")
+	testutil.WaitFor(t, 10*time.Second, "listener in host a", func() bool { return strings.Contains(l.Stdout(), "ready") })
+	c, err := net.Dial("tcp", a.IP.String()+":7000")
+	if err != nil {
+		t.Fatalf("dial host a from the test's namespace: %v", err)
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if want := "hello from " + a.IP.String() + ":7000\n"; line != want {
+		t.Errorf("host a greeted %q, want %q", line, want)
+	}
+
+	// Host b -> host a, across the bridge.
+	l = startHelper(t, a, "listen", a.IP.String()+":7001")
+	testutil.WaitFor(t, 10*time.Second, "listener in host a", func() bool { return strings.Contains(l.Stdout(), "ready") })
+	if got := b.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", a.IP.String()+":7001"); !strings.Contains(got, "hello from "+a.IP.String()) {
+		t.Errorf("host b got %q from host a", got)
+	}
+
+	// Host b -> the bridge's address, in the test's namespace.
+	ln, err := net.Listen("tcp", nt.BridgeIP.String()+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			fmt.Fprintf(c, "hello from the bridge\n")
+			c.Close()
+		}
+	}()
+	if got := b.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", ln.Addr().String()); got != "hello from the bridge\n" {
+		t.Errorf("host b got %q from the bridge", got)
+	}
+}
+
+func TestMulticastCrossesTheBridge(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	nt := New(t, 2)
+	a, b := nt.Hosts[0], nt.Hosts[1]
+	const group = "239.192.152.143:6771"
+	r := startHelper(t, b, "mrecv", group)
+	testutil.WaitFor(t, 10*time.Second, "receiver in host b", func() bool { return strings.Contains(r.Stdout(), "ready") })
+	startHelper(t, a, "msend", group, "ping")
+	if err := r.Wait(t, 20*time.Second); err != nil {
+		t.Fatalf("receiver: %v\n%s", err, r.Output())
+	}
+	if want := fmt.Sprintf("got %q from %s", "ping", a.IP); !strings.Contains(r.Stdout(), want) {
+		t.Errorf("receiver printed %q, want %q", r.Stdout(), want)
+	}
+}
+
+func TestCleanupRemovesEverything(t *testing.T) {
+	needRoot(t)
+	var nt *Net
+	t.Run("make", func(t *testing.T) {
+		nt = New(t, 3)
+		nt.Shape(t, nt.Hosts[0], 1<<20)
+	})
+	netns, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns list: %v: %s", err, netns)
+	}
+	links, err := exec.Command("ip", "-o", "link", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link show: %v: %s", err, links)
+	}
+	for _, h := range nt.Hosts {
+		if strings.Contains(string(netns), h.Name+" ") || strings.HasSuffix(strings.TrimSpace(string(netns)), h.Name) {
+			t.Errorf("namespace %s is left:\n%s", h.Name, netns)
+		}
+		if strings.Contains(string(links), " "+h.Veth+"@") || strings.Contains(string(links), " "+h.Veth+":") {
+			t.Errorf("veth %s is left:\n%s", h.Veth, links)
+		}
+	}
+	if strings.Contains(string(links), " "+nt.Bridge+":") {
+		t.Errorf("bridge %s is left:\n%s", nt.Bridge, links)
+	}
+}
+
+func TestNetsDoNotCollide(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	a, b := New(t, 1), New(t, 1)
+	if a.Bridge == b.Bridge || a.BridgeIP == b.BridgeIP || a.Hosts[0].Name == b.Hosts[0].Name || a.Hosts[0].Veth == b.Hosts[0].Veth {
+		t.Errorf("two nets share a name or subnet: %+v %+v", a, b)
+	}
+}
