@@ -24,8 +24,16 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"testing"
 )
+
+// T is what a Net needs from its user: a *testing.T, or a lab tool's own (scripts/bench).
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
 
 // Net is a bridge in the test's namespace and the hosts attached to it.
 type Net struct {
@@ -52,7 +60,7 @@ var counter atomic.Uint32
 // New creates a bridge with address 10.A.B.1/24 and n hosts on it: host i is a namespace
 // with lo up and eth0, a veth to the bridge, at 10.A.B.(10+i)/24, a default route via the
 // bridge and a route for 224.0.0.0/4 on eth0. t.Cleanup removes all of it.
-func New(t testing.TB, n int) *Net {
+func New(t T, n int) *Net {
 	t.Helper()
 	if n < 0 || n > 200 {
 		t.Fatalf("netns.New: %d hosts; at most 200 fit in a /24", n)
@@ -69,7 +77,7 @@ func New(t testing.TB, n int) *Net {
 
 // claim creates the bridge for a free slot: the kernel refuses a second link of one name,
 // so whoever creates "tfsbK" owns slot K and its subnet in this namespace.
-func claim(t testing.TB) *Net {
+func claim(t T) *Net {
 	t.Helper()
 	start := (os.Getpid()*31 + int(counter.Add(1))*7) % slots
 	for try := range slots {
@@ -97,7 +105,7 @@ func subnetAddr(slot, host int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(100 + slot/256), byte(slot % 256), byte(host)})
 }
 
-func (nt *Net) addHost(t testing.TB, i int) {
+func (nt *Net) addHost(t T, i int) {
 	t.Helper()
 	h := &Host{
 		Name: fmt.Sprintf("tfs-%d-%d-%d", os.Getpid(), nt.slot, i),
@@ -120,7 +128,7 @@ func (nt *Net) addHost(t testing.TB, i int) {
 
 // remove deletes the namespaces (which takes their veth ends and so the pairs) and the
 // bridge. It reports what it could not delete but goes on.
-func (nt *Net) remove(t testing.TB) {
+func (nt *Net) remove(t T) {
 	for _, h := range nt.Hosts {
 		if out, err := exec.Command("ip", "netns", "del", h.Name).CombinedOutput(); err != nil {
 			t.Errorf("delete namespace %s: %v: %s", h.Name, err, out)
@@ -135,7 +143,7 @@ func (nt *Net) remove(t testing.TB) {
 
 // Shape limits what host h sends to rate bytes per second, with a tbf qdisc on the host's
 // eth0 (the kernel here has no netem; tbf is what it offers). rate 0 removes the limit.
-func (nt *Net) Shape(t testing.TB, h *Host, rate int) {
+func (nt *Net) Shape(t T, h *Host, rate int) {
 	t.Helper()
 	if rate == 0 {
 		ip(t, "netns", "exec", h.Name, "tc", "qdisc", "del", "dev", "eth0", "root")
@@ -154,7 +162,7 @@ func (h *Host) Command(name string, args ...string) []string {
 
 // Run runs name with args in host h to completion and returns its stdout; it fails the
 // test if the program fails.
-func (h *Host) Run(t testing.TB, name string, args ...string) string {
+func (h *Host) Run(t T, name string, args ...string) string {
 	t.Helper()
 	argv := h.Command(name, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -167,7 +175,7 @@ func (h *Host) Run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-func ip(t testing.TB, args ...string) {
+func ip(t T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
