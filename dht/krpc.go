@@ -70,11 +70,12 @@ func (e krpcError) MarshalBencode() ([]byte, error) {
 }
 
 func (e *krpcError) UnmarshalBencode(b []byte) error {
-	var l []any
-	if err := bencode.Unmarshal(b, &l); err != nil {
+	var v any
+	if err := bencode.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	if len(l) < 2 {
+	l, ok := v.([]any)
+	if !ok || len(l) < 2 {
 		return errors.New("krpc error: want [code, message]")
 	}
 	code, ok := l[0].(int64)

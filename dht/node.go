@@ -106,13 +106,13 @@ type Node struct {
 
 	ingress ingressCounters // written by the reader, read by the loop for Stats
 
-	closing       chan struct{}
-	done          chan struct{} // closed when the loop has saved the state and returned
-	stopResolve   context.CancelFunc
-	wg            sync.WaitGroup // reader and resolver
-	closeOnce     sync.Once
-	saveErr       error // set by the loop before done is closed
-	closeErr      error
+	closing     chan struct{}
+	done        chan struct{} // closed when the loop has saved the state and returned
+	stopResolve context.CancelFunc
+	wg          sync.WaitGroup // reader and resolver
+	closeOnce   sync.Once
+	saveErr     error // set by the loop before done is closed
+	closeErr    error
 }
 
 type ingressCounters struct {
