@@ -119,7 +119,13 @@ func (l *loop) finishRun(run *lookupRun, now time.Time) {
 			t = l.t6
 		}
 		good, total := t.count(now)
-		l.n.log.WithFields(map[string]any{"good": good, "nodes": total, "v6": run.v6}).Info("dht: bootstrap done")
+		log := l.n.log.WithFields(map[string]any{"good": good, "nodes": total, "v6": run.v6})
+		if good > 0 && !l.announced {
+			l.announced = true
+			log.Info("dht: bootstrap done")
+		} else {
+			log.Debug("dht: self-lookup done")
+		}
 	}
 }
 
@@ -149,6 +155,10 @@ func (l *loop) startFind(r findRequest, now time.Time) {
 		}
 	}
 	r.box.start(len(runs))
+	// Our own store counts too: in a small network we may be one of the nearest nodes.
+	if local := l.store.sample(r.target, maxValuesIn, l.t4 != nil, l.t6 != nil, now); len(local) > 0 {
+		r.box.put(local)
+	}
 	for _, run := range runs {
 		l.startRun(run, now)
 	}

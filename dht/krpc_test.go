@@ -60,16 +60,16 @@ func TestKRPCMalformed(t *testing.T) {
 		"de",
 		"le",
 		"i42e",
-		"d1:t2:aa1:y1:qe",                             // query without method
-		"d1:t2:aa1:y1:re",                             // response without r
-		"d1:t2:aa1:y1:ee",                             // error without e
-		"d1:t0:1:y1:q1:q4:pinge",                      // empty transaction id
-		"d1:t2:aa1:y1:xe",                             // unknown type
-		"d1:eli201ee1:t2:aa1:y1:ee",                   // error list too short
-		"d1:eli201ei5ee1:t2:aa1:y1:ee",                // error message not a string
-		"d1:el3:abc3:abce1:t2:aa1:y1:ee",              // error code not an int
-		"d1:ad2:idi5ee1:q4:ping1:t2:aa1:y1:qe",        // id of the wrong type
-		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping",  // truncated
+		"d1:t2:aa1:y1:qe",                      // query without method
+		"d1:t2:aa1:y1:re",                      // response without r
+		"d1:t2:aa1:y1:ee",                      // error without e
+		"d1:t0:1:y1:q1:q4:pinge",               // empty transaction id
+		"d1:t2:aa1:y1:xe",                      // unknown type
+		"d1:eli201ee1:t2:aa1:y1:ee",            // error list too short
+		"d1:eli201ei5ee1:t2:aa1:y1:ee",         // error message not a string
+		"d1:el3:abc3:abce1:t2:aa1:y1:ee",       // error code not an int
+		"d1:ad2:idi5ee1:q4:ping1:t2:aa1:y1:qe", // id of the wrong type
+		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping",                 // truncated
 		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qexx", // trailing bytes
 		"d1:t99999999999:aa1:y1:qe",
 		strings.Repeat("l", 10000) + strings.Repeat("e", 10000),

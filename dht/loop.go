@@ -8,11 +8,12 @@ import (
 
 // Loop timing and bounds.
 const (
-	maintEvery   = 5 * time.Second  // token rotation, expiry, refresh, bootstrap retries
-	refreshAfter = 15 * time.Minute // a bucket unchanged this long is refreshed
-	bootEvery    = 30 * time.Second // bootstrap retries while the table is empty
-	maxRuns      = 64               // lookups running at once
-	maxPings     = 8                // liveness pings per maintenance round
+	maintEvery     = 5 * time.Second  // token rotation, expiry, refresh, bootstrap retries
+	refreshAfter   = 15 * time.Minute // a bucket unchanged this long is refreshed
+	firstBootRetry = 2 * time.Second  // self-lookup retries while a table is thin...
+	maxBootRetry   = 5 * time.Minute  // ...backing off to this
+	maxRuns        = 64               // lookups running at once
+	maxPings       = 8                // liveness pings per maintenance round
 )
 
 // lookupRun is a lookup the loop is running: the pure lookup plus what to do with its results.
@@ -38,7 +39,9 @@ type loop struct {
 
 	seeds     []netip.AddrPort // saved nodes and resolved bootstrap nodes
 	booting   int              // bootstrap lookups running
-	lastBoot  time.Time
+	nextBoot  time.Time        // no bootstrap before this
+	bootWait  time.Duration    // the wait after the next bootstrap
+	announced bool             // "bootstrap done" logged at Info once
 	lastMaint time.Time
 
 	queriesIn, queriesOut, repliesIn, timeouts, unsolicited uint64
@@ -53,6 +56,7 @@ func newLoop(n *Node, seeds []netip.AddrPort, now time.Time) *loop {
 		runs:      map[*lookupRun]struct{}{},
 		seeds:     seeds,
 		lastMaint: now,
+		bootWait:  firstBootRetry,
 	}
 	if n.v4 {
 		l.t4 = newTable(n.id, now)
@@ -89,7 +93,7 @@ func (l *loop) run() {
 			c <- l.stats(time.Now())
 		case s := <-n.seedC:
 			l.seeds = append(l.seeds, s...)
-			l.lastBoot = time.Time{}
+			l.nextBoot, l.bootWait = time.Time{}, firstBootRetry
 			l.maybeBootstrap(time.Now())
 		case now := <-tick.C:
 			l.tick(now)
@@ -120,13 +124,13 @@ func (l *loop) tick(now time.Time) {
 	for run := range l.runs {
 		l.drive(run, now)
 	}
+	l.maybeBootstrap(now)
 	if now.Sub(l.lastMaint) < maintEvery {
 		return
 	}
 	l.lastMaint = now
 	l.tokens.maybeRotate(now)
 	l.store.expire(now)
-	l.maybeBootstrap(now)
 	for _, t := range []*table{l.t4, l.t6} {
 		if t == nil {
 			continue
@@ -143,27 +147,35 @@ func (l *loop) tick(now time.Time) {
 	}
 }
 
-// maybeBootstrap starts a lookup of our own ID from the seeds when a table is empty.
+// maybeBootstrap starts a lookup of our own ID while a table is thin (fewer than bucketSize
+// good nodes), seeded from the table and from the saved and bootstrap nodes. It retries
+// after firstBootRetry, doubling up to maxBootRetry: a quiet network brings new nodes only
+// through our own lookups.
 func (l *loop) maybeBootstrap(now time.Time) {
-	if l.booting > 0 || len(l.seeds) == 0 || !l.lastBoot.IsZero() && now.Sub(l.lastBoot) < bootEvery {
+	if l.booting > 0 || now.Before(l.nextBoot) {
 		return
 	}
+	started := false
 	for _, t := range []*table{l.t4, l.t6} {
 		if t == nil {
 			continue
 		}
-		if _, total := t.count(now); total > 0 {
+		if good, _ := t.count(now); good >= bucketSize {
 			continue
 		}
 		run := &lookupRun{lk: newLookup(l.n.id), v6: t == l.t6, bootstrap: true}
+		run.lk.addNodes(t.closest(l.n.id, 2*bucketSize, now))
 		run.lk.addSeeds(l.seedsFor(run.v6))
-		if len(run.lk.seeds) == 0 {
+		if len(run.lk.cands)+len(run.lk.seeds) == 0 {
 			continue
 		}
-		l.lastBoot = now
+		started = true
 		l.booting++
-		l.n.log.WithField("seeds", len(run.lk.seeds)).Debug("dht: bootstrapping")
 		l.startRun(run, now)
+	}
+	if started {
+		l.nextBoot = now.Add(l.bootWait)
+		l.bootWait = min(2*l.bootWait, maxBootRetry)
 	}
 }
 
