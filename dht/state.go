@@ -1,0 +1,112 @@
+package dht
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+)
+
+const (
+	stateVersion   = 1
+	maxStateNodes  = 1000 // per family, read from a state file
+	maxStateLength = 1 << 20
+)
+
+var errNoState = errors.New("dht: no state file")
+
+// stateFile is the on-disk form: our ID and the nodes of the table, compact.
+type stateFile struct {
+	Version int    `bencode:"version"`
+	ID      string `bencode:"id"`
+	Nodes   string `bencode:"nodes,omitempty"`
+	Nodes6  string `bencode:"nodes6,omitempty"`
+}
+
+type savedState struct {
+	id    nodeID
+	hasID bool
+	nodes []nodeInfo
+}
+
+func loadState(path string) (savedState, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return savedState{}, errNoState
+	}
+	if err != nil {
+		return savedState{}, fmt.Errorf("dht: read state: %w", err)
+	}
+	defer f.Close()
+	b := make([]byte, maxStateLength+1)
+	nr, _ := f.ReadAt(b, 0)
+	if nr > maxStateLength {
+		return savedState{}, fmt.Errorf("dht: read state %s: too big", path)
+	}
+	var sf stateFile
+	if err := bencode.Unmarshal(b[:nr], &sf); err != nil {
+		return savedState{}, fmt.Errorf("dht: read state %s: %w", path, err)
+	}
+	if sf.Version != stateVersion || len(sf.ID) != 20 {
+		return savedState{}, fmt.Errorf("dht: read state %s: version %d, id of %d bytes", path, sf.Version, len(sf.ID))
+	}
+	st := savedState{id: nodeID([]byte(sf.ID)), hasID: true}
+	for _, fam := range []struct {
+		s  string
+		v6 bool
+	}{{sf.Nodes, false}, {sf.Nodes6, true}} {
+		nodes, err := parseNodes(fam.s, fam.v6, maxStateNodes)
+		if err != nil {
+			return savedState{}, fmt.Errorf("dht: read state %s: %w", path, err)
+		}
+		for _, n := range nodes {
+			if usableNodeAddr(n.addr) {
+				st.nodes = append(st.nodes, n)
+			}
+		}
+	}
+	return st, nil
+}
+
+// saveState writes the state file atomically: a temporary file in the same directory,
+// synced, renamed over the old one.
+func (l *loop) saveState(now time.Time) error {
+	path := l.n.cfg.StateFile
+	if path == "" {
+		return nil
+	}
+	sf := stateFile{Version: stateVersion, ID: string(l.n.id[:])}
+	if l.t4 != nil {
+		sf.Nodes = string(appendNodes(nil, l.t4.nodes(now), false))
+	}
+	if l.t6 != nil {
+		sf.Nodes6 = string(appendNodes(nil, l.t6.nodes(now), true))
+	}
+	b, err := bencode.Marshal(sf)
+	if err != nil {
+		return fmt.Errorf("dht: save state: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("dht: save state: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("dht: save state %s: %w", path, err)
+	}
+	return nil
+}
