@@ -22,6 +22,7 @@ var forbidden = map[string][]string{
 	"swarm":         {"reader", "fs", "cmd"},
 	"reader":        {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
 	"fs":            {"swarm", "picker", "cache", "tracker", "cmd"},
+	"dht":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"cmd/torrentfs": {},
 }
 
