@@ -23,6 +23,7 @@ var forbidden = map[string][]string{
 	"reader":        {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
 	"fs":            {"swarm", "picker", "cache", "tracker", "cmd"},
 	"lsd":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"dht":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"cmd/torrentfs": {},
 }
 
