@@ -158,3 +158,6 @@ func (m *Magnet) String() string {
 	}
 	return b.String()
 }
+
+// ParseHash parses an info-hash written as 40 hex digits or 32 base32 characters.
+func ParseHash(s string) (Hash, error) { return parseBTIH(s) }

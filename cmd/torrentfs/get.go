@@ -46,7 +46,7 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 			return err
 		}
 		defer c.Close()
-		mi, err := loadTorrent(ctx, args[0], c, &ef)
+		mi, err := loadTorrent(ctx, args[0], c.Client, &ef)
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,7 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	defer c.Close()
-	mi, err := loadTorrent(ctx, torrentArg, c, &mf.engine)
+	mi, err := loadTorrent(ctx, torrentArg, c.Client, &mf.engine)
 	if err != nil {
 		return err
 	}

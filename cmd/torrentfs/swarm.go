@@ -33,6 +33,7 @@ type engineFlags struct {
 	trackers      stringsFlag
 	noTrackers    bool
 	maxPeers      int
+	discoveryFlags
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.trackers, "tracker", "announce `URL` to use instead of the torrent's (repeatable; each is a tier)")
 	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
+	f.discoveryFlags.register(fs)
 }
 
 func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, error) {
@@ -65,8 +67,22 @@ func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, 
 	return cfg, nil
 }
 
-// newClient starts the engine, falling back to a free port when the asked one is taken.
-func (f *engineFlags) newClient(log *logrus.Entry) (*swarm.Client, error) {
+// newClient starts the engine, falling back to a free port when the asked one is taken,
+// with the DHT node and LSD unless they are turned off.
+func (f *engineFlags) newClient(log *logrus.Entry) (*engine, error) {
+	c, err := f.newSwarmClient(log)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{Client: c}
+	if err := f.startDiscovery(e, log); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 	cfg := swarm.ClientConfig{
 		ListenAddr:    f.listen,
 		UploadLimit:   int64(f.uploadLimit),
@@ -152,7 +168,7 @@ func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts ca
 
 // addTorrent starts mi on c over store (holding have), configured by the engine flags;
 // adjust, if not nil, sets what differs per command.
-func (f *engineFlags) addTorrent(c *swarm.Client, mi *metainfo.MetaInfo, store *cache.Storage, have bitfield.Bitfield, adjust func(*swarm.TorrentConfig)) (*swarm.Torrent, error) {
+func (f *engineFlags) addTorrent(c *engine, mi *metainfo.MetaInfo, store *cache.Storage, have bitfield.Bitfield, adjust func(*swarm.TorrentConfig)) (*swarm.Torrent, error) {
 	cfg, err := f.torrentConfig(store)
 	if err != nil {
 		return nil, err

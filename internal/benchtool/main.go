@@ -38,6 +38,8 @@ func main() {
 		err = runSwarm(ctx, os.Args[2:])
 	case "stream":
 		err = runStream(ctx, os.Args[2:])
+	case "discovery":
+		err = runDiscovery(ctx, os.Args[2:])
 	case "readat":
 		err = probeReadAt(os.Args[2:])
 	case "paced":
@@ -55,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm [flags]     (see scripts/bench)
+	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm|discovery [flags]     (see scripts/bench)
        benchtool readat FILE OFFSET LENGTH
        benchtool paced FILE BYTES_PER_SECOND SECONDS
        benchtool play FILE SECONDS`)

@@ -140,8 +140,15 @@ func Opentracker(t testing.TB, infoHashes ...[20]byte) (httpURL, udpURL string) 
 type Aria2Opts struct {
 	IP          string // bind address, e.g. 127.0.0.11 (one IP per client: see INTEROP.md)
 	UploadLimit string // --max-upload-limit, e.g. "2M"
+	Port        int    // listen port; 0 picks a free one on IP (which must be local then)
 	UDPTracker  bool   // aria2c reaches UDP trackers only through its DHT socket
 	Seed        bool   // keep running once complete: set it for seeders, whose data is complete at start
+	// DHTEntry, when set, turns its DHT on (IPv4, on DHTPort) with this HOST:PORT as the
+	// only node it starts from.
+	DHTEntry string
+	DHTPort  int
+	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
+	Wrap []string
 }
 
 // Aria2 starts aria2c on a torrent with data in dir: a seeder when the data is complete
@@ -152,7 +159,10 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*testutil.Proc, int)
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
 	}
-	port := FreePort(t, o.IP)
+	port := o.Port
+	if port == 0 {
+		port = FreePort(t, o.IP)
+	}
 	args := []string{
 		"--dir=" + dir, "--listen-port=" + strconv.Itoa(port), "--interface=" + o.IP,
 		"--seed-ratio=0.0", "--check-integrity=true", "--bt-enable-lpd=false",
@@ -162,11 +172,15 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*testutil.Proc, int)
 		"--follow-torrent=false", "--allow-overwrite=true", "--auto-file-renaming=false",
 		"--disk-cache=0", "--stop-with-process=" + strconv.Itoa(os.Getpid()),
 	}
-	if o.UDPTracker {
+	switch {
+	case o.DHTEntry != "":
+		args = append(args, "--enable-dht=true", "--enable-dht6=false", "--dht-listen-port="+strconv.Itoa(o.DHTPort),
+			"--dht-entry-point="+o.DHTEntry, "--dht-file-path="+filepath.Join(t.TempDir(), "dht.dat"))
+	case o.UDPTracker:
 		dht := FreePort(t, o.IP)
 		args = append(args, "--enable-dht=true", "--dht-listen-port="+strconv.Itoa(dht),
 			"--dht-file-path="+filepath.Join(t.TempDir(), "dht.dat"))
-	} else {
+	default:
 		args = append(args, "--enable-dht=false")
 	}
 	if o.UploadLimit != "" {
@@ -176,7 +190,8 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*testutil.Proc, int)
 		args = append(args, "--seed-time=0")
 	}
 	args = append(args, torrent)
-	return testutil.Start(t, "aria2c", args...), port
+	argv := append(append(append([]string{}, o.Wrap...), "aria2c"), args...)
+	return testutil.Start(t, argv[0], argv[1:]...), port
 }
 
 // TreeMatches tells whether every file under want exists under got with the same bytes.

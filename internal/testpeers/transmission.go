@@ -30,6 +30,13 @@ type TransmissionOpts struct {
 	// DeepLog, when set, is a file that gets Transmission's per-peer debug log; it grows by
 	// about 1 MB per MB downloaded.
 	DeepLog string
+	// Port is the peer port; 0 picks a free one on IP (which must be local then).
+	Port int
+	// DHTBootstrap, when set, turns its DHT on, starting from these HOST:PORT nodes only
+	// (its dht.bootstrap file); its DHT ignores 127/8, so use netns hosts.
+	DHTBootstrap []string
+	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
+	Wrap []string
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
@@ -49,7 +56,10 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 		o.IP = "127.0.0.1"
 	}
 	cfg := t.TempDir()
-	port := FreePort(t, o.IP)
+	port := o.Port
+	if port == 0 {
+		port = FreePort(t, o.IP)
+	}
 	settings := map[string]any{
 		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
 		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
@@ -62,6 +72,17 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
 		"start-added-torrents": true, "message-level": 2,
 	}
+	if len(o.DHTBootstrap) > 0 {
+		settings["dht-enabled"] = true
+		var lines []string
+		for _, hp := range o.DHTBootstrap {
+			h, p, _ := strings.Cut(hp, ":")
+			lines = append(lines, h+" "+p)
+		}
+		if err := os.WriteFile(filepath.Join(cfg, "dht.bootstrap"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +92,8 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 	}
 	args := []string{"-g", cfg, "-w", dir, "-p", strconv.Itoa(port), torrent}
 	if o.DeepLog == "" {
-		return testutil.Start(t, "transmission-cli", args...), port
+		argv := append(append(append([]string{}, o.Wrap...), "transmission-cli"), args...)
+		return testutil.Start(t, argv[0], argv[1:]...), port
 	}
 	// It writes the deep log only to fd 1 or 2; its messages go to stderr and its status
 	// line to stdout, so stdout becomes the deep log.

@@ -1,0 +1,143 @@
+package main
+
+// Finding peers without trackers: the DHT node, local service discovery and peer exchange
+// that `get`, `seed` and `mount` run beside the engine.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/sirupsen/logrus"
+
+	"torrentfs/dht"
+	"torrentfs/lsd"
+	"torrentfs/swarm"
+)
+
+// defaultBootstrap are the well-known DHT routers a user's node starts from when it has no
+// saved routing table. Tests and scripts always pass --dht-bootstrap or --no-dht.
+var defaultBootstrap = []string{
+	"router.bittorrent.com:6881",
+	"dht.transmissionbt.com:6881",
+	"router.utorrent.com:6881",
+	"dht.libtorrent.org:25401",
+}
+
+// discoveryFlags are the engine flags for finding peers without trackers.
+type discoveryFlags struct {
+	noDHT     bool
+	noPEX     bool
+	noLSD     bool
+	bootstrap stringsFlag
+	dhtState  string
+}
+
+func (f *discoveryFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.noDHT, "no-dht", false, "do not join the DHT (BEP 5)")
+	fs.BoolVar(&f.noPEX, "no-pex", false, "do not exchange peers with peers (BEP 11)")
+	fs.BoolVar(&f.noLSD, "no-lsd", false, "do not look for peers on the local network (BEP 14)")
+	fs.Var(&f.bootstrap, "dht-bootstrap", "`HOST:PORT` of a DHT node to start from (repeatable; replaces the default routers)")
+	fs.StringVar(&f.dhtState, "dht-state", "", "`FILE` keeping the DHT routing table between runs (default $XDG_STATE_HOME/torrentfs/dht.state; \"none\" keeps nothing)")
+}
+
+// engine is a swarm.Client with the DHT node and LSD service that feed it peers.
+type engine struct {
+	*swarm.Client
+	dht *dht.Node
+	lsd *lsd.Service
+}
+
+// Close stops the torrents first, then the DHT node (saving its routing table) and LSD.
+func (e *engine) Close() error {
+	err := e.Client.Close()
+	if e.dht != nil {
+		err = errors.Join(err, e.dht.Close())
+		e.dht = nil
+	}
+	if e.lsd != nil {
+		err = errors.Join(err, e.lsd.Close())
+		e.lsd = nil
+	}
+	return err
+}
+
+// startDiscovery starts the DHT node on the UDP port of the client's TCP port number (a
+// free one when that is taken) and LSD, and hands them to the client as peer sources.
+func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
+	if e.Addr() == nil {
+		return nil // not listening: nobody could connect to what we announce
+	}
+	tcp := e.Addr().(*net.TCPAddr).AddrPort()
+	ip := tcp.Addr().Unmap()
+	if !f.noDHT {
+		state := f.dhtState
+		switch state {
+		case "":
+			state = defaultDHTState()
+		case "none":
+			state = ""
+		}
+		if state != "" {
+			if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+				log.WithError(err).Warn("the DHT routing table will not be kept")
+				state = ""
+			}
+		}
+		boot := []string(f.bootstrap)
+		if len(boot) == 0 {
+			boot = defaultBootstrap
+		}
+		cfg := dht.Config{
+			Addr:      netip.AddrPortFrom(ip, tcp.Port()).String(),
+			Bootstrap: boot,
+			StateFile: state,
+			Log:       log.WithField("part", "dht"),
+		}
+		if !ip.IsUnspecified() && !ip.IsPrivate() && !ip.IsLoopback() {
+			cfg.ExternalIP = ip // BEP 42: a public address we listen on is our external one
+		}
+		n, err := dht.New(cfg)
+		if err != nil {
+			log.WithError(err).Warnf("UDP port %d is busy; the DHT node takes a free one", tcp.Port())
+			cfg.Addr = netip.AddrPortFrom(ip, 0).String()
+			if n, err = dht.New(cfg); err != nil {
+				return fmt.Errorf("start the DHT node: %w", err)
+			}
+		}
+		e.dht = n
+		port := uint16(n.Addr().(*net.UDPAddr).Port)
+		log.Infof("DHT node on UDP port %d, id %x", port, n.ID())
+		e.AddSource(swarm.PeerSource{Name: "dht", Find: n.FindPeers})
+		e.SetDHT(port, n.AddNode)
+	}
+	if !f.noLSD {
+		s, err := lsd.New(lsd.Config{Port: tcp.Port(), Log: log.WithField("part", "lsd")})
+		if err != nil {
+			// No multicast-capable interface (a container, a jail): not worth failing for.
+			log.WithError(err).Warn("local service discovery is off")
+		} else {
+			e.lsd = s
+			e.AddSource(swarm.PeerSource{Name: "lsd", Find: s.FindPeers})
+		}
+	}
+	return nil
+}
+
+// defaultDHTState is where the routing table is kept: $XDG_STATE_HOME/torrentfs/dht.state,
+// else ~/.local/state/torrentfs/dht.state; "" when neither is known.
+func defaultDHTState() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "torrentfs", "dht.state")
+}

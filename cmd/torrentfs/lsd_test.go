@@ -1,0 +1,81 @@
+package main
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"torrentfs/internal/netns"
+	"torrentfs/internal/qbit"
+	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
+)
+
+// getOnLAN runs `torrentfs get` on the bridge of nt with no tracker, no DHT and no --peer:
+// local service discovery (BEP 14) is its only way to find the seeder. It checks the data.
+func getOnLAN(t *testing.T, nt *netns.Net, torrent, want string) string {
+	t.Helper()
+	out := t.TempDir()
+	argv := []string{"get", "--no-dht", "--no-trackers", "--listen", nt.BridgeIP.String() + ":0", "--out", out, torrent}
+	p := testutil.Start(t, torrentfsBin(t), argv...)
+	select {
+	case <-p.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("get found no seeder through LSD in 2 minutes:\n%s", p.Output())
+	}
+	if err := p.Err(); err != nil {
+		t.Fatalf("get: %v\n%s", err, p.Output())
+	}
+	if !strings.Contains(p.Stderr(), "peers from lsd") {
+		t.Errorf("get did not say it found peers through LSD:\n%s", p.Stderr())
+	}
+	testpeers.SameTree(t, want, filepath.Join(out, filepath.Base(want)))
+	return p.Stderr()
+}
+
+// Our get finds our seeder on the same LAN by LSD alone.
+func TestGetFindsOurSeedByLSD(t *testing.T) {
+	torrent, data, _ := fixture(t, "lsd-ours", tfile{"a.bin", 700 << 10}, tfile{"b.bin", 200 << 10})
+	nt := netns.New(t, 1)
+	h := nt.Hosts[0]
+	argv := h.Command(torrentfsBin(t), "seed", "--no-dht", "--no-trackers", "--listen", h.IP.String()+":6881", "--data", data, torrent)
+	s := testutil.Start(t, argv[0], argv[1:]...)
+	testutil.WaitFor(t, 20*time.Second, "the seeder to start", func() bool {
+		if s.Exited() {
+			t.Fatalf("seed exited:\n%s", s.Output())
+		}
+		return strings.Contains(s.Stdout(), "seeding ")
+	})
+	getOnLAN(t, nt, torrent, filepath.Join(data, "lsd-ours"))
+}
+
+// Our get finds a real qBittorrent seeder (LSD on, DHT and PEX off) by LSD alone.
+func TestGetFindsQBittorrentByLSD(t *testing.T) {
+	testutil.Need(t, "qbittorrent-nox")
+	torrent, data, _ := fixture(t, "lsd-qbittorrent", tfile{"a.bin", 700 << 10}, tfile{"b.bin", 200 << 10})
+	nt := netns.New(t, 1)
+	h := nt.Hosts[0]
+	// A fresh namespace has every port free: fixed ones are safe there.
+	const btPort, webPort = 6881, 8080
+	profile := t.TempDir()
+	p := qbit.Profile{IP: h.IP.String(), Port: btPort, WebPort: webPort, Interface: "eth0", WebAddress: h.IP.String(), LSD: true}
+	if err := p.Write(profile); err != nil {
+		t.Fatal(err)
+	}
+	argv := h.Command("qbittorrent-nox", "--profile="+profile)
+	q := testutil.Start(t, argv[0], argv[1:]...)
+	api := "http://" + h.IP.String() + ":" + strconv.Itoa(webPort)
+	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI", func() bool {
+		if q.Exited() {
+			t.Fatalf("qbittorrent-nox exited:\n%s", q.Output())
+		}
+		return qbit.Up(api)
+	})
+	if err := qbit.Add(api, torrent, data); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 60*time.Second, "qBittorrent to seed", func() bool { return qbit.Seeding(api) })
+	getOnLAN(t, nt, torrent, filepath.Join(data, "lsd-qbittorrent"))
+}
