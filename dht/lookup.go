@@ -27,6 +27,7 @@ type candidate struct {
 	hasID bool // false for seeds (bootstrap and saved nodes) until they answer
 	addr  netip.AddrPort
 	state candState
+	slow  bool // in flight past the slow mark: no longer counted in lookup.inflight
 	token string
 }
 
@@ -40,7 +41,7 @@ type lookup struct {
 	cands    []*candidate // with IDs, nearest first, at most maxCandidates
 	byAddr   map[netip.AddrPort]*candidate
 	seen     map[netip.AddrPort]struct{}
-	inflight int
+	inflight int // queries in flight that hold a slot (not slow)
 	sent     int
 }
 
@@ -128,13 +129,32 @@ func (l *lookup) start(c *candidate) netip.AddrPort {
 	return c.addr
 }
 
+// slow records that the query to addr is taking long: it frees its slot for the next
+// candidate, and its answer is still welcome.
+func (l *lookup) slow(addr netip.AddrPort) {
+	c, ok := l.byAddr[addr]
+	if !ok || c.state != candInflight || c.slow {
+		return
+	}
+	c.slow = true
+	l.inflight--
+}
+
+// land ends c's query, freeing its slot unless it was already freed as slow.
+func (l *lookup) land(c *candidate) {
+	if !c.slow {
+		l.inflight--
+	}
+	c.slow = false
+}
+
 // replied records an answer from addr with its ID, token and the nodes it gave.
 func (l *lookup) replied(addr netip.AddrPort, id nodeID, token string, nodes []nodeInfo) {
 	c, ok := l.byAddr[addr]
 	if !ok || c.state != candInflight {
 		return
 	}
-	l.inflight--
+	l.land(c)
 	if c.hasID && c.id != id {
 		c.state = candFailed // not the node we were told of
 		return
@@ -153,11 +173,12 @@ func (l *lookup) failed(addr netip.AddrPort) {
 	if !ok || c.state != candInflight {
 		return
 	}
-	l.inflight--
+	l.land(c)
 	c.state = candFailed
 }
 
-// done says whether the lookup is over: nothing in flight and nothing more to ask.
+// done says whether the lookup is over: nothing in flight and nothing more to ask. A slow
+// query to one of the nearest live candidates still holds it open until it ends.
 func (l *lookup) done() bool {
 	if l.inflight > 0 {
 		return false
@@ -165,7 +186,7 @@ func (l *lookup) done() bool {
 	if l.sent >= maxLookupQuery {
 		return true
 	}
-	if slices.ContainsFunc(l.seeds, func(c *candidate) bool { return c.state == candFresh }) {
+	if slices.ContainsFunc(l.seeds, func(c *candidate) bool { return c.state == candFresh || c.state == candInflight }) {
 		return false
 	}
 	live := 0
@@ -176,7 +197,7 @@ func (l *lookup) done() bool {
 		if c.state == candFailed {
 			continue
 		}
-		if c.state == candFresh {
+		if c.state == candFresh || c.state == candInflight {
 			return false
 		}
 		live++

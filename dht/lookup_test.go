@@ -85,3 +85,59 @@ func TestLookupConverges(t *testing.T) {
 		}
 	}
 }
+
+// Queries that are slow to answer give their slot to the next candidate, hold the lookup
+// open until they end, and still count when their answer comes.
+func TestLookupSlowQueriesFreeTheirSlots(t *testing.T) {
+	target := randomID()
+	l := newLookup(target)
+	var nodes []nodeInfo
+	for i := range 6 {
+		nodes = append(nodes, nodeInfo{id: randomID(), addr: addrN(i + 1)})
+	}
+	l.addNodes(nodes)
+	var first []netip.AddrPort
+	for range alpha {
+		a, ok := l.next()
+		if !ok {
+			t.Fatal("no query to send")
+		}
+		first = append(first, a)
+	}
+	if _, ok := l.next(); ok {
+		t.Fatal("more than alpha queries in flight")
+	}
+	for _, a := range first {
+		l.slow(a)
+	}
+	var second []netip.AddrPort
+	for range alpha {
+		a, ok := l.next()
+		if !ok {
+			t.Fatal("slow queries still hold their slots")
+		}
+		second = append(second, a)
+	}
+	for _, a := range second {
+		l.failed(a)
+	}
+	if l.done() {
+		t.Fatal("done while slow queries to near nodes are pending")
+	}
+	byAddr := map[netip.AddrPort]nodeID{}
+	for _, n := range nodes {
+		byAddr[n.addr] = n.id
+	}
+	for _, a := range first {
+		l.replied(a, byAddr[a], "tok", nil)
+	}
+	if l.inflight != 0 {
+		t.Fatalf("inflight = %d after every query ended, want 0", l.inflight)
+	}
+	if !l.done() {
+		t.Fatal("not done once every query ended")
+	}
+	if got := len(l.closestAnswered(bucketSize)); got != alpha {
+		t.Fatalf("%d answered, want the %d slow ones", got, alpha)
+	}
+}

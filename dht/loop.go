@@ -70,7 +70,7 @@ func newLoop(n *Node, seeds []netip.AddrPort, now time.Time) *loop {
 func (l *loop) run() {
 	n := l.n
 	defer close(n.done)
-	tick := time.NewTicker(min(max(n.cfg.QueryTimeout/4, 20*time.Millisecond), 250*time.Millisecond))
+	tick := time.NewTicker(min(max(n.cfg.QueryTimeout/slowFraction/4, 20*time.Millisecond), 125*time.Millisecond))
 	defer tick.Stop()
 	l.maybeBootstrap(time.Now())
 	for {
@@ -109,7 +109,20 @@ func (l *loop) tableFor(addr netip.AddrPort) *table {
 	return l.t6
 }
 
+// slowFraction: a lookup's query unanswered for QueryTimeout/slowFraction (500 ms by
+// default) no longer holds one of the lookup's alpha slots, so dead nodes met on the way
+// (the public DHT has many) slow a lookup down by that much rather than the full timeout.
+// Its answer is still taken if it comes before the timeout.
+const slowFraction = 4
+
 func (l *loop) tick(now time.Time) {
+	for _, e := range l.txs.slow(now) {
+		if run := e.p.lookup; run != nil {
+			if _, ok := l.runs[run]; ok {
+				run.lk.slow(e.addr)
+			}
+		}
+	}
 	for _, e := range l.txs.expire(now) {
 		l.timeouts++
 		if t := l.tableFor(e.addr); t != nil {
@@ -212,7 +225,8 @@ func (l *loop) sendQuery(to netip.AddrPort, method string, args *msgArgs, run *l
 		return false
 	}
 	args.ID = string(l.n.id[:])
-	tid, _ := l.txs.add(to, &pendingQuery{method: method, deadline: now.Add(l.n.cfg.QueryTimeout), lookup: run})
+	tid, _ := l.txs.add(to, &pendingQuery{method: method, deadline: now.Add(l.n.cfg.QueryTimeout),
+		slowAt: now.Add(l.n.cfg.QueryTimeout / slowFraction), lookup: run})
 	if !l.send(to, &msg{T: tid, Y: "q", Q: method, A: args}) {
 		l.txs.take(tid, to)
 		return false

@@ -16,6 +16,8 @@ type txKey struct {
 type pendingQuery struct {
 	method   string
 	deadline time.Time
+	slowAt   time.Time  // past it, a lookup stops waiting for it to send the next query
+	slow     bool       // slowAt has passed and its lookup was told
 	lookup   *lookupRun // the lookup it serves, or nil
 }
 
@@ -72,6 +74,18 @@ func (t *transactions) expire(now time.Time) []expiredQuery {
 		if !now.Before(p.deadline) {
 			out = append(out, expiredQuery{k.addr, p})
 			delete(t.m, k)
+		}
+	}
+	return out
+}
+
+// slow returns the lookup queries past their slowAt, marking them so each is reported once.
+func (t *transactions) slow(now time.Time) []expiredQuery {
+	var out []expiredQuery
+	for k, p := range t.m {
+		if p.lookup != nil && !p.slow && !now.Before(p.slowAt) {
+			p.slow = true
+			out = append(out, expiredQuery{k.addr, p})
 		}
 	}
 	return out

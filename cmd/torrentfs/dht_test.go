@@ -58,22 +58,28 @@ var peerLine = regexp.MustCompile(`(?m)^ +[0-9.]+s +(\S+)$`)
 func (l *dhtLab) waitAnnounced(t *testing.T, ih metainfo.Hash, boot, want string) {
 	t.Helper()
 	var last string
-	testutil.WaitFor(t, 90*time.Second, "the seeder's announce to reach the DHT", func() bool {
-		out, err := combinedOutput(torrentfsBin(t), "dht", "get-peers", "--listen", l.net.BridgeIP.String()+":0",
-			"--dht-bootstrap", boot, "--dht-state", "none", "--timeout", "3s", "--max", "1", ih.HexString())
+	deadline := time.Now().Add(90 * time.Second)
+	// Every try is the same node (address, port and ID, through its state file): a new node
+	// each time would leave dead entries in the lab's tables that slow later lookups down.
+	state := filepath.Join(t.TempDir(), "probe.state")
+	for {
+		out, err := combinedOutput(torrentfsBin(t), "dht", "get-peers", "--listen", l.net.BridgeIP.String()+":"+dhtPort,
+			"--dht-bootstrap", boot, "--dht-state", state, "--timeout", "5s", "--max", "1", ih.HexString())
 		last = out
 		if err != nil {
-			t.Logf("dht get-peers: %v\n%s", err, out)
-			return false
+			t.Fatalf("dht get-peers: %v\n%s", err, out)
 		}
 		for _, m := range peerLine.FindAllStringSubmatch(out, -1) {
 			if m[1] == want {
-				return true
+				t.Logf("dht get-peers found the seeder:\n%s", last)
+				return
 			}
 		}
-		return false
-	})
-	t.Logf("dht get-peers found the seeder:\n%s", last)
+		if time.Now().After(deadline) {
+			t.Fatalf("the seeder's announce (%s) did not reach the DHT in 90 s; the last lookup said:\n%s", want, last)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func combinedOutput(name string, args ...string) (string, error) {
@@ -123,8 +129,12 @@ func TestMountMagnetDHTTransmission(t *testing.T) {
 	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 12, 1) // its DHT announces only once it knows more than 8 nodes
 	h := lab.client(0)
+	var nodes []string
+	for i := range lab.nodes {
+		nodes = append(nodes, lab.node(i))
+	}
 	testpeers.TransmissionWith(t, torrent, data, testpeers.TransmissionOpts{
-		IP: h.IP.String(), Port: 6881, DHTBootstrap: []string{lab.node(0)}, Wrap: in(h),
+		IP: h.IP.String(), Port: 6881, DHTBootstrap: nodes, Wrap: in(h),
 	})
 	mi, _ := metainfo.Load(torrent)
 	lab.waitAnnounced(t, mi.InfoHash, lab.node(1), h.IP.String()+":6881")

@@ -3,7 +3,11 @@ package testpeers
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,8 +36,10 @@ type TransmissionOpts struct {
 	DeepLog string
 	// Port is the peer port; 0 picks a free one on IP (which must be local then).
 	Port int
-	// DHTBootstrap, when set, turns its DHT on, starting from these HOST:PORT nodes only
-	// (its dht.bootstrap file); its DHT ignores 127/8, so use netns hosts.
+	// DHTBootstrap, when set, turns its DHT on, starting from these IP:PORT nodes only:
+	// they go in its dht.bootstrap file and in its saved table (dht.dat), which it pings at
+	// once. (From dht.bootstrap alone it takes about a minute to know the more than 8 nodes
+	// it wants before it announces.) Its DHT ignores 127/8, so use netns hosts.
 	DHTBootstrap []string
 	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
 	Wrap []string
@@ -80,6 +86,9 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 			lines = append(lines, h+" "+p)
 		}
 		if err := os.WriteFile(filepath.Join(cfg, "dht.bootstrap"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cfg, "dht.dat"), transmissionDHTState(t, o.DHTBootstrap), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,4 +156,23 @@ func TransmissionBlocksFrom(t testing.TB, deepLog, prefix string) int {
 		t.Fatalf("read %s: %v", deepLog, err)
 	}
 	return n
+}
+
+// transmissionDHTState is a dht.dat for Transmission 3.00 holding nodes: a bencoded dict
+// with a random id and the nodes in compact form.
+func transmissionDHTState(t testing.TB, nodes []string) []byte {
+	var compact []byte
+	for _, n := range nodes {
+		ap, err := netip.ParseAddrPort(n)
+		if err != nil || !ap.Addr().Is4() {
+			t.Fatalf("DHT node %q: want IPv4:PORT", n)
+		}
+		compact = append(compact, ap.Addr().AsSlice()...)
+		compact = binary.BigEndian.AppendUint16(compact, ap.Port())
+	}
+	var id [20]byte
+	rand.Read(id[:])
+	b := fmt.Appendf(nil, "d2:id20:%s5:nodes%d:", id[:], len(compact))
+	b = append(b, compact...)
+	return append(b, 'e')
 }
