@@ -76,6 +76,7 @@ type peerConn struct {
 	clientName     string
 	pieceSetBy     wire.ID // the message that gave its piece set, 0 before
 	floodWarnings  int     // requests over the queue limit this second
+	pex            pexPeer // BEP 11 state (pex.go)
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just
