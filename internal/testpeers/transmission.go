@@ -30,11 +30,13 @@ type TransmissionOpts struct {
 	// DeepLog, when set, is a file that gets Transmission's per-peer debug log; it grows by
 	// about 1 MB per MB downloaded.
 	DeepLog string
+	// PEX turns peer exchange on (Transmission 3.00 sends ut_pex about once a minute).
+	PEX bool
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
-// seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX, µTP and
-// port mapping are off. It keeps running (seeding) once complete; the test decides when it
+// seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX (unless
+// TransmissionOpts.PEX), µTP and port mapping are off. It keeps running (seeding) once complete; the test decides when it
 // is done by looking at the files (TransmissionHas).
 func Transmission(t testing.TB, torrent, dir, ip string) (*testutil.Proc, int) {
 	t.Helper()
@@ -51,7 +53,7 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 	cfg := t.TempDir()
 	port := FreePort(t, o.IP)
 	settings := map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": o.PEX, "utp-enabled": false,
 		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
 		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
 		"peer-port": port, "peer-port-random-on-start": false,
