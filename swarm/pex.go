@@ -54,6 +54,14 @@ type pexPeer struct {
 // pexEnabled tells whether the torrent speaks ut_pex at all.
 func (t *Torrent) pexEnabled() bool { return !t.info.Private && !t.cfg.NoPEX }
 
+// pexEvery is how long a peer waits between our messages.
+func (t *Torrent) pexEvery() time.Duration {
+	if t.cfg.pexInterval > 0 {
+		return t.cfg.pexInterval
+	}
+	return pexInterval
+}
+
 // listenAddr is the address others can dial p on, if we know one: the one we dialed, or
 // for a peer that dialed us its IP with the port of its extension handshake.
 func (p *peerConn) listenAddr() (netip.AddrPort, bool) {
@@ -115,13 +123,13 @@ func (t *Torrent) pexTick(now time.Time) {
 		self, _ := p.listenAddr()
 		m := pexDiff(p.pex.sent, connected, self)
 		if len(m.Added) == 0 && len(m.Dropped) == 0 {
-			p.pex.next = now.Add(pexRecheck)
+			p.pex.next = now.Add(min(pexRecheck, t.pexEvery()))
 			continue
 		}
 		b, err := m.Encode()
 		if err != nil {
 			p.log.WithError(err).Debug("cannot encode ut_pex")
-			p.pex.next = now.Add(pexInterval)
+			p.pex.next = now.Add(t.pexEvery())
 			continue
 		}
 		if p.pex.sent == nil {
@@ -134,7 +142,7 @@ func (t *Torrent) pexTick(now time.Time) {
 			delete(p.pex.sent, a)
 		}
 		p.send(wire.Message{ID: wire.Extended, ExtID: uint8(p.pex.id), Payload: b})
-		p.pex.next = now.Add(pexInterval)
+		p.pex.next = now.Add(t.pexEvery())
 	}
 }
 

@@ -131,8 +131,8 @@ func (pc *pexConn) nextPex(t *testing.T, d time.Duration) (m wire.PexMessage, ok
 
 // TestPexSentUnlessPrivate: a seeder with one other peer (ours, which dialed it) tells a
 // fake peer about it in its first ut_pex message, with the listen port the other peer's
-// handshake gave; a private torrent advertises no ut_pex, sends none and ignores what it
-// is sent.
+// handshake gave, and that it is gone in a later one once it left; a private torrent
+// advertises no ut_pex, sends none and ignores what it is sent.
 func TestPexSentUnlessPrivate(t *testing.T) {
 	for _, private := range []bool{false, true} {
 		name := "public"
@@ -148,7 +148,8 @@ func TestPexSentUnlessPrivate(t *testing.T) {
 				mi, _ = makeTorrent(t, src, "multi", multiFile, 64<<10)
 			}
 			sc := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.34:0"})
-			ts := addTorrent(t, sc, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+			// A message every second rather than every minute, to see the drop soon.
+			ts := addTorrent(t, sc, mi, src, true, swarm.WithPexInterval(swarm.TorrentConfig{Trackers: [][]string{}}, time.Second))
 			oc := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.35:0"})
 			addTorrent(t, oc, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{addrOf(sc)}})
 			testutil.WaitFor(t, 30*time.Second, "the other peer did not connect", func() bool { return ts.Stats().Peers == 1 })
@@ -183,6 +184,13 @@ func TestPexSentUnlessPrivate(t *testing.T) {
 			// It may be a seed by now; it dialed us, so we do not flag it reachable.
 			if len(m.Added) != 1 || m.Added[0].Addr != addrOf(oc) || m.Added[0].Flags&^wire.PexSeed != 0 || len(m.Dropped) != 0 {
 				t.Fatalf("ut_pex %+v; want only %v added, flagged at most seed", m, addrOf(oc))
+			}
+			oc.Close()
+			if m, ok = pc.nextPex(t, 30*time.Second); !ok {
+				t.Fatal("no second ut_pex message within 30s of the other peer leaving")
+			}
+			if len(m.Added) != 0 || len(m.Dropped) != 1 || m.Dropped[0] != addrOf(oc) {
+				t.Fatalf("ut_pex %+v; want only %v dropped", m, addrOf(oc))
 			}
 		})
 	}

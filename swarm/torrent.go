@@ -49,6 +49,8 @@ type TorrentConfig struct {
 	NoBackground bool
 	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
 	NoPEX bool
+	// pexInterval shortens the minute between ut_pex messages, for tests (pex.go).
+	pexInterval time.Duration
 }
 
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped
