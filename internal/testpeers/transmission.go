@@ -36,8 +36,8 @@ type TransmissionOpts struct {
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
 // seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX (unless
-// TransmissionOpts.PEX), µTP and port mapping are off. It keeps running (seeding) once complete; the test decides when it
-// is done by looking at the files (TransmissionHas).
+// TransmissionOpts.PEX), µTP and port mapping are off. It keeps running (seeding) once
+// complete; the test decides when it is done by looking at the files (TransmissionHas).
 func Transmission(t testing.TB, torrent, dir, ip string) (*testutil.Proc, int) {
 	t.Helper()
 	return TransmissionWith(t, torrent, dir, TransmissionOpts{IP: ip})
