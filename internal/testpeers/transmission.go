@@ -18,6 +18,10 @@ import (
 //     never dials out: it only serves and downloads over connections that others open to
 //     it. Whoever should trade with it must learn its address (from the tracker, after it
 //     announced) and dial it.
+//   - With PEX on, it does tell its peers about each other, 127/8 addresses included: a
+//     first ut_pex within about a second of a connection, then about once a minute. A peer
+//     that dialed it may first be named by the port it dialed from; the port of its
+//     extension handshake comes in a later message.
 //   - It keeps one connection per IP address: two of our clients dialing it from 127.0.0.1
 //     get one connection between them. Give each dialer its own loopback address.
 //   - It never creates zero-length files.
