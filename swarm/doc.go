@@ -1,6 +1,7 @@
-// Package swarm is the BitTorrent engine: it finds peers through trackers, speaks the peer
-// wire protocol (BEP 3, with BEP 6 fast and BEP 10 extension handshakes) over TCP, downloads
-// verified pieces into a cache.Storage and uploads to peers that trade with us.
+// Package swarm is the BitTorrent engine: it finds peers through trackers and through its
+// peers (BEP 11 peer exchange), speaks the peer wire protocol (BEP 3, with BEP 6 fast and
+// BEP 10 extension handshakes) over TCP, downloads verified pieces into a cache.Storage and
+// uploads to peers that trade with us.
 //
 // Ownership:
 //   - A Client owns the listening socket and the map of torrents (guarded by Client.mu). Its
@@ -28,6 +29,10 @@
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info
 //     dictionary under the fetch's mutex. A Torrent serves its info dictionary to peers
 //     from its loop (ut_metadata, advertised in our extension handshake).
+//   - Peer exchange (BEP 11, ut_pex, pex.go) runs on the loop too: each connection's PEX
+//     state (what we last told that peer, when it may hear from us or be heard next) is
+//     loop-owned like the rest of a peerConn; learned addresses join the loop's candidates
+//     with the tracker's, within a bound. Private torrents (BEP 27) never speak it.
 //
 // Callers: cmd wires a Client and Torrents; the reader package drives a Torrent through the
 // small interface it declares (wants, reads), which Torrent satisfies.

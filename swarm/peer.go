@@ -77,6 +77,7 @@ type peerConn struct {
 	pieceSetBy     wire.ID // the message that gave its piece set, 0 before
 	floodWarnings  int     // requests over the queue limit this second
 	sentDHTPort    bool    // it sent a PORT message (only the first one is passed on)
+	pex            pexPeer // BEP 11 state (pex.go)
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

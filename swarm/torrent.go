@@ -47,6 +47,10 @@ type TorrentConfig struct {
 	UploadSlots int
 	// NoBackground stops the rarest-first fill of pieces nobody reads (bounded cache mode).
 	NoBackground bool
+	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
+	NoPEX bool
+	// pexInterval shortens the minute between ut_pex messages, for tests (pex.go).
+	pexInterval time.Duration
 }
 
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped

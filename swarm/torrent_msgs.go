@@ -137,8 +137,11 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 				p.clientName = h.V
 			}
 			t.noteExtHandshake(p, h)
+			t.notePexHandshake(p, h, time.Now())
 		} else if m.ExtID == metadataExtID {
 			t.handleMetadata(p, m.Payload)
+		} else if m.ExtID == pexExtID {
+			t.handlePex(p, m.Payload, time.Now())
 		}
 	case wire.Port:
 		// BEP 5: the peer runs a DHT node on this UDP port.

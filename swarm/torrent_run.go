@@ -251,6 +251,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 	if ev.outgoing {
 		p.addr = ev.dialed
 	}
+	p.pex.outgoing = ev.outgoing
 	p.clientName = wire.ClientName(ev.hs.PeerID)
 	p.connectedAt = time.Now()
 	p.has = bitfield.New(t.info.NumPieces())
@@ -283,11 +284,14 @@ func (t *Torrent) acceptConn(ev newConn) {
 		p.send(wire.Message{ID: wire.Port, Port: t.disc.dhtPort})
 	}
 	if p.extended {
-		eh := wire.ExtHandshake{V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
+		eh := wire.ExtHandshake{M: map[string]int{}, V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
 		if len(t.mi.InfoBytes) > 0 {
 			// BEP 9: peers that came with a magnet link fetch the info dictionary from us.
-			eh.M = map[string]int{wire.ExtMetadata: metadataExtID}
+			eh.M[wire.ExtMetadata] = metadataExtID
 			eh.MetadataSize = len(t.mi.InfoBytes)
+		}
+		if t.pexEnabled() {
+			eh.M[wire.ExtPex] = pexExtID
 		}
 		if b, err := eh.Encode(); err == nil {
 			p.send(wire.Message{ID: wire.Extended, ExtID: 0, Payload: b})
@@ -364,6 +368,7 @@ func (t *Torrent) tick(now time.Time) {
 		t.chokeRound(now)
 	}
 	t.fillAll()
+	t.pexTick(now)
 	t.dialMore(now)
 	if len(t.peers.list) == 0 && t.halfOpen == 0 && t.announcer != nil {
 		// Out of peers: ask the trackers again (they rate-limit this to their min interval)

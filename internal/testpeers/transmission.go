@@ -22,6 +22,10 @@ import (
 //     never dials out: it only serves and downloads over connections that others open to
 //     it. Whoever should trade with it must learn its address (from the tracker, after it
 //     announced) and dial it.
+//   - With PEX on, it does tell its peers about each other, 127/8 addresses included: a
+//     first ut_pex within about a second of a connection, then about once a minute. A peer
+//     that dialed it may first be named by the port it dialed from; the port of its
+//     extension handshake comes in a later message.
 //   - It keeps one connection per IP address: two of our clients dialing it from 127.0.0.1
 //     get one connection between them. Give each dialer its own loopback address.
 //   - It never creates zero-length files.
@@ -43,12 +47,14 @@ type TransmissionOpts struct {
 	DHTBootstrap []string
 	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
 	Wrap []string
+	// PEX turns peer exchange on (Transmission 3.00 sends ut_pex about once a minute).
+	PEX bool
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
-// seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX, µTP and
-// port mapping are off. It keeps running (seeding) once complete; the test decides when it
-// is done by looking at the files (TransmissionHas).
+// seeder when the data is complete there, a downloader otherwise. DHT, LPD, PEX (unless
+// TransmissionOpts.PEX), µTP and port mapping are off. It keeps running (seeding) once
+// complete; the test decides when it is done by looking at the files (TransmissionHas).
 func Transmission(t testing.TB, torrent, dir, ip string) (*testutil.Proc, int) {
 	t.Helper()
 	return TransmissionWith(t, torrent, dir, TransmissionOpts{IP: ip})
@@ -67,7 +73,7 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 		port = FreePort(t, o.IP)
 	}
 	settings := map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": o.PEX, "utp-enabled": false,
 		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
 		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
 		"peer-port": port, "peer-port-random-on-start": false,

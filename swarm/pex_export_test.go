@@ -1,0 +1,19 @@
+package swarm
+
+import (
+	"context"
+	"time"
+)
+
+// NumCandidates is how many addresses the torrent may dial, for tests that bound the pool.
+func (t *Torrent) NumCandidates() int {
+	n := -1
+	t.do(context.Background(), func() { n = len(t.cands) })
+	return n
+}
+
+// WithPexInterval returns cfg with the time between ut_pex messages to a peer shortened.
+func WithPexInterval(cfg TorrentConfig, d time.Duration) TorrentConfig {
+	cfg.pexInterval = d
+	return cfg
+}
