@@ -48,7 +48,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 }
 
 func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, error) {
-	cfg := swarm.TorrentConfig{Storage: store, MaxPeers: f.maxPeers}
+	cfg := swarm.TorrentConfig{Storage: store, MaxPeers: f.maxPeers, NoPEX: f.noPEX}
 	for _, p := range f.peers {
 		ap, err := netip.ParseAddrPort(p)
 		if err != nil {
