@@ -14,7 +14,7 @@ import (
 )
 
 // getOnLAN runs `torrentfs get` on the bridge of nt with no tracker, no DHT and no --peer:
-// local service discovery (BEP 14) is its only way to find the seeder. It checks the data.
+// local service discovery (BEP 14) is its only way to meet the seeder. It checks the data.
 func getOnLAN(t *testing.T, nt *netns.Net, torrent, want string) string {
 	t.Helper()
 	out := t.TempDir()
@@ -28,9 +28,8 @@ func getOnLAN(t *testing.T, nt *netns.Net, torrent, want string) string {
 	if err := p.Err(); err != nil {
 		t.Fatalf("get: %v\n%s", err, p.Output())
 	}
-	if !strings.Contains(p.Stderr(), "peers from lsd") {
-		t.Errorf("get did not say it found peers through LSD:\n%s", p.Stderr())
-	}
+	// With no tracker, no DHT and no --peer, LSD is the only way the two could meet: the
+	// get heard the seeder's announce, or the seeder heard the get's and dialed it.
 	testpeers.SameTree(t, want, filepath.Join(out, filepath.Base(want)))
 	return p.Stderr()
 }
