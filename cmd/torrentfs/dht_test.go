@@ -165,4 +165,4 @@ func TestAria2GetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 }
 
 // in is the argv prefix that runs a program in host h.
-func in(h *netns.Host) []string { return []string{"ip", "netns", "exec", h.Name} }
+func in(h *netns.Host) []string { return h.Prefix() }

@@ -6,7 +6,7 @@
 // It is for tests run as root inside bin/netjail: the bridge lives in the jail's namespace,
 // which has no route out, so nothing a host sends leaves the jail. A Net owns its bridge,
 // veths and namespaces; t.Cleanup removes them, failed test or not. Programs run in a host
-// through `ip netns exec` (Host.Command); the test process itself stays in the jail's
+// through nsenter (Host.Command); the test process itself stays in the jail's
 // namespace and reaches the hosts through the bridge.
 //
 // Names and subnets are unique across tests that run at once, in this process or in others
@@ -46,7 +46,7 @@ type Net struct {
 
 // Host is a network namespace with one veth (named eth0 inside) to the bridge.
 type Host struct {
-	Name string     // namespace name, for `ip netns exec`
+	Name string     // namespace name, under /run/netns
 	IP   netip.Addr // 10.A.B.(10+i)
 	Veth string     // the veth's end in the test's namespace (on the bridge)
 }
@@ -146,18 +146,26 @@ func (nt *Net) remove(t T) {
 func (nt *Net) Shape(t T, h *Host, rate int) {
 	t.Helper()
 	if rate == 0 {
-		ip(t, "netns", "exec", h.Name, "tc", "qdisc", "del", "dev", "eth0", "root")
+		run(t, h.Command("tc", "qdisc", "del", "dev", "eth0", "root")...)
 		return
 	}
 	// A burst of at least one MTU-sized frame per timer tick, or tbf drops everything.
 	burst := max(rate/100, 4096)
-	ip(t, "netns", "exec", h.Name, "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf",
-		"rate", strconv.Itoa(rate)+"bps", "burst", strconv.Itoa(burst), "latency", "50ms")
+	run(t, h.Command("tc", "qdisc", "replace", "dev", "eth0", "root", "tbf",
+		"rate", strconv.Itoa(rate)+"bps", "burst", strconv.Itoa(burst), "latency", "50ms")...)
+}
+
+// Prefix is the argv prefix that runs a program in host h: it enters the host's network
+// namespace only. (Not `ip netns exec`, which also gives the program a copy of the mount
+// namespace: a copy holds every FUSE mount of the moment, so a test's unmount elsewhere
+// would not end its file system while the program runs.)
+func (h *Host) Prefix() []string {
+	return []string{"nsenter", "--net=/run/netns/" + h.Name, "--"}
 }
 
 // Command is the argv that runs name with args in host h.
 func (h *Host) Command(name string, args ...string) []string {
-	return append([]string{"ip", "netns", "exec", h.Name, name}, args...)
+	return append(append(h.Prefix(), name), args...)
 }
 
 // Run runs name with args in host h to completion and returns its stdout; it fails the
@@ -170,9 +178,16 @@ func (h *Host) Run(t T, name string, args ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("in %s: %s: %v\n%s%s", h.Name, strings.Join(argv[4:], " "), err, out, stderr.String())
+		t.Fatalf("in %s: %s: %v\n%s%s", h.Name, strings.Join(argv[len(h.Prefix()):], " "), err, out, stderr.String())
 	}
 	return string(out)
+}
+
+func run(t T, argv ...string) {
+	t.Helper()
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
+	}
 }
 
 func ip(t T, args ...string) {

@@ -147,7 +147,7 @@ type Aria2Opts struct {
 	// only node it starts from.
 	DHTEntry string
 	DHTPort  int
-	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
+	// Wrap is put before the command, e.g. a netns.Host's Prefix.
 	Wrap []string
 }
 

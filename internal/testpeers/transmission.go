@@ -45,7 +45,7 @@ type TransmissionOpts struct {
 	// once. (From dht.bootstrap alone it takes about a minute to know the more than 8 nodes
 	// it wants before it announces.) Its DHT ignores 127/8, so use netns hosts.
 	DHTBootstrap []string
-	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
+	// Wrap is put before the command, e.g. a netns.Host's Prefix.
 	Wrap []string
 	// PEX turns peer exchange on (Transmission 3.00 sends ut_pex about once a minute).
 	PEX bool
