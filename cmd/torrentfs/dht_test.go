@@ -111,7 +111,8 @@ func mountMagnetThroughDHT(t *testing.T, l *dhtLab, torrent, data, boot string) 
 // DHT node is the only one we are given.
 func TestMountMagnetDHTAria2(t *testing.T) {
 	testutil.NeedFUSE(t)
-	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	t.Parallel() // with the other DHT tests, once the rest of the package is done
+	torrent, data, _ := fixture(t, "dht-aria2", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 1)
 	h := lab.client(0)
 	testpeers.Aria2(t, torrent, data, testpeers.Aria2Opts{
@@ -126,7 +127,8 @@ func TestMountMagnetDHTAria2(t *testing.T) {
 // The same with a real Transmission seeder.
 func TestMountMagnetDHTTransmission(t *testing.T) {
 	testutil.NeedFUSE(t)
-	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	t.Parallel()
+	torrent, data, _ := fixture(t, "dht-transmission", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 12, 1) // its DHT announces only once it knows more than 8 nodes
 	h := lab.client(0)
 	var nodes []string
@@ -144,7 +146,8 @@ func TestMountMagnetDHTTransmission(t *testing.T) {
 // And the other way: a real aria2c given a bare magnet and our seeder's DHT node as its
 // only contact downloads from our `seed`.
 func TestAria2GetsMagnetFromOurSeedThroughDHT(t *testing.T) {
-	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	t.Parallel()
+	torrent, data, _ := fixture(t, "dht-aria2-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
 	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--listen", seedHost.IP.String()+":6881",
@@ -161,6 +164,30 @@ func TestAria2GetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 	})
 	testutil.WaitFor(t, 120*time.Second, "aria2c to download from our seed", func() bool {
 		return testpeers.TreeMatches(filepath.Join(data, mi.Info.Name), filepath.Join(out, mi.Info.Name))
+	})
+}
+
+// And a real Transmission given a bare magnet and our seeder's DHT node as its only
+// contact downloads from our `seed`. (It looks up a torrent only once it knows more than 8
+// nodes, which it learns through our node: about a minute.)
+func TestTransmissionGetsMagnetFromOurSeedThroughDHT(t *testing.T) {
+	t.Parallel()
+	torrent, data, _ := fixture(t, "dht-transmission-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	lab := newDHTLab(t, 12, 2)
+	seedHost, getHost := lab.client(0), lab.client(1)
+	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--listen", seedHost.IP.String()+":6881",
+		"--dht-bootstrap", lab.node(0), "--dht-state", "none", "--data", data, torrent)
+	testutil.Start(t, argv[0], argv[1:]...)
+	mi, _ := metainfo.Load(torrent)
+	lab.waitAnnounced(t, mi.InfoHash, lab.node(1), seedHost.IP.String()+":6881")
+
+	out := t.TempDir()
+	link := "magnet:?xt=urn:btih:" + mi.InfoHash.HexString()
+	testpeers.TransmissionWith(t, link, out, testpeers.TransmissionOpts{
+		IP: getHost.IP.String(), Port: 6881, DHTBootstrap: []string{seedHost.IP.String() + ":6881"}, Wrap: in(getHost),
+	})
+	testutil.WaitFor(t, 150*time.Second, "Transmission to download from our seed", func() bool {
+		return testpeers.TransmissionHas(filepath.Join(data, mi.Info.Name), filepath.Join(out, mi.Info.Name))
 	})
 }
 

@@ -92,8 +92,12 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 		if len(boot) == 0 {
 			boot = defaultBootstrap
 		}
+		addr := netip.AddrPortFrom(ip, tcp.Port()).String()
+		if ip.IsUnspecified() {
+			addr = fmt.Sprintf(":%d", tcp.Port()) // both families (BEP 32) where the host has IPv6
+		}
 		cfg := dht.Config{
-			Addr:      netip.AddrPortFrom(ip, tcp.Port()).String(),
+			Addr:      addr,
 			Bootstrap: boot,
 			StateFile: state,
 			Log:       log.WithField("part", "dht"),
@@ -104,7 +108,11 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 		n, err := dht.New(cfg)
 		if err != nil {
 			log.WithError(err).Warnf("UDP port %d is busy; the DHT node takes a free one", tcp.Port())
-			cfg.Addr = netip.AddrPortFrom(ip, 0).String()
+			if ip.IsUnspecified() {
+				cfg.Addr = ":0"
+			} else {
+				cfg.Addr = netip.AddrPortFrom(ip, 0).String()
+			}
 			if n, err = dht.New(cfg); err != nil {
 				return fmt.Errorf("start the DHT node: %w", err)
 			}
