@@ -15,12 +15,29 @@ need_debs() {
 		command -v "${pair##*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
+	apt_install "${missing[@]}"
+}
+
+# need_python_modules PKG:MODULE...: apt-get install each Debian package whose Python
+# module Debian's own interpreter (/usr/bin/python3: a python3 earlier on PATH may not see
+# Debian's modules) cannot import, e.g. python3-libtorrent:libtorrent.
+need_python_modules() {
+	local missing=() pair
+	for pair in "$@"; do
+		/usr/bin/python3 -c "import ${pair##*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	apt_install "${missing[@]}"
+}
+
+# apt_install PKG...: install Debian packages, quietly.
+apt_install() {
 	local sudo=
 	[ "$(id -u)" -ne 0 ] && sudo=sudo
-	echo "installing: ${missing[*]}"
+	echo "installing: $*"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-		$(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+		$(printf '%s\n' "$@" | sort -u) >/dev/null
 }
 
 # jail CMD...: run CMD in a network namespace with only loopback: the workplace's netjail
