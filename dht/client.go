@@ -31,6 +31,9 @@ func (l *loop) onResponse(p packet, now time.Time) {
 		return
 	}
 	l.repliesIn++
+	if m.IP != "" {
+		l.external.add(from.Addr(), m.IP)
+	}
 	id := nodeID([]byte(m.R.ID))
 	if t := l.tableFor(from); t != nil && m.RO == 0 {
 		for _, o := range t.replied(id, from, isSecureID(id, from.Addr()), now) {

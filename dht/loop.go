@@ -44,6 +44,8 @@ type loop struct {
 	announced bool             // "bootstrap done" logged at Info once
 	lastMaint time.Time
 
+	external externalVotes // where other nodes see us (BEP 42)
+
 	queriesIn, queriesOut, repliesIn, timeouts, unsolicited uint64
 }
 
@@ -254,6 +256,7 @@ func (l *loop) ping(addr netip.AddrPort, now time.Time) {
 
 func (l *loop) stats(now time.Time) Stats {
 	s := Stats{
+		ExternalIP:  l.externalIP(),
 		Torrents:    l.store.torrents(),
 		Peers:       l.store.peers(),
 		Lookups:     len(l.runs),
@@ -284,4 +287,12 @@ func (l *loop) cancelAll() {
 			run.box.finish()
 		}
 	}
+}
+
+// externalIP is our address as other nodes agree to see it, or the zero Addr.
+func (l *loop) externalIP() netip.Addr {
+	if ip, ok := l.external.ip(); ok {
+		return ip
+	}
+	return netip.Addr{}
 }

@@ -71,10 +71,11 @@ func (c *Config) setDefaults() {
 
 // Stats is a snapshot of a node's state and counters.
 type Stats struct {
-	GoodNodes, Nodes   int // in the IPv4 table: good ones and all
-	GoodNodes6, Nodes6 int // in the IPv6 table
-	Torrents, Peers    int // in the peer store
-	Lookups, Pending   int // lookups running, our queries in flight
+	ExternalIP         netip.Addr // where enough other nodes agree to see us (BEP 42), if they do
+	GoodNodes, Nodes   int        // in the IPv4 table: good ones and all
+	GoodNodes6, Nodes6 int        // in the IPv6 table
+	Torrents, Peers    int        // in the peer store
+	Lookups, Pending   int        // lookups running, our queries in flight
 
 	QueriesIn   uint64 // queries answered
 	QueriesOut  uint64 // queries sent
@@ -88,12 +89,13 @@ type Stats struct {
 
 // Node is a DHT node. Its methods may be called from any goroutine.
 type Node struct {
-	id      nodeID
-	conn    net.PacketConn
-	ownConn bool
-	cfg     Config
-	log     *logrus.Entry
-	v4, v6  bool // address families the socket can reach
+	id       nodeID
+	conn     net.PacketConn
+	ownConn  bool
+	cfg      Config
+	log      *logrus.Entry
+	v4, v6   bool       // address families the socket can reach
+	external netip.Addr // our external IP at start (Config.ExternalIP or the state file's)
 
 	// The loop's vocabulary: everything the loop takes, in loop.go's select.
 	queries  chan packet
@@ -154,11 +156,16 @@ func New(cfg Config) (*Node, error) {
 			saved = savedState{}
 		}
 	}
+	// Our external IP: as configured, else as other nodes told the last run (BEP 42).
+	n.external = cfg.ExternalIP
+	if !n.external.IsValid() {
+		n.external = saved.ip
+	}
 	switch {
-	case cfg.ExternalIP.IsValid() && saved.hasID && isSecureID(saved.id, cfg.ExternalIP):
+	case n.external.IsValid() && saved.hasID && isSecureID(saved.id, n.external):
 		n.id = saved.id
-	case cfg.ExternalIP.IsValid():
-		n.id = secureID(cfg.ExternalIP)
+	case n.external.IsValid():
+		n.id = secureID(n.external)
 	case saved.hasID:
 		n.id = saved.id
 	default:

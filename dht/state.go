@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,11 +26,14 @@ type stateFile struct {
 	ID      string `bencode:"id"`
 	Nodes   string `bencode:"nodes,omitempty"`
 	Nodes6  string `bencode:"nodes6,omitempty"`
+	// IP is our external address as other nodes saw it (BEP 42), 4 or 16 bytes.
+	IP string `bencode:"ip,omitempty"`
 }
 
 type savedState struct {
 	id    nodeID
 	hasID bool
+	ip    netip.Addr // our external IP when the last run learned it
 	nodes []nodeInfo
 }
 
@@ -55,6 +59,9 @@ func loadState(path string) (savedState, error) {
 		return savedState{}, fmt.Errorf("dht: read state %s: version %d, id of %d bytes", path, sf.Version, len(sf.ID))
 	}
 	st := savedState{id: nodeID([]byte(sf.ID)), hasID: true}
+	if ip, ok := netip.AddrFromSlice([]byte(sf.IP)); ok && isPublic(ip) {
+		st.ip = ip.Unmap()
+	}
 	for _, fam := range []struct {
 		s  string
 		v6 bool
@@ -80,6 +87,11 @@ func (l *loop) saveState(now time.Time) error {
 		return nil
 	}
 	sf := stateFile{Version: stateVersion, ID: string(l.n.id[:])}
+	if ip := l.externalIP(); ip.IsValid() {
+		sf.IP = string(ip.AsSlice())
+	} else if ip := l.n.external; ip.IsValid() {
+		sf.IP = string(ip.AsSlice()) // known at start and not contradicted since
+	}
 	if l.t4 != nil {
 		sf.Nodes = string(appendNodes(nil, l.t4.nodes(now), false))
 	}
