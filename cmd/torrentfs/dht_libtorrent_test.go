@@ -35,7 +35,8 @@ import (
 // DHT node is the only one we are given.
 func TestMountMagnetDHTLibtorrent(t *testing.T) {
 	testutil.NeedFUSE(t)
-	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	t.Parallel() // with the other DHT tests, once the rest of the package is done
+	torrent, data, _ := fixture(t, "dht-libtorrent", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 1)
 	h := lab.client(0)
 	seeder := h.IP.String() + ":6881"
@@ -54,7 +55,8 @@ func TestMountMagnetDHTLibtorrent(t *testing.T) {
 // And the other way: libtorrent given a bare magnet and our seeder's DHT node as its only
 // contact downloads from our `seed`.
 func TestLibtorrentGetsMagnetFromOurSeedThroughDHT(t *testing.T) {
-	torrent, data, _ := fixture(t, "dhtset", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
+	t.Parallel()
+	torrent, data, _ := fixture(t, "dht-libtorrent-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
 	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--listen", seedHost.IP.String()+":6881",
