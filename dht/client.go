@@ -1,6 +1,9 @@
 package dht
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Bounds on what we take from one answer.
 const (
@@ -129,6 +132,9 @@ func (l *loop) finishRun(run *lookupRun, now time.Time) {
 		} else {
 			log.Debug("dht: self-lookup done")
 		}
+		if l.booting == 0 {
+			l.unpark(now)
+		}
 	}
 }
 
@@ -157,6 +163,12 @@ func (l *loop) startFind(r findRequest, now time.Time) {
 			runs = append(runs, run)
 		}
 	}
+	if len(runs) == 0 && (l.resolving || l.booting > 0) {
+		// Nothing to start from yet, but the bootstrap will bring nodes: wait for them
+		// rather than end the round empty (the next would come a retry later).
+		l.parked = append(l.parked, r)
+		return
+	}
 	r.box.start(len(runs))
 	// Our own store counts too: in a small network we may be one of the nearest nodes.
 	if local := l.store.sample(r.target, maxValuesIn, l.t4 != nil, l.t6 != nil, now); len(local) > 0 {
@@ -167,7 +179,17 @@ func (l *loop) startFind(r findRequest, now time.Time) {
 	}
 }
 
+// unpark starts the lookups that were waiting for nodes to start from.
+func (l *loop) unpark(now time.Time) {
+	parked := l.parked
+	l.parked = nil
+	for _, r := range parked {
+		l.startFind(r, now)
+	}
+}
+
 func (l *loop) cancelFind(b *peerBox) {
+	l.parked = slices.DeleteFunc(l.parked, func(r findRequest) bool { return r.box == b })
 	for run := range l.runs {
 		if run.box == b {
 			delete(l.runs, run)

@@ -70,8 +70,9 @@ const maxSeenPeers = 10000
 // FindPeers looks up the peers of infohash ih and reports them to found as they arrive, each
 // peer once. found runs on the FindPeers goroutine, never on the node's loop, so it may take
 // its time (the next peers wait). With port != 0 it announces port to the nearest nodes that
-// gave tokens at the end of each lookup. It repeats: every 15 minutes, or after 1 minute,
-// doubling, while a round finds no peers. It returns when ctx ends or the node closes.
+// gave tokens at the end of each lookup. It repeats: every 15 minutes, or after 2 seconds,
+// doubling, while a round finds no peers. A round asked for before the node knows any other
+// node waits for the bootstrap instead of ending empty. It returns when ctx ends or the node closes.
 func (n *Node) FindPeers(ctx context.Context, ih [20]byte, port uint16, found func([]netip.AddrPort)) {
 	seen := map[netip.AddrPort]struct{}{}
 	retry := n.cfg.retryMin

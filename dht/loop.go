@@ -38,6 +38,8 @@ type loop struct {
 	out    tokenBucket // outgoing query rate
 
 	seeds     []netip.AddrPort // saved nodes and resolved bootstrap nodes
+	resolving bool             // the bootstrap list is being resolved
+	parked    []findRequest    // lookups with no node to start from yet, waiting for one
 	booting   int              // bootstrap lookups running
 	nextBoot  time.Time        // no bootstrap before this
 	bootWait  time.Duration    // the wait after the next bootstrap
@@ -57,6 +59,7 @@ func newLoop(n *Node, seeds []netip.AddrPort, now time.Time) *loop {
 		tokens:    newTokens(now),
 		runs:      map[*lookupRun]struct{}{},
 		seeds:     seeds,
+		resolving: len(n.cfg.Bootstrap) > 0,
 		lastMaint: now,
 		bootWait:  firstBootRetry,
 	}
@@ -94,9 +97,11 @@ func (l *loop) run() {
 		case c := <-n.statsC:
 			c <- l.stats(time.Now())
 		case s := <-n.seedC:
+			l.resolving = false
 			l.seeds = append(l.seeds, s...)
 			l.nextBoot, l.bootWait = time.Time{}, firstBootRetry
 			l.maybeBootstrap(time.Now())
+			l.unpark(time.Now())
 		case now := <-tick.C:
 			l.tick(now)
 		}

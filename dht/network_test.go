@@ -215,3 +215,29 @@ func TestCloseStopsEverything(t *testing.T) {
 func listenUDPMaybe(ip string) (interface{ Close() error }, error) {
 	return netListen(fmt.Sprintf("[%s]:0", ip))
 }
+
+// A lookup asked for the moment a node starts, before its bootstrap list is resolved and
+// answered, waits for the bootstrap instead of ending empty and retrying much later.
+func TestFindPeersRightAfterStartWaitsForBootstrap(t *testing.T) {
+	nodes := startNetwork(t, 160, 8, nil)
+	ih := randomID()
+	announcer := nodes[3]
+	findPeers(t, announcer, ih, 4343)
+	want := netip.AddrPortFrom(addrOf(announcer).Addr(), 4343)
+	waitFor(t, "the announce to be stored", 20*time.Second, func() bool {
+		stored := 0
+		for _, n := range nodes {
+			stored += n.Stats().Peers
+		}
+		return stored > 0
+	})
+	for range 5 {
+		late := startNode(t, "127.0.0.170", func(c *Config) {
+			c.Bootstrap = []string{addrOf(nodes[0]).String()}
+			c.retryMin, c.reannounce = time.Hour, time.Hour // an empty first round would mean no peers in this test
+		})
+		sink := findPeers(t, late, ih, 0)
+		waitFor(t, "a lookup started at once to find the peer", 20*time.Second, func() bool { return sink.has(want) })
+		late.Close()
+	}
+}

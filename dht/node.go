@@ -31,8 +31,9 @@ type Config struct {
 	MaxPending            int           // our queries in flight (1024)
 	QueryTimeout          time.Duration // how long we wait for an answer (2 s)
 
-	// FindPeers pacing: retryMin is the first retry after a round that found no peers (1 min,
-	// doubling up to reannounce); reannounce is the period once peers are found (15 min).
+	// FindPeers pacing: retryMin is the first retry after a round that found no peers (2 s,
+	// doubling up to reannounce: a bare magnet waits for its first peer on it); reannounce
+	// is the period once peers are found (15 min).
 	// Tests shorten them.
 	retryMin, reannounce time.Duration
 }
@@ -60,7 +61,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxPeersPerTorrent, 200)
 	defInt(&c.MaxPending, 1024)
 	defDur(&c.QueryTimeout, 2*time.Second)
-	defDur(&c.retryMin, time.Minute)
+	defDur(&c.retryMin, 2*time.Second)
 	defDur(&c.reannounce, 15*time.Minute)
 	if c.Log == nil {
 		l := logrus.New()

@@ -108,7 +108,7 @@ func (n *Node) read(g *ingress) {
 }
 
 // resolve turns the bootstrap list into addresses, off the loop since DNS may take a while,
-// and hands them to the loop once.
+// and hands them to the loop once (an empty list included).
 func (n *Node) resolve(ctx context.Context, hosts []string) {
 	defer n.wg.Done()
 	var out []netip.AddrPort
@@ -139,9 +139,8 @@ func (n *Node) resolve(ctx context.Context, hosts []string) {
 			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
 		}
 	}
-	if len(out) == 0 {
-		return
-	}
+	// Sent even when empty: the loop holds lookups that have no node to start from until
+	// it knows the bootstrap list is all there will be.
 	select {
 	case n.seedC <- out:
 	case <-ctx.Done():
