@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -112,6 +113,8 @@ func (n *Node) read(g *ingress) {
 func (n *Node) resolve(ctx context.Context, hosts []string) {
 	defer n.wg.Done()
 	var out []netip.AddrPort
+	var failed []string
+	var lastErr error
 	for _, h := range hosts {
 		if ap, err := netip.ParseAddrPort(h); err == nil {
 			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
@@ -132,11 +135,22 @@ func (n *Node) resolve(ctx context.Context, hosts []string) {
 			if ctx.Err() != nil {
 				return
 			}
-			n.log.WithError(err).Warnf("dht: resolve bootstrap node %q", h)
+			n.log.WithError(err).Debugf("dht: resolve bootstrap node %q", h)
+			failed = append(failed, host)
+			lastErr = err
 			continue
 		}
 		for _, ip := range ips {
 			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+		}
+	}
+	if len(failed) > 0 {
+		// One line, not one per router: without DNS they all fail alike.
+		log := n.log.WithError(lastErr)
+		if len(out) == 0 {
+			log.Warnf("dht: no bootstrap node could be resolved (%s); the DHT has only its saved table and the nodes peers tell it of", strings.Join(failed, ", "))
+		} else {
+			log.Infof("dht: bootstrap nodes not resolved: %s", strings.Join(failed, ", "))
 		}
 	}
 	// Sent even when empty: the loop holds lookups that have no node to start from until
