@@ -33,7 +33,6 @@
 //     state (what we last told that peer, when it may hear from us or be heard next) is
 //     loop-owned like the rest of a peerConn; learned addresses join the loop's candidates
 //     with the tracker's, within a bound. Private torrents (BEP 27) never speak it.
-//
 //   - Protocol encryption (MSE/PE, package swarm/mse) wraps a connection before the
 //     BitTorrent handshake, per ClientConfig.Encryption (encryption.go): dials start it,
 //     the accept goroutine sniffs plaintext from MSE and answers for whichever torrent of
