@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"torrentfs/swarm/mse"
 	"torrentfs/swarm/wire"
 )
 
@@ -39,7 +40,9 @@ type ClientConfig struct {
 	// OnDHTPort receives the DHT node of a peer that sent us its port (BEP 5: ping it and
 	// add it to the routing table). It must not block.
 	OnDHTPort func(netip.AddrPort)
-	Log       *logrus.Entry
+	// Encryption is the MSE/PE policy for peer connections (default EncryptionPrefer).
+	Encryption Encryption
+	Log        *logrus.Entry
 }
 
 // PeerSource is a way to find peers of a torrent besides its trackers. Find reports peers
@@ -66,6 +69,7 @@ type Client struct {
 	sources   []PeerSource         // ClientConfig.Sources, then AddSource
 	dhtPort   uint16               // ClientConfig.DHTPort, or SetDHT's
 	onDHTPort func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
+	plain     plainPeers           // peers that want plaintext (encryption.go)
 
 	wg      sync.WaitGroup
 	closing chan struct{}
@@ -221,6 +225,13 @@ func (c *Client) acceptLoop() {
 // handleIncoming reads the peer's handshake, finds the torrent it wants and answers.
 func (c *Client) handleIncoming(conn net.Conn) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	raw := conn
+	conn, method, skey, err := c.acceptEncryption(conn)
+	if err != nil {
+		c.log.WithField("peer", raw.RemoteAddr()).WithError(err).Debug("incoming connection refused")
+		raw.Close()
+		return
+	}
 	reserved, ih, err := wire.ReadHandshakeHeader(conn)
 	if err != nil {
 		c.log.WithField("peer", conn.RemoteAddr()).WithError(err).Debug("bad incoming handshake")
@@ -230,7 +241,7 @@ func (c *Client) handleIncoming(conn net.Conn) {
 	c.mu.Lock()
 	t := c.torrents[ih]
 	c.mu.Unlock()
-	if t == nil {
+	if t == nil || method != 0 && ih != skey {
 		conn.Close()
 		return
 	}
@@ -247,8 +258,9 @@ func (c *Client) handleIncoming(conn net.Conn) {
 	t.addConn(conn, wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}, false)
 }
 
-// dial connects to a peer and performs the handshake for torrent ih.
-func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshake) (net.Conn, wire.Handshake, error) {
+// dialOnce connects to a peer and performs the handshake for torrent ih, inside an MSE
+// handshake offering provide unless it is 0 (see dial, encryption.go).
+func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, provide mse.Method) (net.Conn, wire.Handshake, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	d := net.Dialer{}
@@ -262,11 +274,13 @@ func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshak
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := wire.WriteHandshake(conn, hs); err != nil {
-		conn.Close()
-		return nil, wire.Handshake{}, fmt.Errorf("send handshake: %w", err)
+	conn, err = sendHandshake(conn, hs, provide)
+	if err != nil {
+		raw.Close()
+		return nil, wire.Handshake{}, err
 	}
 	reserved, ih, err := wire.ReadHandshakeHeader(conn)
 	if err != nil {

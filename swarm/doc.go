@@ -33,6 +33,12 @@
 //     state (what we last told that peer, when it may hear from us or be heard next) is
 //     loop-owned like the rest of a peerConn; learned addresses join the loop's candidates
 //     with the tracker's, within a bound. Private torrents (BEP 27) never speak it.
+//   - Protocol encryption (MSE/PE, package swarm/mse) wraps a connection before the
+//     BitTorrent handshake, per ClientConfig.Encryption (encryption.go): dials start it,
+//     the accept goroutine sniffs plaintext from MSE and answers for whichever torrent of
+//     the client the peer names. Past the handshake a connection is a net.Conn like any
+//     other; the peers that want plaintext (prefer's fallback) are the client's, under
+//     their own mutex.
 //
 // Callers: cmd wires a Client and Torrents; the reader package drives a Torrent through the
 // small interface it declares (wants, reads), which Torrent satisfies.

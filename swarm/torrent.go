@@ -107,6 +107,7 @@ type Stats struct {
 	Pieces, PiecesDone int
 	Total, BytesDone   int64
 	Peers, Seeds       int
+	Encrypted          int   // peers whose connection is RC4-encrypted (MSE)
 	Downloaded         int64 // piece bytes fetched from peers this session
 	Uploaded           int64 // block bytes sent to peers this session
 	DownRate, UpRate   float64

@@ -10,6 +10,7 @@ import (
 	"torrentfs/bitfield"
 	"torrentfs/metainfo"
 	"torrentfs/picker"
+	"torrentfs/swarm/mse"
 	"torrentfs/swarm/wire"
 )
 
@@ -259,7 +260,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 	p.extended = ev.hs.Reserved.Extended()
 	t.peers.add(p)
 	t.pk.PeerAdd(p.key)
-	p.log = p.log.WithField("client", p.clientName)
+	p.log = p.log.WithFields(logrus.Fields{"client": p.clientName, "encryption": connEncryption(ev.conn)})
 	p.log.Debug("peer connected")
 	p.start(peerIO{
 		events:    t.events,
@@ -534,6 +535,9 @@ func (t *Torrent) publishStats(now time.Time) {
 		s.UpRate += p.upRate.rate
 		if p.hasAll || p.has.All() {
 			s.Seeds++
+		}
+		if connEncryption(p.conn) == mse.RC4 {
+			s.Encrypted++
 		}
 	}
 	t.stats.Store(s)

@@ -33,6 +33,7 @@ type engineFlags struct {
 	trackers      stringsFlag
 	noTrackers    bool
 	maxPeers      int
+	encryption    encryptionFlag
 	discoveryFlags
 }
 
@@ -44,6 +45,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.trackers, "tracker", "announce `URL` to use instead of the torrent's (repeatable; each is a tier)")
 	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
+	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
 	f.discoveryFlags.register(fs)
 }
 
@@ -87,6 +89,7 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 		ListenAddr:    f.listen,
 		UploadLimit:   int64(f.uploadLimit),
 		DownloadLimit: int64(f.downloadLimit),
+		Encryption:    swarm.Encryption(f.encryption),
 		Log:           log,
 	}
 	c, err := swarm.NewClient(cfg)
@@ -98,6 +101,21 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 		}
 	}
 	return c, err
+}
+
+// encryptionFlag is --encryption: checked as it is parsed, so every command refuses a bad
+// value with its usage before doing anything.
+type encryptionFlag swarm.Encryption
+
+func (e *encryptionFlag) String() string { return swarm.Encryption(*e).String() }
+
+func (e *encryptionFlag) Set(s string) error {
+	v, err := swarm.ParseEncryption(s)
+	if err != nil {
+		return errors.New("want prefer, require or off")
+	}
+	*e = encryptionFlag(v)
+	return nil
 }
 
 // loadTorrent reads a .torrent file, or fetches a magnet link's info dictionary from peers

@@ -19,6 +19,7 @@ var forbidden = map[string][]string{
 	"cache":         {"picker", "tracker", "swarm", "reader", "fs", "cmd"},
 	"tracker":       {"picker", "cache", "swarm", "reader", "fs", "cmd"},
 	"swarm/wire":    {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"swarm/mse":     {"metainfo", "bitfield", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"swarm":         {"reader", "fs", "cmd"},
 	"reader":        {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
 	"fs":            {"swarm", "picker", "cache", "tracker", "cmd"},

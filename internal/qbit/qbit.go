@@ -42,6 +42,9 @@ type Profile struct {
 	Interface  string // BitTorrent network interface; "" is lo
 	WebAddress string // WebUI listen address; "" is 127.0.0.1, else clients in 10/8 need no login
 	LSD        bool   // Local Service Discovery (BEP 14) on
+	// Encryption is its MSE/PE policy: 0 prefer (the zero value keeps it as before: it
+	// offers both and takes either), 1 require (forced), 2 off.
+	Encryption int
 }
 
 // Write writes the profile under dir.
@@ -74,7 +77,7 @@ Session\BTProtocol=TCP
 Session\QueueingSystemEnabled=false
 Session\AddTorrentPaused=false
 Session\TempPathEnabled=false
-Session\Encryption=0
+Session\Encryption=%d
 Session\GlobalUPSpeedLimit=%d
 Session\IgnoreLimitsOnLAN=false
 
@@ -92,7 +95,7 @@ WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
 Connection\ResolvePeerCountries=false
-`, p.LSD, p.Port, iface, iface, p.IP, p.Upload/1024, web, p.WebPort, whitelist)
+`, p.LSD, p.Port, iface, iface, p.IP, p.Encryption, p.Upload/1024, web, p.WebPort, whitelist)
 	confDir := filepath.Join(dir, "qBittorrent", "config")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err

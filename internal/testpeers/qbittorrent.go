@@ -28,14 +28,25 @@ func StartQBittorrent(t testing.TB, ip string) *QBittorrent {
 // second (0: none), which applies to loopback peers too.
 func StartQBittorrentLimited(t testing.TB, ip string, upload int) *QBittorrent {
 	t.Helper()
+	return StartQBittorrentProfile(t, qbit.Profile{IP: ip, Upload: int64(upload)})
+}
+
+// StartQBittorrentProfile is StartQBittorrent with the settings of p (its IP, upload limit,
+// encryption policy...); free ports are picked for a zero Port or WebPort.
+func StartQBittorrentProfile(t testing.TB, p qbit.Profile) *QBittorrent {
+	t.Helper()
 	testutil.Need(t, "qbittorrent-nox")
 	profile := t.TempDir()
-	port := FreePort(t, ip)
-	webPort := FreePort(t, "127.0.0.1")
-	if err := qbit.WriteProfile(profile, ip, port, webPort, int64(upload)); err != nil {
+	if p.Port == 0 {
+		p.Port = FreePort(t, p.IP)
+	}
+	if p.WebPort == 0 {
+		p.WebPort = FreePort(t, "127.0.0.1")
+	}
+	if err := p.Write(profile); err != nil {
 		t.Fatal(err)
 	}
-	q := &QBittorrent{Port: port, API: "http://127.0.0.1:" + strconv.Itoa(webPort)}
+	q := &QBittorrent{Port: p.Port, API: "http://127.0.0.1:" + strconv.Itoa(p.WebPort)}
 	q.Proc = testutil.Start(t, "qbittorrent-nox", "--profile="+filepath.Clean(profile))
 	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI did not answer", func() bool {
 		if q.Proc.Exited() {

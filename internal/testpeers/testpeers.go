@@ -143,6 +143,9 @@ type Aria2Opts struct {
 	Port        int    // listen port; 0 picks a free one on IP (which must be local then)
 	UDPTracker  bool   // aria2c reaches UDP trackers only through its DHT socket
 	Seed        bool   // keep running once complete: set it for seeders, whose data is complete at start
+	// RequireCrypto makes it speak MSE/PE with RC4 only (--bt-require-crypto with
+	// --bt-min-crypto-level=arc4): no plaintext handshakes, no plaintext inside MSE.
+	RequireCrypto bool
 	// DHTEntry, when set, turns its DHT on (IPv4, on DHTPort) with this HOST:PORT as the
 	// only node it starts from.
 	DHTEntry string
@@ -188,6 +191,9 @@ func Aria2(t testing.TB, torrent, dir string, o Aria2Opts) (*testutil.Proc, int)
 	}
 	if !o.Seed {
 		args = append(args, "--seed-time=0")
+	}
+	if o.RequireCrypto {
+		args = append(args, "--bt-require-crypto=true", "--bt-min-crypto-level=arc4")
 	}
 	args = append(args, torrent)
 	argv := append(append(append([]string{}, o.Wrap...), "aria2c"), args...)

@@ -49,6 +49,9 @@ type TransmissionOpts struct {
 	Wrap []string
 	// PEX turns peer exchange on (Transmission 3.00 sends ut_pex about once a minute).
 	PEX bool
+	// Encryption is its MSE/PE setting: 0 prefers plaintext and accepts either, 1
+	// prefers encryption, 2 requires it.
+	Encryption int
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
@@ -77,8 +80,7 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
 		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
 		"peer-port": port, "peer-port-random-on-start": false,
-		// 0 is "prefer plaintext, accept either".
-		"encryption":             0,
+		"encryption":             o.Encryption,
 		"speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
 		"alt-speed-enabled": false, "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
 		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
