@@ -42,6 +42,7 @@ type Profile struct {
 	Interface  string // BitTorrent network interface; "" is lo
 	WebAddress string // WebUI listen address; "" is 127.0.0.1, else clients in 10/8 need no login
 	LSD        bool   // Local Service Discovery (BEP 14) on
+	PEX        bool   // peer exchange (BEP 11, ut_pex) on
 	// Encryption is its MSE/PE policy: 0 prefer (the zero value keeps it as before: it
 	// offers both and takes either), 1 require (forced), 2 off.
 	Encryption int
@@ -68,7 +69,7 @@ Accepted=true
 [BitTorrent]
 Session\DHTEnabled=false
 Session\LSDEnabled=%t
-Session\PeXEnabled=false
+Session\PeXEnabled=%t
 Session\Port=%d
 Session\Interface=%s
 Session\InterfaceName=%s
@@ -95,7 +96,7 @@ WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
 Connection\ResolvePeerCountries=false
-`, p.LSD, p.Port, iface, iface, p.IP, p.Encryption, p.Upload/1024, web, p.WebPort, whitelist)
+`, p.LSD, p.PEX, p.Port, iface, iface, p.IP, p.Encryption, p.Upload/1024, web, p.WebPort, whitelist)
 	confDir := filepath.Join(dir, "qBittorrent", "config")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err
