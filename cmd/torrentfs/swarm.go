@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -38,7 +39,7 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", "0.0.0.0:6881", "TCP address to accept peers on (a busy port falls back to a free one)")
+	fs.StringVar(&f.listen, "listen", ":6881", "TCP address to accept peers on, both IPv4 and IPv6 by default (a busy port falls back to a free one)")
 	fs.Var(&f.uploadLimit, "upload-limit", "upload rate limit in bytes per second (e.g. 2M); 0 = none")
 	fs.Var(&f.downloadLimit, "download-limit", "download rate limit in bytes per second; 0 = none")
 	fs.Var(&f.peers, "peer", "`HOST:PORT` of a peer to connect to (repeatable)")
@@ -94,9 +95,9 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 	}
 	c, err := swarm.NewClient(cfg)
 	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
-		if ap, perr := netip.ParseAddrPort(f.listen); perr == nil {
-			cfg.ListenAddr = netip.AddrPortFrom(ap.Addr(), 0).String()
-			log.Warnf("port %d is busy; listening on a free port instead", ap.Port())
+		if host, port, perr := net.SplitHostPort(f.listen); perr == nil {
+			cfg.ListenAddr = net.JoinHostPort(host, "0")
+			log.Warnf("port %s is busy; listening on a free port instead", port)
 			c, err = swarm.NewClient(cfg)
 		}
 	}
