@@ -52,6 +52,40 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 	return out
 }
 
+// maxAllowedFast bounds the allowed-fast pieces remembered per peer (BEP 6 suggests 10; a
+// peer may send more, we use the first ones).
+const maxAllowedFast = 32
+
+// PeerAllowedFast records that the peer lets us request piece i while it chokes us (BEP 6).
+func (p *Picker) PeerAllowedFast(id PeerID, i int) {
+	pr := p.peers[id]
+	if pr == nil || i < 0 || i >= p.NumPieces() || len(pr.allowed) >= maxAllowedFast {
+		return
+	}
+	if pr.allowed == nil {
+		pr.allowed = make(map[int]struct{})
+	}
+	pr.allowed[i] = struct{}{}
+}
+
+// PickAllowedFast is Pick for a peer that chokes us: only blocks of the pieces it allowed
+// (PeerAllowedFast) that it has, due ones first. Unlike Pick it leaves the peer choked, so
+// due blocks are not planned on it beyond these.
+func (p *Picker) PickAllowedFast(id PeerID, limit int, now time.Time) []Block {
+	pr := p.peers[id]
+	if pr == nil || limit <= 0 || len(pr.allowed) == 0 || pr.snubbed {
+		return nil
+	}
+	pr.onlyAllowed = true
+	defer func() { pr.onlyAllowed = false }()
+	out, _ := p.pickDue(id, pr, limit, now, nil)
+	if p.background {
+		out = p.pickPartial(id, pr, limit, now, out)
+		out = p.pickRarest(id, pr, limit, now, out)
+	}
+	return out
+}
+
 // blockingPieces is how many of the earliest due pieces count as blocking a reader once
 // they are due: the one under the read and the next, which a sequential reader reaches
 // within a read or two.

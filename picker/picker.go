@@ -84,11 +84,23 @@ type peer struct {
 	// swallow the blocks freed from it again and again.
 	snubbed bool
 	out     map[blockKey]struct{}
+	// allowed are the pieces it lets us fetch while it chokes us (BEP 6 allowed fast);
+	// onlyAllowed is set during a PickAllowedFast, so every stage of the pick sees the
+	// peer as having those pieces only.
+	allowed     map[int]struct{}
+	onlyAllowed bool
 }
 
 type blockKey struct{ piece, block int32 }
 
-func (pr *peer) hasPiece(i int) bool { return pr.all || pr.has.Has(i) }
+func (pr *peer) hasPiece(i int) bool {
+	if pr.onlyAllowed {
+		if _, ok := pr.allowed[i]; !ok {
+			return false
+		}
+	}
+	return pr.all || pr.has.Has(i)
+}
 
 // New returns a Picker for a torrent of totalLength bytes in pieces of pieceLength (the
 // last may be shorter), with nothing had, every piece wanted and background download on.

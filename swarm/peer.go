@@ -74,10 +74,11 @@ type peerConn struct {
 	upRate         rateMeter
 	strikes        int // pieces it contributed to that failed verification
 	clientName     string
-	pieceSetBy     wire.ID // the message that gave its piece set, 0 before
-	floodWarnings  int     // requests over the queue limit this second
-	sentDHTPort    bool    // it sent a PORT message (only the first one is passed on)
-	pex            pexPeer // BEP 11 state (pex.go)
+	pieceSetBy     wire.ID         // the message that gave its piece set, 0 before
+	floodWarnings  int             // requests over the queue limit this second
+	sentDHTPort    bool            // it sent a PORT message (only the first one is passed on)
+	granted        map[uint32]bool // pieces we let it fetch while we choke it (BEP 6), nil before
+	pex            pexPeer         // BEP 11 state (pex.go)
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

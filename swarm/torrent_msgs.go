@@ -37,6 +37,7 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 	case wire.Bitfield, wire.HaveAll, wire.HaveNone, wire.Have:
 		if first {
 			p.pieceSetBy = m.ID
+			defer t.grantAllowedFast(p) // once the piece set below is applied
 		}
 	}
 	switch m.ID {
@@ -143,6 +144,8 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 		} else if m.ExtID == pexExtID {
 			t.handlePex(p, m.Payload, time.Now())
 		}
+	case wire.AllowedFast:
+		t.onAllowedFast(p, m.Index)
 	case wire.Port:
 		// BEP 5: the peer runs a DHT node on this UDP port.
 		if m.Port != 0 && t.disc.onDHTPort != nil && !p.sentDHTPort {
@@ -150,7 +153,7 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.disc.onDHTPort(netip.AddrPortFrom(p.addr.Addr(), m.Port))
 		}
 	default:
-		// Suggest, allowed-fast and unknown messages are legal to ignore.
+		// Suggest and unknown messages are legal to ignore.
 	}
 }
 
@@ -184,7 +187,7 @@ func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
 			p.send(wire.Message{ID: wire.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length})
 		}
 	}
-	if p.amChoking || !t.ledger.Present(i) {
+	if (p.amChoking && !p.granted[m.Index]) || !t.ledger.Present(i) {
 		reject()
 		return
 	}

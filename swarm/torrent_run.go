@@ -470,7 +470,11 @@ func (t *Torrent) adaptPipeline(p *peerConn) {
 
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
-	if p.peerChoking || !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
+	if p.peerChoking {
+		t.fillAllowedFast(p)
+		return
+	}
+	if !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
 	n := pipelineDepth(p) - t.pk.Outstanding(p.key)
