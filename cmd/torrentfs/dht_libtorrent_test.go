@@ -59,7 +59,7 @@ func TestLibtorrentGetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 	torrent, data, _ := fixture(t, "dht-libtorrent-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
-	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--listen", seedHost.IP.String()+":6881",
+	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--no-port-map", "--listen", seedHost.IP.String()+":6881",
 		"--dht-bootstrap", lab.node(0), "--dht-state", "none", "--data", data, torrent)
 	testutil.Start(t, argv[0], argv[1:]...)
 	mi, _ := metainfo.Load(torrent)

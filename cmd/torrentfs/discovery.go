@@ -16,6 +16,7 @@ import (
 
 	"torrentfs/dht"
 	"torrentfs/lsd"
+	"torrentfs/portmap"
 	"torrentfs/swarm"
 )
 
@@ -45,14 +46,17 @@ func (f *discoveryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dhtState, "dht-state", "", "`FILE` keeping the DHT routing table between runs (default $XDG_STATE_HOME/torrentfs/dht.state; \"none\" keeps nothing)")
 }
 
-// engine is a swarm.Client with the DHT node and LSD service that feed it peers.
+// engine is a swarm.Client with the DHT node and LSD service that feed it peers, and the
+// router's port mappings that let peers reach it.
 type engine struct {
 	*swarm.Client
-	dht *dht.Node
-	lsd *lsd.Service
+	dht   *dht.Node
+	lsd   *lsd.Service
+	ports *portmap.Mapper
 }
 
-// Close stops the torrents first, then the DHT node (saving its routing table) and LSD.
+// Close stops the torrents first, then the DHT node (saving its routing table) and LSD,
+// and removes the port mappings last.
 func (e *engine) Close() error {
 	err := e.Client.Close()
 	if e.dht != nil {
@@ -62,6 +66,10 @@ func (e *engine) Close() error {
 	if e.lsd != nil {
 		err = errors.Join(err, e.lsd.Close())
 		e.lsd = nil
+	}
+	if e.ports != nil {
+		err = errors.Join(err, e.ports.Close())
+		e.ports = nil
 	}
 	return err
 }
@@ -104,6 +112,9 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 		}
 		if !ip.IsUnspecified() && !ip.IsPrivate() && !ip.IsLoopback() {
 			cfg.ExternalIP = ip // BEP 42: a public address we listen on is our external one
+		}
+		if ext := e.mappedExternalIP(); ext.IsValid() {
+			cfg.ExternalIP = ext // the router's, when it told us
 		}
 		n, err := dht.New(cfg)
 		if err != nil {

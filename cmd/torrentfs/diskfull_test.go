@@ -130,7 +130,7 @@ func TestGetDiskFullThenResume(t *testing.T) {
 	_, addrs := mountAria2Seeders(t, torrent, src, "", "127.0.0.11")
 	disk := testutil.SmallDisk(t, "4m")
 	get := func() (string, error) {
-		cmd := exec.Command(torrentfsBin(t), "get", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0", "--peer", addrs[0], "--out", disk, torrent)
+		cmd := exec.Command(torrentfsBin(t), "get", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--peer", addrs[0], "--out", disk, torrent)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

@@ -18,7 +18,7 @@ import (
 func getOnLAN(t *testing.T, nt *netns.Net, torrent, want string) string {
 	t.Helper()
 	out := t.TempDir()
-	argv := []string{"get", "--no-dht", "--no-trackers", "--listen", nt.BridgeIP.String() + ":0", "--out", out, torrent}
+	argv := []string{"get", "--no-dht", "--no-port-map", "--no-trackers", "--listen", nt.BridgeIP.String() + ":0", "--out", out, torrent}
 	p := testutil.Start(t, torrentfsBin(t), argv...)
 	select {
 	case <-p.Done():
@@ -39,7 +39,7 @@ func TestGetFindsOurSeedByLSD(t *testing.T) {
 	torrent, data, _ := fixture(t, "lsd-ours", tfile{"a.bin", 700 << 10}, tfile{"b.bin", 200 << 10})
 	nt := netns.New(t, 1)
 	h := nt.Hosts[0]
-	argv := h.Command(torrentfsBin(t), "seed", "--no-dht", "--no-trackers", "--listen", h.IP.String()+":6881", "--data", data, torrent)
+	argv := h.Command(torrentfsBin(t), "seed", "--no-dht", "--no-port-map", "--no-trackers", "--listen", h.IP.String()+":6881", "--data", data, torrent)
 	s := testutil.Start(t, argv[0], argv[1:]...)
 	testutil.WaitFor(t, 20*time.Second, "the seeder to start", func() bool {
 		if s.Exited() {

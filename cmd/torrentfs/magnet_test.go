@@ -48,7 +48,7 @@ func TestMountMagnet(t *testing.T) {
 
 func TestSeedRefusesMagnet(t *testing.T) {
 	link := "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"
-	out, err := exec.Command(torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0", "--data", t.TempDir(), link).CombinedOutput()
+	out, err := exec.Command(torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--data", t.TempDir(), link).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("seed of a magnet: %v, want exit status 1\n%s", err, out)
 	}

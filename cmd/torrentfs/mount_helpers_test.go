@@ -98,7 +98,7 @@ var seedPort = regexp.MustCompile(`on port (\d+)`)
 // seeder serves data on 127.0.0.1 and returns its address.
 func seeder(t *testing.T, torrent, data string) string {
 	t.Helper()
-	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
+	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
 	var port string
 	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
 		if p.Exited() {
@@ -133,7 +133,7 @@ func mountAt(t *testing.T, torrent, mnt string, args ...string) *testutil.Proc {
 	if err := os.Mkdir(mnt, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)
 	}
-	argv := append([]string{"mount", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0"}, args...)
+	argv := append([]string{"mount", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0"}, args...)
 	p := testutil.Start(t, torrentfsBin(t), append(argv, torrent, mnt)...)
 	t.Cleanup(func() {
 		if !p.Exited() {

@@ -276,7 +276,7 @@ func TestMountBadMountpoint(t *testing.T) {
 		{"one argument", "", "want a .torrent file and a mount point", exitUsage, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"mount", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0", "--cache-dir", t.TempDir()}, tc.extra...)
+			args := append([]string{"mount", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--cache-dir", t.TempDir()}, tc.extra...)
 			args = append(args, torrent)
 			if tc.dir != "" {
 				args = append(args, tc.dir)

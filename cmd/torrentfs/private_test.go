@@ -121,7 +121,7 @@ func TestPrivateTorrentStaysOffDHTAndLSD(t *testing.T) {
 
 	for i, torrent := range []string{private, public} {
 		port := []string{"6881", "6882"}[i]
-		argv := h.Command(torrentfsBin(t), "seed", "--no-trackers", "--listen", h.IP.String()+":"+port,
+		argv := h.Command(torrentfsBin(t), "seed", "--no-port-map", "--no-trackers", "--listen", h.IP.String()+":"+port,
 			"--dht-bootstrap", boot, "--dht-state", "none", "--data", data, torrent)
 		testutil.Start(t, argv[0], argv[1:]...)
 	}

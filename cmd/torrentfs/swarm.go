@@ -36,6 +36,7 @@ type engineFlags struct {
 	maxPeers      int
 	encryption    encryptionFlag
 	discoveryFlags
+	portMapFlags
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -48,6 +49,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
 	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
 	f.discoveryFlags.register(fs)
+	f.portMapFlags.register(fs)
 }
 
 func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, error) {
@@ -71,13 +73,14 @@ func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, 
 }
 
 // newClient starts the engine, falling back to a free port when the asked one is taken,
-// with the DHT node and LSD unless they are turned off.
+// with port mapping, the DHT node and LSD unless they are turned off.
 func (f *engineFlags) newClient(log *logrus.Entry) (*engine, error) {
 	c, err := f.newSwarmClient(log)
 	if err != nil {
 		return nil, err
 	}
 	e := &engine{Client: c}
+	f.startPortMap(e, f.noDHT, log) // first: its external address is the DHT node's
 	if err := f.startDiscovery(e, log); err != nil {
 		e.Close()
 		return nil, err

@@ -47,7 +47,7 @@ func runGet(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, torrentfsBin(t), append([]string{"get", "--no-dht", "--no-lsd", "--listen", "127.0.0.1:0"}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, torrentfsBin(t), append([]string{"get", "--no-dht", "--no-lsd", "--no-port-map", "--listen", "127.0.0.1:0"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("torrentfs get: %v\n%s", err, out)
 	}
@@ -59,7 +59,7 @@ func TestGetFromOurSeed(t *testing.T) {
 	_, torrent := writeTorrent(t, src)
 	port := testpeers.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	seed := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-trackers", "--listen", addr, "--data", src, torrent)
+	seed := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", addr, "--data", src, torrent)
 	testutil.WaitListening(t, addr, 10*time.Second)
 	out := t.TempDir()
 	got := runGet(t, "--no-trackers", "--peer", addr, "--out", out, torrent)
@@ -95,7 +95,7 @@ func TestGetFromAria2ViaUDPTracker(t *testing.T) {
 
 func TestSeedWithoutDataFails(t *testing.T) {
 	_, torrent := writeTorrent(t, t.TempDir())
-	out, err := exec.Command(torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-trackers", "--listen", "127.0.0.1:0", "--data", t.TempDir(), torrent).CombinedOutput()
+	out, err := exec.Command(torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--data", t.TempDir(), torrent).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("seed with no data: %v, want exit status 1\n%s", err, out)
 	}

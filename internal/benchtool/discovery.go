@@ -129,7 +129,7 @@ func runDiscovery(ctx context.Context, args []string) error {
 	sh := nt.Hosts[*nodes]
 	switch *seeder {
 	case "torrentfs":
-		err = startIn("seeder", sh, *bin, "seed", "--no-lsd", "--no-trackers", "--listen", sh.IP.String()+":6881",
+		err = startIn("seeder", sh, *bin, "seed", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", sh.IP.String()+":6881",
 			"--dht-bootstrap", dhtAddr(2), "--dht-state", "none", "--data", data, torrent)
 	case "aria2c":
 		err = startIn("seeder", sh, "aria2c", "--dir="+data, "--listen-port=6882", "--interface="+sh.IP.String(),
@@ -164,7 +164,7 @@ func runDiscovery(ctx context.Context, args []string) error {
 		for _, phase := range []string{"cold", "warm"} {
 			run := fmt.Sprintf("%d-%s", rep, phase)
 			cache := filepath.Join(*work, "cache-"+run)
-			argv := []string{*bin, "mount", "--no-lsd", "--no-trackers", "--listen", nt.BridgeIP.String() + ":7300",
+			argv := []string{*bin, "mount", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", nt.BridgeIP.String() + ":7300",
 				"--dht-bootstrap", dhtAddr(0), "--dht-state", state, "--cache-dir", cache, link, mnt}
 			start0 := time.Now()
 			p, err := start("mount-"+run, filepath.Join(*work, "logs", "mount-"+run+".log"), argv...)

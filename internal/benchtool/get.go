@@ -68,7 +68,7 @@ func runGet(ctx context.Context, args []string) error {
 			var argv []string
 			switch c {
 			case "torrentfs":
-				argv = []string{*bin, "get", "--no-dht", "--no-lsd", "--out", dir, "--listen", "127.0.0.1:7100", *torrent}
+				argv = []string{*bin, "get", "--no-dht", "--no-lsd", "--no-port-map", "--out", dir, "--listen", "127.0.0.1:7100", *torrent}
 			case "aria2c":
 				argv = []string{"aria2c", "--dir=" + dir, "--seed-time=0", "--enable-dht=false",
 					"--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",

@@ -305,7 +305,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	var argv []string
 	switch client {
 	case "torrentfs":
-		argv = append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
+		argv = append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--no-port-map", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
 		if l.cfg.seeder == "torrentfs" {
 			// Our seeders announce from 127.0.0.1, not the address they listen on, so the
 			// tracker's list is no use: name them.

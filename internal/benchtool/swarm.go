@@ -81,7 +81,7 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 			}
 		case "torrentfs":
 			// Our own seeder, to tell the engine's download side from aria2c's upload pacing.
-			args = []string{cfg.torrentfs, "seed", "--no-dht", "--no-lsd", "--data", dir, "--listen", ip + ":" + port}
+			args = []string{cfg.torrentfs, "seed", "--no-dht", "--no-lsd", "--no-port-map", "--data", dir, "--listen", ip + ":" + port}
 			if cfg.uploadLimit != "" {
 				args = append(args, "--upload-limit", cfg.uploadLimit)
 			}

@@ -25,6 +25,7 @@ var forbidden = map[string][]string{
 	"fs":            {"swarm", "picker", "cache", "tracker", "cmd"},
 	"lsd":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"dht":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"portmap":       {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "cmd"},
 	"cmd/torrentfs": {},
 }
 
