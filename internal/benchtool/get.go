@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"torrentfs/metainfo"
@@ -26,6 +28,7 @@ func runGet(ctx context.Context, args []string) error {
 	trackerAddr := fl.String("tracker", "127.0.0.1:6969", "tracker address the torrent announces to")
 	results := fl.String("results", ".bench/results.jsonl", "JSON lines appended here")
 	timeout := fl.Duration("timeout", 10*time.Minute, "per download")
+	encryption := fl.String("encryption", "", "comma-separated --encryption modes to run torrentfs with, each as its own client (torrentfs-off, torrentfs-require, ...); empty: the default only")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +58,17 @@ func runGet(ctx context.Context, args []string) error {
 		mi.Info.Name, mi.Info.TotalLength>>20, mi.Info.PieceLength>>10, *rounds)
 
 	clients := []string{"torrentfs", "aria2c"}
+	if *encryption != "" {
+		clients = []string{"aria2c"}
+		for _, m := range strings.Split(*encryption, ",") {
+			clients = append(clients, "torrentfs-"+m)
+		}
+	}
 	for r := 1; r <= *rounds; r++ {
 		order := clients
 		if r%2 == 0 {
-			order = []string{clients[1], clients[0]}
+			order = slices.Clone(clients)
+			slices.Reverse(order)
 		}
 		for _, c := range order {
 			if err := ctx.Err(); err != nil {
@@ -66,10 +76,14 @@ func runGet(ctx context.Context, args []string) error {
 			}
 			dir := filepath.Join(*work, fmt.Sprintf("dl-%s-%d", c, r))
 			var argv []string
-			switch c {
-			case "torrentfs":
-				argv = []string{*bin, "get", "--no-dht", "--no-lsd", "--no-port-map", "--out", dir, "--listen", "127.0.0.1:7100", *torrent}
-			case "aria2c":
+			switch {
+			case strings.HasPrefix(c, "torrentfs"):
+				argv = []string{*bin, "get", "--no-dht", "--no-lsd", "--no-port-map", "--out", dir, "--listen", "127.0.0.1:7100"}
+				if m, ok := strings.CutPrefix(c, "torrentfs-"); ok {
+					argv = append(argv, "--encryption", m)
+				}
+				argv = append(argv, *torrent)
+			case c == "aria2c":
 				argv = []string{"aria2c", "--dir=" + dir, "--seed-time=0", "--enable-dht=false",
 					"--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 					"--listen-port=7101", "--console-log-level=warn", "--summary-interval=0",
