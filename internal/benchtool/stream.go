@@ -35,7 +35,7 @@ type streamConfig struct {
 	playSeconds                        float64
 	only                               map[string]bool // measurement steps to run; empty: all
 	mountArgs                          []string        // extra flags for torrentfs mount
-	seeder                             string          // aria2c or torrentfs
+	seeder                             string          // aria2c, qbittorrent, transmission or torrentfs
 	uploadLimit                        string          // per seeder
 	readTimeout                        time.Duration   // bounds a 64 KiB read from a fresh mount (first byte, seeks)
 }
@@ -66,7 +66,7 @@ func runStream(ctx context.Context, args []string) error {
 	fl.IntVar(&cfg.reps, "reps", 2, "repetitions")
 	fl.IntVar(&cfg.seeks, "seeks", 8, "seek offsets per piece size")
 	fl.Float64Var(&cfg.playSeconds, "play", 30, "seconds of playback per video and of paced reading")
-	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "seeders: aria2c (the lab), qbittorrent (libtorrent, what most of a real swarm runs) or torrentfs (to take the seeders' pacing out)")
+	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "seeders: aria2c (the lab), qbittorrent (libtorrent, what most of a real swarm runs), transmission (3.00) or torrentfs (to take the seeders' pacing out)")
 	fl.StringVar(&cfg.seeder, "seeders", "aria2c", "the same as --seeder")
 	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder (the lab's 8 MiB/s is four at 2M); empty for none, for diagnosis")
 	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,copy,play,paced")

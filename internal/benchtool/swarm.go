@@ -26,7 +26,7 @@ type swarmConfig struct {
 	noTracker   bool   // another swarm's tracker serves this torrent too
 	label       string // names the seeders' directories, logs and ports apart
 	portBase    int    // seeder i listens on portBase+i
-	seeder      string // "aria2c" (default), "torrentfs" or "qbittorrent"
+	seeder      string // "aria2c" (default), "torrentfs", "qbittorrent" or "transmission"
 }
 
 // swarm is our tracker and aria2c seeders, each seeder on its own loopback address
@@ -85,6 +85,20 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 			if cfg.uploadLimit != "" {
 				args = append(args, "--upload-limit", cfg.uploadLimit)
 			}
+		case "transmission":
+			// Transmission announces the source address of its HTTP request, which is
+			// 127.0.0.1 whatever it binds, so its seeders share 127.0.0.1 on their own ports.
+			limit, err := parseRate(cfg.uploadLimit)
+			if err != nil {
+				s.stop()
+				return nil, err
+			}
+			cfgDir := filepath.Join(cfg.work, name+"-config")
+			if err := transmissionSeederConfig(cfgDir, dir, cfg.portBase+i, limit); err != nil {
+				s.stop()
+				return nil, err
+			}
+			args = []string{"transmission-cli", "-g", cfgDir, "-w", dir, "-p", port}
 		case "qbittorrent":
 			limit, err := parseRate(cfg.uploadLimit)
 			if err != nil {
@@ -188,4 +202,22 @@ func runSwarm(ctx context.Context, args []string) error {
 	fmt.Fprintln(os.Stderr, "swarm ready; Ctrl-C stops it")
 	<-ctx.Done()
 	return nil
+}
+
+// transmissionSeederConfig writes a Transmission 3.00 config dir for a seeder on
+// 127.0.0.1:port uploading at most limit bytes per second (0: no limit), with DHT, PEX, LPD,
+// uTP and port mapping off.
+func transmissionSeederConfig(dir, dataDir string, port int, limit int64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	kbps := (limit + 999) / 1000 // its speed unit is kB/s (1000 bytes)
+	settings := fmt.Sprintf(`{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
+ "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
+ "bind-address-ipv4": "127.0.0.1", "peer-port": %d, "peer-port-random-on-start": false,
+ "encryption": 0, "speed-limit-up-enabled": %t, "speed-limit-up": %d,
+ "speed-limit-down-enabled": false, "alt-speed-enabled": false, "ratio-limit-enabled": false,
+ "idle-seeding-limit-enabled": false, "download-dir": %q, "incomplete-dir-enabled": false,
+ "start-added-torrents": true, "message-level": 1}`, port, limit > 0, kbps, dataDir)
+	return os.WriteFile(filepath.Join(dir, "settings.json"), []byte(settings), 0o644)
 }
