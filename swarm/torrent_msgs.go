@@ -51,6 +51,9 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.pk.PeerChoked(p.key)
 		}
 	case wire.Unchoke:
+		if p.lastUnchoked.IsZero() {
+			p.log.WithField("after", time.Since(p.connectedAt).Round(time.Millisecond)).Debug("first unchoke")
+		}
 		p.peerChoking = false
 		p.lastUnchoked = time.Now()
 		t.pk.PeerUnchoked(p.key)
