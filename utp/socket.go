@@ -17,6 +17,7 @@ const (
 	maxConns      = 1024 // connections of all states
 	acceptBacklog = 64   // answered SYNs waiting for Accept; more SYNs are dropped
 	tickInterval  = 10 * time.Millisecond
+	socketBuffer  = 4 << 20 // kernel receive buffer asked for the packet connection
 )
 
 // ErrReset is returned by a connection the peer reset (ST_RESET) or that timed out.
@@ -53,6 +54,11 @@ func NewSocket(pc net.PacketConn, log *logrus.Entry) *Socket {
 		l := logrus.New()
 		l.SetLevel(logrus.WarnLevel)
 		log = logrus.NewEntry(l)
+	}
+	// A window of packets arrives faster than one goroutine reads them; the default
+	// buffer (about 200 KiB) would drop the tail of every burst.
+	if b, ok := pc.(interface{ SetReadBuffer(int) error }); ok {
+		b.SetReadBuffer(socketBuffer)
 	}
 	s := &Socket{
 		pc:      pc,

@@ -1,0 +1,34 @@
+package utp
+
+import (
+	"io"
+	"testing"
+)
+
+func BenchmarkOneWay(b *testing.B) {
+	a, s := newSocketPair(b, nil)
+	t := &testing.T{}
+	_ = t
+	accepted := make(chan *Conn, 1)
+	go func() { c, _ := s.Accept(); accepted <- c.(*Conn) }()
+	c, err := a.DialContext(b.Context(), addrOf(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cb := <-accepted
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(buf)))
+	done := make(chan struct{})
+	go func() {
+		io.CopyN(io.Discard, cb, int64(len(buf)*b.N))
+		close(done)
+	}()
+	for i := 0; i < b.N; i++ {
+		c.Write(buf)
+	}
+	<-done
+	cc := c.(*Conn)
+	a.mu.Lock()
+	b.Logf("window %.0f rtt %v rto %v timeouts-now %d", cc.maxWindow, cc.rtt, cc.rto, cc.timeouts)
+	a.mu.Unlock()
+}
