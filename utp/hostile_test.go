@@ -17,7 +17,7 @@ func TestSynFlood(t *testing.T) {
 	}
 	// A packet for no connection is answered with a reset: once that comes, the socket
 	// has read the whole flood before it (one sender, one receiver, loopback keeps order).
-	h := header{typ: stData, connID: 1, seq: 5}
+	h := header{typ: stData, connID: 60001, seq: 5}
 	pc.WriteTo(h.encode(nil), a.Addr())
 	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 100)
