@@ -80,3 +80,37 @@ func TestGetBothTransports(t *testing.T) {
 	waitComplete(t, tr, 60*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
 }
+
+// libtorrent, uTP only, downloads from our uTP-only seeder (it dials us).
+func TestLibtorrentGetsOverUTP(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	mi, torrent := makeTorrent(t, src, "multi", multiFile, 32<<10)
+	seeder := newClient(t, swarm.ClientConfig{NoTCP: true, UTP: utpSocket(t, "127.0.0.51", 0)})
+	tr := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	out := t.TempDir()
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.52", Torrent: torrent, SaveDir: out,
+		UTPOnly: true, Peers: []string{"127.0.0.51:" + strconv.Itoa(int(seeder.Port()))}})
+	testpeers.LibtorrentWait(t, p, "finished", 120*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	if up := tr.Stats().Uploaded; up < 4<<20 {
+		t.Errorf("we uploaded %d bytes, want the whole torrent", up)
+	}
+}
+
+// Our uTP-only client downloads from libtorrent seeding over uTP only (we dial it).
+func TestGetFromLibtorrentOverUTP(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	mi, torrent := makeTorrent(t, src, "multi", multiFile, 32<<10)
+	port := testpeers.FreePort(t, "127.0.0.53")
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.53", Port: port, Torrent: torrent,
+		SaveDir: src, Seed: true, UTPOnly: true})
+	testpeers.LibtorrentWait(t, p, "seeding", 60*time.Second)
+	out := t.TempDir()
+	c := newClient(t, swarm.ClientConfig{NoTCP: true, UTP: utpSocket(t, "127.0.0.54", 0)})
+	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{},
+		Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.53"), uint16(port))}})
+	waitComplete(t, tr, 120*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+}
