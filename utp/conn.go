@@ -23,7 +23,7 @@ const (
 	initWindow   = 4 * packetSize         // congestion window of a new connection
 	targetDelay  = 100_000                // LEDBAT target queuing delay, microseconds
 	maxGain      = 3000                   // LEDBAT window growth at most, bytes per RTT
-	ackDelay     = 20 * time.Millisecond  // an in-order packet waits this long for company
+	ackDelay     = 20 * time.Millisecond  // an in-order packet waits this long for company (ACK every 4th)
 	minRTO       = 500 * time.Millisecond // retransmission timeout floor
 	initRTO      = time.Second            // before any RTT sample
 	maxRTO       = 30 * time.Second
@@ -218,7 +218,7 @@ func (c *Conn) onPacket(h *header, now time.Time) {
 	}
 	c.flush(now)
 	switch {
-	case ackNow || c.ackPending >= 2:
+	case ackNow || c.ackPending >= 4:
 		c.sendAck(now)
 	case c.ackPending > 0 && c.ackDue.IsZero():
 		c.ackDue = now.Add(ackDelay)
