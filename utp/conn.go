@@ -504,6 +504,8 @@ func (c *Conn) tick(now time.Time) {
 			c.fail(ErrTimeout)
 			return
 		}
+		c.s.log.WithField("peer", c.remote).Debugf("utp: timeout %d, window %.0f, %d packets in flight, rto %v",
+			c.timeouts, c.maxWindow, len(c.inflight), c.rto)
 		c.ssthresh = max(c.maxWindow/2, 2*minWindow)
 		c.maxWindow = minWindow
 		c.slowStart = true
