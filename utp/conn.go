@@ -31,6 +31,7 @@ const (
 	synTries     = 5                // SYNs a dial sends
 	lingerMax    = 30 * time.Second // a closed connection's wait for its data to go
 	idleMax      = 5 * time.Minute  // silence after which a connection is dead
+	keepAlive    = 29 * time.Second // an idle connection sends an ACK this often (NAT mappings)
 )
 
 const (
@@ -101,6 +102,7 @@ type Conn struct {
 	ackDue     time.Time
 	lastWnd    int // window we last advertised
 	lastRecv   time.Time
+	lastSend   time.Time
 
 	notify        chan struct{} // closed and replaced when anything a waiter may want changes
 	readDeadline  time.Time
@@ -157,6 +159,7 @@ func (c *Conn) send(typ uint8, seq uint16, payload, sack []byte, now time.Time) 
 		h.tsDiff = 0
 	}
 	c.lastWnd = int(h.wnd)
+	c.lastSend = now
 	c.ackPending = 0
 	c.ackDue = time.Time{}
 	if c.s.log.Logger.IsLevelEnabled(logrus.TraceLevel) {
@@ -494,7 +497,7 @@ func (c *Conn) tick(now time.Time) {
 		}
 		return
 	}
-	if c.ackPending > 0 && !c.ackDue.IsZero() && !now.Before(c.ackDue) {
+	if c.ackPending > 0 && !c.ackDue.IsZero() && !now.Before(c.ackDue) || now.Sub(c.lastSend) > keepAlive {
 		c.sendAck(now)
 	}
 	if !c.rtoAt.IsZero() && !now.Before(c.rtoAt) && len(c.inflight) > 0 {
