@@ -13,6 +13,7 @@ import (
 
 	"torrentfs/swarm/mse"
 	"torrentfs/swarm/wire"
+	"torrentfs/utp"
 )
 
 // handshakeTimeout bounds the whole BitTorrent handshake of a new connection.
@@ -42,7 +43,13 @@ type ClientConfig struct {
 	OnDHTPort func(netip.AddrPort)
 	// Encryption is the MSE/PE policy for peer connections (default EncryptionPrefer).
 	Encryption Encryption
-	Log        *logrus.Entry
+	// UTP, when set, is a uTP socket (BEP 29) the client accepts peers on and dials them
+	// through besides TCP (utp.go); the client closes it. It should be on the UDP port of
+	// the TCP port's number: peers learn one port for both.
+	UTP *utp.Socket
+	// NoTCP turns TCP off: no listening, no dialing; peers come and go over UTP only.
+	NoTCP bool
+	Log   *logrus.Entry
 }
 
 // PeerSource is a way to find peers of a torrent besides its trackers. Find reports peers
@@ -70,6 +77,7 @@ type Client struct {
 	dhtPort   uint16               // ClientConfig.DHTPort, or SetDHT's
 	onDHTPort func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
 	plain     plainPeers           // peers that want plaintext (encryption.go)
+	transport transports           // what each address last connected over (utp.go)
 
 	wg      sync.WaitGroup
 	closing chan struct{}
@@ -94,7 +102,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		dhtPort:   cfg.DHTPort,
 		onDHTPort: cfg.OnDHTPort,
 	}
-	if cfg.ListenAddr != "" {
+	if cfg.ListenAddr != "" && !cfg.NoTCP {
 		ln, err := net.Listen("tcp", cfg.ListenAddr)
 		if err != nil {
 			return nil, fmt.Errorf("listen for peers on %s: %w", cfg.ListenAddr, err)
@@ -114,6 +122,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.wg.Add(1)
 		go c.acceptLoop()
 	}
+	c.startUTP()
 	return c, nil
 }
 
@@ -150,20 +159,23 @@ func (c *Client) discovery() discovery {
 // PeerID is the id this client sends in handshakes.
 func (c *Client) PeerID() [20]byte { return c.peerID }
 
-// Port is the TCP port peers can reach us on (0 when not listening).
+// Port is the port peers can reach us on: TCP's, else uTP's (0 when not listening).
 func (c *Client) Port() uint16 {
-	if c.ln == nil {
-		return 0
+	if a := c.Addr(); a != nil {
+		return netip.MustParseAddrPort(a.String()).Port()
 	}
-	return uint16(c.ln.Addr().(*net.TCPAddr).Port)
+	return 0
 }
 
-// Addr is the listening address, or nil.
+// Addr is the listening address (TCP's, else the uTP socket's), or nil.
 func (c *Client) Addr() net.Addr {
-	if c.ln == nil {
-		return nil
+	switch {
+	case c.ln != nil:
+		return c.ln.Addr()
+	case c.cfg.UTP != nil:
+		return c.cfg.UTP.Addr()
 	}
-	return c.ln.Addr()
+	return nil
 }
 
 // Close stops every torrent (announcing `stopped`) and the listener, and waits for them.
@@ -186,6 +198,9 @@ func (c *Client) Close() error {
 	var errs []error
 	for _, t := range ts {
 		errs = append(errs, t.Close())
+	}
+	if c.cfg.UTP != nil {
+		c.cfg.UTP.Close()
 	}
 	c.wg.Wait()
 	return errors.Join(errs...)
@@ -258,16 +273,13 @@ func (c *Client) handleIncoming(conn net.Conn) {
 	t.addConn(conn, wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}, false)
 }
 
-// dialOnce connects to a peer and performs the handshake for torrent ih, inside an MSE
-// handshake offering provide unless it is 0 (see dial, encryption.go).
-func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, provide mse.Method) (net.Conn, wire.Handshake, error) {
+// dialVia connects to a peer over tr and performs the handshake for torrent ih, inside an
+// MSE handshake offering provide unless it is 0 (see dial, encryption.go, and dialOnce,
+// utp.go).
+func (c *Client) dialVia(ctx context.Context, tr transport, addr netip.AddrPort, hs wire.Handshake, provide mse.Method) (net.Conn, wire.Handshake, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	if c.cfg.DialAddr.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: c.cfg.DialAddr.AsSlice()}
-	}
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	conn, err := c.connect(ctx, tr, addr)
 	if err != nil {
 		return nil, wire.Handshake{}, err
 	}

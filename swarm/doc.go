@@ -6,6 +6,12 @@
 // Ownership:
 //   - A Client owns the listening socket and the map of torrents (guarded by Client.mu). Its
 //     accept goroutine only performs handshakes and hands connections to a torrent.
+//   - With ClientConfig.UTP the client also owns a uTP socket (package utp, BEP 29): a
+//     second accept goroutine feeds the same handshake path, and dials race the two
+//     transports (utp.go): the one that last worked for the address first (TCP for a new
+//     one), the other 0.5 s later or as soon as the first fails; the first BitTorrent
+//     handshake wins. NoTCP leaves uTP alone. Past the handshake a uTP connection is a
+//     net.Conn like a TCP one.
 //   - Each Torrent has one goroutine, its run loop, that owns the picker, the set of peers,
 //     the choker, the outstanding requests and the per-piece waiters. Everything else talks
 //     to it through channels: peer goroutines send decoded messages, disk workers send

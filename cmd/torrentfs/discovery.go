@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"torrentfs/dht"
+	"torrentfs/internal/udpmux"
 	"torrentfs/lsd"
 	"torrentfs/portmap"
 	"torrentfs/swarm"
@@ -46,13 +47,14 @@ func (f *discoveryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dhtState, "dht-state", "", "`FILE` keeping the DHT routing table between runs (default $XDG_STATE_HOME/torrentfs/dht.state; \"none\" keeps nothing)")
 }
 
-// engine is a swarm.Client with the DHT node and LSD service that feed it peers, and the
-// router's port mappings that let peers reach it.
+// engine is a swarm.Client with the DHT node and LSD service that feed it peers, the
+// router's port mappings that let peers reach it, and the UDP socket uTP and the DHT share.
 type engine struct {
 	*swarm.Client
 	dht   *dht.Node
 	lsd   *lsd.Service
 	ports *portmap.Mapper
+	mux   *udpmux.Mux // nil with --no-utp: the DHT then has a socket of its own
 }
 
 // Close stops the torrents first, then the DHT node (saving its routing table) and LSD,
@@ -61,6 +63,9 @@ func (e *engine) Close() error {
 	err := e.Client.Close()
 	if e.dht != nil {
 		err = errors.Join(err, e.dht.Close())
+		if err != nil {
+			return fmt.Errorf("start the DHT node: %w", err)
+		}
 		e.dht = nil
 	}
 	if e.lsd != nil {
@@ -71,16 +76,20 @@ func (e *engine) Close() error {
 		err = errors.Join(err, e.ports.Close())
 		e.ports = nil
 	}
+	if e.mux != nil {
+		err = errors.Join(err, e.mux.Close())
+		e.mux = nil
+	}
 	return err
 }
 
-// startDiscovery starts the DHT node on the UDP port of the client's TCP port number (a
-// free one when that is taken) and LSD, and hands them to the client as peer sources.
+// startDiscovery starts the DHT node on the UDP port of the client's TCP port number (on
+// the socket it shares with uTP, or a free one when that is taken with uTP off) and LSD, and hands them to the client as peer sources.
 func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 	if e.Addr() == nil {
 		return nil // not listening: nobody could connect to what we announce
 	}
-	tcp := e.Addr().(*net.TCPAddr).AddrPort()
+	tcp := addrPortOf(e.Addr())
 	ip := tcp.Addr().Unmap()
 	if !f.noDHT {
 		state := f.dhtState
@@ -116,8 +125,11 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 		if ext := e.mappedExternalIP(); ext.IsValid() {
 			cfg.ExternalIP = ext // the router's, when it told us
 		}
+		if e.mux != nil {
+			cfg.Conn = e.mux.KRPC() // the port of uTP, so it is never busy
+		}
 		n, err := dht.New(cfg)
-		if err != nil {
+		if err != nil && cfg.Conn == nil {
 			log.WithError(err).Warnf("UDP port %d is busy; the DHT node takes a free one", tcp.Port())
 			if ip.IsUnspecified() {
 				cfg.Addr = ":0"
@@ -127,6 +139,9 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 			if n, err = dht.New(cfg); err != nil {
 				return fmt.Errorf("start the DHT node: %w", err)
 			}
+		}
+		if err != nil {
+			return fmt.Errorf("start the DHT node: %w", err)
 		}
 		e.dht = n
 		port := uint16(n.Addr().(*net.UDPAddr).Port)
@@ -159,4 +174,10 @@ func defaultDHTState() string {
 		dir = filepath.Join(home, ".local", "state")
 	}
 	return filepath.Join(dir, "torrentfs", "dht.state")
+}
+
+// addrPortOf is a listening address (TCP's or UDP's) as an AddrPort.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net"
 	"net/netip"
 	"time"
 
@@ -34,13 +33,13 @@ func (f *portMapFlags) startPortMap(e *engine, noDHT bool, log *logrus.Entry) {
 	if f.noPortMap || e.Addr() == nil {
 		return
 	}
-	tcp := e.Addr().(*net.TCPAddr).AddrPort()
+	tcp := addrPortOf(e.Addr())
 	if tcp.Addr().Unmap().IsLoopback() {
 		return // nobody outside could reach what we forward
 	}
 	cfg := portmap.Config{TCPPort: tcp.Port(), Log: log.WithField("part", "portmap")}
-	if !noDHT {
-		cfg.UDPPort = tcp.Port() // where the DHT node listens unless that port is busy
+	if !noDHT || e.mux != nil {
+		cfg.UDPPort = tcp.Port() // where uTP and the DHT node listen (the DHT alone may move if it is busy)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), portMapTimeout)
 	defer cancel()

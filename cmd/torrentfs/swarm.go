@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 
 	"torrentfs/bitfield"
 	"torrentfs/cache"
+	"torrentfs/internal/udpmux"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
+	"torrentfs/utp"
 )
 
 // engineFlags are the flags of every command that joins a swarm.
@@ -35,6 +38,8 @@ type engineFlags struct {
 	noTrackers    bool
 	maxPeers      int
 	encryption    encryptionFlag
+	noUTP         bool
+	noTCP         bool
 	discoveryFlags
 	portMapFlags
 }
@@ -48,6 +53,8 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
 	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
+	fs.BoolVar(&f.noUTP, "no-utp", false, "do not connect to peers over uTP (BEP 29): TCP only")
+	fs.BoolVar(&f.noTCP, "no-tcp", false, "do not connect to peers over TCP: uTP only")
 	f.discoveryFlags.register(fs)
 	f.portMapFlags.register(fs)
 }
@@ -75,11 +82,11 @@ func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, 
 // newClient starts the engine, falling back to a free port when the asked one is taken,
 // with port mapping, the DHT node and LSD unless they are turned off.
 func (f *engineFlags) newClient(log *logrus.Entry) (*engine, error) {
-	c, err := f.newSwarmClient(log)
+	c, mux, err := f.newSwarmClient(log)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{Client: c}
+	e := &engine{Client: c, mux: mux}
 	f.startPortMap(e, f.noDHT, log) // first: its external address is the DHT node's
 	if err := f.startDiscovery(e, log); err != nil {
 		e.Close()
@@ -88,7 +95,7 @@ func (f *engineFlags) newClient(log *logrus.Entry) (*engine, error) {
 	return e, nil
 }
 
-func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
+func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, *udpmux.Mux, error) {
 	cfg := swarm.ClientConfig{
 		ListenAddr:    f.listen,
 		UploadLimit:   int64(f.uploadLimit),
@@ -96,6 +103,17 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 		Encryption:    swarm.Encryption(f.encryption),
 		Log:           log,
 	}
+	switch {
+	case f.noUTP && f.noTCP:
+		return nil, nil, usagef("--no-utp and --no-tcp leave no way to reach peers")
+	case f.noUTP:
+		return f.newTCPClient(cfg, log)
+	}
+	return f.newUTPClient(cfg, log)
+}
+
+// newTCPClient starts the engine with TCP alone.
+func (f *engineFlags) newTCPClient(cfg swarm.ClientConfig, log *logrus.Entry) (*swarm.Client, *udpmux.Mux, error) {
 	c, err := swarm.NewClient(cfg)
 	if err != nil && errors.Is(err, syscall.EADDRINUSE) {
 		if host, port, perr := net.SplitHostPort(f.listen); perr == nil {
@@ -104,7 +122,50 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, error) {
 			c, err = swarm.NewClient(cfg)
 		}
 	}
-	return c, err
+	return c, nil, err
+}
+
+// newUTPClient starts the engine with uTP: a UDP socket shared with the DHT (udpmux) and a
+// TCP listener on the same port number unless --no-tcp. A busy TCP port falls back to a
+// free one, the same for both; a busy UDP port turns uTP off (TCP keeps its port).
+func (f *engineFlags) newUTPClient(cfg swarm.ClientConfig, log *logrus.Entry) (*swarm.Client, *udpmux.Mux, error) {
+	host, port, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return nil, nil, usagef("--listen %q: want HOST:PORT", f.listen)
+	}
+	cfg.NoTCP = f.noTCP
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, port))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) && port != "0" && !f.noTCP {
+				// The TCP port asked for may well be free: keep it, without uTP.
+				log.Warnf("UDP port %s is busy; uTP is off", port)
+				return f.newTCPClient(cfg, log)
+			}
+			if errors.Is(err, syscall.EADDRINUSE) && port != "0" {
+				log.Warnf("port %s is busy; listening on a free port instead", port)
+				port = "0"
+				continue
+			}
+			return nil, nil, fmt.Errorf("listen for uTP peers on %s: %w", net.JoinHostPort(host, port), err)
+		}
+		m := udpmux.New(pc)
+		cfg.UTP = utp.NewSocket(m.UTP(), log.WithField("part", "utp"))
+		cfg.ListenAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		c, err := swarm.NewClient(cfg)
+		if err == nil {
+			return c, m, nil
+		}
+		cfg.UTP.Close()
+		m.Close()
+		if !errors.Is(err, syscall.EADDRINUSE) || try >= 5 {
+			return nil, nil, err
+		}
+		if port != "0" {
+			log.Warnf("port %s is busy; listening on a free port instead", port)
+			port = "0"
+		}
+	}
 }
 
 // encryptionFlag is --encryption: checked as it is parsed, so every command refuses a bad

@@ -13,20 +13,22 @@ const mod = "torrentfs/"
 
 // forbidden lists, per package, the module packages it must not import, directly or not.
 var forbidden = map[string][]string{
-	"bitfield":      {"metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"metainfo":      {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"picker":        {"metainfo", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"cache":         {"picker", "tracker", "swarm", "reader", "fs", "cmd"},
-	"tracker":       {"picker", "cache", "swarm", "reader", "fs", "cmd"},
-	"swarm/wire":    {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"swarm/mse":     {"metainfo", "bitfield", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"swarm":         {"reader", "fs", "cmd"},
-	"reader":        {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
-	"fs":            {"swarm", "picker", "cache", "tracker", "cmd"},
-	"lsd":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"dht":           {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
-	"portmap":       {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "cmd"},
-	"cmd/torrentfs": {},
+	"bitfield":        {"metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"metainfo":        {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"picker":          {"metainfo", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"cache":           {"picker", "tracker", "swarm", "reader", "fs", "cmd"},
+	"tracker":         {"picker", "cache", "swarm", "reader", "fs", "cmd"},
+	"swarm/wire":      {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"swarm/mse":       {"metainfo", "bitfield", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"swarm":           {"reader", "fs", "cmd"},
+	"reader":          {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
+	"fs":              {"swarm", "picker", "cache", "tracker", "cmd"},
+	"lsd":             {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"dht":             {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
+	"portmap":         {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "cmd"},
+	"utp":             {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "portmap", "cmd"},
+	"internal/udpmux": {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "portmap", "utp", "cmd"},
+	"cmd/torrentfs":   {},
 }
 
 // pureStd is what the picker, pure logic, may use from the standard library: no I/O, no

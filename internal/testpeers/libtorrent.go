@@ -35,6 +35,10 @@ type LibtorrentOpts struct {
 	// Seed says the data under SaveDir is complete: the peer exits with an error if its
 	// check finds otherwise.
 	Seed bool
+	// UTPOnly connects peers over uTP only (BEP 29), never TCP.
+	UTPOnly bool
+	// Peers are connected to once the torrent is added.
+	Peers []string
 	// Wrap is put before the command, e.g. a netns.Host's `ip netns exec NAME`.
 	Wrap []string
 }
@@ -60,6 +64,12 @@ func Libtorrent(t testing.TB, o LibtorrentOpts) *testutil.Proc {
 		"--save", o.SaveDir, "--parent", strconv.Itoa(os.Getpid()), "--verbose"}
 	if o.Seed {
 		args = append(args, "--seed")
+	}
+	if o.UTPOnly {
+		args = append(args, "--utp-only")
+	}
+	for _, p := range o.Peers {
+		args = append(args, "--peer", p)
 	}
 	args = append(args, o.Torrent)
 	argv := append(append([]string{}, o.Wrap...), args...)

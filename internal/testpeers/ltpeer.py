@@ -2,10 +2,12 @@
 
 usage: /usr/bin/python3 ltpeer.py --listen IP:PORT --bootstrap H:P[,H:P...] --save DIR
                                    [--seed] [--parent PID] [--add-after SECONDS] [--verbose]
+                                   [--utp-only] [--peer IP:PORT ...]
                                    TORRENT_FILE_OR_MAGNET
 
 It runs one session with one torrent: DHT on (starting only from --bootstrap), LSD, UPnP,
-NAT-PMP and PEX off, TCP only, plaintext allowed. Its stdout is for the test to wait on,
+NAT-PMP and PEX off, TCP only (uTP only with --utp-only), plaintext allowed. Each --peer is
+connected to once the torrent is added (over uTP with --utp-only, else TCP). Its stdout is for the test to wait on,
 one line per event:
     listening IP:PORT       the listen socket is up (its DHT node shares the port)
     dht-bootstrapped        its DHT finished the bootstrap lookup
@@ -52,6 +54,8 @@ def main():
     ap.add_argument("--add-after", type=float, default=10,
                     help="add the torrent after this many seconds even if the DHT knows no node by then")
     ap.add_argument("--verbose", action="store_true", help="print every alert (but stats) as alert: ...")
+    ap.add_argument("--utp-only", action="store_true", help="peers over uTP only, no TCP")
+    ap.add_argument("--peer", action="append", default=[], help="IP:PORT of a peer to connect to")
     ap.add_argument("torrent", help=".torrent file or magnet link")
     a = ap.parse_args()
 
@@ -83,6 +87,9 @@ def main():
                           | lt.alert_category.peer),
         "user_agent": "torrentfs-ltpeer/" + lt.__version__,
     }
+    if a.utp_only:
+        settings.update({"enable_outgoing_utp": True, "enable_incoming_utp": True,
+                         "enable_outgoing_tcp": False, "enable_incoming_tcp": False})
     if a.bootstrap == "":
         # No node at all: an unreachable, non-routable one, never a public router.
         settings["dht_bootstrap_nodes"] = "0.0.0.0:1"
@@ -128,7 +135,7 @@ def main():
             if a.verbose and not isinstance(al, (lt.dht_stats_alert, lt.state_update_alert)):
                 say("alert: %.3fs" % (time.monotonic() - t0), type(al).__name__ + ":", al.message())
             if isinstance(al, lt.listen_succeeded_alert):
-                if al.socket_type == lt.socket_type_t.tcp:
+                if al.socket_type == (lt.socket_type_t.utp if a.utp_only else lt.socket_type_t.tcp):
                     say("listening", "%s:%d" % (al.address, al.port))
             elif isinstance(al, lt.listen_failed_alert):
                 say("error", "listen:", al.message())
@@ -157,6 +164,10 @@ def main():
         if h is None and now >= add_by:
             h = ses.add_torrent(atp)
             say("added")
+            for p in a.peer:
+                pip, _, pport = p.rpartition(":")
+                # Flags are pex_flags: 1 encryption allowed, 4 uTP (the default has it).
+                h.connect_peer((pip, int(pport)), 0, 0x5 if a.utp_only else 0x1)
         if h is None:
             if now >= next_status:
                 next_status = now + 0.1

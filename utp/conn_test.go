@@ -1,0 +1,167 @@
+package utp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func addrOf(s *Socket) netip.AddrPort { return s.Addr().(*net.UDPAddr).AddrPort() }
+
+func randomBytes(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, 2))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// connect dials b from a and accepts it on b.
+func connect(t *testing.T, a, b *Socket) (net.Conn, net.Conn) {
+	t.Helper()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := b.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, err := a.DialContext(ctx, addrOf(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := <-accepted
+	if cb == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { ca.Close(); cb.Close() })
+	return ca, cb
+}
+
+// exchange sends n bytes each way at once and checks what arrives.
+func exchange(t *testing.T, ca, cb net.Conn, n int) {
+	t.Helper()
+	errs := make(chan error, 4)
+	side := func(c net.Conn, out, in []byte) {
+		go func() {
+			_, err := c.Write(out)
+			errs <- err
+		}()
+		got := make([]byte, len(in))
+		_, err := io.ReadFull(c, got)
+		if err == nil && !bytes.Equal(got, in) {
+			err = errors.New("data differ")
+		}
+		errs <- err
+	}
+	da, db := randomBytes(n, 1), randomBytes(n, 2)
+	go side(ca, da, db)
+	go side(cb, db, da)
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	a, b := newSocketPair(t, nil)
+	ca, cb := connect(t, a, b)
+	exchange(t, ca, cb, 16<<20)
+}
+
+func TestLossAndReorder(t *testing.T) {
+	a, b := newSocketPair(t, func(pc net.PacketConn) net.PacketConn { return newLossy(pc, 7, 0.05, 0.05) })
+	ca, cb := connect(t, a, b)
+	exchange(t, ca, cb, 4<<20)
+}
+
+// TestCloseDeliversAll: a writer that closes at once still gets everything to the reader,
+// which then reads EOF (the FIN).
+func TestCloseDeliversAll(t *testing.T) {
+	a, b := newSocketPair(t, func(pc net.PacketConn) net.PacketConn { return newLossy(pc, 3, 0.02, 0) })
+	ca, cb := connect(t, a, b)
+	d := randomBytes(3<<20, 3)
+	go func() {
+		ca.Write(d)
+		ca.Close()
+	}()
+	got, err := io.ReadAll(cb)
+	if err != nil || !bytes.Equal(got, d) {
+		t.Fatalf("read %d bytes of %d: %v", len(got), len(d), err)
+	}
+	waitFor(t, 10*time.Second, "the closed connection to be forgotten", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.conns) == 0
+	})
+}
+
+func TestDeadline(t *testing.T) {
+	a, b := newSocketPair(t, nil)
+	ca, _ := connect(t, a, b)
+	ca.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := ca.Read(make([]byte, 10))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+}
+
+// TestResetUnknown: a data packet for no connection is answered with ST_RESET.
+func TestResetUnknown(t *testing.T) {
+	a, _ := newSocketPair(t, nil)
+	pc := listenUDP(t)
+	defer pc.Close()
+	h := header{typ: stData, connID: 1234, seq: 9, payload: []byte("x")}
+	pc.WriteTo(h.encode(nil), a.Addr())
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 100)
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := decode(buf[:n])
+	if err != nil || r.typ != stReset || r.connID != 1234 || r.ack != 9 {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+}
+
+// TestPeerReset: a reset peer's reads end with ErrReset.
+func TestPeerReset(t *testing.T) {
+	a, b := newSocketPair(t, nil)
+	ca, cb := connect(t, a, b)
+	a.mu.Lock()
+	ca.(*Conn).sendControl(stReset)
+	a.mu.Unlock()
+	if _, err := cb.Read(make([]byte, 1)); !errors.Is(err, ErrReset) {
+		t.Fatalf("read after reset: %v", err)
+	}
+}
+
+// TestDialTimesOut: a dial to a silent address gives up.
+func TestDialContextCancel(t *testing.T) {
+	a, _ := newSocketPair(t, nil)
+	pc := listenUDP(t) // never answers
+	defer pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := a.DialContext(ctx, pc.LocalAddr().(*net.UDPAddr).AddrPort()); err == nil {
+		t.Fatal("dial to a silent peer succeeded")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.conns) != 0 {
+		t.Fatalf("%d connections left", len(a.conns))
+	}
+}
