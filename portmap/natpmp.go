@@ -157,9 +157,16 @@ func (c *natpmpClient) call(ctx context.Context, req []byte, ours func(natpmpRep
 	wantOp := opReply + req[1]
 	buf := make([]byte, 64) // replies are 16 bytes at most; a longer one is cut and judged
 	refused := fmt.Errorf("nothing serves NAT-PMP at %s", c.gw)
+	// A probe's own deadline running out is the same news as ours: nobody answered.
+	ctxErr := func() error {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no NAT-PMP reply from %s", c.gw)
+		}
+		return ctx.Err()
+	}
 	for wait := natpmpFirstWait; ; wait *= 2 {
 		if ctx.Err() != nil {
-			return natpmpReply{}, ctx.Err()
+			return natpmpReply{}, ctxErr()
 		}
 		if _, err := conn.Write(req); err != nil {
 			if errors.Is(err, syscall.ECONNREFUSED) {
@@ -176,7 +183,7 @@ func (c *natpmpClient) call(ctx context.Context, req []byte, ours func(natpmpRep
 			n, err := conn.Read(buf)
 			if err != nil {
 				if ctx.Err() != nil {
-					return natpmpReply{}, ctx.Err()
+					return natpmpReply{}, ctxErr()
 				}
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					return natpmpReply{}, refused

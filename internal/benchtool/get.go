@@ -28,6 +28,9 @@ func runGet(ctx context.Context, args []string) error {
 	trackerAddr := fl.String("tracker", "127.0.0.1:6969", "tracker address the torrent announces to")
 	results := fl.String("results", ".bench/results.jsonl", "JSON lines appended here")
 	timeout := fl.Duration("timeout", 10*time.Minute, "per download")
+	transport := fl.String("transport", "", "comma-separated transports to run torrentfs with, each as its own client (torrentfs-tcp: --no-utp, torrentfs-utp: --no-tcp); our own seeders then, as aria2c has no uTP")
+	seeder := fl.String("seeder", "aria2c", "seeders: aria2c or torrentfs")
+	uploadLimit := fl.String("upload-limit", "", "per seeder, e.g. 8M; empty for none")
 	encryption := fl.String("encryption", "", "comma-separated --encryption modes to run torrentfs with, each as its own client (torrentfs-off, torrentfs-require, ...); empty: the default only")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -48,20 +51,33 @@ func runGet(ctx context.Context, args []string) error {
 	if err := os.RemoveAll(*work); err != nil {
 		return err
 	}
+	if *transport != "" {
+		*seeder = "torrentfs"
+	}
 	sw, err := startSwarm(ctx, swarmConfig{torrentfs: *bin, trackerAddr: *trackerAddr, torrent: *torrent,
-		data: *data, work: *work, seeders: 4})
+		data: *data, work: *work, seeders: 4, seeder: *seeder, uploadLimit: *uploadLimit})
 	if err != nil {
 		return err
 	}
 	defer sw.stop()
-	fmt.Fprintf(os.Stderr, "get: %s (%d MiB, %d KiB pieces), 4 unthrottled aria2c seeders, %d rounds\n",
-		mi.Info.Name, mi.Info.TotalLength>>20, mi.Info.PieceLength>>10, *rounds)
+	limit := "unthrottled"
+	if *uploadLimit != "" {
+		limit = *uploadLimit + "/s"
+	}
+	fmt.Fprintf(os.Stderr, "get: %s (%d MiB, %d KiB pieces), 4 %s %s seeders, %d rounds\n",
+		mi.Info.Name, mi.Info.TotalLength>>20, mi.Info.PieceLength>>10, limit, *seeder, *rounds)
 
 	clients := []string{"torrentfs", "aria2c"}
 	if *encryption != "" {
 		clients = []string{"aria2c"}
 		for _, m := range strings.Split(*encryption, ",") {
 			clients = append(clients, "torrentfs-"+m)
+		}
+	}
+	if *transport != "" {
+		clients = nil // aria2c has no uTP, and our seeders are not on the tracker's list
+		for _, tr := range strings.Split(*transport, ",") {
+			clients = append(clients, "torrentfs-"+tr)
 		}
 	}
 	for r := 1; r <= *rounds; r++ {
@@ -79,8 +95,20 @@ func runGet(ctx context.Context, args []string) error {
 			switch {
 			case strings.HasPrefix(c, "torrentfs"):
 				argv = []string{*bin, "get", "--no-dht", "--no-lsd", "--no-port-map", "--out", dir, "--listen", "127.0.0.1:7100"}
-				if m, ok := strings.CutPrefix(c, "torrentfs-"); ok {
+				switch m, ok := strings.CutPrefix(c, "torrentfs-"); {
+				case !ok:
+				case m == "tcp":
+					argv = append(argv, "--no-utp")
+				case m == "utp":
+					argv = append(argv, "--no-tcp")
+				default:
 					argv = append(argv, "--encryption", m)
+				}
+				if *seeder == "torrentfs" {
+					// Our seeders announce from 127.0.0.1, not the addresses they listen on.
+					for i := 1; i <= 4; i++ {
+						argv = append(argv, "--peer", fmt.Sprintf("127.0.0.%d:%d", 10+i, 6880+i))
+					}
 				}
 				argv = append(argv, *torrent)
 			case c == "aria2c":
