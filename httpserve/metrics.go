@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // histogram counts observations into fixed buckets (upper bounds, ascending). Counts are
@@ -69,9 +70,9 @@ func (m *viewerMetrics) init() {
 	m.firstByte = newHistogram(b...)
 }
 
-func (m *viewerMetrics) observeRead(secs, stallAfter float64) {
-	m.readWait.observe(secs)
-	if secs > stallAfter {
+func (m *viewerMetrics) observeRead(wait, stallAfter time.Duration) {
+	m.readWait.observe(wait.Seconds())
+	if wait > stallAfter {
 		m.mu.Lock()
 		m.stalls++
 		m.mu.Unlock()

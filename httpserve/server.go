@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -35,7 +36,7 @@ type Options struct {
 	// ChunkSize is the size of each read a stream makes [256 KiB].
 	ChunkSize int
 	// StallAfter is how long a read may wait before it counts as a stall [500ms].
-	StallAfter float64
+	StallAfter time.Duration
 	Log        *logrus.Entry
 }
 
@@ -75,7 +76,7 @@ func New(opts Options, torrents ...Torrent) *Server {
 		opts.ChunkSize = defaultChunk
 	}
 	if opts.StallAfter <= 0 {
-		opts.StallAfter = 0.5
+		opts.StallAfter = 500 * time.Millisecond
 	}
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())

@@ -380,3 +380,35 @@ func checkHistogram(t *testing.T, m metrics, name string) {
 		t.Errorf("%s: no _sum", name)
 	}
 }
+
+// TestHTTPStallsCounted: a read that waits for a missing piece past the stall threshold
+// is counted, once.
+func TestHTTPStallsCounted(t *testing.T) {
+	f := newFake("show", 0xab, ffile{[]string{"ep 1.mkv"}, 100_000})
+	_, hs := start(t, Options{StallAfter: time.Nanosecond}, f)
+	done := make(chan []byte)
+	go func() {
+		// Not get: t.Fatal belongs to the test's goroutine.
+		req, _ := http.NewRequest("GET", streamURL(hs.URL, f, "show/ep 1.mkv"), nil)
+		req.Header.Set("Range", "bytes=0-9")
+		var body []byte
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		done <- body
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the read to wait", func() bool { return f.Blocked() > 0 })
+	f.ProvideAll()
+	if body := <-done; !bytes.Equal(body, f.fileBytes(0)[:10]) {
+		t.Errorf("body %q", body)
+	}
+	_, body := get(t, "GET", hs.URL+"/metrics")
+	m := parseMetrics(t, string(body))
+	if got := m.values["torrentfs_http_stalls_total"]; got != 1 {
+		t.Errorf("stalls %v, want 1", got)
+	}
+	if got := m.values["torrentfs_http_read_wait_seconds_count"]; got != 1 {
+		t.Errorf("read waits counted %v, want 1", got)
+	}
+}

@@ -86,7 +86,7 @@ func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer
 		if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
 			return fmt.Errorf("read: %w", err)
 		}
-		s.metrics.observeRead(time.Since(t0).Seconds(), s.opts.StallAfter)
+		s.metrics.observeRead(time.Since(t0), s.opts.StallAfter)
 		if _, err := w.Write(p[:n]); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
