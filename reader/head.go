@@ -240,3 +240,14 @@ func (h *Head) Close() error {
 	h.t.SetWants(h.tailID, 0, nil)
 	return nil
 }
+
+// Window reports the main stream's position and the end of its readahead window, file
+// offsets, for status displays; ok is false before the first read and after Close.
+func (h *Head) Window() (pos, end int64, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.main == nil {
+		return 0, 0, false
+	}
+	return h.main.pos, min(h.main.pos+h.main.window, h.file.Length), true
+}

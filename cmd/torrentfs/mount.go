@@ -17,6 +17,7 @@ import (
 
 	"torrentfs/cache"
 	mountfs "torrentfs/fs"
+	"torrentfs/httpserve"
 	"torrentfs/metainfo"
 	"torrentfs/reader"
 	"torrentfs/swarm"
@@ -62,6 +63,7 @@ type mountFlags struct {
 	readTimeout time.Duration
 	allowOther  bool
 	uid, gid    int
+	http        string
 }
 
 func setupMount(fset *flag.FlagSet) func([]string) error {
@@ -73,6 +75,7 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 	fset.BoolVar(&mf.allowOther, "allow-other", false, "let other users read the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	fset.IntVar(&mf.uid, "uid", os.Getuid(), "owner of the files")
 	fset.IntVar(&mf.gid, "gid", os.Getgid(), "group of the files")
+	fset.StringVar(&mf.http, "http", "", "also serve the torrent over HTTP on `ADDR` (e.g. 127.0.0.1:8080; see torrentfs serve --help); empty = off")
 	return func(args []string) error {
 		if len(args) != 2 {
 			return usagef("want a .torrent file and a mount point")
@@ -145,11 +148,24 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		Reader:      reader.Options{MaxWindow: maxWindow},
 		Log:         log,
 	})
+	var hs *httpListener
+	if mf.http != "" {
+		// Listening first: a busy address fails before anything is mounted.
+		if hs, err = startHTTP(mf.http, httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log}, httpTorrent{t}), log); err != nil {
+			return err
+		}
+	}
 	srv, err := mountfs.Mount(mnt, fsys, mountfs.MountOptions{AllowOther: mf.allowOther})
 	if err != nil {
+		if hs != nil {
+			hs.close()
+		}
 		return err
 	}
 	log.Infof("mounted %s (%s) at %s; cache %s holds %d of %d pieces", mi.Info.Name, mi.InfoHash, mnt, dir, have, mi.Info.NumPieces())
+	if hs != nil {
+		fmt.Fprintf(cmdStdout, "serving http at %s\n", hs.url())
+	}
 	fmt.Fprintf(cmdStdout, "mounted %s at %s (port %d)\n", mi.Info.Name, mnt, c.Port())
 
 	sctx, stopStatus := context.WithCancel(ctx)
@@ -166,6 +182,9 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	}
 	stopStatus()
 	<-statusDone
+	if hs != nil {
+		hs.close()
+	}
 	uctx, cancel := context.WithTimeout(context.Background(), unmountGrace)
 	uerr := srv.Unmount(uctx)
 	cancel()

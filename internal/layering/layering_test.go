@@ -1,5 +1,5 @@
 // Package layering holds the test that keeps imports running one way:
-// cmd -> fs -> reader; swarm -> picker, cache, tracker; everything may use metainfo and
+// cmd -> fs -> reader; cmd -> httpserve -> reader; swarm -> picker, cache, tracker; everything may use metainfo and
 // bitfield; only cmd knows everything.
 package layering
 
@@ -23,6 +23,7 @@ var forbidden = map[string][]string{
 	"swarm":           {"reader", "fs", "cmd"},
 	"reader":          {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
 	"fs":              {"swarm", "picker", "cache", "tracker", "cmd"},
+	"httpserve":       {"swarm", "picker", "cache", "tracker", "fs", "dht", "lsd", "portmap", "utp", "cmd"},
 	"lsd":             {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"dht":             {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"portmap":         {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "cmd"},

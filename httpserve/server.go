@@ -1,0 +1,159 @@
+package httpserve
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"torrentfs/metainfo"
+	"torrentfs/reader"
+)
+
+// Torrent is what the server needs from a torrent: what a read head needs, plus its
+// identity and a stats snapshot.
+type Torrent interface {
+	reader.Torrent
+	InfoHash() metainfo.Hash
+	Stats() Stats
+}
+
+// Stats is a torrent's state as the status page and the metrics show it.
+type Stats struct {
+	PiecesDone           int
+	Peers, Seeds         int
+	Downloaded, Uploaded int64 // bytes this session
+	DownRate, UpRate     float64
+}
+
+// Options tune a Server. Zero fields take the defaults in brackets.
+type Options struct {
+	// Reader tunes each request's read head.
+	Reader reader.Options
+	// ChunkSize is the size of each read a stream makes [256 KiB].
+	ChunkSize int
+	// StallAfter is how long a read may wait before it counts as a stall [500ms].
+	StallAfter time.Duration
+	Log        *logrus.Entry
+}
+
+const defaultChunk = 256 << 10
+
+// Server is an http.Handler over a fixed set of torrents. Safe for concurrent use.
+type Server struct {
+	opts     Options
+	torrents []*served
+	byHash   map[string]*served
+	mux      *http.ServeMux
+	metrics  viewerMetrics
+	open     atomic.Int64 // read heads open right now
+
+	mu      sync.Mutex
+	viewers map[*viewer]struct{} // stream requests in flight
+}
+
+// served is one torrent and its files by URL path.
+type served struct {
+	t      Torrent
+	hash   string
+	byPath map[string]int // display path -> index into Info.Files
+}
+
+// viewer is one stream request with its head.
+type viewer struct {
+	t    *served
+	file int
+	head *reader.Head
+	pos  atomic.Int64 // file offset of the read under way
+}
+
+// New serves torrents. Their info must be known (no magnet still fetching metadata).
+func New(opts Options, torrents ...Torrent) *Server {
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = defaultChunk
+	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = 500 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	s := &Server{opts: opts, byHash: map[string]*served{}, viewers: map[*viewer]struct{}{}}
+	s.metrics.init()
+	for _, t := range torrents {
+		info := t.Info()
+		st := &served{t: t, hash: t.InfoHash().HexString(), byPath: map[string]int{}}
+		for i := range info.Files {
+			if !info.Files[i].Padding {
+				st.byPath[info.DisplayPath(&info.Files[i])] = i
+			}
+		}
+		s.torrents = append(s.torrents, st)
+		s.byHash[st.hash] = st
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /stream/{hash}/{path...}", s.handleStream)
+	s.mux.HandleFunc("GET /playlist.m3u", s.handlePlaylist)
+	s.mux.HandleFunc("GET /playlist/{file}", s.handleTorrentPlaylist)
+	s.mux.HandleFunc("GET /api/torrents", s.handleAPI)
+	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	s.mux.HandleFunc("GET /{$}", s.handleIndex)
+	return s
+}
+
+// ServeHTTP answers GET and HEAD (the mux's GET patterns match HEAD too); nothing else.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if hasDotSegment(r.URL.Path) {
+		// The mux would clean the path and redirect; a path climbing out is simply not here.
+		http.NotFound(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// OpenHeads is the number of read heads open for HTTP requests right now.
+func (s *Server) OpenHeads() int { return int(s.open.Load()) }
+
+// lookup finds a file by info-hash and display path. The path is matched exactly against
+// the torrent's own paths, so nothing outside them ("..", encoded or not) can be named.
+func (s *Server) lookup(hash, path string) (*served, int, bool) {
+	st, ok := s.byHash[strings.ToLower(hash)]
+	if !ok {
+		return nil, 0, false
+	}
+	i, ok := st.byPath[path]
+	return st, i, ok
+}
+
+func (s *Server) addViewer(v *viewer) {
+	s.open.Add(1)
+	s.mu.Lock()
+	s.viewers[v] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Server) removeViewer(v *viewer) {
+	s.mu.Lock()
+	delete(s.viewers, v)
+	s.mu.Unlock()
+	s.open.Add(-1)
+}
+
+// hasDotSegment tells whether a decoded URL path has a "." or ".." segment.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}

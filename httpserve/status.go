@@ -1,0 +1,155 @@
+package httpserve
+
+import (
+	"embed"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+//go:embed static/index.html
+var static embed.FS
+
+// apiTorrent is one torrent in /api/torrents.
+type apiTorrent struct {
+	InfoHash   string    `json:"infohash"`
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	Pieces     int       `json:"pieces"`
+	PiecesDone int       `json:"pieces_done"`
+	Progress   float64   `json:"progress"` // 0..1
+	Peers      int       `json:"peers"`
+	Seeds      int       `json:"seeds"`
+	DownRate   float64   `json:"down_rate"` // bytes/s
+	UpRate     float64   `json:"up_rate"`
+	Downloaded int64     `json:"downloaded"`
+	Uploaded   int64     `json:"uploaded"`
+	Playlist   string    `json:"playlist"`
+	Files      []apiFile `json:"files"`
+}
+
+// apiFile is one file with its piece map: one character per piece under the file, 'h'
+// verified, 'w' wanted by an HTTP viewer's read window, '.' missing.
+type apiFile struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	URL      string    `json:"url"`
+	Playable bool      `json:"playable"`
+	Pieces   string    `json:"pieces"`
+	Viewers  []apiView `json:"viewers"`
+}
+
+// apiView is one open HTTP read head: where it reads and the end of its readahead.
+type apiView struct {
+	Pos int64 `json:"pos"`
+	End int64 `json:"end"`
+}
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	b, err := static.ReadFile("static/index.html")
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+	w.Write(b)
+}
+
+func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
+	out := make([]apiTorrent, 0, len(s.torrents))
+	views := s.viewWindows()
+	for _, st := range s.torrents {
+		out = append(out, s.apiTorrent(st, views[st]))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.Encode(out)
+}
+
+// viewWindows collects the windows of the open heads, per torrent and file.
+func (s *Server) viewWindows() map[*served]map[int][]apiView {
+	s.mu.Lock()
+	vs := make([]*viewer, 0, len(s.viewers))
+	for v := range s.viewers {
+		vs = append(vs, v)
+	}
+	s.mu.Unlock()
+	out := map[*served]map[int][]apiView{}
+	for _, v := range vs {
+		// The head's window starts past the read under way, which is wanted too.
+		pos := v.pos.Load()
+		_, end, ok := v.head.Window()
+		if !ok {
+			end = pos
+		}
+		if out[v.t] == nil {
+			out[v.t] = map[int][]apiView{}
+		}
+		out[v.t][v.file] = append(out[v.t][v.file], apiView{pos, end})
+	}
+	return out
+}
+
+func (s *Server) apiTorrent(st *served, views map[int][]apiView) apiTorrent {
+	info := st.t.Info()
+	stats := st.t.Stats()
+	a := apiTorrent{
+		InfoHash: st.hash, Name: info.Name, Size: info.TotalLength,
+		Pieces: info.NumPieces(), PiecesDone: stats.PiecesDone,
+		Peers: stats.Peers, Seeds: stats.Seeds, DownRate: stats.DownRate, UpRate: stats.UpRate,
+		Downloaded: stats.Downloaded, Uploaded: stats.Uploaded,
+		Playlist: "/playlist/" + st.hash + ".m3u",
+		Files:    []apiFile{},
+	}
+	if a.Pieces > 0 {
+		a.Progress = float64(a.PiecesDone) / float64(a.Pieces)
+	}
+	for i := range info.Files {
+		f := &info.Files[i]
+		if f.Padding {
+			continue
+		}
+		p := info.DisplayPath(f)
+		af := apiFile{Path: p, Size: f.Length, URL: streamPath(st.hash, p), Playable: playable(p), Viewers: views[i]}
+		if af.Viewers == nil {
+			af.Viewers = []apiView{}
+		}
+		af.Pieces = pieceMap(st.t, f.Offset, f.Length, af.Viewers)
+		a.Files = append(a.Files, af)
+	}
+	return a
+}
+
+// pieceMap draws the pieces under file bytes [off, off+n) as characters (see apiFile).
+func pieceMap(t Torrent, off, n int64, views []apiView) string {
+	info := t.Info()
+	first, last := info.PieceRange(off, n)
+	if last < first {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(last - first + 1)
+	for k := first; k <= last; k++ {
+		switch {
+		case t.HasPiece(k):
+			b.WriteByte('h')
+		case wantedBy(info.PieceOffset(k)-off, info.PieceSize(k), views):
+			b.WriteByte('w')
+		default:
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// wantedBy tells whether file bytes [start, start+n) meet a viewer's window.
+func wantedBy(start, n int64, views []apiView) bool {
+	for _, v := range views {
+		if start < v.End && start+n > v.Pos {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,100 @@
+package httpserve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"torrentfs/reader"
+)
+
+// etag names one file of one torrent: its bytes never change.
+func etag(hash string, file int) string { return fmt.Sprintf(`"%s-%d"`, hash, file) }
+
+// handleStream serves a file, whole or one byte range, through a read head of its own.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	st, idx, ok := s.lookup(r.PathValue("hash"), r.PathValue("path"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	info := st.t.Info()
+	f := &info.Files[idx]
+	size := f.Length
+	tag := etag(st.hash, idx)
+	hd := w.Header()
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("ETag", tag)
+	hd.Set("Content-Type", contentType(info.DisplayPath(f)))
+
+	rg := byteRange{0, size}
+	status := http.StatusOK
+	rh := r.Header.Get("Range")
+	if ir := r.Header.Get("If-Range"); ir != "" && ir != tag {
+		// The client's copy is another file (or dated: we have no dates): send it all.
+		rh = ""
+	}
+	switch br, err := parseRange(rh, size); {
+	case err == nil:
+		rg, status = br, http.StatusPartialContent
+		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", br.start, br.start+br.length-1, size))
+	case errors.Is(err, errUnsatisfiable):
+		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		http.Error(w, "range not satisfiable", http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	hd.Set("Content-Length", strconv.FormatInt(rg.length, 10))
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+
+	head, err := reader.New(st.t, idx, s.opts.Reader)
+	if err != nil {
+		s.opts.Log.Errorf("http %s: %v", r.URL.Path, err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	v := &viewer{t: st, file: idx, head: head}
+	s.addViewer(v)
+	defer func() {
+		head.Close()
+		s.removeViewer(v)
+	}()
+	w.WriteHeader(status)
+	if err := s.copyRange(r.Context(), w, v, rg, began); err != nil && r.Context().Err() == nil {
+		s.opts.Log.Warnf("http %s bytes %d+%d: %v", r.URL.Path, rg.start, rg.length, err)
+	}
+}
+
+// copyRange reads rg through the viewer's head in chunks and writes each out. It stops at the first
+// error: the request's context ending (client gone) cancels the read under way.
+func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer, rg byteRange, began time.Time) error {
+	buf := make([]byte, min(int64(s.opts.ChunkSize), max(rg.length, 1)))
+	off, end := rg.start, rg.start+rg.length
+	first := true
+	for off < end {
+		p := buf[:min(int64(len(buf)), end-off)]
+		v.pos.Store(off)
+		t0 := time.Now()
+		n, err := v.head.ReadAt(ctx, p, off)
+		if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
+			return fmt.Errorf("read: %w", err)
+		}
+		s.metrics.observeRead(time.Since(t0), s.opts.StallAfter)
+		if _, err := w.Write(p[:n]); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		if first {
+			s.metrics.observeFirstByte(time.Since(began).Seconds())
+			first = false
+		}
+		off += int64(n)
+	}
+	return nil
+}
