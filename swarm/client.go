@@ -70,14 +70,15 @@ type Client struct {
 	upLimit   *rateLimiter
 	downLimit *rateLimiter
 
-	mu        sync.Mutex
-	torrents  map[[20]byte]*Torrent
-	closed    bool
-	sources   []PeerSource         // ClientConfig.Sources, then AddSource
-	dhtPort   uint16               // ClientConfig.DHTPort, or SetDHT's
-	onDHTPort func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
-	plain     plainPeers           // peers that want plaintext (encryption.go)
-	transport transports           // what each address last connected over (utp.go)
+	mu         sync.Mutex
+	torrents   map[[20]byte]*Torrent
+	closed     bool
+	sources    []PeerSource         // ClientConfig.Sources, then AddSource
+	dhtPort    uint16               // ClientConfig.DHTPort, or SetDHT's
+	onDHTPort  func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
+	externalIP netip.Addr           // SetExternalIP's
+	plain      plainPeers           // peers that want plaintext (encryption.go)
+	transport  transports           // what each address last connected over (utp.go)
 
 	wg      sync.WaitGroup
 	closing chan struct{}
@@ -142,18 +143,27 @@ func (c *Client) SetDHT(port uint16, onPort func(netip.AddrPort)) {
 	c.dhtPort, c.onDHTPort = port, onPort
 }
 
+// SetExternalIP sets our address as the internet sees it (from port mapping): torrents
+// added after it tell peers in the extension handshake (ipv4/ipv6, BEP 10).
+func (c *Client) SetExternalIP(ip netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.externalIP = ip.Unmap()
+}
+
 // discovery is what a new torrent or fetch takes from the client's peer sources and DHT
 // settings.
 type discovery struct {
-	sources   []PeerSource
-	dhtPort   uint16
-	onDHTPort func(netip.AddrPort)
+	sources    []PeerSource
+	dhtPort    uint16
+	onDHTPort  func(netip.AddrPort)
+	externalIP netip.Addr
 }
 
 func (c *Client) discovery() discovery {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return discovery{sources: c.sources, dhtPort: c.dhtPort, onDHTPort: c.onDHTPort}
+	return discovery{sources: c.sources, dhtPort: c.dhtPort, onDHTPort: c.onDHTPort, externalIP: c.externalIP}
 }
 
 // PeerID is the id this client sends in handshakes.

@@ -192,3 +192,37 @@ func dialHandshake2(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wir
 	c.SetDeadline(time.Time{})
 	return rawConn{c: c, r: wire.NewReader(c, 1<<20), hs: wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}}
 }
+
+// Our extension handshake tells the peer how we see it (yourip) and our external address
+// when the client knows it (ipv4), so peers behind NATs learn theirs and know ours.
+func TestExtHandshakeAddresses(t *testing.T) {
+	dir := t.TempDir()
+	mi := torrentWith(t, dir, false)
+	c := newClient(t, swarm.ClientConfig{})
+	c.SetExternalIP(netip.MustParseAddr("203.0.113.9"))
+	addTorrent(t, c, mi, dir, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	var res wire.Reserved
+	res.SetExtended(true)
+	conn := dialHandshake2(t, c.Addr(), mi.InfoHash, res)
+	conn.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		m, err := conn.r.Read()
+		if err != nil {
+			t.Fatalf("no extension handshake: %v", err)
+		}
+		if m.ID != wire.Extended || m.ExtID != 0 {
+			continue
+		}
+		h, err := wire.ParseExtHandshake(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := netip.AddrFromSlice(h.YourIP); got != netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("yourip %v, want 127.0.0.1", got)
+		}
+		if got, _ := netip.AddrFromSlice(h.IPv4); got != netip.MustParseAddr("203.0.113.9") {
+			t.Errorf("ipv4 %v, want the external 203.0.113.9", got)
+		}
+		return
+	}
+}

@@ -157,7 +157,7 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		disc:        c.discovery(),
 	}
 	if mi.Info.Private {
-		t.disc = discovery{} // BEP 27: a private torrent's peers come from its trackers only
+		t.disc = discovery{externalIP: t.disc.externalIP} // BEP 27: a private torrent's peers come from its trackers only
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
 	t.disk.init()

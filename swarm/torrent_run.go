@@ -285,7 +285,13 @@ func (t *Torrent) acceptConn(ev newConn) {
 		p.send(wire.Message{ID: wire.Port, Port: t.disc.dhtPort})
 	}
 	if p.extended {
-		eh := wire.ExtHandshake{M: map[string]int{}, V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port())}
+		eh := wire.ExtHandshake{M: map[string]int{}, V: "torrentfs " + Version, Reqq: maxUploadQueue, P: int(t.c.Port()),
+			YourIP: p.addr.Addr().Unmap().AsSlice()} // BEP 10: how we see it, so it can learn its address
+		if ip := t.disc.externalIP; ip.Is4() {
+			eh.IPv4 = ip.AsSlice()
+		} else if ip.Is6() {
+			eh.IPv6 = ip.AsSlice()
+		}
 		if len(t.mi.InfoBytes) > 0 {
 			// BEP 9: peers that came with a magnet link fetch the info dictionary from us.
 			eh.M[wire.ExtMetadata] = metadataExtID

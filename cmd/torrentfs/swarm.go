@@ -88,6 +88,9 @@ func (f *engineFlags) newClient(log *logrus.Entry) (*engine, error) {
 	}
 	e := &engine{Client: c, mux: mux}
 	f.startPortMap(e, f.noDHT, log) // first: its external address is the DHT node's
+	if ip := e.mappedExternalIP(); ip.IsValid() {
+		c.SetExternalIP(ip) // told to peers in the extension handshake
+	}
 	if err := f.startDiscovery(e, log); err != nil {
 		e.Close()
 		return nil, err
