@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -82,22 +81,8 @@ func TestQBittorrentInterop(t *testing.T) {
 	}
 	defer s.Close()
 
-	// A fresh namespace has every port free: fixed ones are safe there.
-	const btPort, webPort = 6881, 8080
-	profile := t.TempDir()
-	p := qbit.Profile{IP: h.IP.String(), Port: btPort, WebPort: webPort, Interface: "eth0", WebAddress: h.IP.String(), LSD: true}
-	if err := p.Write(profile); err != nil {
-		t.Fatal(err)
-	}
-	argv := h.Command("qbittorrent-nox", "--profile="+profile)
-	q := testutil.Start(t, argv[0], argv[1:]...)
-	api := "http://" + h.IP.String() + ":" + strconv.Itoa(webPort)
-	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI", func() bool {
-		if q.Exited() {
-			t.Fatalf("qbittorrent-nox exited:\n%s", q.Output())
-		}
-		return qbit.Up(api)
-	})
+	q := testpeers.StartQBittorrentIn(t, h, qbit.Profile{LSD: true})
+	api, btPort := q.API, uint16(q.Port)
 	for _, tr := range []string{seeded.path, wanted.path} {
 		if err := qbit.Add(api, tr, data); err != nil {
 			t.Fatal(err)

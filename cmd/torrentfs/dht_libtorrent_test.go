@@ -59,17 +59,12 @@ func TestLibtorrentGetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 	torrent, data, _ := fixture(t, "dht-libtorrent-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
-	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--no-port-map", "--listen", seedHost.IP.String()+":6881",
-		"--dht-bootstrap", lab.node(0), "--dht-state", "none", "--data", data, torrent)
-	testutil.Start(t, argv[0], argv[1:]...)
-	mi, _ := metainfo.Load(torrent)
-	lab.waitAnnounced(t, mi.InfoHash, lab.node(1), seedHost.IP.String()+":6881")
-
+	mi, link := lab.seedThroughDHT(t, seedHost, torrent, data)
 	out := t.TempDir()
 	start := time.Now()
 	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{
 		IP: getHost.IP.String(), Port: 6881, Bootstrap: []string{seedHost.IP.String() + ":6881"},
-		Torrent: "magnet:?xt=urn:btih:" + mi.InfoHash.HexString(), SaveDir: out, Wrap: in(getHost),
+		Torrent: link, SaveDir: out, Wrap: in(getHost),
 	})
 	testpeers.LibtorrentWait(t, p, "finished", 45*time.Second)
 	t.Logf("libtorrent finished %s after %s", mi.Info.Name, time.Since(start).Round(time.Millisecond))

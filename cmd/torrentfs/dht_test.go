@@ -150,14 +150,8 @@ func TestAria2GetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 	torrent, data, _ := fixture(t, "dht-aria2-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 4, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
-	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--no-port-map", "--listen", seedHost.IP.String()+":6881",
-		"--dht-bootstrap", lab.node(0), "--dht-state", "none", "--data", data, torrent)
-	testutil.Start(t, argv[0], argv[1:]...)
-	mi, _ := metainfo.Load(torrent)
-	lab.waitAnnounced(t, mi.InfoHash, lab.node(1), seedHost.IP.String()+":6881")
-
+	mi, link := lab.seedThroughDHT(t, seedHost, torrent, data)
 	out := t.TempDir()
-	link := "magnet:?xt=urn:btih:" + mi.InfoHash.HexString()
 	testpeers.Aria2(t, link, out, testpeers.Aria2Opts{
 		IP: getHost.IP.String(), Port: 6882, DHTEntry: seedHost.IP.String() + ":6881", DHTPort: 6881,
 		Wrap: in(getHost),
@@ -175,20 +169,29 @@ func TestTransmissionGetsMagnetFromOurSeedThroughDHT(t *testing.T) {
 	torrent, data, _ := fixture(t, "dht-transmission-get", tfile{"a.bin", 900 << 10}, tfile{"b/c.bin", 300<<10 + 7})
 	lab := newDHTLab(t, 12, 2)
 	seedHost, getHost := lab.client(0), lab.client(1)
-	argv := seedHost.Command(torrentfsBin(t), "seed", "--no-lsd", "--no-port-map", "--listen", seedHost.IP.String()+":6881",
-		"--dht-bootstrap", lab.node(0), "--dht-state", "none", "--data", data, torrent)
-	testutil.Start(t, argv[0], argv[1:]...)
-	mi, _ := metainfo.Load(torrent)
-	lab.waitAnnounced(t, mi.InfoHash, lab.node(1), seedHost.IP.String()+":6881")
-
+	mi, link := lab.seedThroughDHT(t, seedHost, torrent, data)
 	out := t.TempDir()
-	link := "magnet:?xt=urn:btih:" + mi.InfoHash.HexString()
 	testpeers.TransmissionWith(t, link, out, testpeers.TransmissionOpts{
 		IP: getHost.IP.String(), Port: 6881, DHTBootstrap: []string{seedHost.IP.String() + ":6881"}, Wrap: in(getHost),
 	})
 	testutil.WaitFor(t, 150*time.Second, "Transmission to download from our seed", func() bool {
 		return testpeers.TransmissionHas(filepath.Join(data, mi.Info.Name), filepath.Join(out, mi.Info.Name))
 	})
+}
+
+// seedThroughDHT runs our `seed` of torrent in host h, its DHT starting from the lab's first
+// node, and waits until a lookup finds it; it returns the torrent and its bare magnet link.
+func (l *dhtLab) seedThroughDHT(t *testing.T, h *netns.Host, torrent, data string) (*metainfo.MetaInfo, string) {
+	t.Helper()
+	argv := h.Command(torrentfsBin(t), "seed", "--no-lsd", "--no-port-map", "--listen", h.IP.String()+":6881",
+		"--dht-bootstrap", l.node(0), "--dht-state", "none", "--data", data, torrent)
+	testutil.Start(t, argv[0], argv[1:]...)
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.waitAnnounced(t, mi.InfoHash, l.node(1), h.IP.String()+":6881")
+	return mi, "magnet:?xt=urn:btih:" + mi.InfoHash.HexString()
 }
 
 // in is the argv prefix that runs a program in host h.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,22 +55,7 @@ func TestGetFindsQBittorrentByLSD(t *testing.T) {
 	torrent, data, _ := fixture(t, "lsd-qbittorrent", tfile{"a.bin", 700 << 10}, tfile{"b.bin", 200 << 10})
 	nt := netns.New(t, 1)
 	h := nt.Hosts[0]
-	// A fresh namespace has every port free: fixed ones are safe there.
-	const btPort, webPort = 6881, 8080
-	profile := t.TempDir()
-	p := qbit.Profile{IP: h.IP.String(), Port: btPort, WebPort: webPort, Interface: "eth0", WebAddress: h.IP.String(), LSD: true}
-	if err := p.Write(profile); err != nil {
-		t.Fatal(err)
-	}
-	argv := h.Command("qbittorrent-nox", "--profile="+profile)
-	q := testutil.Start(t, argv[0], argv[1:]...)
-	api := "http://" + h.IP.String() + ":" + strconv.Itoa(webPort)
-	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI", func() bool {
-		if q.Exited() {
-			t.Fatalf("qbittorrent-nox exited:\n%s", q.Output())
-		}
-		return qbit.Up(api)
-	})
+	api := testpeers.StartQBittorrentIn(t, h, qbit.Profile{LSD: true}).API
 	if err := qbit.Add(api, torrent, data); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"torrentfs/internal/netns"
 	"torrentfs/internal/qbit"
 	"torrentfs/internal/testutil"
 )
@@ -36,19 +37,38 @@ func StartQBittorrentLimited(t testing.TB, ip string, upload int) *QBittorrent {
 func StartQBittorrentProfile(t testing.TB, p qbit.Profile) *QBittorrent {
 	t.Helper()
 	testutil.Need(t, "qbittorrent-nox")
-	profile := t.TempDir()
 	if p.Port == 0 {
 		p.Port = FreePort(t, p.IP)
 	}
 	if p.WebPort == 0 {
 		p.WebPort = FreePort(t, "127.0.0.1")
 	}
+	return startQBittorrent(t, p, nil, "127.0.0.1")
+}
+
+// StartQBittorrentIn starts qbittorrent-nox in test host h (a network namespace, see
+// internal/netns) with the settings of p: BitTorrent on h's address and eth0, port 6881,
+// and its WebUI on h's address, port 8080 (a fresh namespace has every port free).
+func StartQBittorrentIn(t testing.TB, h *netns.Host, p qbit.Profile) *QBittorrent {
+	t.Helper()
+	testutil.Need(t, "qbittorrent-nox")
+	p.IP, p.Interface, p.WebAddress = h.IP.String(), "eth0", h.IP.String()
+	p.Port, p.WebPort = 6881, 8080
+	return startQBittorrent(t, p, h.Prefix(), h.IP.String())
+}
+
+// startQBittorrent writes p's profile, starts qbittorrent-nox behind prefix and waits for
+// its WebUI on webHost.
+func startQBittorrent(t testing.TB, p qbit.Profile, prefix []string, webHost string) *QBittorrent {
+	t.Helper()
+	profile := t.TempDir()
 	if err := p.Write(profile); err != nil {
 		t.Fatal(err)
 	}
-	q := &QBittorrent{Port: p.Port, API: "http://127.0.0.1:" + strconv.Itoa(p.WebPort)}
-	q.Proc = testutil.Start(t, "qbittorrent-nox", "--profile="+filepath.Clean(profile))
-	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI did not answer", func() bool {
+	q := &QBittorrent{Port: p.Port, API: "http://" + webHost + ":" + strconv.Itoa(p.WebPort)}
+	argv := append(append(append([]string{}, prefix...), "qbittorrent-nox"), "--profile="+filepath.Clean(profile))
+	q.Proc = testutil.Start(t, argv[0], argv[1:]...)
+	testutil.WaitFor(t, 30*time.Second, "qBittorrent's WebUI", func() bool {
 		if q.Proc.Exited() {
 			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
 		}
