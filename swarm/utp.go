@@ -164,19 +164,6 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 		case r := <-results:
 			done++
 			switch {
-			case r.err != nil && errors.As(r.err, new(errMSE)) && won == nil:
-				// The transport works, the peer refused our encryption: the caller's
-				// plaintext redial should come at once over this transport, not after
-				// the other one has had its chance (a TCP-only peer never answers uTP).
-				c.transport.set(addr, r.tr)
-				cancel()
-				for done < started {
-					if o := <-results; o.err == nil {
-						o.conn.Close()
-					}
-					done++
-				}
-				return nil, wire.Handshake{}, fmt.Errorf("%s: %w", r.tr, r.err)
 			case r.err != nil:
 				errs = append(errs, fmt.Errorf("%s: %w", r.tr, r.err))
 				if won == nil && started == 1 && ctx.Err() == nil {
