@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"torrentfs/bitfield"
+	"torrentfs/internal/atomicfile"
 )
 
 // The resume file lets a restart trust the have set without hashing, when nothing touched
@@ -74,22 +74,7 @@ func (s *Storage) SaveState(have bitfield.Bitfield, stats FileStats) error {
 		return fmt.Errorf("encode resume file: %w", err)
 	}
 	path := s.opts.StateFile
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write resume file %s: %w", path, err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("write resume file %s: %w", path, err)
 	}
 	return nil

@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"torrentfs/internal/atomicfile"
 )
 
 const (
@@ -102,22 +103,7 @@ func (l *loop) saveState(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("dht: save state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("dht: save state: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("dht: save state %s: %w", path, err)
 	}
 	return nil
