@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -33,8 +31,7 @@ chooses the nodes to start from.`,
 
 func setupDHT(fs *flag.FlagSet) func([]string) error {
 	var df discoveryFlags
-	fs.Var(&df.bootstrap, "dht-bootstrap", "`HOST:PORT` of a DHT node to start from (repeatable; replaces the default routers)")
-	fs.StringVar(&df.dhtState, "dht-state", "", "`FILE` keeping the routing table between runs (default $XDG_STATE_HOME/torrentfs/dht.state; \"none\" keeps nothing)")
+	df.registerDHT(fs)
 	listen := fs.String("listen", "0.0.0.0:0", "UDP address of our node")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to look")
 	announce := fs.Uint("announce", 0, "announce this TCP `PORT` for the torrent (0: only look)")
@@ -45,22 +42,12 @@ func setupDHT(fs *flag.FlagSet) func([]string) error {
 		if !serve && (len(args) != 2 || args[0] != "get-peers") {
 			return usagef("want: get-peers INFOHASH|MAGNET, or serve")
 		}
-		state := df.dhtState
-		switch state {
-		case "":
-			state = defaultDHTState()
-		case "none":
-			state = ""
-		}
-		boot := []string(df.bootstrap)
-		if len(boot) == 0 && !serve {
-			boot = defaultBootstrap
-		}
-		if state != "" {
-			os.MkdirAll(filepath.Dir(state), 0o755)
-		}
 		log := logrus.WithField("cmd", "dht")
-		n, err := dht.New(dht.Config{Addr: *listen, Bootstrap: boot, StateFile: state, Log: log})
+		boot := df.bootstrapNodes()
+		if serve && len(df.bootstrap) == 0 {
+			boot = nil // a bootstrap node of its own LAN: others come to it
+		}
+		n, err := dht.New(dht.Config{Addr: *listen, Bootstrap: boot, StateFile: df.stateFile(log), Log: log})
 		if err != nil {
 			return fmt.Errorf("start the DHT node: %w", err)
 		}

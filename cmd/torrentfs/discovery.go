@@ -43,8 +43,39 @@ func (f *discoveryFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noDHT, "no-dht", false, "do not join the DHT (BEP 5)")
 	fs.BoolVar(&f.noPEX, "no-pex", false, "do not exchange peers with peers (BEP 11)")
 	fs.BoolVar(&f.noLSD, "no-lsd", false, "do not look for peers on the local network (BEP 14)")
+	f.registerDHT(fs)
+}
+
+// registerDHT declares the flags of the DHT node itself, shared with `torrentfs dht`.
+func (f *discoveryFlags) registerDHT(fs *flag.FlagSet) {
 	fs.Var(&f.bootstrap, "dht-bootstrap", "`HOST:PORT` of a DHT node to start from (repeatable; replaces the default routers)")
 	fs.StringVar(&f.dhtState, "dht-state", "", "`FILE` keeping the DHT routing table between runs (default $XDG_STATE_HOME/torrentfs/dht.state; \"none\" keeps nothing)")
+}
+
+// stateFile is where the routing table is kept ("" for nowhere), its directory made.
+func (f *discoveryFlags) stateFile(log *logrus.Entry) string {
+	state := f.dhtState
+	switch state {
+	case "":
+		state = defaultDHTState()
+	case "none":
+		return ""
+	}
+	if state != "" {
+		if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+			log.WithError(err).Warn("the DHT routing table will not be kept")
+			return ""
+		}
+	}
+	return state
+}
+
+// bootstrapNodes are --dht-bootstrap's nodes, else the public routers.
+func (f *discoveryFlags) bootstrapNodes() []string {
+	if len(f.bootstrap) > 0 {
+		return f.bootstrap
+	}
+	return defaultBootstrap
 }
 
 // engine is a swarm.Client with the DHT node and LSD service that feed it peers, the
@@ -92,31 +123,14 @@ func (f *discoveryFlags) startDiscovery(e *engine, log *logrus.Entry) error {
 	tcp := addrPortOf(e.Addr())
 	ip := tcp.Addr().Unmap()
 	if !f.noDHT {
-		state := f.dhtState
-		switch state {
-		case "":
-			state = defaultDHTState()
-		case "none":
-			state = ""
-		}
-		if state != "" {
-			if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
-				log.WithError(err).Warn("the DHT routing table will not be kept")
-				state = ""
-			}
-		}
-		boot := []string(f.bootstrap)
-		if len(boot) == 0 {
-			boot = defaultBootstrap
-		}
 		addr := netip.AddrPortFrom(ip, tcp.Port()).String()
 		if ip.IsUnspecified() {
 			addr = fmt.Sprintf(":%d", tcp.Port()) // both families (BEP 32) where the host has IPv6
 		}
 		cfg := dht.Config{
 			Addr:      addr,
-			Bootstrap: boot,
-			StateFile: state,
+			Bootstrap: f.bootstrapNodes(),
+			StateFile: f.stateFile(log),
 			Log:       log.WithField("part", "dht"),
 		}
 		if !ip.IsUnspecified() && !ip.IsPrivate() && !ip.IsLoopback() {
