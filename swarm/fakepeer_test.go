@@ -70,6 +70,20 @@ func answerHandshake(c net.Conn, infoHash metainfo.Hash, res wire.Reserved) bool
 // connection has no deadline when it is returned.
 func dialHandshake(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved) net.Conn {
 	t.Helper()
+	return dialHandshake2(t, addr, infoHash, res).c
+}
+
+// rawConn is a test's end of a connection to our engine: the socket, a message reader on
+// it and the handshake our engine answered with.
+type rawConn struct {
+	c  net.Conn
+	r  *wire.Reader
+	hs wire.Handshake
+}
+
+// dialHandshake2 is dialHandshake that also returns our engine's handshake and a reader.
+func dialHandshake2(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved) rawConn {
+	t.Helper()
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -79,14 +93,16 @@ func dialHandshake(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire
 	if err := wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: fakePeerID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := wire.ReadHandshakeHeader(c); err != nil {
+	reserved, ih, err := wire.ReadHandshakeHeader(c)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := wire.ReadPeerID(c); err != nil {
+	id, err := wire.ReadPeerID(c)
+	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetDeadline(time.Time{})
-	return c
+	return rawConn{c: c, r: wire.NewReader(c, 1<<20), hs: wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}}
 }
 
 // hungUp tells whether a read failed because the engine closed the connection (EOF or

@@ -110,7 +110,8 @@ func TestPrivateTorrentSkipsSources(t *testing.T) {
 				t.Errorf("DHT bit in our handshake: %v", conn.hs.Reserved.DHT())
 			}
 			if private {
-				time.Sleep(200 * time.Millisecond) // time for a source goroutine to run, if any were started
+				// The reads above waited out their 2 s deadline (a private torrent sends
+				// no PORT), time enough for a source goroutine to run had one started.
 				if _, asked := s.wasAsked(mi.InfoHash); asked {
 					t.Error("a private torrent asked a peer source")
 				}
@@ -161,36 +162,6 @@ func torrentWith(t *testing.T, dir string, private bool) *metainfo.MetaInfo {
 		t.Fatal(err)
 	}
 	return mi2
-}
-
-type rawConn struct {
-	c  net.Conn
-	r  *wire.Reader
-	hs wire.Handshake
-}
-
-// dialHandshake2 is dialHandshake that also returns our engine's handshake and a reader.
-func dialHandshake2(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved) rawConn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	if err := wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: fakePeerID}); err != nil {
-		t.Fatal(err)
-	}
-	reserved, ih, err := wire.ReadHandshakeHeader(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := wire.ReadPeerID(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Time{})
-	return rawConn{c: c, r: wire.NewReader(c, 1<<20), hs: wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}}
 }
 
 // Our extension handshake tells the peer how we see it (yourip) and our external address
