@@ -159,7 +159,12 @@ func FuzzParseNodes(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(b) <= 16*38 && !bytes.Equal(appendNodes(nil, nodes, v6), b) && allFamily(nodes, v6) {
+		size := compactNode4
+		if v6 {
+			size = compactNode6
+		}
+		// Past 16 nodes parseNodes stops: only inputs it read whole can round trip.
+		if len(b) <= 16*size && !bytes.Equal(appendNodes(nil, nodes, v6), b) && allFamily(nodes, v6) {
 			t.Fatalf("nodes %x did not round trip", b)
 		}
 	})
