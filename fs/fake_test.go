@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"time"
+
 	"torrentfs/internal/faketorrent"
 	"torrentfs/metainfo"
 )
@@ -31,4 +33,11 @@ func newFake(name string, pieceLen int64, files ...fakeFile) *fakeTorrent {
 		}
 	}
 	return faketorrent.New(info, data)
+}
+
+// newFS is a file system showing ft as its one torrent, named as ft's info says.
+func newFS(ft *fakeTorrent, o Options) *FS {
+	f := New(o)
+	f.Add(ft.Info().Name, time.Time{}).Show(ft)
+	return f
 }

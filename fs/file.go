@@ -20,7 +20,7 @@ const ProgressXattr = "user.torrentfs.progress"
 
 // file is a regular file node.
 type file struct {
-	fs     *FS
+	tt     *Torrent
 	index  int // into Info.Files
 	inode  uint64
 	length int64
@@ -31,7 +31,7 @@ type file struct {
 }
 
 func (n *file) Attr(ctx context.Context, a *fuse.Attr) error {
-	o := &n.fs.opts
+	o := &n.tt.fs.opts
 	a.Valid = fileAttrValid
 	a.Inode = n.inode
 	a.Size = uint64(n.length)
@@ -40,7 +40,7 @@ func (n *file) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Mode = 0o444
 	a.Nlink = 1
 	a.Uid, a.Gid = o.UID, o.GID
-	a.Mtime, a.Ctime, a.Atime = o.MTime, o.MTime, o.MTime
+	a.Mtime, a.Ctime, a.Atime = n.tt.mtime, n.tt.mtime, n.tt.mtime
 	return nil
 }
 
@@ -53,7 +53,7 @@ func (n *file) bytesPresent() int64 {
 	if !n.presentAt.IsZero() && now.Sub(n.presentAt) < presentTTL {
 		return n.present
 	}
-	info, t := n.fs.info, n.fs.t
+	info, t := n.tt.info, n.tt.t
 	off := info.Files[n.index].Offset
 	first, last := info.PieceRange(off, n.length)
 	var sum int64
@@ -93,12 +93,13 @@ func (n *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 	if !req.Flags.IsReadOnly() {
 		return nil, syscall.EROFS
 	}
-	if n.fs.closed() {
+	tt := n.tt
+	if tt.closed() {
 		return nil, syscall.EIO
 	}
-	h, err := reader.New(n.fs.t, n.index, n.fs.opts.Reader)
+	h, err := reader.New(tt.t, n.index, tt.fs.opts.Reader)
 	if err != nil {
-		n.fs.log.Errorf("open %s: %v", n.fs.info.DisplayPath(&n.fs.info.Files[n.index]), err)
+		tt.fs.log.Errorf("open %s: %v", tt.info.DisplayPath(&tt.info.Files[n.index]), err)
 		return nil, syscall.EIO
 	}
 	resp.Flags |= fuse.OpenKeepCache
@@ -117,8 +118,9 @@ var errShutdown = errors.New("file system is shutting down")
 // Read fills the kernel's request. An interrupted read returns EINTR and abandons only its
 // own wait; the head's wants stay, so the retry finds the pieces on their way.
 func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.ReadResponse) error {
-	f := h.file.fs
-	ctx, cancel := f.readContext(ctx)
+	tt := h.file.tt
+	f := tt.fs
+	ctx, cancel := tt.readContext(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
 	n, err := h.head.ReadAt(ctx, buf, req.Offset)
@@ -127,7 +129,7 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 		return nil
 	}
 	switch {
-	case f.closed() || errors.Is(context.Cause(ctx), errShutdown):
+	case tt.closed() || errors.Is(context.Cause(ctx), errShutdown):
 		return syscall.EIO
 	case errors.Is(err, context.DeadlineExceeded):
 		f.log.Warnf("read %d bytes at %d of %s: no data after %v", req.Size, req.Offset, h.path(), f.opts.ReadTimeout)
@@ -144,21 +146,23 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 }
 
 func (h *handle) path() string {
-	info := h.file.fs.info
-	return info.DisplayPath(&info.Files[h.file.index])
+	tt := h.file.tt
+	return tt.name + "/" + tt.info.DisplayPath(&tt.info.Files[h.file.index])
 }
 
-// readContext adds the read timeout and FS.Close to a read's context.
-func (f *FS) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// readContext adds the read timeout, FS.Close and Torrent.Remove to a read's context.
+func (tt *Torrent) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	cancelTimeout := context.CancelFunc(func() {})
-	if f.opts.ReadTimeout > 0 {
-		ctx, cancelTimeout = context.WithTimeout(ctx, f.opts.ReadTimeout)
+	if rt := tt.fs.opts.ReadTimeout; rt > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, rt)
 	}
 	stop := make(chan struct{})
 	go func() {
 		select {
-		case <-f.closing:
+		case <-tt.fs.closing:
+			cancelCause(errShutdown)
+		case <-tt.closing:
 			cancelCause(errShutdown)
 		case <-stop:
 		}

@@ -59,9 +59,13 @@ func Mount(dir string, f *FS, mo MountOptions) (*Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	s := &Server{dir: dir, fs: f, conn: conn, done: make(chan struct{})}
+	bs := bfs.New(conn, nil)
+	f.mu.Lock()
+	f.server = bs
+	f.mu.Unlock()
 	go func() {
 		defer close(s.done)
-		s.err = bfs.Serve(conn, f)
+		s.err = bs.Serve(f)
 	}()
 	return s, nil
 }

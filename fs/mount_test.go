@@ -24,7 +24,7 @@ func mount(t *testing.T, ft *fakeTorrent, o Options) (*Server, string) {
 	testutil.NeedFUSE(t)
 	dir := t.TempDir()
 	before := runtime.NumGoroutine()
-	srv, err := Mount(dir, New(ft, o), MountOptions{})
+	srv, err := Mount(dir, newFS(ft, o), MountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestMountListAndRead(t *testing.T) {
 func TestMountInterruptAndTimeout(t *testing.T) {
 	ft := newFake("f.bin", 64<<10, fakeFile{n: 1 << 20})
 	_, dir := mount(t, ft, Options{ReadTimeout: 1500 * time.Millisecond})
-	path := filepath.Join(dir, "f.bin")
+	path := filepath.Join(dir, "f.bin", "f.bin")
 
 	// A blocked cat dies promptly on SIGINT.
 	cat := exec.Command("cat", path)
@@ -139,11 +139,11 @@ func TestUnmountWithBlockedRead(t *testing.T) {
 	testutil.NeedFUSE(t)
 	ft := newFake("f.bin", 64<<10, fakeFile{n: 1 << 20})
 	dir := t.TempDir()
-	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})
+	srv, err := Mount(dir, newFS(ft, Options{}), MountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat := exec.Command("cat", filepath.Join(dir, "f.bin"))
+	cat := exec.Command("cat", filepath.Join(dir, "f.bin", "f.bin"))
 	var stderr bytes.Buffer
 	cat.Stderr = &stderr
 	if err := cat.Start(); err != nil {
@@ -168,7 +168,7 @@ func TestExternalUnmount(t *testing.T) {
 	testutil.NeedFUSE(t)
 	ft := newFake("f.bin", 64<<10, fakeFile{n: 10})
 	dir := t.TempDir()
-	srv, err := Mount(dir, New(ft, Options{}), MountOptions{})
+	srv, err := Mount(dir, newFS(ft, Options{}), MountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +181,67 @@ func TestExternalUnmount(t *testing.T) {
 	}
 	if err := srv.Err(); err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// A mount of several torrents: directories come and go while mounted, a magnet's
+// directory is empty until its files are known, and a removed torrent's open file fails
+// its next read instead of hanging.
+func TestMountLibrary(t *testing.T) {
+	testutil.NeedFUSE(t)
+	dir := t.TempDir()
+	f := New(Options{})
+	a := newFake("same", 64<<10, fakeFile{n: 1 << 20})
+	b := newFake("same", 64<<10, fakeFile{path: []string{"x.txt"}, n: 5})
+	f.Add("same", time.Time{}).Show(a)
+	srv, err := Mount(dir, f, MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Unmount(ctx)
+	})
+	ls := func() string {
+		return strings.TrimSpace(run(t, "sh", "-c", "cd "+dir+" && find . -mindepth 1 | sort | tr '\\n' ' '"))
+	}
+	if got := ls(); got != "./same ./same/same" {
+		t.Fatalf("one torrent: %q", got)
+	}
+	// A magnet's directory appears at once, empty, and may be listed without waiting.
+	late := f.Add("same", time.Time{})
+	if late.Name() != "same (2)" {
+		t.Errorf("second torrent named %q", late.Name())
+	}
+	if got := ls(); got != "./same ./same (2) ./same/same" {
+		t.Fatalf("with an empty directory: %q", got)
+	}
+	b.Provide(0)
+	late.Show(b)
+	if got := run(t, "cat", filepath.Join(dir, "same (2)", "x.txt")); len(got) != 5 {
+		t.Errorf("file of the late torrent: %q", got)
+	}
+	// Removing a torrent while a child blocks reading it: the read fails, nothing hangs.
+	first := func() *Torrent { f.mu.Lock(); defer f.mu.Unlock(); return f.byName["same"] }()
+	cat := exec.Command("cat", filepath.Join(dir, "same", "same"))
+	var stderr bytes.Buffer
+	cat.Stderr = &stderr
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Process.Kill(); cat.Wait() })
+	testutil.WaitFor(t, 10*time.Second, "cat to block", func() bool { return a.Blocked() > 0 })
+	first.Remove()
+	if err := cat.Wait(); err == nil || !strings.Contains(stderr.String(), "Input/output error") {
+		t.Errorf("read of a removed torrent: %v, %q", err, stderr.String())
+	}
+	testutil.WaitFor(t, 10*time.Second, "the removed directory to go", func() bool { return ls() == "./same (2) ./same (2)/x.txt" })
+	if err := exec.Command("stat", filepath.Join(dir, "same", "same")).Run(); err == nil {
+		t.Error("stat of a removed torrent's file succeeded")
+	}
+	// The name is free again.
+	if again := f.Add("same", time.Time{}); again.Name() != "same" {
+		t.Errorf("name after removal: %q", again.Name())
 	}
 }

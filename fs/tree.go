@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -20,9 +21,6 @@ import (
 type Options struct {
 	// UID and GID own every node.
 	UID, GID uint32
-	// MTime is every node's modification time (the torrent's creation date; mount time
-	// when it has none). Zero means now.
-	MTime time.Time
 	// ReadTimeout > 0 fails a read that waited that long with EIO.
 	ReadTimeout time.Duration
 	// Reader tunes each handle's read head.
@@ -30,82 +28,217 @@ type Options struct {
 	Log    *logrus.Entry
 }
 
-// FS is the file system of one torrent.
+// FS is a file system of torrents: one directory per torrent at the root, added and
+// removed while mounted.
 type FS struct {
-	t    reader.Torrent
-	info *metainfo.Info
-	opts Options
-	log  *logrus.Entry
-	root *dir
+	opts    Options
+	log     *logrus.Entry
+	root    *dir
+	started time.Time // the root's mtime
+
+	mu       sync.Mutex
+	server   *bfs.Server // set by Mount, for telling the kernel a directory changed
+	byName   map[string]*Torrent
+	nextBase uint64 // inode base of the next torrent added
+	total    int64  // bytes of every torrent shown, for statfs
+	files    uint64
 
 	closing   chan struct{}
 	closeOnce sync.Once
 }
 
+// Torrent is one torrent's directory in an FS. Its files appear when Show gives it the
+// torrent (at once for a .torrent file, once the metadata is in for a magnet link).
+type Torrent struct {
+	fs    *FS
+	name  string
+	base  uint64 // its inodes are base+1 (its directory), base+2+i (file i), then subdirectories
+	dir   *dir
+	mtime time.Time
+
+	// t and info are set once by Show, under dir.mu.
+	t    reader.Torrent
+	info *metainfo.Info
+
+	closing   chan struct{} // closed by Remove or FS.Close
+	closeOnce sync.Once
+}
+
 const (
 	rootInode = 1
-	// Attributes of files change as pieces arrive (st_blocks); directories never change.
+	// inodeSpan is how many inode numbers each torrent owns: removed torrents' numbers are
+	// never reused while mounted, so the kernel cannot mistake a new file for an old one.
+	inodeSpan = 1 << 32
+	// Attributes of files change as pieces arrive (st_blocks); a torrent's directory
+	// changes once (its files appear) and the root whenever a torrent comes or goes, which
+	// the kernel is told about.
 	fileAttrValid = time.Second
 	dirAttrValid  = time.Minute
 	// presentTTL bounds how stale a file's "bytes present" figure may be.
 	presentTTL = time.Second
 )
 
-// New builds the tree of t's files. Inode numbers follow from the metainfo alone (root 1,
-// file i 2+i, then directories in path order), so they are the same on every mount.
-func New(t reader.Torrent, opts Options) *FS {
-	if opts.MTime.IsZero() {
-		opts.MTime = time.Now()
-	}
+// New makes an empty file system; Add puts torrents in it.
+func New(opts Options) *FS {
 	if opts.Log == nil {
 		l := logrus.New()
 		l.Out = nopWriter{}
 		opts.Log = logrus.NewEntry(l)
 	}
-	f := &FS{t: t, info: t.Info(), opts: opts, log: opts.Log, closing: make(chan struct{})}
-	f.root = f.newDir(rootInode)
-	nextDirInode := uint64(2 + len(f.info.Files))
-	top := f.root
-	if !f.info.Single {
-		top = f.newDir(nextDirInode)
-		nextDirInode++
-		f.root.add(f.info.Name, top)
+	f := &FS{opts: opts, log: opts.Log, started: time.Now(), byName: map[string]*Torrent{},
+		nextBase: inodeSpan, closing: make(chan struct{})}
+	f.root = f.newDir(rootInode, f.started)
+	return f
+}
+
+// Add shows an empty directory for a torrent at the root, named name or, if that is taken
+// or not a valid file name, a variant of it (see Name). mtime is its files' modification
+// time (the torrent's creation date); zero means now.
+func (f *FS) Add(name string, mtime time.Time) *Torrent {
+	if mtime.IsZero() {
+		mtime = time.Now()
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name = f.uniqueName(name)
+	tt := &Torrent{fs: f, name: name, base: f.nextBase, mtime: mtime, closing: make(chan struct{})}
+	f.nextBase += inodeSpan
+	tt.dir = f.newDir(tt.base+1, mtime)
+	f.byName[name] = tt
+	f.root.mu.Lock()
+	f.root.add(name, tt.dir)
+	f.root.sortDirents()
+	f.root.mu.Unlock()
+	return tt
+}
+
+// uniqueName makes name a valid directory name not yet used at the root: "x", "x (2)", ...
+func (f *FS) uniqueName(name string) string {
+	if metainfo.CheckName(name) != nil {
+		name = "torrent"
+	}
+	if len(name) > metainfo.MaxComponentLength-8 {
+		name = name[:metainfo.MaxComponentLength-8] // room for " (NNNN)"; a name, not a path to match
+	}
+	for k, base := 2, name; ; k++ {
+		if _, taken := f.byName[name]; !taken {
+			return name
+		}
+		name = base + " (" + strconv.Itoa(k) + ")"
+	}
+}
+
+// Name is the torrent's directory name at the root.
+func (tt *Torrent) Name() string { return tt.name }
+
+// Show fills the directory with t's files: M/<name>/<path...> for a torrent of several
+// files, M/<name>/<name> for a single file; pad files are hidden. Inode numbers follow from
+// the metainfo (file i is base+2+i, then directories in path order). Show is called once.
+func (tt *Torrent) Show(t reader.Torrent) {
+	info := t.Info()
+	d := tt.dir
+	d.mu.Lock()
+	tt.t, tt.info = t, info
+	nextDirInode := tt.base + uint64(2+len(info.Files))
 files:
-	for i := range f.info.Files {
-		mf := &f.info.Files[i]
+	for i := range info.Files {
+		mf := &info.Files[i]
 		if mf.Padding {
 			continue
 		}
-		node := &file{fs: f, index: i, inode: uint64(2 + i), length: mf.Length}
-		if f.info.Single {
-			f.root.add(f.info.Name, node)
+		node := &file{tt: tt, index: i, inode: tt.base + uint64(2+i), length: mf.Length}
+		if info.Single {
+			d.add(info.Name, node)
 			continue
 		}
-		d := top
+		sub := d
 		for _, c := range mf.Path[:len(mf.Path)-1] {
-			sub, ok := d.entries[c].(*dir)
+			next, ok := sub.entries[c].(*dir)
 			if !ok {
-				if d.entries[c] != nil {
+				if sub.entries[c] != nil {
 					// A file already has this name; metainfo should have refused it.
-					f.log.Warnf("%s clashes with a file; not shown", f.info.DisplayPath(mf))
+					tt.fs.log.Warnf("%s clashes with a file; not shown", info.DisplayPath(mf))
 					continue files
 				}
-				sub = f.newDir(nextDirInode)
+				next = tt.fs.newDir(nextDirInode, tt.mtime)
 				nextDirInode++
-				d.add(c, sub)
+				sub.add(c, next)
 			}
-			d = sub
+			sub = next
 		}
 		name := mf.Path[len(mf.Path)-1]
-		if d.entries[name] != nil {
-			f.log.Warnf("%s appears twice in the torrent; showing the first", f.info.DisplayPath(mf))
+		if sub.entries[name] != nil {
+			tt.fs.log.Warnf("%s appears twice in the torrent; showing the first", info.DisplayPath(mf))
 			continue
 		}
-		d.add(name, node)
+		sub.add(name, node)
 	}
-	f.root.sortDirents()
-	return f
+	d.sortDirents()
+	d.mu.Unlock()
+	tt.fs.mu.Lock()
+	tt.fs.total += info.TotalLength
+	tt.fs.files += uint64(len(info.Files))
+	tt.fs.mu.Unlock()
+	tt.fs.invalidate(d, "")
+}
+
+// Remove takes the torrent's directory away: blocked and later reads of its open files
+// fail with EIO, new lookups find nothing, and the kernel forgets the cached entry.
+func (tt *Torrent) Remove() {
+	tt.close()
+	f := tt.fs
+	f.mu.Lock()
+	if f.byName[tt.name] != tt {
+		f.mu.Unlock()
+		return
+	}
+	delete(f.byName, tt.name)
+	if tt.info != nil {
+		f.total -= tt.info.TotalLength
+		f.files -= uint64(len(tt.info.Files))
+	}
+	f.mu.Unlock()
+	f.root.mu.Lock()
+	f.root.remove(tt.name)
+	f.root.mu.Unlock()
+	f.invalidate(f.root, tt.name)
+}
+
+func (tt *Torrent) close() { tt.closeOnce.Do(func() { close(tt.closing) }) }
+
+func (tt *Torrent) closed() bool {
+	select {
+	case <-tt.closing:
+		return true
+	case <-tt.fs.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// invalidate tells the kernel that d's entry name (or, with name "", d's listing and
+// attributes) changed. Before the mount, and for nodes the kernel never saw, there is
+// nothing to tell.
+func (f *FS) invalidate(d *dir, name string) {
+	f.mu.Lock()
+	s := f.server
+	f.mu.Unlock()
+	if s == nil {
+		return
+	}
+	// The kernel may be waiting on this very process (a lookup in flight): do not block.
+	go func() {
+		var err error
+		if name != "" {
+			err = s.InvalidateEntry(d, name)
+		} else {
+			err = s.InvalidateNodeData(d)
+		}
+		if err != nil && err != fuse.ErrNotCached {
+			f.log.Debugf("invalidate %q: %v", name, err)
+		}
+	}()
 }
 
 type nopWriter struct{}
@@ -130,26 +263,33 @@ func (f *FS) closed() bool {
 	}
 }
 
-// Statfs reports the torrent's size as the file system's, all of it used.
+// Statfs reports the torrents' sizes as the file system's, all of it used.
 func (f *FS) Statfs(ctx context.Context, req *fuse.StatfsRequest, resp *fuse.StatfsResponse) error {
 	const bsize = 4096
+	f.mu.Lock()
+	total, files := f.total, f.files
+	f.mu.Unlock()
 	resp.Bsize, resp.Frsize = bsize, bsize
-	resp.Blocks = uint64((f.info.TotalLength + bsize - 1) / bsize)
-	resp.Files = uint64(len(f.info.Files))
+	resp.Blocks = uint64((total + bsize - 1) / bsize)
+	resp.Files = files
 	resp.Namelen = metainfo.MaxComponentLength
 	return nil
 }
 
-// dir is a directory node.
+// dir is a directory node. Its entries are guarded by mu: the root's change as torrents
+// come and go, a torrent's directory is filled once by Show, the rest never change.
 type dir struct {
-	fs      *FS
-	inode   uint64
+	fs    *FS
+	inode uint64
+	mtime time.Time
+
+	mu      sync.RWMutex
 	entries map[string]bfs.Node
 	dirents []fuse.Dirent
 }
 
-func (f *FS) newDir(inode uint64) *dir {
-	return &dir{fs: f, inode: inode, entries: map[string]bfs.Node{}}
+func (f *FS) newDir(inode uint64, mtime time.Time) *dir {
+	return &dir{fs: f, inode: inode, mtime: mtime, entries: map[string]bfs.Node{}}
 }
 
 func (d *dir) add(name string, n bfs.Node) {
@@ -164,10 +304,27 @@ func (d *dir) add(name string, n bfs.Node) {
 	d.dirents = append(d.dirents, de)
 }
 
+func (d *dir) remove(name string) {
+	delete(d.entries, name)
+	d.dirents = slicesDeleteFunc(d.dirents, func(de fuse.Dirent) bool { return de.Name == name })
+}
+
+func slicesDeleteFunc(s []fuse.Dirent, del func(fuse.Dirent) bool) []fuse.Dirent {
+	out := s[:0:0]
+	for _, e := range s {
+		if !del(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// sortDirents sorts d's listing and its subdirectories' (whose entries d's lock covers
+// while they are being built).
 func (d *dir) sortDirents() {
 	sort.Slice(d.dirents, func(a, b int) bool { return d.dirents[a].Name < d.dirents[b].Name })
 	for _, n := range d.entries {
-		if sub, ok := n.(*dir); ok {
+		if sub, ok := n.(*dir); ok && sub != d && len(sub.dirents) > 1 {
 			sub.sortDirents()
 		}
 	}
@@ -180,19 +337,24 @@ func (d *dir) Attr(ctx context.Context, a *fuse.Attr) error {
 	a.Mode = os.ModeDir | 0o555
 	a.Nlink = 2
 	a.Uid, a.Gid = o.UID, o.GID
-	a.Mtime, a.Ctime, a.Atime = o.MTime, o.MTime, o.MTime
+	a.Mtime, a.Ctime, a.Atime = d.mtime, d.mtime, d.mtime
 	return nil
 }
 
 func (d *dir) Lookup(ctx context.Context, name string) (bfs.Node, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	if n, ok := d.entries[name]; ok {
 		return n, nil
 	}
 	return nil, syscall.ENOENT
 }
 
+// ReadDirAll never waits: a magnet's directory is simply empty until its files are known.
 func (d *dir) ReadDirAll(ctx context.Context) ([]fuse.Dirent, error) {
-	return d.dirents, nil
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return append([]fuse.Dirent(nil), d.dirents...), nil
 }
 
 var (

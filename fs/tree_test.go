@@ -64,7 +64,7 @@ func TestTree(t *testing.T) {
 		ft    *fakeTorrent
 		paths map[string]int64 // file sizes; -1 for directories
 	}{
-		{"single", newFake("movie.mkv", 64<<10, fakeFile{n: 1 << 20}), map[string]int64{"": -1, "/movie.mkv": 1 << 20}},
+		{"single", newFake("movie.mkv", 64<<10, fakeFile{n: 1 << 20}), map[string]int64{"": -1, "/movie.mkv": -1, "/movie.mkv/movie.mkv": 1 << 20}},
 		{"multi", multiFake(), map[string]int64{
 			"": -1, "/album": -1, "/album/a.txt": 100<<10 + 7, "/album/disc1": -1,
 			"/album/disc1/01.flac": 300 << 10, "/album/disc1/02.flac": 0,
@@ -73,7 +73,8 @@ func TestTree(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]fuse.Attr{}
-			f := New(tc.ft, Options{UID: 1234, GID: 99, MTime: mtime})
+			f := New(Options{UID: 1234, GID: 99})
+			f.Add(tc.ft.Info().Name, mtime).Show(tc.ft)
 			root, _ := f.Root()
 			walk(t, root, "", got)
 			if len(got) != len(tc.paths) {
@@ -96,7 +97,7 @@ func TestTree(t *testing.T) {
 				} else if a.Size != uint64(size) {
 					t.Errorf("%q size %d, want %d", p, a.Size, size)
 				}
-				if a.Mode != wantMode || a.Uid != 1234 || a.Gid != 99 || !a.Mtime.Equal(mtime) {
+				if a.Mode != wantMode || a.Uid != 1234 || a.Gid != 99 || p != "" && !a.Mtime.Equal(mtime) {
 					t.Errorf("%q: mode %v uid %d gid %d mtime %v", p, a.Mode, a.Uid, a.Gid, a.Mtime)
 				}
 			}
@@ -105,7 +106,7 @@ func TestTree(t *testing.T) {
 			}
 			// Another mount of the same torrent numbers everything the same way.
 			again := map[string]fuse.Attr{}
-			root2, _ := New(tc.ft, Options{}).Root()
+			root2, _ := newFS(tc.ft, Options{}).Root()
 			walk(t, root2, "", again)
 			for p, a := range got {
 				if again[p].Inode != a.Inode {
@@ -126,7 +127,7 @@ func keys(m map[string]fuse.Attr) []string {
 }
 
 func TestLookupMissing(t *testing.T) {
-	root, _ := New(multiFake(), Options{}).Root()
+	root, _ := newFS(multiFake(), Options{}).Root()
 	for _, name := range []string{"nope", ".pad", "a.txt"} {
 		if _, err := root.(*dir).Lookup(context.Background(), name); err != syscall.ENOENT {
 			t.Errorf("lookup %q: %v, want ENOENT", name, err)
@@ -140,7 +141,7 @@ func TestLookupMissing(t *testing.T) {
 
 func TestProgressAndBlocks(t *testing.T) {
 	ft := multiFake()
-	f := New(ft, Options{})
+	f := newFS(ft, Options{})
 	root, _ := f.Root()
 	album, _ := root.(*dir).Lookup(context.Background(), "album")
 	disc1, _ := album.(*dir).Lookup(context.Background(), "disc1")
