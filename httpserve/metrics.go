@@ -108,13 +108,14 @@ func (s *Server) writeMetrics(w io.Writer) {
 		{"torrentfs_pieces_done", "gauge", "Verified pieces.", func(_ Torrent, s Stats) float64 { return float64(s.PiecesDone) }},
 		{"torrentfs_pieces", "gauge", "Pieces in the torrent.", func(t Torrent, _ Stats) float64 { return float64(t.Info().NumPieces()) }},
 	}
-	stats := make([]Stats, len(s.torrents))
-	for i, st := range s.torrents {
+	torrents := s.list()
+	stats := make([]Stats, len(torrents))
+	for i, st := range torrents {
 		stats[i] = st.t.Stats()
 	}
 	for _, m := range per {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.typ)
-		for i, st := range s.torrents {
+		for i, st := range torrents {
 			fmt.Fprintf(w, "%s{infohash=\"%s\",name=\"%s\"} %s\n", m.name, st.hash, escapeLabel(st.t.Info().Name), formatFloat(m.value(st.t, stats[i])))
 		}
 	}

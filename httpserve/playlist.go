@@ -11,13 +11,13 @@ import (
 
 // handlePlaylist lists every playable file of every torrent.
 func (s *Server) handlePlaylist(w http.ResponseWriter, r *http.Request) {
-	writePlaylist(w, r, s.torrents)
+	writePlaylist(w, r, s.list())
 }
 
 // handleTorrentPlaylist answers /playlist/<infohash>.m3u.
 func (s *Server) handleTorrentPlaylist(w http.ResponseWriter, r *http.Request) {
 	hash, ok := strings.CutSuffix(r.PathValue("file"), ".m3u")
-	st, found := s.byHash[strings.ToLower(hash)]
+	st, found := s.find(hash)
 	if !ok || !found {
 		http.NotFound(w, r)
 		return

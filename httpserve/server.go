@@ -42,12 +42,16 @@ type Options struct {
 
 const defaultChunk = 256 << 10
 
-// Server is an http.Handler over a fixed set of torrents. Safe for concurrent use.
+// Server is an http.Handler over a set of torrents that may change (Add, Remove). Safe
+// for concurrent use.
 type Server struct {
-	opts     Options
+	opts Options
+	mux  *http.ServeMux
+
+	tmu      sync.RWMutex
 	torrents []*served
 	byHash   map[string]*served
-	mux      *http.ServeMux
+
 	metrics  viewerMetrics
 	open     atomic.Int64 // read heads open right now
 
@@ -84,15 +88,7 @@ func New(opts Options, torrents ...Torrent) *Server {
 	s := &Server{opts: opts, byHash: map[string]*served{}, viewers: map[*viewer]struct{}{}}
 	s.metrics.init()
 	for _, t := range torrents {
-		info := t.Info()
-		st := &served{t: t, hash: t.InfoHash().HexString(), byPath: map[string]int{}}
-		for i := range info.Files {
-			if !info.Files[i].Padding {
-				st.byPath[info.DisplayPath(&info.Files[i])] = i
-			}
-		}
-		s.torrents = append(s.torrents, st)
-		s.byHash[st.hash] = st
+		s.Add(t)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /stream/{hash}/{path...}", s.handleStream)
@@ -102,6 +98,58 @@ func New(opts Options, torrents ...Torrent) *Server {
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	return s
+}
+
+// Add serves t too (its info must be known). A torrent already served is replaced.
+func (s *Server) Add(t Torrent) {
+	info := t.Info()
+	st := &served{t: t, hash: t.InfoHash().HexString(), byPath: map[string]int{}}
+	for i := range info.Files {
+		if !info.Files[i].Padding {
+			st.byPath[info.DisplayPath(&info.Files[i])] = i
+		}
+	}
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	s.removeLocked(st.hash)
+	s.torrents = append(s.torrents, st)
+	s.byHash[st.hash] = st
+}
+
+// Remove stops serving the torrent with info-hash h: new requests get 404. Streams under
+// way end when their torrent stops (their reads fail).
+func (s *Server) Remove(h metainfo.Hash) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	s.removeLocked(h.HexString())
+}
+
+func (s *Server) removeLocked(hash string) {
+	if _, ok := s.byHash[hash]; !ok {
+		return
+	}
+	delete(s.byHash, hash)
+	for i, st := range s.torrents {
+		if st.hash == hash {
+			s.torrents = append(s.torrents[:i:i], s.torrents[i+1:]...)
+			break
+		}
+	}
+}
+
+// list is the torrents served now, in the order added.
+func (s *Server) list() []*served {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	return s.torrents
+}
+
+// find is the torrent with the given info-hash (hex, any case).
+func (s *Server) find(hash string) (*served, bool) {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	st, ok := s.byHash[strings.ToLower(hash)]
+	return st, ok
 }
 
 // ServeHTTP answers GET and HEAD (the mux's GET patterns match HEAD too); nothing else.
@@ -126,7 +174,7 @@ func (s *Server) OpenHeads() int { return int(s.open.Load()) }
 // lookup finds a file by info-hash and display path. The path is matched exactly against
 // the torrent's own paths, so nothing outside them ("..", encoded or not) can be named.
 func (s *Server) lookup(hash, path string) (*served, int, bool) {
-	st, ok := s.byHash[strings.ToLower(hash)]
+	st, ok := s.find(hash)
 	if !ok {
 		return nil, 0, false
 	}

@@ -57,9 +57,10 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
-	out := make([]apiTorrent, 0, len(s.torrents))
+	torrents := s.list()
+	out := make([]apiTorrent, 0, len(torrents))
 	views := s.viewWindows()
-	for _, st := range s.torrents {
+	for _, st := range torrents {
 		out = append(out, s.apiTorrent(st, views[st]))
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -15,9 +15,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"torrentfs/cache"
 	mountfs "torrentfs/fs"
 	"torrentfs/httpserve"
+	"torrentfs/library"
 	"torrentfs/metainfo"
 	"torrentfs/reader"
 	"torrentfs/swarm"
@@ -29,20 +29,25 @@ var _ reader.Torrent = (*swarm.Torrent)(nil)
 func init() {
 	register(&command{
 		name:  "mount",
-		args:  "FILE.torrent|MAGNET MOUNTPOINT",
-		short: "show a torrent as a read-only directory, streaming on demand",
-		long: `Mounts the torrent's files read-only at MOUNTPOINT (MOUNTPOINT/<name>, or
-MOUNTPOINT/<name>/<path...> for several files) at once, before any peer is found. Reading
-a file fetches the pieces under the read first, then a readahead window sized to the read
-rate, so players and cp work straight from the mount; the rest downloads rarest-first in
-the background and is uploaded to peers all along.
+		args:  "[FILE.torrent|MAGNET...] MOUNTPOINT",
+		short: "show torrents as read-only directories, streaming on demand",
+		long: `Mounts torrents read-only at MOUNTPOINT, one directory per torrent:
+MOUNTPOINT/<name>/<path...> (MOUNTPOINT/<name>/<name> for a single-file torrent). The
+directories appear at once, before any peer is found; a magnet link's files appear when a
+peer has sent its metadata (BEP 9). Reading a file fetches the pieces under the read
+first, then a readahead window sized to the read rate, so players and cp work straight
+from the mount; the rest downloads rarest-first in the background and is uploaded to
+peers all along.
 
-Pieces are kept in --cache-dir, reused by the next mount. --cache-size 0 keeps everything
-(the mount ends up a full seed); a size bounds the cache: least recently read pieces are
-evicted and nothing downloads unless read.
+While mounted, "torrentfs add MOUNTPOINT TORRENT|MAGNET...", "torrentfs rm MOUNTPOINT
+NAME" and "torrentfs ls MOUNTPOINT" change and list the torrents; --watch DIR adds the
+.torrent and .magnet (a file holding a link) files that appear in DIR and removes their
+torrents when they are deleted. All torrents share one listen port, one DHT node and the
+cache settings.
 
-A magnet link works too, but its file tree is only known once a peer has sent the
-metadata (BEP 9): the mount appears after that, not at once.
+Pieces are kept in --cache-dir/<infohash>, reused by the next mount. --cache-size 0 keeps
+everything (the mount ends up a full seed); a size bounds each torrent's cache: least
+recently read pieces are evicted and nothing downloads unless read.
 
 Stop with Ctrl-C, SIGTERM, "torrentfs umount MOUNTPOINT" or "fusermount3 -u MOUNTPOINT".`,
 		setup: setupMount,
@@ -64,30 +69,32 @@ type mountFlags struct {
 	allowOther  bool
 	uid, gid    int
 	http        string
+	watch       string
 }
 
 func setupMount(fset *flag.FlagSet) func([]string) error {
 	var mf mountFlags
 	mf.engine.register(fset)
-	fset.StringVar(&mf.cacheDir, "cache-dir", "", "where pieces are kept (default $XDG_CACHE_HOME/torrentfs/<infohash>, else ~/.cache/...)")
+	fset.StringVar(&mf.cacheDir, "cache-dir", "", "where pieces are kept, in a directory per info-hash (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
 	fset.Var(&mf.cacheSize, "cache-size", "bound on cached bytes (e.g. 2G); 0 = keep everything and download it all")
 	fset.DurationVar(&mf.readTimeout, "read-timeout", 0, "fail a read with EIO after waiting this long for data; 0 = wait forever")
 	fset.BoolVar(&mf.allowOther, "allow-other", false, "let other users read the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	fset.IntVar(&mf.uid, "uid", os.Getuid(), "owner of the files")
 	fset.IntVar(&mf.gid, "gid", os.Getgid(), "group of the files")
-	fset.StringVar(&mf.http, "http", "", "also serve the torrent over HTTP on `ADDR` (e.g. 127.0.0.1:8080; see torrentfs serve --help); empty = off")
+	fset.StringVar(&mf.http, "http", "", "also serve the torrents over HTTP on `ADDR` (e.g. 127.0.0.1:8080; see torrentfs serve --help); empty = off")
+	fset.StringVar(&mf.watch, "watch", "", "add the torrents of the .torrent and .magnet files in `DIR`, and remove them when their files are deleted")
 	return func(args []string) error {
-		if len(args) != 2 {
-			return usagef("want a .torrent file and a mount point")
+		if len(args) < 1 || len(args) == 1 && mf.watch == "" {
+			return usagef("want .torrent files or magnet links (or --watch) and a mount point")
 		}
 		if mf.uid < 0 || mf.gid < 0 {
 			return usagef("--uid and --gid must not be negative")
 		}
-		return runMount(args[0], args[1], &mf)
+		return runMount(args[:len(args)-1], args[len(args)-1], &mf)
 	}
 }
 
-func runMount(torrentArg, mountArg string, mf *mountFlags) error {
+func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 	log := logrus.WithField("cmd", "mount")
 	mnt, err := filepath.Abs(mountArg)
 	if err != nil {
@@ -96,6 +103,16 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	if err := checkMountpoint(mnt, log); err != nil {
 		return err
 	}
+	// Every argument is read and parsed first: a bad one fails before anything starts.
+	var specs []library.Spec
+	for _, a := range torrentArgs {
+		spec, err := readSpec(a)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, spec)
+	}
+	maxWindow := int64(mf.cacheSize) / 4
 	ctx, stop := signalContext()
 	defer stop()
 	c, err := mf.engine.newClient(log)
@@ -103,76 +120,75 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	defer c.Close()
-	mi, err := loadTorrent(ctx, torrentArg, c.Client, &mf.engine)
-	if err != nil {
-		return err
-	}
-	maxWindow, err := windowFor(int64(mf.cacheSize), &mi.Info)
-	if err != nil {
-		return err
-	}
-	dir := mf.cacheDir
-	if dir == "" {
-		if dir, err = defaultCacheDir(mi.InfoHash); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create cache directory: %w", err)
-	}
-	store, haveSet, err := openStorage(ctx, dir, mi, cache.Options{
-		StateFile: filepath.Join(dir, cacheStateFile),
-		Log:       log,
-	})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	have := haveSet.Count()
-	t, err := mf.engine.addTorrent(c, mi, store, haveSet, func(cfg *swarm.TorrentConfig) {
-		cfg.CacheBytes = int64(mf.cacheSize)
-		cfg.NoBackground = mf.cacheSize > 0
-	})
-	if err != nil {
-		return err
-	}
-	mtime := time.Now()
-	if mi.CreationDate > 0 {
-		mtime = time.Unix(mi.CreationDate, 0)
-	}
-	fsys := mountfs.New(t, mountfs.Options{
+	fsys := mountfs.New(mountfs.Options{
 		UID:         uint32(mf.uid),
 		GID:         uint32(mf.gid),
-		MTime:       mtime,
 		ReadTimeout: mf.readTimeout,
 		Reader:      reader.Options{MaxWindow: maxWindow},
 		Log:         log,
 	})
-	var hs *httpListener
+	var (
+		hsrv *httpserve.Server
+		hs   *httpListener
+	)
 	if mf.http != "" {
 		// Listening first: a busy address fails before anything is mounted.
-		if hs, err = startHTTP(mf.http, httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log}, httpTorrent{t}), log); err != nil {
+		hsrv = httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log})
+		if hs, err = startHTTP(mf.http, hsrv, log); err != nil {
 			return err
+		}
+		defer hs.close()
+	}
+	view := newLibView(fsys, hsrv, log)
+	lib := library.New(&libEngine{e: c, flags: &mf.engine, cacheDir: mf.cacheDir, cacheSize: int64(mf.cacheSize), log: log}, view, log)
+	defer lib.Close()
+	for _, spec := range specs {
+		if _, err := lib.Add(spec); err != nil {
+			return fmt.Errorf("%s: %w", spec.Origin, err)
 		}
 	}
 	srv, err := mountfs.Mount(mnt, fsys, mountfs.MountOptions{AllowOther: mf.allowOther})
 	if err != nil {
-		if hs != nil {
-			hs.close()
-		}
 		return err
 	}
-	log.Infof("mounted %s (%s) at %s; cache %s holds %d of %d pieces", mi.Info.Name, mi.InfoHash, mnt, dir, have, mi.Info.NumPieces())
+	ctl, err := library.ListenControl(library.SocketPath(mnt), lib, log)
+	if err != nil {
+		log.WithError(err).Warn("torrentfs add, rm and ls will not reach this mount")
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	if mf.watch != "" {
+		w, err := library.NewWatcher(mf.watch, lib, 0, log)
+		if err != nil {
+			stopWatch()
+			uctx, cancel := context.WithTimeout(context.Background(), unmountGrace)
+			srv.Unmount(uctx)
+			cancel()
+			return err
+		}
+		go func() {
+			defer close(watchDone)
+			w.Run(wctx)
+		}()
+	} else {
+		close(watchDone)
+	}
 	if hs != nil {
 		fmt.Fprintf(cmdStdout, "serving http at %s\n", hs.url())
 	}
-	fmt.Fprintf(cmdStdout, "mounted %s at %s (port %d)\n", mi.Info.Name, mnt, c.Port())
+	entries := lib.Entries()
+	what := fmt.Sprintf("%d torrents", len(entries))
+	if len(entries) == 1 {
+		what = entries[0].Name
+	}
+	log.Infof("mounted %s at %s", what, mnt)
+	fmt.Fprintf(cmdStdout, "mounted %s at %s (port %d)\n", what, mnt, c.Port())
 
 	sctx, stopStatus := context.WithCancel(ctx)
 	statusDone := make(chan struct{})
 	go func() {
 		defer close(statusDone)
-		statusLine(sctx, os.Stderr, t)
+		libStatusLine(sctx, lib)
 	}()
 	select {
 	case <-ctx.Done():
@@ -182,17 +198,21 @@ func runMount(torrentArg, mountArg string, mf *mountFlags) error {
 	}
 	stopStatus()
 	<-statusDone
+	stopWatch()
+	<-watchDone
+	if ctl != nil {
+		ctl.Close()
+	}
 	if hs != nil {
 		hs.close()
 	}
 	uctx, cancel := context.WithTimeout(context.Background(), unmountGrace)
 	uerr := srv.Unmount(uctx)
 	cancel()
-	s := t.Stats()
-	t.Close()
+	lib.Close()
 	c.Close()
 	log.Info("stopped")
-	logSession(log, s)
+	view.logSessions(log)
 	if uerr != nil {
 		return uerr
 	}

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"torrentfs/cache"
 	"torrentfs/httpserve"
+	"torrentfs/library"
 	"torrentfs/reader"
 	"torrentfs/swarm"
 )
@@ -22,7 +20,7 @@ import (
 func init() {
 	register(&command{
 		name:  "serve",
-		args:  "FILE.torrent|MAGNET...",
+		args:  "[FILE.torrent|MAGNET...]",
 		short: "stream torrents over HTTP, without a mount",
 		long: `Joins the swarm of each torrent and serves their files over HTTP until Ctrl-C:
   /                             status page with live piece maps
@@ -46,6 +44,7 @@ type serveFlags struct {
 	http      string
 	cacheDir  string
 	cacheSize sizeFlag
+	watch     string
 }
 
 func setupServe(fset *flag.FlagSet) func([]string) error {
@@ -54,9 +53,10 @@ func setupServe(fset *flag.FlagSet) func([]string) error {
 	fset.StringVar(&sf.http, "http", "127.0.0.1:8080", "`ADDR` to serve HTTP on")
 	fset.StringVar(&sf.cacheDir, "cache-dir", "", "where pieces are kept, in a directory per info-hash (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
 	fset.Var(&sf.cacheSize, "cache-size", "bound on each torrent's cached bytes (e.g. 2G); 0 = keep everything and download it all")
+	fset.StringVar(&sf.watch, "watch", "", "serve the torrents of the .torrent and .magnet files in `DIR` too, dropping them when their files are deleted")
 	return func(args []string) error {
-		if len(args) == 0 {
-			return usagef("want at least one .torrent file or magnet link")
+		if len(args) == 0 && sf.watch == "" {
+			return usagef("want at least one .torrent file or magnet link, or --watch")
 		}
 		if sf.http == "" {
 			return usagef("--http needs an address")
@@ -67,6 +67,15 @@ func setupServe(fset *flag.FlagSet) func([]string) error {
 
 func runServe(args []string, sf *serveFlags) error {
 	log := logrus.WithField("cmd", "serve")
+	var specs []library.Spec
+	for _, a := range args {
+		spec, err := readSpec(a)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, spec)
+	}
+	var w *library.Watcher
 	ctx, stop := signalContext()
 	defer stop()
 	c, err := sf.engine.newClient(log)
@@ -74,75 +83,35 @@ func runServe(args []string, sf *serveFlags) error {
 		return err
 	}
 	defer c.Close()
-	var (
-		served  []httpserve.Torrent
-		ropts   reader.Options
-		running []*swarm.Torrent
-	)
-	defer func() {
-		for _, t := range running {
-			logSession(log.WithField("torrent", t.Info().Name), t.Stats())
-			t.Close()
-		}
-	}()
-	for _, arg := range args {
-		t, store, window, err := sf.start(ctx, c, arg, log)
-		if err != nil {
+	maxWindow := int64(sf.cacheSize) / 4
+	hsrv := httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log})
+	view := newLibView(nil, hsrv, log)
+	lib := library.New(&libEngine{e: c, flags: &sf.engine, cacheDir: sf.cacheDir, cacheSize: int64(sf.cacheSize), log: log}, view, log)
+	defer lib.Close()
+	if sf.watch != "" {
+		if w, err = library.NewWatcher(sf.watch, lib, 0, log); err != nil {
 			return err
 		}
-		defer store.Close() // after the torrent closes: deferred calls run last-in first-out
-		running = append(running, t)
-		served = append(served, httpTorrent{t})
-		if ropts.MaxWindow == 0 || window > 0 && window < ropts.MaxWindow {
-			ropts.MaxWindow = window
+	}
+	for _, spec := range specs {
+		if _, err := lib.Add(spec); err != nil {
+			return fmt.Errorf("%s: %w", spec.Origin, err)
 		}
 	}
-	hs, err := startHTTP(sf.http, httpserve.New(httpserve.Options{Reader: ropts, Log: log}, served...), log)
+	hs, err := startHTTP(sf.http, hsrv, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmdStdout, "serving %d torrent(s) at %s (port %d)\n", len(served), hs.url(), c.Port())
+	if w != nil {
+		go w.Run(ctx)
+	}
+	fmt.Fprintf(cmdStdout, "serving %d torrent(s) at %s (port %d)\n", len(specs), hs.url(), c.Port())
 	<-ctx.Done()
 	log.Info("stopping")
 	hs.close()
+	lib.Close()
+	view.logSessions(log)
 	return nil
-}
-
-// start loads one torrent, opens its cache under --cache-dir/<infohash> and adds it to c.
-// window is the read heads' largest window for its cache bound (0: unbounded).
-func (sf *serveFlags) start(ctx context.Context, c *engine, arg string, log *logrus.Entry) (*swarm.Torrent, *cache.Storage, int64, error) {
-	mi, err := loadTorrent(ctx, arg, c.Client, &sf.engine)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	window, err := windowFor(int64(sf.cacheSize), &mi.Info)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	var dir string
-	if sf.cacheDir != "" {
-		dir = filepath.Join(sf.cacheDir, mi.InfoHash.HexString())
-	} else if dir, err = defaultCacheDir(mi.InfoHash); err != nil {
-		return nil, nil, 0, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, 0, fmt.Errorf("create cache directory: %w", err)
-	}
-	tlog := log.WithField("torrent", mi.Info.Name)
-	store, haveSet, err := openStorage(ctx, dir, mi, cache.Options{StateFile: filepath.Join(dir, cacheStateFile), Log: tlog})
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	t, err := sf.engine.addTorrent(c, mi, store, haveSet, func(cfg *swarm.TorrentConfig) {
-		cfg.CacheBytes = int64(sf.cacheSize)
-		cfg.NoBackground = sf.cacheSize > 0
-	})
-	if err != nil {
-		store.Close()
-		return nil, nil, 0, err
-	}
-	tlog.Infof("serving %s (%s); cache %s holds %d of %d pieces", mi.Info.Name, mi.InfoHash, dir, haveSet.Count(), mi.Info.NumPieces())
-	return t, store, window, nil
 }
 
 // httpTorrent shows the engine's torrent to the HTTP server.
