@@ -147,7 +147,7 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 
 func (h *handle) path() string {
 	tt := h.file.tt
-	return tt.name + "/" + tt.info.DisplayPath(&tt.info.Files[h.file.index])
+	return tt.Name() + "/" + tt.info.DisplayPath(&tt.info.Files[h.file.index])
 }
 
 // readContext adds the read timeout, FS.Close and Torrent.Remove to a read's context.

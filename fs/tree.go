@@ -129,7 +129,35 @@ func (f *FS) uniqueName(name string) string {
 }
 
 // Name is the torrent's directory name at the root.
-func (tt *Torrent) Name() string { return tt.name }
+func (tt *Torrent) Name() string {
+	tt.fs.mu.Lock()
+	defer tt.fs.mu.Unlock()
+	return tt.name
+}
+
+// Rename moves the torrent's directory to name (made unique as by Add) and returns the
+// name it got. A magnet's directory is renamed once its torrent's own name is known.
+func (tt *Torrent) Rename(name string) string {
+	f := tt.fs
+	f.mu.Lock()
+	old := tt.name
+	if name == old || f.byName[old] != tt {
+		f.mu.Unlock()
+		return old
+	}
+	delete(f.byName, old)
+	name = f.uniqueName(name)
+	tt.name = name
+	f.byName[name] = tt
+	f.root.mu.Lock()
+	f.root.remove(old)
+	f.root.add(name, tt.dir)
+	f.root.sortDirents()
+	f.root.mu.Unlock()
+	f.mu.Unlock()
+	f.invalidate(f.root, old)
+	return name
+}
 
 // Show fills the directory with t's files: M/<name>/<path...> for a torrent of several
 // files, M/<name>/<name> for a single file; pad files are hidden. Inode numbers follow from
@@ -188,20 +216,23 @@ func (tt *Torrent) Remove() {
 	tt.close()
 	f := tt.fs
 	f.mu.Lock()
-	if f.byName[tt.name] != tt {
+	name := tt.name
+	if f.byName[name] != tt {
 		f.mu.Unlock()
 		return
 	}
-	delete(f.byName, tt.name)
+	delete(f.byName, name)
+	tt.dir.mu.RLock()
 	if tt.info != nil {
 		f.total -= tt.info.TotalLength
 		f.files -= uint64(len(tt.info.Files))
 	}
-	f.mu.Unlock()
+	tt.dir.mu.RUnlock()
 	f.root.mu.Lock()
-	f.root.remove(tt.name)
+	f.root.remove(name)
 	f.root.mu.Unlock()
-	f.invalidate(f.root, tt.name)
+	f.mu.Unlock()
+	f.invalidate(f.root, name)
 }
 
 func (tt *Torrent) close() { tt.closeOnce.Do(func() { close(tt.closing) }) }

@@ -11,8 +11,9 @@
 // and checking storage, joining the swarm) is cmd's, reached through Engine.
 //
 // Who owns what:
-//   - Library.mu guards the entries by info-hash, their order, names and each entry's
-//     state, error and started torrent.
+//   - Library.mu guards the entries by info-hash, their order, and each entry's name,
+//     state, error, metainfo and started torrent. A magnet's entry is renamed once, from
+//     its link's display name to the torrent's own name, before View.Ready.
 //   - Each entry has one goroutine from Add until its torrent runs or fails: it fetches the
 //     metadata (magnets), checks the storage and starts the torrent, then calls View.Ready.
 //     Remove cancels it and waits for it before calling View.Removed, so a view sees

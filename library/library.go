@@ -58,10 +58,9 @@ func (s State) String() string {
 	return [...]string{"fetching metadata", "checking", "running", "failed"}[s]
 }
 
-// Entry is one torrent of the library. Hash, Name, Origin and Magnet never change.
+// Entry is one torrent of the library. Hash, Origin and Magnet never change.
 type Entry struct {
 	Hash   metainfo.Hash
-	Name   string           // unique in the library: the directory name of the mount
 	Origin string           // how it was added: a file name, "magnet", "watch:<file>"
 	Magnet *metainfo.Magnet // nil when added from a .torrent
 
@@ -71,11 +70,20 @@ type Entry struct {
 	checked atomic.Int64  // pieces checked so far, while Checking
 
 	// Under lib.mu:
+	name    string // unique in the library; a magnet's changes once, to the torrent's name
 	state   State
 	err     error
 	mi      *metainfo.MetaInfo
 	started *Started
 	removed bool
+}
+
+// Name is the entry's name, unique in the library: the torrent's name (a magnet's display
+// name or info-hash until its metadata is in), with " (2)", ... when taken.
+func (e *Entry) Name() string {
+	e.lib.mu.Lock()
+	defer e.lib.mu.Unlock()
+	return e.name
 }
 
 // Torrent is the running engine torrent, nil before Ready.
@@ -148,9 +156,6 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 	default:
 		return nil, errors.New("nothing to add: neither a torrent nor a magnet link")
 	}
-	if name == "" || metainfo.CheckName(name) != nil {
-		name = e.Hash.HexString()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	l.mu.Lock()
@@ -162,26 +167,32 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 	if old, ok := l.entries[e.Hash]; ok {
 		l.mu.Unlock()
 		cancel()
-		return nil, fmt.Errorf("%s (%s): %w as %q", name, e.Hash, ErrExists, old.Name)
+		return nil, fmt.Errorf("%s: %w as %q", e.Hash, ErrExists, old.name)
 	}
-	e.Name = l.uniqueName(name)
+	e.name = l.uniqueName(name, e)
 	l.entries[e.Hash] = e
 	l.order = append(l.order, e)
 	l.mu.Unlock()
 	l.view.Added(e)
-	l.log.Infof("added %s (%s) from %s", e.Name, e.Hash, e.Origin)
+	l.log.Infof("added %s (%s) from %s", e.name, e.Hash, e.Origin)
 	go l.start(ctx, e)
 	return e, nil
 }
 
-// uniqueName is name, or "name (2)", ... when another entry has it. Under l.mu.
-func (l *Library) uniqueName(name string) string {
+// uniqueName is e's name: name (the info-hash when name is no valid file name), or
+// "name (2)", ... when another entry has it. Under l.mu.
+func (l *Library) uniqueName(name string, e *Entry) string {
+	if name == "" || metainfo.CheckName(name) != nil {
+		name = e.Hash.HexString()
+	}
 	if len(name) > metainfo.MaxComponentLength-8 {
 		name = name[:metainfo.MaxComponentLength-8]
 	}
 	taken := map[string]bool{}
 	for _, o := range l.order {
-		taken[o.Name] = true
+		if o != e {
+			taken[o.name] = true
+		}
 	}
 	for k, base := 2, name; ; k++ {
 		if !taken[name] {
@@ -194,7 +205,7 @@ func (l *Library) uniqueName(name string) string {
 // start brings e from Add to Running or Failed.
 func (l *Library) start(ctx context.Context, e *Entry) {
 	defer close(e.done)
-	log := l.log.WithField("torrent", e.Name)
+	log := l.log.WithField("torrent", e.Name())
 	l.mu.Lock()
 	mi := e.mi
 	l.mu.Unlock()
@@ -207,6 +218,9 @@ func (l *Library) start(ctx context.Context, e *Entry) {
 		log.Infof("metadata of %s received: %d files, %s", e.Hash, len(mi.Info.Files), sizeString(mi.Info.TotalLength))
 		l.mu.Lock()
 		e.mi, e.state = mi, Checking
+		if !e.removed {
+			e.name = l.uniqueName(mi.Info.Name, e) // the torrent's own name, not the link's
+		}
 		l.mu.Unlock()
 	}
 	st, err := l.eng.Start(ctx, mi, e.Magnet, func(done, total int) { e.checked.Store(int64(done)) })
@@ -246,7 +260,7 @@ func (l *Library) Find(key string) (*Entry, error) {
 
 func (l *Library) findLocked(key string) (*Entry, error) {
 	for _, e := range l.order {
-		if e.Name == key {
+		if e.name == key {
 			return e, nil
 		}
 	}
@@ -290,7 +304,7 @@ func (l *Library) Remove(key string, deleteData bool) (*Entry, error) {
 	l.unlinkLocked(e)
 	l.mu.Unlock()
 	l.stop(e, deleteData)
-	l.log.Infof("removed %s (%s)", e.Name, e.Hash)
+	l.log.Infof("removed %s (%s)", e.Name(), e.Hash)
 	return e, nil
 }
 
@@ -321,7 +335,7 @@ func (l *Library) stop(e *Entry, deleteData bool) {
 	st.Close()
 	if deleteData && st.Dir != "" {
 		if err := os.RemoveAll(st.Dir); err != nil {
-			l.log.WithError(err).Warnf("delete the cache of %s", e.Name)
+			l.log.WithError(err).Warnf("delete the cache of %s", e.Name())
 		}
 	}
 }
@@ -386,7 +400,7 @@ func (l *Library) Entries() []*Entry {
 func (e *Entry) Status() Status {
 	l := e.lib
 	l.mu.Lock()
-	s := Status{Name: e.Name, InfoHash: e.Hash.HexString(), Origin: e.Origin, State: e.state.String()}
+	s := Status{Name: e.name, InfoHash: e.Hash.HexString(), Origin: e.Origin, State: e.state.String()}
 	if e.err != nil {
 		s.Error = e.err.Error()
 	}

@@ -132,7 +132,7 @@ func (v *libView) Added(e *library.Entry) {
 	if mi := e.MetaInfo(); mi != nil && mi.CreationDate > 0 {
 		mtime = time.Unix(mi.CreationDate, 0)
 	}
-	d := v.fsys.Add(e.Name, mtime)
+	d := v.fsys.Add(e.Name(), mtime)
 	v.mu.Lock()
 	v.dirs[e.Hash] = d
 	v.mu.Unlock()
@@ -144,6 +144,7 @@ func (v *libView) Ready(e *library.Entry) {
 	d := v.dirs[e.Hash]
 	v.mu.Unlock()
 	if d != nil {
+		d.Rename(e.Name())
 		d.Show(t)
 	}
 	if v.http != nil {
@@ -164,7 +165,7 @@ func (v *libView) Removed(e *library.Entry) {
 	}
 	if t := e.Torrent(); t != nil {
 		v.mu.Lock()
-		v.gone = append(v.gone, sessionStats{e.Name, t.Stats()})
+		v.gone = append(v.gone, sessionStats{e.Name(), t.Stats()})
 		v.mu.Unlock()
 	}
 }

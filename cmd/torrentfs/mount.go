@@ -179,7 +179,7 @@ func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 	entries := lib.Entries()
 	what := fmt.Sprintf("%d torrents", len(entries))
 	if len(entries) == 1 {
-		what = entries[0].Name
+		what = entries[0].Name()
 	}
 	log.Infof("mounted %s at %s", what, mnt)
 	fmt.Fprintf(cmdStdout, "mounted %s at %s (port %d)\n", what, mnt, c.Port())
