@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -49,7 +50,10 @@ type ClientConfig struct {
 	UTP *utp.Socket
 	// NoTCP turns TCP off: no listening, no dialing; peers come and go over UTP only.
 	NoTCP bool
-	Log   *logrus.Entry
+	// MaxConns bounds the peer connections of all torrents together, dials in flight
+	// included (default 200); each torrent's MaxPeers bounds its own share.
+	MaxConns int
+	Log      *logrus.Entry
 }
 
 // PeerSource is a way to find peers of a torrent besides its trackers. Find reports peers
@@ -80,9 +84,30 @@ type Client struct {
 	plain      plainPeers           // peers that want plaintext (encryption.go)
 	transport  transports           // what each address last connected over (utp.go)
 
+	conns atomic.Int32 // connections and dials in flight, of all torrents (takeConn)
+
 	wg      sync.WaitGroup
 	closing chan struct{}
 }
+
+// takeConn reserves room for one connection under ClientConfig.MaxConns; false when there
+// is none. releaseConn gives it back.
+func (c *Client) takeConn() bool {
+	for {
+		n := c.conns.Load()
+		if int(n) >= c.cfg.MaxConns {
+			return false
+		}
+		if c.conns.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (c *Client) releaseConn() { c.conns.Add(-1) }
+
+// Conns is the number of peer connections of all torrents, dials in flight included.
+func (c *Client) Conns() int { return int(c.conns.Load()) }
 
 // NewClient starts a client, listening when cfg.ListenAddr is set.
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -90,6 +115,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		l := logrus.New()
 		l.SetLevel(logrus.WarnLevel)
 		cfg.Log = logrus.NewEntry(l)
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 200
 	}
 	c := &Client{
 		cfg:       cfg,

@@ -5,7 +5,11 @@
 //
 // Ownership:
 //   - A Client owns the listening socket and the map of torrents (guarded by Client.mu). Its
-//     accept goroutine only performs handshakes and hands connections to a torrent.
+//     accept goroutine only performs handshakes and hands connections to a torrent. The
+//     count of connections of all torrents under ClientConfig.MaxConns is an atomic: a
+//     torrent's loop takes room before a dial or for an incoming peer, and the connection
+//     gives it back when it closes; each torrent counts what it holds, so its Close
+//     returns whatever a connection lost on the way did not.
 //   - With ClientConfig.UTP the client also owns a uTP socket (package utp, BEP 29): a
 //     second accept goroutine feeds the same handshake path, and dials race the two
 //     transports (utp.go): the one that last worked for the address first (TCP for a new

@@ -43,6 +43,7 @@ type peerConn struct {
 	wake    chan struct{} // cap 1: something was queued
 	closing chan struct{} // closed once by close()
 	once    sync.Once
+	release func() // gives back the client's room for this connection; called by close
 	done    sync.WaitGroup
 
 	uploaded   atomic.Int64 // block bytes written to this peer, read by the loop each tick
@@ -190,6 +191,9 @@ func (p *peerConn) close() {
 	p.once.Do(func() {
 		close(p.closing)
 		p.conn.Close()
+		if p.release != nil {
+			p.release()
+		}
 	})
 }
 

@@ -56,12 +56,13 @@ type TorrentConfig struct {
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped
 // under "loop-owned"; the rest is immutable or atomic.
 type Torrent struct {
-	c     *Client
-	mi    *metainfo.MetaInfo
-	info  *metainfo.Info
-	store *cache.Storage
-	cfg   TorrentConfig
-	log   *logrus.Entry
+	c         *Client
+	mi        *metainfo.MetaInfo
+	info      *metainfo.Info
+	store     *cache.Storage
+	cfg       TorrentConfig
+	log       *logrus.Entry
+	connsHeld atomic.Int32 // room taken under the client's MaxConns and not yet given back
 
 	events         chan any        // from peer, dial and API goroutines to the loop
 	diskJobs       chan diskJob    // loop -> disk workers
@@ -298,6 +299,7 @@ func (t *Torrent) Close() error {
 	})
 	<-t.done
 	t.wg.Wait()
+	t.c.conns.Add(-t.connsHeld.Swap(0))
 	return nil
 }
 

@@ -132,6 +132,7 @@ func (t *Torrent) handleEvent(ev any) {
 		t.acceptConn(ev)
 	case dialFailed:
 		t.halfOpen--
+		t.releaseConn()
 		if c := t.cands[ev.addr]; c != nil {
 			c.dialing = false
 			c.fails++
@@ -182,6 +183,9 @@ func (t *Torrent) dialMore(now time.Time) {
 		if c.connected || c.dialing || now.Before(c.nextTry) || t.banned[addr.Addr()] {
 			continue
 		}
+		if !t.takeConn() {
+			return // the client's bound on connections of all torrents
+		}
 		c.dialing = true
 		t.halfOpen++
 		t.wg.Add(1)
@@ -214,6 +218,22 @@ func (t *Torrent) dialPeer(addr netip.AddrPort) {
 	}
 }
 
+// takeConn reserves room for a connection under the client's bound; the torrent counts
+// what it holds so that Close gives back whatever a connection lost on the way (a dial
+// finishing as the torrent stops) did not.
+func (t *Torrent) takeConn() bool {
+	if !t.c.takeConn() {
+		return false
+	}
+	t.connsHeld.Add(1)
+	return true
+}
+
+func (t *Torrent) releaseConn() {
+	t.connsHeld.Add(-1)
+	t.c.releaseConn()
+}
+
 // acceptConn registers a connection that finished its handshake.
 func (t *Torrent) acceptConn(ev newConn) {
 	if ev.outgoing {
@@ -224,7 +244,11 @@ func (t *Torrent) acceptConn(ev newConn) {
 	}
 	addr := remoteAddrPort(ev.conn)
 	reject := ""
+	// An outgoing connection holds the room its dial took; an incoming one takes it now.
+	slot := ev.outgoing || t.takeConn()
 	switch {
+	case !slot:
+		reject = "too many connections in all"
 	case ev.hs.PeerID == t.c.peerID:
 		reject = "connected to ourselves"
 		if c := t.cands[ev.dialed]; c != nil {
@@ -240,6 +264,9 @@ func (t *Torrent) acceptConn(ev newConn) {
 	if reject != "" {
 		t.log.WithField("peer", addr).Debug("dropping connection: ", reject)
 		ev.conn.Close()
+		if slot {
+			t.releaseConn()
+		}
 		t.dialMore(time.Now())
 		return
 	}
@@ -249,6 +276,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 		}
 	}
 	p := newPeerConn(ev.conn, addr, ev.hs, t.log)
+	p.release = t.releaseConn
 	if ev.outgoing {
 		p.addr = ev.dialed
 	}

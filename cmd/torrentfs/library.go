@@ -199,6 +199,26 @@ func readSpec(arg string) (library.Spec, error) {
 	return library.Spec{Torrent: b, Origin: abs}, nil
 }
 
+// readSpecs reads every argument, checking .torrent files against the cache bound, so a
+// bad one fails before anything starts.
+func readSpecs(args []string, cacheSize int64) ([]library.Spec, error) {
+	var specs []library.Spec
+	for _, a := range args {
+		spec, err := readSpec(a)
+		if err != nil {
+			return nil, err
+		}
+		if spec.Torrent != nil {
+			mi, _ := metainfo.Parse(spec.Torrent)
+			if _, err := windowFor(cacheSize, &mi.Info); err != nil {
+				return nil, err
+			}
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
 // libStatusLine prints the library's totals once a second on a terminal until ctx ends.
 func libStatusLine(ctx context.Context, lib *library.Library) {
 	w := os.Stderr

@@ -85,7 +85,7 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 	fset.StringVar(&mf.watch, "watch", "", "add the torrents of the .torrent and .magnet files in `DIR`, and remove them when their files are deleted")
 	return func(args []string) error {
 		if len(args) < 1 || len(args) == 1 && mf.watch == "" {
-			return usagef("want .torrent files or magnet links (or --watch) and a mount point")
+			return usagef("want a .torrent file and a mount point (or several torrents and magnet links, or --watch DIR)")
 		}
 		if mf.uid < 0 || mf.gid < 0 {
 			return usagef("--uid and --gid must not be negative")
@@ -104,13 +104,9 @@ func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 		return err
 	}
 	// Every argument is read and parsed first: a bad one fails before anything starts.
-	var specs []library.Spec
-	for _, a := range torrentArgs {
-		spec, err := readSpec(a)
-		if err != nil {
-			return err
-		}
-		specs = append(specs, spec)
+	specs, err := readSpecs(torrentArgs, int64(mf.cacheSize))
+	if err != nil {
+		return err
 	}
 	maxWindow := int64(mf.cacheSize) / 4
 	ctx, stop := signalContext()

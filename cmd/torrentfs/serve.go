@@ -67,13 +67,9 @@ func setupServe(fset *flag.FlagSet) func([]string) error {
 
 func runServe(args []string, sf *serveFlags) error {
 	log := logrus.WithField("cmd", "serve")
-	var specs []library.Spec
-	for _, a := range args {
-		spec, err := readSpec(a)
-		if err != nil {
-			return err
-		}
-		specs = append(specs, spec)
+	specs, err := readSpecs(args, int64(sf.cacheSize))
+	if err != nil {
+		return err
 	}
 	var w *library.Watcher
 	ctx, stop := signalContext()

@@ -37,6 +37,7 @@ type engineFlags struct {
 	trackers      stringsFlag
 	noTrackers    bool
 	maxPeers      int
+	maxConns      int
 	encryption    encryptionFlag
 	noUTP         bool
 	noTCP         bool
@@ -51,7 +52,8 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.peers, "peer", "`HOST:PORT` of a peer to connect to (repeatable)")
 	fs.Var(&f.trackers, "tracker", "announce `URL` to use instead of the torrent's (repeatable; each is a tier)")
 	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
-	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections")
+	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections of each torrent")
+	fs.IntVar(&f.maxConns, "max-conns", 200, "maximum peer connections of all torrents together")
 	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
 	fs.BoolVar(&f.noUTP, "no-utp", false, "do not connect to peers over uTP (BEP 29): TCP only")
 	fs.BoolVar(&f.noTCP, "no-tcp", false, "do not connect to peers over TCP: uTP only")
@@ -104,6 +106,7 @@ func (f *engineFlags) newSwarmClient(log *logrus.Entry) (*swarm.Client, *udpmux.
 		UploadLimit:   int64(f.uploadLimit),
 		DownloadLimit: int64(f.downloadLimit),
 		Encryption:    swarm.Encryption(f.encryption),
+		MaxConns:      f.maxConns,
 		Log:           log,
 	}
 	switch {

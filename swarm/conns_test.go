@@ -1,0 +1,62 @@
+package swarm_test
+
+import (
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"torrentfs/internal/testutil"
+	"torrentfs/swarm"
+)
+
+// The client's bound on connections holds across its torrents, incoming ones included,
+// and every connection gives its room back when its torrent stops.
+func TestClientConnectionBound(t *testing.T) {
+	src := t.TempDir()
+	miA, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
+	miB, _ := makeTorrent(t, src, "b", map[string]int64{"b.bin": 1 << 20}, 32<<10)
+	var seeders []netip.AddrPort
+	for i := range 3 {
+		s := newClient(t, swarm.ClientConfig{ListenAddr: netip.AddrFrom4([4]byte{127, 0, 0, byte(71 + i)}).String() + ":0"})
+		addTorrent(t, s, miA, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+		addTorrent(t, s, miB, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+		seeders = append(seeders, s.Addr().(*net.TCPAddr).AddrPort())
+	}
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.70:0", MaxConns: 2})
+	var over atomic.Int32
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if n := c.Conns(); n > 2 {
+				over.Store(int32(n))
+			}
+		}
+	}()
+	ta := addTorrent(t, c, miA, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: seeders})
+	tb := addTorrent(t, c, miB, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: seeders})
+	waitComplete(t, ta, 60*time.Second)
+	// A peer dialing in while the room is taken is turned away.
+	third := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.74:0"})
+	addTorrent(t, third, miA, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{c.Addr().(*net.TCPAddr).AddrPort()}})
+	time.Sleep(500 * time.Millisecond)
+	if n := ta.Stats().Peers + tb.Stats().Peers; n > 2 {
+		t.Errorf("%d peers across both torrents, bound 2", n)
+	}
+	close(stop)
+	<-sampled
+	if n := over.Load(); n != 0 {
+		t.Errorf("the client held %d connections, bound 2", n)
+	}
+	ta.Close()
+	tb.Close()
+	testutil.WaitFor(t, 5*time.Second, "every connection's room given back", func() bool { return c.Conns() == 0 })
+}
