@@ -412,3 +412,54 @@ func TestHTTPStallsCounted(t *testing.T) {
 		t.Errorf("read waits counted %v, want 1", got)
 	}
 }
+
+// stated is a torrent that tells its pieces' states, as the engine does: wants of read
+// heads the server does not own (FUSE readers) show in the piece map.
+type stated struct {
+	*fake
+	states string
+}
+
+func (s stated) PieceStates(ctx context.Context, first, last int) []byte {
+	return []byte(s.states[first : last+1])
+}
+
+func TestPieceMapFromEngineStates(t *testing.T) {
+	f := newFake("show", 1, ffile{[]string{"ep 1.mkv"}, 200_000}, ffile{[]string{"notes.txt"}, 100_000})
+	f.Provide(0)
+	_, hs := start(t, Options{}, stated{f, "hwd.w"})
+	_, body := get(t, "GET", hs.URL+"/api/torrents")
+	var ts []apiTorrent
+	if err := json.Unmarshal(body, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if got := ts[0].Files[0].Pieces + "|" + ts[0].Files[1].Pieces; got != "hwd.|.w" {
+		t.Errorf("piece maps %q, want hwd.|.w", got)
+	}
+}
+
+// Torrents come and go while serving: a removed one's URLs are 404, an added one's work.
+func TestAddRemoveTorrents(t *testing.T) {
+	a := newFake("a", 1, ffile{[]string{"x.bin"}, 1000})
+	b := newFake("b", 2, ffile{[]string{"y.bin"}, 1000})
+	a.Provide(0)
+	b.Provide(0)
+	s, hs := start(t, Options{}, a)
+	url := func(f *fake, p string) string { return hs.URL + "/stream/" + f.InfoHash().HexString() + "/" + p }
+	if resp, _ := get(t, "GET", url(b, "b/y.bin")); resp.StatusCode != 404 {
+		t.Errorf("not yet added: %d", resp.StatusCode)
+	}
+	s.Add(b)
+	if resp, body := get(t, "GET", url(b, "b/y.bin")); resp.StatusCode != 200 || len(body) != 1000 {
+		t.Errorf("added: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	s.Remove(a.InfoHash())
+	if resp, _ := get(t, "GET", url(a, "a/x.bin")); resp.StatusCode != 404 {
+		t.Errorf("removed: %d", resp.StatusCode)
+	}
+	_, pl := get(t, "GET", hs.URL+"/playlist.m3u")
+	_, api := get(t, "GET", hs.URL+"/api/torrents")
+	if bytes.Contains(api, []byte(a.InfoHash().HexString())) || !bytes.Contains(api, []byte(b.InfoHash().HexString())) {
+		t.Errorf("api after remove:\n%s\n%s", api, pl)
+	}
+}

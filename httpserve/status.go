@@ -1,6 +1,7 @@
 package httpserve
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"net/http"
@@ -29,7 +30,9 @@ type apiTorrent struct {
 }
 
 // apiFile is one file with its piece map: one character per piece under the file, 'h'
-// verified, 'w' wanted by an HTTP viewer's read window, '.' missing.
+// verified, 'w' wanted by a reader (an HTTP viewer's window, or any read head when the
+// torrent tells its states: FUSE readers too), 'd' downloading in the background, '.'
+// missing.
 type apiFile struct {
 	Path     string    `json:"path"`
 	Size     int64     `json:"size"`
@@ -61,7 +64,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	out := make([]apiTorrent, 0, len(torrents))
 	views := s.viewWindows()
 	for _, st := range torrents {
-		out = append(out, s.apiTorrent(st, views[st]))
+		out = append(out, s.apiTorrent(r.Context(), st, views[st]))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -93,7 +96,7 @@ func (s *Server) viewWindows() map[*served]map[int][]apiView {
 	return out
 }
 
-func (s *Server) apiTorrent(st *served, views map[int][]apiView) apiTorrent {
+func (s *Server) apiTorrent(ctx context.Context, st *served, views map[int][]apiView) apiTorrent {
 	info := st.t.Info()
 	stats := st.t.Stats()
 	a := apiTorrent{
@@ -117,27 +120,46 @@ func (s *Server) apiTorrent(st *served, views map[int][]apiView) apiTorrent {
 		if af.Viewers == nil {
 			af.Viewers = []apiView{}
 		}
-		af.Pieces = pieceMap(st.t, f.Offset, f.Length, af.Viewers)
+		af.Pieces = pieceMap(ctx, st.t, f.Offset, f.Length, af.Viewers)
 		a.Files = append(a.Files, af)
 	}
 	return a
 }
 
+// PieceStater is what a Torrent may also offer: each piece's state as the engine sees it,
+// one byte per piece of first..last: 'h' verified, 'w' wanted by a read head, 'd' being
+// downloaded, '.' missing; nil when it cannot tell.
+type PieceStater interface {
+	PieceStates(ctx context.Context, first, last int) []byte
+}
+
 // pieceMap draws the pieces under file bytes [off, off+n) as characters (see apiFile).
-func pieceMap(t Torrent, off, n int64, views []apiView) string {
+func pieceMap(ctx context.Context, t Torrent, off, n int64, views []apiView) string {
 	info := t.Info()
 	first, last := info.PieceRange(off, n)
 	if last < first {
 		return ""
 	}
+	var states []byte
+	if ps, ok := t.(PieceStater); ok {
+		states = ps.PieceStates(ctx, first, last)
+	}
 	var b strings.Builder
 	b.Grow(last - first + 1)
 	for k := first; k <= last; k++ {
+		st := byte('.')
+		if k-first < len(states) {
+			st = states[k-first]
+		}
 		switch {
-		case t.HasPiece(k):
+		case st == 'h' || t.HasPiece(k):
 			b.WriteByte('h')
+		case st == 'w':
+			b.WriteByte('w')
 		case wantedBy(info.PieceOffset(k)-off, info.PieceSize(k), views):
 			b.WriteByte('w')
+		case st == 'd':
+			b.WriteByte('d')
 		default:
 			b.WriteByte('.')
 		}

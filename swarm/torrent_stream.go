@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -142,3 +143,40 @@ func (t *Torrent) readBlock(piece, begin int, p []byte) error {
 }
 
 var errNotPresent = errors.New("piece no longer present")
+
+// Piece states reported by PieceStates.
+const (
+	PieceHave        = 'h' // verified, on disk
+	PieceWanted      = 'w' // wanted by a read head (a read or its readahead), not yet here
+	PieceDownloading = 'd' // being fetched for the background download
+	PieceMissing     = '.'
+)
+
+// PieceStates describes pieces first..last (clamped to the torrent), one byte each (see
+// PieceHave...), as the loop sees them now; nil when the torrent has stopped or ctx ends.
+func (t *Torrent) PieceStates(ctx context.Context, first, last int) []byte {
+	first, last = max(first, 0), min(last, t.info.NumPieces()-1)
+	if last < first {
+		return []byte{}
+	}
+	var out []byte
+	if !t.do(ctx, func() {
+		out = make([]byte, last-first+1)
+		for i := first; i <= last; i++ {
+			_, wanted := t.pk.Due(i)
+			switch {
+			case t.ledger.Present(i):
+				out[i-first] = PieceHave
+			case wanted:
+				out[i-first] = PieceWanted
+			case t.ledger.InFlight(i):
+				out[i-first] = PieceDownloading
+			default:
+				out[i-first] = PieceMissing
+			}
+		}
+	}) {
+		return nil
+	}
+	return out
+}
