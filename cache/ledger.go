@@ -34,9 +34,14 @@ type Ledger struct {
 	softBytes, hardBytes int64
 
 	// The least recently read order over present pieces: an intrusive doubly linked list
-	// (prev/next hold index+1, 0 for none), oldest at head.
+	// (prev/next hold index+1, 0 for none), oldest at head. stamp[i] is when piece i last
+	// moved to the tail, by clock: ledgers sharing a clock (the torrents of one cache
+	// pool) can compare their oldest pieces.
 	prev, next []int32
 	head, tail int32
+	stamp      []int64
+	clock      func() int64
+	ticks      int64 // the clock when none is set
 }
 
 // NewLedger makes an empty ledger for info, bounded to bound bytes (0: unbounded).
@@ -51,7 +56,23 @@ func NewLedger(info *metainfo.Info, bound int64) *Ledger {
 		hard:     make([]int32, n),
 		prev:     make([]int32, n),
 		next:     make([]int32, n),
+		stamp:    make([]int64, n),
 	}
+}
+
+// SetClock makes the ledger stamp its reads with clock, which must increase: ledgers that
+// share one can tell whose least recently read piece is older (see Oldest).
+func (l *Ledger) SetClock(clock func() int64) { l.clock = clock }
+
+// Oldest is the least recently read piece that ordinary eviction may take (present, not
+// pinned) and its stamp.
+func (l *Ledger) Oldest() (piece int, stamp int64, ok bool) {
+	for i := l.head - 1; i >= 0; i = l.next[i] - 1 {
+		if l.hard[i] == 0 && l.soft[i] == 0 {
+			return int(i), l.stamp[i], true
+		}
+	}
+	return 0, 0, false
 }
 
 // Load marks every piece of have present (after Storage.Check), in index order, and returns
@@ -290,6 +311,12 @@ func (l *Ledger) drop(i int) {
 }
 
 func (l *Ledger) pushBack(i int) {
+	if l.clock != nil {
+		l.stamp[i] = l.clock()
+	} else {
+		l.ticks++
+		l.stamp[i] = l.ticks
+	}
 	l.prev[i], l.next[i] = l.tail, 0
 	if l.tail != 0 {
 		l.next[l.tail-1] = int32(i) + 1

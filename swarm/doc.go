@@ -34,6 +34,11 @@
 //   - Storage faults (a full disk, a read-only file system, a file deleted underneath) are
 //     never blamed on peers: only a fully written piece whose hash mismatches strikes the
 //     peers that sent it. A full disk shrinks the cache to what the disk holds.
+//   - A CachePool (cachepool.go) shares one cache bound among torrents: each member's
+//     loop publishes its cache's use and the age of its oldest evictable piece in atomics;
+//     the pool's goroutine, a few times a second, has the member with the oldest piece
+//     evict it on that member's loop until the members fit. It owns only its member set
+//     (under its mutex) and its clock (an atomic the members' ledgers stamp reads with).
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info

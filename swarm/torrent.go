@@ -32,6 +32,9 @@ type TorrentConfig struct {
 	// least recently read pieces nobody reads now are evicted to stay under it. 0 keeps
 	// everything, until the disk is full (see StopOnDiskFull).
 	CacheBytes int64
+	// Pool, when set, shares its bound with the other torrents of the pool (see
+	// CachePool); CacheBytes is then taken from it.
+	Pool *CachePool
 	// StopOnDiskFull stops downloading when the disk is full, for a download that must keep
 	// every piece (get). Otherwise the cache shrinks to what the disk holds and reads go on.
 	StopOnDiskFull bool
@@ -56,13 +59,15 @@ type TorrentConfig struct {
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped
 // under "loop-owned"; the rest is immutable or atomic.
 type Torrent struct {
-	c         *Client
-	mi        *metainfo.MetaInfo
-	info      *metainfo.Info
-	store     *cache.Storage
-	cfg       TorrentConfig
-	log       *logrus.Entry
-	connsHeld atomic.Int32 // room taken under the client's MaxConns and not yet given back
+	c     *Client
+	mi    *metainfo.MetaInfo
+	info  *metainfo.Info
+	store *cache.Storage
+	cfg   TorrentConfig
+	log   *logrus.Entry
+	// What the cache pool sees of this torrent (cachepool.go); written by the loop.
+	poolUsed, poolOldest atomic.Int64
+	connsHeld            atomic.Int32 // room taken under the client's MaxConns and not yet given back
 
 	events         chan any        // from peer, dial and API goroutines to the loop
 	diskJobs       chan diskJob    // loop -> disk workers
@@ -125,6 +130,9 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 	if cfg.MaxPeers <= 0 {
 		cfg.MaxPeers = 50
 	}
+	if cfg.Pool != nil {
+		cfg.CacheBytes = cfg.Pool.bound
+	}
 	if cfg.MaxHalfOpen <= 0 {
 		cfg.MaxHalfOpen = 8
 	}
@@ -174,6 +182,9 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 			t.queuePunch(i) // over the bound: never present to the picker
 		}
 	}
+	if cfg.Pool != nil {
+		t.ledger.SetClock(cfg.Pool.tick)
+	}
 	t.pk.SetGate(t.gate)
 	if cfg.NoBackground {
 		t.pk.SetBackground(false)
@@ -197,6 +208,10 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 	}
 	c.torrents[mi.InfoHash] = t
 	c.mu.Unlock()
+	if cfg.Pool != nil {
+		t.publishPool()
+		cfg.Pool.join(t)
+	}
 
 	for range diskWorkers {
 		t.wg.Add(1)
@@ -300,6 +315,9 @@ func (t *Torrent) Close() error {
 	<-t.done
 	t.wg.Wait()
 	t.c.conns.Add(-t.connsHeld.Swap(0))
+	if t.cfg.Pool != nil {
+		t.cfg.Pool.leave(t)
+	}
 	return nil
 }
 

@@ -94,6 +94,7 @@ func (t *Torrent) run() {
 			t.shutdown()
 			return
 		}
+		t.publishPool()
 	}
 }
 

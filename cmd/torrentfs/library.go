@@ -34,7 +34,24 @@ type libEngine struct {
 	flags     *engineFlags
 	cacheDir  string // "" = the per-user default
 	cacheSize int64
+	pool      *swarm.CachePool // shares cacheSize among the torrents; nil when unbounded
 	log       *logrus.Entry
+}
+
+// newLibEngine is the engine of a library with cacheSize bytes of cache for all its
+// torrents together (0: unbounded). Close stops its pool.
+func newLibEngine(e *engine, flags *engineFlags, cacheDir string, cacheSize int64, log *logrus.Entry) *libEngine {
+	le := &libEngine{e: e, flags: flags, cacheDir: cacheDir, cacheSize: cacheSize, log: log}
+	if cacheSize > 0 {
+		le.pool = swarm.NewCachePool(cacheSize)
+	}
+	return le
+}
+
+func (le *libEngine) Close() {
+	if le.pool != nil {
+		le.pool.Close()
+	}
 }
 
 func (le *libEngine) FetchMetadata(ctx context.Context, m *metainfo.Magnet) (*metainfo.MetaInfo, error) {
@@ -76,6 +93,7 @@ func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metain
 	}
 	t, err := le.flags.addTorrent(le.e, mi, store, have, func(cfg *swarm.TorrentConfig) {
 		cfg.CacheBytes = le.cacheSize
+		cfg.Pool = le.pool
 		cfg.NoBackground = le.cacheSize > 0
 		if m != nil {
 			// The magnet's own peers are often the only ones known (no trackers).

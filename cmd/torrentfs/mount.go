@@ -46,8 +46,9 @@ torrents when they are deleted. All torrents share one listen port, one DHT node
 cache settings.
 
 Pieces are kept in --cache-dir/<infohash>, reused by the next mount. --cache-size 0 keeps
-everything (the mount ends up a full seed); a size bounds each torrent's cache: least
-recently read pieces are evicted and nothing downloads unless read.
+everything (the mount ends up a full seed); a size bounds the cache of all torrents
+together: the least recently read pieces of any torrent are evicted and nothing
+downloads unless read.
 
 Stop with Ctrl-C, SIGTERM, "torrentfs umount MOUNTPOINT" or "fusermount3 -u MOUNTPOINT".`,
 		setup: setupMount,
@@ -76,7 +77,7 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 	var mf mountFlags
 	mf.engine.register(fset)
 	fset.StringVar(&mf.cacheDir, "cache-dir", "", "where pieces are kept, in a directory per info-hash (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
-	fset.Var(&mf.cacheSize, "cache-size", "bound on cached bytes (e.g. 2G); 0 = keep everything and download it all")
+	fset.Var(&mf.cacheSize, "cache-size", "bound on the cached bytes of all torrents together (e.g. 2G; least recently read pieces of any torrent go first); 0 = keep everything and download it all")
 	fset.DurationVar(&mf.readTimeout, "read-timeout", 0, "fail a read with EIO after waiting this long for data; 0 = wait forever")
 	fset.BoolVar(&mf.allowOther, "allow-other", false, "let other users read the mount (non-root needs user_allow_other in /etc/fuse.conf)")
 	fset.IntVar(&mf.uid, "uid", os.Getuid(), "owner of the files")
@@ -136,7 +137,9 @@ func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 		defer hs.close()
 	}
 	view := newLibView(fsys, hsrv, log)
-	lib := library.New(&libEngine{e: c, flags: &mf.engine, cacheDir: mf.cacheDir, cacheSize: int64(mf.cacheSize), log: log}, view, log)
+	le := newLibEngine(c, &mf.engine, mf.cacheDir, int64(mf.cacheSize), log)
+	defer le.Close()
+	lib := library.New(le, view, log)
 	defer lib.Close()
 	for _, spec := range specs {
 		if _, err := lib.Add(spec); err != nil {

@@ -52,7 +52,7 @@ func setupServe(fset *flag.FlagSet) func([]string) error {
 	sf.engine.register(fset)
 	fset.StringVar(&sf.http, "http", "127.0.0.1:8080", "`ADDR` to serve HTTP on")
 	fset.StringVar(&sf.cacheDir, "cache-dir", "", "where pieces are kept, in a directory per info-hash (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
-	fset.Var(&sf.cacheSize, "cache-size", "bound on each torrent's cached bytes (e.g. 2G); 0 = keep everything and download it all")
+	fset.Var(&sf.cacheSize, "cache-size", "bound on the cached bytes of all torrents together (e.g. 2G; least recently read pieces of any torrent go first); 0 = keep everything and download it all")
 	fset.StringVar(&sf.watch, "watch", "", "serve the torrents of the .torrent and .magnet files in `DIR` too, dropping them when their files are deleted")
 	return func(args []string) error {
 		if len(args) == 0 && sf.watch == "" {
@@ -82,7 +82,9 @@ func runServe(args []string, sf *serveFlags) error {
 	maxWindow := int64(sf.cacheSize) / 4
 	hsrv := httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log})
 	view := newLibView(nil, hsrv, log)
-	lib := library.New(&libEngine{e: c, flags: &sf.engine, cacheDir: sf.cacheDir, cacheSize: int64(sf.cacheSize), log: log}, view, log)
+	le := newLibEngine(c, &sf.engine, sf.cacheDir, int64(sf.cacheSize), log)
+	defer le.Close()
+	lib := library.New(le, view, log)
 	defer lib.Close()
 	if sf.watch != "" {
 		if w, err = library.NewWatcher(sf.watch, lib, 0, log); err != nil {
