@@ -56,9 +56,10 @@ type Torrent struct {
 	dir   *dir
 	mtime time.Time
 
-	// t and info are set once by Show, under dir.mu.
-	t    reader.Torrent
-	info *metainfo.Info
+	// t, info and files are set once by Show, under dir.mu.
+	t     reader.Torrent
+	info  *metainfo.Info
+	files []*file
 
 	closing   chan struct{} // closed by Remove or FS.Close
 	closeOnce sync.Once
@@ -175,6 +176,7 @@ files:
 			continue
 		}
 		node := &file{tt: tt, index: i, inode: tt.base + uint64(2+i), length: mf.Length}
+		tt.files = append(tt.files, node)
 		if info.Single {
 			d.add(info.Name, node)
 			continue
@@ -231,8 +233,32 @@ func (tt *Torrent) Remove() {
 	f.root.mu.Lock()
 	f.root.remove(name)
 	f.root.mu.Unlock()
+	s := f.server
 	f.mu.Unlock()
 	f.invalidate(f.root, name)
+	tt.dir.mu.RLock()
+	files := tt.files
+	tt.dir.mu.RUnlock()
+	if s == nil || len(files) == 0 {
+		return
+	}
+	// The kernel's page cache of the files must go too, or a process holding one open
+	// would go on reading cached pages. Reads blocked in this process fail now (closing),
+	// so the kernel can drop their pages; still, never wait on the kernel for long.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, n := range files {
+			if err := s.InvalidateNodeData(n); err != nil && err != fuse.ErrNotCached {
+				f.log.Debugf("invalidate a removed file's cache: %v", err)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		f.log.Warnf("the kernel was slow to drop the cache of %s's files", name)
+	}
 }
 
 func (tt *Torrent) close() { tt.closeOnce.Do(func() { close(tt.closing) }) }

@@ -100,7 +100,8 @@ func mountMagnetThroughDHT(t *testing.T, l *dhtLab, torrent, data, boot string) 
 	start := time.Now()
 	p := mountAt(t, link, mnt, "--no-dht=false", "--listen", l.net.BridgeIP.String()+":0",
 		"--dht-bootstrap", boot, "--dht-state", filepath.Join(t.TempDir(), "dht.state"), "--cache-dir", t.TempDir())
-	t.Logf("mounted after %s", time.Since(start).Round(time.Millisecond))
+	waitFiles(t, filepath.Join(mnt, mi.Info.Name), 60*time.Second)
+	t.Logf("files shown after %s", time.Since(start).Round(time.Millisecond))
 	if !strings.Contains(p.Stderr(), "peers from dht") {
 		t.Errorf("the mount did not say it found peers through the DHT:\n%s", p.Stderr())
 	}

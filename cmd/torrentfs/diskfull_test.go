@@ -38,7 +38,7 @@ func TestMountDiskFull(t *testing.T) {
 	args := append([]string{"--log-level", "debug", "--cache-dir", disk}, mountPeerFlags(addrs)...)
 	m := mountAt(t, torrent, mnt, args...)
 
-	sum := testutil.Start(t, "sha256sum", filepath.Join(mnt, "film.bin"))
+	sum := testutil.Start(t, "sha256sum", filepath.Join(mnt, "film.bin", "film.bin"))
 	if err := mountWaitReader(t, sum, m, 120*time.Second); err != nil {
 		t.Fatalf("sha256sum through the mount: %v\n%s", err, sum.Stderr())
 	}
@@ -79,7 +79,7 @@ func TestMountReadTooBigForDisk(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "m")
 	args := append([]string{"--log-level", "debug", "--cache-dir", disk}, mountPeerFlags(addrs)...)
 	m := mountAt(t, torrent, mnt, args...)
-	path := filepath.Join(mnt, "big.bin")
+	path := filepath.Join(mnt, "big.bin", "big.bin")
 	orig, err := os.ReadFile(filepath.Join(src, "big.bin"))
 	if err != nil {
 		t.Fatal(err)

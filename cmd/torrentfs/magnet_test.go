@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"torrentfs/internal/testpeers"
 	"torrentfs/internal/testutil"
@@ -38,7 +39,8 @@ func TestMountMagnet(t *testing.T) {
 	link := magnetOf(t, torrent, seeder(t, torrent, data))
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	p := mountAt(t, link, mnt, "--cache-dir", t.TempDir())
-	if !strings.Contains(p.Stderr(), "fetching metadata...") {
+	waitFiles(t, filepath.Join(mnt, "set"), 30*time.Second)
+	if !strings.Contains(p.Stderr(), "fetching metadata") {
 		t.Errorf("mount did not say it fetched the metadata:\n%s", p.Stderr())
 	}
 	for _, f := range []string{"a/one.bin", "two.bin"} {

@@ -44,7 +44,7 @@ func TestMountFFmpegPlaysMP4(t *testing.T) {
 		}
 		return p.Stdout()
 	}
-	if got, want := decode(filepath.Join(mnt, "clip.mp4")), decode(orig); got != want {
+	if got, want := decode(filepath.Join(mnt, "clip.mp4", "clip.mp4")), decode(orig); got != want {
 		t.Errorf("decoded frames differ: mount %q, original %q", got, want)
 	}
 }

@@ -185,3 +185,13 @@ func downloaded(t *testing.T, p *testutil.Proc) int64 {
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return n
 }
+
+// waitFiles waits until the torrent directory dir of a mount lists something: a magnet's
+// directory shows at once and fills when the metadata is in.
+func waitFiles(t *testing.T, dir string, d time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, d, "the files of "+filepath.Base(dir), func() bool {
+		out, err := exec.Command("ls", "-A", dir).Output()
+		return err == nil && len(strings.TrimSpace(string(out))) > 0
+	})
+}

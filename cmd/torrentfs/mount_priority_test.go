@@ -44,7 +44,7 @@ func TestMountPriorityFarRead(t *testing.T) {
 		}
 		return len(mountVerified(m)) >= 2
 	})
-	r := startMountScriptReader(t, mnt, src, "big.bin")
+	r := startMountScriptReader(t, filepath.Join(mnt, "big.bin"), src, "big.bin")
 	off := int64(mountSlowFileSize) * 9 / 10
 	target := int(off / mountSlowPieceSize)
 	r.read(t, off, 64<<10, 20*time.Second)
@@ -71,7 +71,7 @@ func TestMountSeekFarAway(t *testing.T) {
 	// fetch, so the old window is all that competes with the far read.
 	args := append([]string{"--log-level", "debug", "--cache-dir", t.TempDir(), "--cache-size", "16M"}, mountPeerFlags(addrs)...)
 	m := mountAt(t, torrent, mnt, args...)
-	r := startMountScriptReader(t, mnt, src, "big.bin")
+	r := startMountScriptReader(t, filepath.Join(mnt, "big.bin"), src, "big.bin")
 	const seq = 1 << 20
 	for off := int64(0); off < seq; off += 64 << 10 {
 		r.read(t, off, 64<<10, 20*time.Second)

@@ -37,7 +37,7 @@ func TestMountSeekQBittorrentSeeders(t *testing.T) {
 	m := mountAt(t, torrent, mnt, args...)
 	// A player opens the file, then seeks: while it is open and nothing is due, the
 	// background download keeps only a short queue at each seeder.
-	r := startMountScriptReader(t, mnt, src, "film.bin")
+	r := startMountScriptReader(t, filepath.Join(mnt, "film.bin"), src, "film.bin")
 	// The background download is under way at both seeders before the seek.
 	testutil.WaitFor(t, 60*time.Second, "the background download from both seeders", func() bool {
 		if m.Exited() {

@@ -385,7 +385,7 @@ func TestMountFFmpegFaststart(t *testing.T) {
 	if n := len(mountPieceSet(mountVerified(m))); n == mi.Info.NumPieces() {
 		t.Fatal("the mount had the whole clip before decoding began; the test would not stream")
 	}
-	got := decode(filepath.Join(mnt, "clip.mp4"))
+	got := decode(filepath.Join(mnt, "clip.mp4", "clip.mp4"))
 	if got != want {
 		t.Errorf("frame checksums differ between the mount and the original:\n%s", firstDiff(got, want))
 	}

@@ -81,7 +81,7 @@ func TestMountRandomReads(t *testing.T) {
 	peer := seeder(t, torrent, data)
 	mnt := filepath.Join(t.TempDir(), "m")
 	mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", t.TempDir())
-	path := filepath.Join(mnt, "movie.mkv")
+	path := filepath.Join(mnt, "movie.mkv", "movie.mkv")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 200 {
 		off := rng.Int64N(size + 1000) // some start past the end
@@ -105,7 +105,7 @@ func TestMountTwoReaders(t *testing.T) {
 	peer := seeder(t, torrent, data)
 	mnt := filepath.Join(t.TempDir(), "m")
 	mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", t.TempDir())
-	orig, path := filepath.Join(data, "movie.mkv"), filepath.Join(mnt, "movie.mkv")
+	orig, path := filepath.Join(data, "movie.mkv"), filepath.Join(mnt, "movie.mkv", "movie.mkv")
 	// One reads from the start, the other from the middle, at the same time.
 	a := testutil.Start(t, "cmp", path, orig)
 	b := testutil.Start(t, "cmp", "-i", strconv.Itoa(size/2), path, orig)
@@ -120,7 +120,7 @@ func TestMountInterruptBlockedRead(t *testing.T) {
 	torrent, _, _ := fixture(t, "movie.mkv", tfile{"", 2 << 20})
 	mnt := filepath.Join(t.TempDir(), "m")
 	mountAt(t, torrent, mnt, "--cache-dir", t.TempDir())
-	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv"))
+	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv", "movie.mkv"))
 	waitBlocked(t, cat)
 	cat.Cmd.Process.Signal(syscall.SIGINT)
 	if err := cat.Wait(t, 3*time.Second); err == nil {
@@ -146,7 +146,7 @@ func TestMountSIGTERMWithBlockedRead(t *testing.T) {
 	torrent, _, _ := fixture(t, "movie.mkv", tfile{"", 2 << 20})
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--cache-dir", t.TempDir())
-	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv"))
+	cat := testutil.Start(t, "cat", filepath.Join(mnt, "movie.mkv", "movie.mkv"))
 	waitBlocked(t, cat)
 	m.Cmd.Process.Signal(syscall.SIGTERM)
 	// The product's bound is 2 s; a little more here so a loaded machine does not flake.
@@ -197,7 +197,7 @@ func TestMountRemountReusesCache(t *testing.T) {
 	for i := range got {
 		mnt := filepath.Join(t.TempDir(), "m")
 		m := mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", cacheDir)
-		sh(t, "cmp "+filepath.Join(mnt, "movie.mkv")+" "+orig)
+		sh(t, "cmp "+filepath.Join(mnt, "movie.mkv", "movie.mkv")+" "+orig)
 		m.Cmd.Process.Signal(syscall.SIGTERM)
 		if err := m.Wait(t, 5*time.Second); err != nil {
 			t.Fatalf("mount %d: %v\n%s", i, err, m.Stderr())
@@ -217,7 +217,7 @@ func TestMountBoundedCache(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "m")
 	const bound = size / 3
 	mountAt(t, torrent, mnt, "--peer", peer, "--cache-dir", cacheDir, "--cache-size", strconv.Itoa(bound))
-	c := testutil.Start(t, "cmp", filepath.Join(mnt, "movie.mkv"), filepath.Join(data, "movie.mkv"))
+	c := testutil.Start(t, "cmp", filepath.Join(mnt, "movie.mkv", "movie.mkv"), filepath.Join(data, "movie.mkv"))
 	var most int64
 	for !c.Exited() {
 		out, err := exec.Command("du", "-s", "-B1", cacheDir).Output()
