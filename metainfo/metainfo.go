@@ -72,8 +72,8 @@ type MetaInfo struct {
 type Info struct {
 	Name string
 	// Version says whether the dictionary is v1, v2 or both. The geometry below is v1's for
-	// v1 and hybrid torrents; a v2-only torrent gets the same kind of geometry with pad files
-	// before every file that must start on a piece boundary, as a hybrid of it would have.
+	// v1 and hybrid torrents; a v2-only torrent gets the geometry a hybrid of it would have,
+	// with pad files so that every non-empty file starts on a piece boundary.
 	Version     Version
 	PieceLength int64
 	// Pieces are the v1 piece hashes; nil for a v2-only torrent (NumPieces counts pieces

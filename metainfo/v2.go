@@ -182,21 +182,21 @@ func checkPaths(files []File) error {
 	return nil
 }
 
-// padFiles lays files out as one byte stream the way v2 needs it and libtorrent writes
-// hybrids: in order, with a BEP 47 pad file after every file but the last whose length is not
-// a multiple of pieceLen, so that every non-empty file starts on a piece boundary. It sets
-// the offsets and returns the stream's length.
+// padFiles lays files out as one byte stream the way v2 needs it and libtorrent 2.0 writes
+// multi-file hybrids: in order, with a BEP 47 pad file after every file whose length is not a
+// multiple of pieceLen (the last one too), so that every non-empty file starts on a piece
+// boundary. It sets the offsets and returns the stream's length.
 func padFiles(files []File, pieceLen int64) ([]File, int64, error) {
 	out := make([]File, 0, 2*len(files))
 	var off int64
-	for i, f := range files {
+	for _, f := range files {
 		f.Offset = off
 		out = append(out, f)
 		if off+f.Length < off {
 			return nil, 0, invalid("total length overflows")
 		}
 		off += f.Length
-		if r := f.Length % pieceLen; r != 0 && i < len(files)-1 {
+		if r := f.Length % pieceLen; r != 0 {
 			pad := pieceLen - r
 			out = append(out, File{Path: []string{".pad", strconv.FormatInt(pad, 10)}, Length: pad, Offset: off, Padding: true})
 			if off+pad < off {
@@ -209,7 +209,7 @@ func padFiles(files []File, pieceLen int64) ([]File, int64, error) {
 }
 
 // layoutV2 gives a v2-only torrent the v1-style geometry the rest of the code base uses: the
-// tree's files with pad files between them (padFiles). One file at the top of the tree makes a
+// tree's files with the pad files a hybrid of it has (padFiles). One file at the top of the tree makes a
 // single-file torrent named after it, as libtorrent reads it.
 func layoutV2(info *Info, tree []File) error {
 	if len(tree) == 1 && len(tree[0].Path) == 1 {

@@ -302,8 +302,8 @@ func TestParseV2Invalid(t *testing.T) {
 			top["piece layers"] = dict{bad: layer}
 		}), "not the pieces root 7272"},
 		{"hybrid: a v1 length differs", hy(func(_, info, _ dict) {
-			info["files"].([]any)[0].(dict)["length"] = 5001
-		}), `hybrid torrent: v1 file 0 is "a" (5001 bytes) but the v2 file tree has "a" (5000 bytes) there`},
+			info["files"].([]any)[0].(dict)["length"] = 4999
+		}), `hybrid torrent: v1 file 0 is "a" (4999 bytes) but the v2 file tree has "a" (5000 bytes) there`},
 		{"hybrid: a v1 path differs", hy(func(_, info, _ dict) {
 			info["files"].([]any)[0].(dict)["path"] = []any{"b"}
 		}), `v1 file 0 is "b" (5000 bytes) but the v2 file tree has "a"`},
@@ -396,13 +396,13 @@ func TestParseV2Layout(t *testing.T) {
 		got = append(got, fl{strings.Join(f.Path, "/"), f.Length, f.Offset, f.Padding})
 	}
 	want := []fl{{"a", 10, 0, false}, {".pad/16374", 16374, 10, true}, {"b", 0, 16384, false},
-		{"c/d", 16384, 16384, false}, {"e", 20000, 32768, false}}
+		{"c/d", 16384, 16384, false}, {"e", 20000, 32768, false}, {".pad/12768", 12768, 52768, true}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("files %+v; want %+v", got, want)
 	}
 	in := &m.Info
-	if in.Version != V2 || in.Single || in.Pieces != nil || in.TotalLength != 52768 || in.NumPieces() != 4 ||
-		in.PieceSize(3) != 20000-16384 || in.Name != "t" {
+	if in.Version != V2 || in.Single || in.Pieces != nil || in.TotalLength != 65536 || in.NumPieces() != 4 ||
+		in.PieceSize(3) != 16384 || in.Name != "t" {
 		t.Fatalf("info %+v, %d pieces", in, in.NumPieces())
 	}
 	if got := m.PieceLayer(&in.Files[4]); !bytes.Equal(got, append(l0[:], l1[:]...)) {
