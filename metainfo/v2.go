@@ -140,7 +140,9 @@ func parseTreeFile(rawPath []string, props bval) (File, error) {
 		if !ok || len(b) != Hash256Size {
 			return f, invalid("file %s: pieces root is not a %d-byte string", shown, Hash256Size)
 		}
-		f.PiecesRoot = Hash256(b)
+		if f.PiecesRoot = Hash256(b); f.PiecesRoot.IsZero() {
+			return f, invalid("file %s: pieces root is all zeros", shown) // zero stands for none
+		}
 	}
 	return f, nil
 }
@@ -226,7 +228,7 @@ func layoutV2(info *Info, tree []File) error {
 
 // matchHybrid checks that a hybrid's v1 file list describes the files of its v2 tree: the same
 // paths and lengths in the same order once pad files are skipped, every non-empty file on a
-// piece boundary. It copies the pieces roots onto the v1 files.
+// piece boundary, no piece that is all padding. It copies the pieces roots onto the v1 files.
 func matchHybrid(info *Info, tree []File) error {
 	k := 0
 	for i := range info.Files {
@@ -255,6 +257,14 @@ func matchHybrid(info *Info, tree []File) error {
 	}
 	if k < len(tree) {
 		return invalid("hybrid torrent: v2 file %s is not in the v1 file list", quote(strings.Join(tree[k].Path, "/")))
+	}
+	// Pad files no longer than needed: piece i of v1 is then piece i of v2.
+	var v2Pieces int64
+	for _, t := range tree {
+		v2Pieces += (t.Length + info.PieceLength - 1) / info.PieceLength
+	}
+	if n := int64(info.NumPieces()); n != v2Pieces {
+		return invalid("hybrid torrent: the v1 layout has %d pieces but the v2 files have %d (pad files longer than needed)", n, v2Pieces)
 	}
 	return nil
 }
@@ -307,6 +317,9 @@ func parsePieceLayers(v bval, info *Info) (map[Hash256][]byte, error) {
 // hashes whose merkle root, with the layer padded by hashes of all-zero subtrees to a power of
 // two, is root. pieceLen must be a power of two >= BlockSize.
 func checkPieceLayer(layer []byte, root Hash256, length, pieceLen int64) error {
+	if length <= 0 {
+		return fmt.Errorf("an empty file has no piece layer")
+	}
 	n := (length + pieceLen - 1) / pieceLen
 	if int64(len(layer)) != n*Hash256Size {
 		return fmt.Errorf("piece layer is %d bytes; want %d (%d hashes of %d pieces)", len(layer), n*Hash256Size, n, n)

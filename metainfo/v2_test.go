@@ -261,6 +261,7 @@ func TestParseV2Invalid(t *testing.T) {
 		{"negative length", v2(func(_, _, tree dict) { leaf(tree, "d", "e")["length"] = -1 }), `file "d/e": length -1 is negative`},
 		{"file without pieces root", v2(func(_, _, tree dict) { delete(leaf(tree, "a"), "pieces root") }), `file "a" has no pieces root`},
 		{"pieces root too short", v2(func(_, _, tree dict) { leaf(tree, "a")["pieces root"] = "abc" }), `pieces root is not a 32-byte string`},
+		{"pieces root all zeros", v2(func(_, _, tree dict) { leaf(tree, "a")["pieces root"] = string(make([]byte, 32)) }), `file "a": pieces root is all zeros`},
 		{"pieces root an integer", v2(func(_, _, tree dict) { leaf(tree, "a")["pieces root"] = 7 }), `pieces root is not a 32-byte string`},
 		{"empty file with a pieces root", v2(func(_, _, tree dict) { leaf(tree, "d", "e")["pieces root"] = strings.Repeat("r", 32) }), `empty file "d/e" has a pieces root`},
 		{"all files empty", v2(func(top, info, _ dict) {
@@ -327,6 +328,11 @@ func TestParseV2Invalid(t *testing.T) {
 			info["files"] = files
 			info["pieces"] = hashes(int((total + 32767) / 32768))
 		}), `file "big" starts at byte 5000, not on a piece boundary`},
+		{"hybrid: a pad file a piece too long", hy(func(_, info, _ dict) {
+			pad := info["files"].([]any)[1].(dict)
+			pad["length"] = pad["length"].(int64) + 32768
+			info["pieces"] = hashes(8)
+		}), "the v1 layout has 8 pieces but the v2 files have 7"},
 		{"hybrid: v1 pieces missing", hy(func(_, info, _ dict) { delete(info, "pieces") }), "pieces is missing"},
 		{"hybrid: v1 piece count wrong", hy(func(_, info, _ dict) { info["pieces"] = hashes(2) }), "2 piece hashes"},
 		{"hybrid: v1 single file named unlike the tree's file", mutate(hyOne, func(_, info, _ dict) { info["name"] = "other" }),
