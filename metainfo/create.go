@@ -1,8 +1,9 @@
 package metainfo
 
 // Building .torrent files from data on disk. Create walks the path, then one reader goroutine
-// reads the files as one sequential byte stream in large chunks while hasher goroutines
-// (one per core) hash whole pieces of those chunks. Create's own goroutine collects the
+// reads the files as one sequential byte stream in large chunks (with pad files' zeros for
+// v2 and hybrid torrents) while hasher goroutines (one per core) hash whole pieces of those
+// chunks: SHA-1 for v1, the piece's merkle subtree of SHA-256 block hashes for v2. Create's own goroutine collects the
 // hashes and calls the progress callback; it owns the result. Memory is bounded by the chunk
 // buffers in flight: (workers+2) chunks of max(4 MiB, piece length).
 
@@ -107,8 +108,10 @@ type sourceFile struct {
 // torrent, a directory a multi-file torrent named after it. It returns the parsed torrent
 // and the bytes of the .torrent file, whose keys are sorted as BEP 3 requires.
 //
-// Files are taken in byte-wise order of their whole paths below path, hidden files included. Symbolic links are followed (the file appears under the link's name); a link
-// to one of its own ancestor directories is an error, as are broken links and special files
+// Files are taken in byte-wise order of their whole paths below path, hidden files included;
+// v2 and hybrid torrents take them in file tree order (byte-wise per directory), as libtorrent
+// does. Symbolic links are followed (the file appears under the link's name); a link to one
+// of its own ancestor directories is an error, as are broken links and special files
 // (devices, pipes, sockets). Empty directories cannot be represented and are left out. A
 // torrent of zero bytes is refused: no client can do anything with it.
 func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, []byte, error) {
@@ -174,8 +177,8 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, []
 		Info:        infoBytes,
 		PieceLayers: layers,
 		Comment:     opts.Comment,
-		CreatedBy: opts.CreatedBy,
-		URLList:   opts.WebSeeds,
+		CreatedBy:   opts.CreatedBy,
+		URLList:     opts.WebSeeds,
 	}
 	if top.CreatedBy == "" {
 		top.CreatedBy = "torrentfs"

@@ -11,8 +11,8 @@ import (
 // Magnet is a parsed magnet link (BEP 9). It names its torrent by a v1 info-hash, a v2 one
 // (BEP 52), or both for a hybrid; an absent hash is zero.
 type Magnet struct {
-	InfoHash    Hash    // urn:btih
-	InfoHashV2  Hash256 // urn:btmh with a SHA-256 multihash
+	InfoHash    Hash     // urn:btih
+	InfoHashV2  Hash256  // urn:btmh with a SHA-256 multihash
 	DisplayName string   // dn; untrusted: run CheckName before using it as a file name
 	Trackers    []string // tr, in order
 	Peers       []string // x.pe: host:port of peers to dial directly

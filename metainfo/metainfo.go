@@ -1,5 +1,12 @@
-// Package metainfo parses and builds .torrent files (BEP 3, 12, 19, 27, 47) and magnet links
-// (BEP 9), and answers geometry questions (which bytes of which file a piece covers).
+// Package metainfo parses and builds .torrent files (BEP 3, 12, 19, 27, 47, and BEP 52's v2
+// and hybrid torrents) and magnet links (BEP 9, with BEP 52's btmh hashes), and answers
+// geometry questions (which bytes of which file a piece covers).
+//
+// Every torrent, whatever its version, is presented as one byte stream cut into pieces, the v1
+// geometry: a hybrid's v1 file list (with its BEP 47 pad files) is that stream, and a v2-only
+// torrent gets the same layout with pad files so that each file starts on a piece boundary.
+// A v2 or hybrid torrent adds its v2 info-hash, each file's pieces root and the checked piece
+// layers; a v2-only one has no v1 piece hashes (Info.Pieces is nil).
 //
 // Everything here is immutable once built: a *MetaInfo and its Info are safe to share between
 // goroutines without locking, and the package keeps no mutable state of its own. Every other
