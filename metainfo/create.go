@@ -3,9 +3,10 @@ package metainfo
 // Building .torrent files from data on disk. Create walks the path, then one reader goroutine
 // reads the files as one sequential byte stream in large chunks (with pad files' zeros for
 // v2 and hybrid torrents) while hasher goroutines (one per core) hash whole pieces of those
-// chunks: SHA-1 for v1, the piece's merkle subtree of SHA-256 block hashes for v2. Create's own goroutine collects the
-// hashes and calls the progress callback; it owns the result. Memory is bounded by the chunk
-// buffers in flight: (workers+2) chunks of max(4 MiB, piece length).
+// chunks: SHA-1 for v1, the piece's merkle subtree of SHA-256 block hashes for v2. Create's
+// own goroutine collects the hashes and calls the progress callback; it owns the result.
+// Memory is bounded by the chunk buffers in flight: (workers+2) chunks of max(4 MiB, piece
+// length), plus 32 bytes a piece for v2.
 
 import (
 	"context"

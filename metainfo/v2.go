@@ -284,6 +284,12 @@ func parsePieceLayers(v bval, info *Info) (map[Hash256][]byte, error) {
 	if v != nil && v.kind() != 'd' {
 		return nil, invalid("piece layers is %s, not a dictionary", v.kindName())
 	}
+	given := map[string]bval{} // one pass, not one per file: a torrent may have many of both
+	if v != nil {
+		for k, l := range v.entries() {
+			given[k] = l
+		}
+	}
 	layers := map[Hash256][]byte{}
 	for i := range info.Files {
 		f := &info.Files[i]
@@ -294,10 +300,7 @@ func parsePieceLayers(v bval, info *Info) (map[Hash256][]byte, error) {
 			continue // identical files share a root and a layer
 		}
 		shown := quote(info.DisplayPath(f))
-		var layer bval
-		if v != nil {
-			layer, _ = entry(v, string(f.PiecesRoot[:]))
-		}
+		layer := given[string(f.PiecesRoot[:])]
 		if layer == nil {
 			return nil, invalid("file %s has no piece layer", shown)
 		}
