@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"torrentfs/internal/testpeers"
 )
 
 // TestParseThirdPartyTorrents parses torrents made by mktorrent and transmission-create and
@@ -212,9 +214,7 @@ type ltView struct {
 // runLibtorrent runs testdata/ltmeta.py with args and parses what it prints.
 func runLibtorrent(t *testing.T, args ...string) ltView {
 	t.Helper()
-	if err := exec.CommandContext(t.Context(), libtorrentPython, "-c", "import libtorrent").Run(); err != nil {
-		t.Skipf("python3-libtorrent is not installed (scripts/test installs it): %v", err)
-	}
+	testpeers.NeedLibtorrent(t)
 	out, err := exec.CommandContext(t.Context(), libtorrentPython, append([]string{"testdata/ltmeta.py"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ltmeta.py %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"torrentfs/internal/testpeers"
 	"torrentfs/metainfo"
 )
 
@@ -143,6 +147,33 @@ func TestCommandsRefuseV2Only(t *testing.T) {
 			}
 			if !strings.Contains(string(out), c.want) || strings.Contains(string(out), "panic") {
 				t.Errorf("output lacks %q:\n%s", c.want, out)
+			}
+		})
+	}
+}
+
+// TestGetHybrid downloads a hybrid torrent made by `create --hybrid` as a v1 torrent, from our
+// seeder and from libtorrent seeding the same file: hybrids work as v1 torrents do, pad files
+// and all (none of them reaches the disk).
+func TestGetHybrid(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	testpeers.WriteFiles(t, filepath.Join(src, "set"), cliFiles, 11)
+	torrent := filepath.Join(t.TempDir(), "set.torrent")
+	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "32K", "-o", torrent, filepath.Join(src, "set")); code != 0 {
+		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
+	}
+	port := testpeers.FreePort(t, "127.0.0.11")
+	lt := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.11", Port: port, Torrent: torrent, SaveDir: src, Seed: true})
+	testpeers.LibtorrentWait(t, lt, "seeding", 30*time.Second)
+	ltAddr := "127.0.0.11:" + strconv.Itoa(port)
+	for name, peer := range map[string]string{"our seeder": seeder(t, torrent, src), "libtorrent": ltAddr} {
+		t.Run(name, func(t *testing.T) {
+			out := t.TempDir()
+			runGet(t, "--no-trackers", "--peer", peer, "--out", out, torrent)
+			testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
+			if _, err := os.Stat(filepath.Join(out, "set", ".pad")); err == nil {
+				t.Error("pad files were written to disk")
 			}
 		})
 	}
