@@ -1,10 +1,12 @@
 package metainfo
 
 // Building .torrent files from data on disk. Create walks the path, then one reader goroutine
-// reads the files as one sequential byte stream in large chunks while hasher goroutines
-// (one per core) hash whole pieces of those chunks. Create's own goroutine collects the
-// hashes and calls the progress callback; it owns the result. Memory is bounded by the chunk
-// buffers in flight: (workers+2) chunks of max(4 MiB, piece length).
+// reads the files as one sequential byte stream in large chunks (with pad files' zeros for
+// v2 and hybrid torrents) while hasher goroutines (one per core) hash whole pieces of those
+// chunks: SHA-1 for v1, the piece's merkle subtree of SHA-256 block hashes for v2. Create's
+// own goroutine collects the hashes and calls the progress callback; it owns the result.
+// Memory is bounded by the chunk buffers in flight: (workers+2) chunks of max(4 MiB, piece
+// length), plus 32 bytes a piece for v2.
 
 import (
 	"context"
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +58,9 @@ type CreateOptions struct {
 	CreationDate time.Time
 	// CreatedBy names the program; empty means "torrentfs".
 	CreatedBy string
+	// Version is V1 (the default), V2 (BEP 52 only) or Hybrid (both, with BEP 47 pad files
+	// so that the v1 view has every file start on a piece boundary).
+	Version Version
 	// Workers is how many goroutines hash; 0 means runtime.NumCPU().
 	Workers int
 	// Progress, if set, is called with the number of bytes hashed so far and the total, from
@@ -93,17 +99,20 @@ func CheckCreatePieceLength(n int64) error {
 
 // sourceFile is one file found on disk and where it goes in the torrent.
 type sourceFile struct {
-	disk   string   // path to open
+	disk   string   // path to open; empty for a pad file
 	path   []string // path below the torrent's name; nil for a single-file torrent
 	length int64
+	pad    bool // BEP 47 pad file: zeros, read from nowhere
 }
 
 // Create makes a torrent of the file or directory at path: a file gives a single-file
 // torrent, a directory a multi-file torrent named after it. It returns the parsed torrent
 // and the bytes of the .torrent file, whose keys are sorted as BEP 3 requires.
 //
-// Files are taken in byte-wise order of their whole paths below path, hidden files included. Symbolic links are followed (the file appears under the link's name); a link
-// to one of its own ancestor directories is an error, as are broken links and special files
+// Files are taken in byte-wise order of their whole paths below path, hidden files included;
+// v2 and hybrid torrents take them in file tree order (byte-wise per directory), as libtorrent
+// does. Symbolic links are followed (the file appears under the link's name); a link to one
+// of its own ancestor directories is an error, as are broken links and special files
 // (devices, pipes, sockets). Empty directories cannot be represented and are left out. A
 // torrent of zero bytes is refused: no client can do anything with it.
 func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, []byte, error) {
@@ -127,20 +136,38 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, []
 	if pieceLen == 0 {
 		pieceLen = AutoPieceLength(total)
 	}
-	pieces, err := hashFiles(ctx, files, total, pieceLen, opts.Workers, opts.Progress)
-	if err != nil {
-		return nil, nil, err
-	}
-
-	info := createdInfo{Name: name, PieceLength: pieceLen, Pieces: pieces}
+	info := createdInfo{Name: name, PieceLength: pieceLen}
 	if opts.Private {
 		info.Private = 1
 	}
-	if single {
-		info.Length = files[0].length
-	} else {
-		for _, f := range files {
-			info.Files = append(info.Files, createdFile{Length: f.length, Path: f.path})
+	var layers bencode.Bytes
+	if opts.Version.HasV2() {
+		if files, total, err = padSources(files, single, pieceLen); err != nil {
+			return nil, nil, err
+		}
+	}
+	h, err := hashFiles(ctx, files, total, pieceLen, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Version.HasV1() {
+		info.Pieces = h.v1
+		if single {
+			info.Length = files[0].length
+		} else {
+			for _, f := range files {
+				cf := createdFile{Length: f.length, Path: f.path}
+				if f.pad {
+					cf.Attr = "p"
+				}
+				info.Files = append(info.Files, cf)
+			}
+		}
+	}
+	if opts.Version.HasV2() {
+		info.MetaVersion = 2
+		if info.FileTree, layers, err = fileTree(name, files, h.v2, pieceLen); err != nil {
+			return nil, nil, err
 		}
 	}
 	infoBytes, err := bencode.Marshal(info)
@@ -148,10 +175,11 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*MetaInfo, []
 		return nil, nil, fmt.Errorf("encode info dictionary: %w", err)
 	}
 	top := createdMetaInfo{
-		Info:      infoBytes,
-		Comment:   opts.Comment,
-		CreatedBy: opts.CreatedBy,
-		URLList:   opts.WebSeeds,
+		Info:        infoBytes,
+		PieceLayers: layers,
+		Comment:     opts.Comment,
+		CreatedBy:   opts.CreatedBy,
+		URLList:     opts.WebSeeds,
 	}
 	if top.CreatedBy == "" {
 		top.CreatedBy = "torrentfs"
@@ -205,21 +233,31 @@ type createdMetaInfo struct {
 	CreatedBy    string        `bencode:"created by,omitempty"`
 	CreationDate int64         `bencode:"creation date,omitempty"`
 	Info         bencode.Bytes `bencode:"info"`
+	PieceLayers  bencode.Bytes `bencode:"piece layers,omitempty"` // v2: always a dictionary, maybe empty
 	URLList      []string      `bencode:"url-list,omitempty"`
 }
 
 type createdInfo struct {
-	Files       []createdFile `bencode:"files,omitempty"`
-	Length      int64         `bencode:"length,omitempty"` // never 0: empty torrents are refused
-	Name        string        `bencode:"name"`
-	PieceLength int64         `bencode:"piece length"`
-	Pieces      []byte        `bencode:"pieces"`
-	Private     int64         `bencode:"private,omitempty"`
+	FileTree    map[string]any `bencode:"file tree,omitempty"`
+	Files       []createdFile  `bencode:"files,omitempty"`
+	Length      int64          `bencode:"length,omitempty"` // never 0: empty torrents are refused
+	MetaVersion int64          `bencode:"meta version,omitempty"`
+	Name        string         `bencode:"name"`
+	PieceLength int64          `bencode:"piece length"`
+	Pieces      []byte         `bencode:"pieces,omitempty"` // never empty in a torrent with v1
+	Private     int64          `bencode:"private,omitempty"`
 }
 
 type createdFile struct {
-	Length int64    `bencode:"length"` // 0 for empty files, which must still be listed
+	Attr   string   `bencode:"attr,omitempty"` // "p" for BEP 47 pad files
+	Length int64    `bencode:"length"`         // 0 for empty files, which must still be listed
 	Path   []string `bencode:"path"`
+}
+
+// createdTreeFile is a file's properties in a v2 file tree, under the key "".
+type createdTreeFile struct {
+	Length     int64  `bencode:"length"`
+	PiecesRoot []byte `bencode:"pieces root,omitempty"` // absent for empty files
 }
 
 // collect finds the files under root in torrent order.
@@ -332,8 +370,18 @@ type chunk struct {
 	buf   []byte
 }
 
-// hashFiles returns the concatenated SHA-1 hashes of the pieces of the files' byte stream.
-func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, workers int, progress func(hashed, total int64)) ([]byte, error) {
+// pieceHashes are what hashFiles computes: the v1 SHA-1 of every piece of the byte stream,
+// concatenated, and the v2 hash of every piece (see pieceRootV2), each for what the torrent's
+// version needs.
+type pieceHashes struct {
+	v1 []byte
+	v2 []Hash256
+}
+
+// hashFiles hashes the pieces of the files' byte stream. For v2 the stream must have every
+// non-empty file start on a piece boundary (padSources).
+func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, opts CreateOptions) (pieceHashes, error) {
+	workers, progress := opts.Workers, opts.Progress
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -353,7 +401,15 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, w
 		bytes    int64
 	}
 	done := make(chan result, workers+2)
-	out := make([]byte, numPieces*HashSize)
+	var out pieceHashes
+	var owners []v2Owner
+	if opts.Version.HasV1() {
+		out.v1 = make([]byte, numPieces*HashSize)
+	}
+	if opts.Version.HasV2() {
+		out.v2 = make([]Hash256, numPieces)
+		owners = v2Owners(files, pieceLen)
+	}
 
 	var wg sync.WaitGroup
 	var readErr error
@@ -364,12 +420,24 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, w
 	var hashers sync.WaitGroup
 	for range workers {
 		hashers.Go(func() {
+			var scratch []Hash256
+			if out.v2 != nil {
+				scratch = make([]Hash256, pieceLen/BlockSize)
+			}
 			for c := range work {
 				n := 0
 				for off := int64(0); off < int64(len(c.buf)); off += pieceLen {
-					end := min(off+pieceLen, int64(len(c.buf)))
-					h := sha1.Sum(c.buf[off:end])
-					copy(out[(c.first+n)*HashSize:], h[:]) // pieces are disjoint: no lock
+					piece := c.buf[off:min(off+pieceLen, int64(len(c.buf)))]
+					p := c.first + n // pieces are disjoint: no lock
+					if out.v1 != nil {
+						h := sha1.Sum(piece)
+						copy(out.v1[p*HashSize:], h[:])
+					}
+					if out.v2 != nil {
+						if data, width, ok := pieceOwner(owners, p, pieceLen); ok {
+							out.v2[p] = pieceRootV2(piece[:data], width, scratch)
+						}
+					}
 					n++
 				}
 				done <- result{first: c.first, n: n, bytes: int64(len(c.buf))}
@@ -393,23 +461,137 @@ func hashFiles(ctx context.Context, files []sourceFile, total, pieceLen int64, w
 	}
 	wg.Wait()
 	if readErr != nil {
-		return nil, readErr
+		return pieceHashes{}, readErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("hash pieces: %w", err)
+		return pieceHashes{}, fmt.Errorf("hash pieces: %w", err)
 	}
 	if hashed != total {
-		return nil, fmt.Errorf("hash pieces: hashed %d bytes of %d", hashed, total)
+		return pieceHashes{}, fmt.Errorf("hash pieces: hashed %d bytes of %d", hashed, total)
 	}
 	return out, nil
+}
+
+// v2Owner is a non-empty file of a v2 byte stream: the piece it starts at and its length.
+type v2Owner struct {
+	first  int
+	length int64
+}
+
+func v2Owners(files []sourceFile, pieceLen int64) []v2Owner {
+	var owners []v2Owner
+	var off int64
+	for _, f := range files {
+		if !f.pad && f.length > 0 {
+			owners = append(owners, v2Owner{first: int(off / pieceLen), length: f.length})
+		}
+		off += f.length
+	}
+	return owners
+}
+
+// pieceOwner says how many bytes of piece p are its file's data (the rest is padding) and how
+// many leaves its merkle subtree has (see pieceRootV2).
+func pieceOwner(owners []v2Owner, p int, pieceLen int64) (data, width int, ok bool) {
+	j := sort.Search(len(owners), func(j int) bool { return owners[j].first > p }) - 1
+	if j < 0 {
+		return 0, 0, false
+	}
+	o := owners[j]
+	left := o.length - int64(p-o.first)*pieceLen
+	if left <= 0 {
+		return 0, 0, false
+	}
+	if o.length <= pieceLen {
+		return int(o.length), int((o.length + BlockSize - 1) / BlockSize), true
+	}
+	return int(min(left, pieceLen)), int(pieceLen / BlockSize), true
+}
+
+// padSources puts the files in v2 tree order (each directory's entries sorted byte-wise, as
+// bencoding sorts the tree's keys) and adds the pad files padFiles calls for. It returns the
+// new stream's length.
+func padSources(files []sourceFile, single bool, pieceLen int64) ([]sourceFile, int64, error) {
+	if single {
+		return files, files[0].length, nil
+	}
+	slices.SortFunc(files, func(a, b sourceFile) int { return slices.Compare(a.path, b.path) })
+	layout := make([]File, len(files))
+	for i, f := range files {
+		layout[i] = File{Path: f.path, Length: f.length}
+	}
+	padded, total, err := padFiles(layout, pieceLen)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create torrent: %w", err)
+	}
+	out := make([]sourceFile, 0, len(padded))
+	k := 0
+	for _, f := range padded {
+		if f.Padding {
+			out = append(out, sourceFile{path: f.Path, length: f.Length, pad: true})
+		} else {
+			out = append(out, files[k])
+			k++
+		}
+	}
+	return out, total, nil
+}
+
+// fileTree builds the v2 file tree and the encoded piece layers from the files of a v2 byte
+// stream and the v2 hashes of its pieces. A single file sits at the top, named name.
+func fileTree(name string, files []sourceFile, pieces []Hash256, pieceLen int64) (map[string]any, bencode.Bytes, error) {
+	tree := map[string]any{}
+	layers := map[string]string{}
+	var off int64
+	for _, f := range files {
+		first := int(off / pieceLen)
+		off += f.length
+		if f.pad {
+			continue
+		}
+		leaf := createdTreeFile{Length: f.length}
+		if f.length > 0 {
+			n := int((f.length + pieceLen - 1) / pieceLen)
+			root := pieces[first]
+			if n > 1 {
+				layer := slices.Clone(pieces[first : first+n])
+				var b strings.Builder
+				for _, h := range layer {
+					b.Write(h[:])
+				}
+				root = merkleRoot(layer, zeroSubtree(pieceLen/BlockSize), n)
+				layers[string(root[:])] = b.String()
+			}
+			leaf.PiecesRoot = root[:]
+		}
+		path := f.path
+		if path == nil {
+			path = []string{name}
+		}
+		dir := tree
+		for _, c := range path[:len(path)-1] {
+			sub, ok := dir[c].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				dir[c] = sub
+			}
+			dir = sub
+		}
+		dir[path[len(path)-1]] = map[string]any{"": leaf}
+	}
+	enc, err := bencode.Marshal(layers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode piece layers: %w", err)
+	}
+	return tree, enc, nil
 }
 
 // readChunks reads the files back to back into chunks of whole pieces and sends them to work.
 func readChunks(ctx context.Context, files []sourceFile, total, chunkLen int64, perChunk int, free chan []byte, work chan<- chunk) error {
 	var (
 		fi    int      // current file
-		f     *os.File // open handle of files[fi], nil between files
-		fLeft int64    // bytes of files[fi] still to read
+		f     *os.File // open handle of files[fi]; nil between files and for pad files
+		fLeft int64    // bytes of files[fi] still to read; 0 between files
 	)
 	defer func() {
 		if f != nil {
@@ -430,29 +612,38 @@ func readChunks(ctx context.Context, files []sourceFile, total, chunkLen int64, 
 		}
 		buf = buf[:n]
 		for filled := 0; filled < len(buf); {
-			if f == nil {
+			if fLeft == 0 {
 				for files[fi].length == 0 {
 					fi++
 				}
-				var err error
-				if f, err = os.Open(files[fi].disk); err != nil {
-					return fmt.Errorf("hash pieces: %w", err)
-				}
 				fLeft = files[fi].length
+				if !files[fi].pad {
+					var err error
+					if f, err = os.Open(files[fi].disk); err != nil {
+						return fmt.Errorf("hash pieces: %w", err)
+					}
+				}
 			}
-			want := min(int64(len(buf)-filled), fLeft)
-			got, err := io.ReadFull(f, buf[filled:filled+int(want)])
+			want := int(min(int64(len(buf)-filled), fLeft))
+			got := want
+			if f == nil {
+				clear(buf[filled : filled+want]) // a pad file's zeros (buffers are reused)
+			} else {
+				var err error
+				if got, err = io.ReadFull(f, buf[filled:filled+want]); err != nil {
+					if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+						return fmt.Errorf("hash pieces: %s shrank while being read", files[fi].disk)
+					}
+					return fmt.Errorf("hash pieces: read %s: %w", files[fi].disk, err)
+				}
+			}
 			filled += got
 			fLeft -= int64(got)
-			if err != nil {
-				if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-					return fmt.Errorf("hash pieces: %s shrank while being read", files[fi].disk)
-				}
-				return fmt.Errorf("hash pieces: read %s: %w", files[fi].disk, err)
-			}
 			if fLeft == 0 {
-				f.Close()
-				f = nil
+				if f != nil {
+					f.Close()
+					f = nil
+				}
 				fi++
 			}
 		}

@@ -1,7 +1,11 @@
 package metainfo
 
 import (
+	"crypto/sha256"
 	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,6 +30,9 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, s := range seeds {
 		f.Add(benc(f, s))
+	}
+	for _, s := range v2Seeds(f) {
+		f.Add(s)
 	}
 	f.Add(splice("d4:name1:a6:pieces20:" + hashes(1) + "12:piece lengthi16384e6:lengthi5ee"))
 	f.Add([]byte("d4:info1000000000:abce"))
@@ -53,6 +60,117 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		checkMagnetRoundTrip(t, m.Magnet())
+	})
+}
+
+// v2Seeds are v2 and hybrid torrents, multi- and single-file, with piece layers.
+func v2Seeds(f *testing.F) [][]byte {
+	dir := f.TempDir()
+	writeTree(f, filepath.Join(dir, "m"), 9, map[string]int{"a": 3, "b/c": 40000, "b/d": 0, "e": 16384})
+	if err := os.WriteFile(filepath.Join(dir, "s"), make([]byte, 20000), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	var out [][]byte
+	for _, src := range []string{"m", "s"} {
+		for _, v := range []Version{V2, Hybrid} {
+			_, data := createTorrent(f, filepath.Join(dir, src), v, 16384)
+			out = append(out, data)
+		}
+	}
+	return out
+}
+
+// FuzzParseFileTree feeds bencoded values to the v2 file tree parser: whatever it accepts has
+// clean, distinct paths, and a pieces root exactly on the non-empty files.
+func FuzzParseFileTree(f *testing.F) {
+	root := strings.Repeat("r", 32)
+	for _, tree := range []any{
+		dict{"a": dict{"": dict{"length": 1, "pieces root": root}}, "d": dict{"e": dict{"": dict{"length": 0}}}},
+		dict{"a": dict{"": dict{"length": 1, "pieces root": root}, "b": dict{}}},
+		dict{"..": dict{"": dict{"length": 0}}, "x": 1},
+		dict{"": dict{"length": 5}},
+		dict{},
+		[]any{1},
+	} {
+		f.Add(benc(f, tree))
+	}
+	f.Add([]byte("d1:ad0:d6:lengthi-1eeee"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		end, err := scanBencode(data, 0, 0)
+		if err != nil || end != len(data) {
+			return
+		}
+		files, err := parseFileTree(bval(data))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "invalid torrent: ") {
+				t.Fatalf("error %q does not say the torrent is invalid", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, fl := range files {
+			if err := CheckPath(fl.Path); err != nil {
+				t.Fatalf("path %q: %v", fl.Path, err)
+			}
+			if key := strings.Join(fl.Path, "/"); seen[key] {
+				t.Fatalf("path %q twice", key)
+			} else {
+				seen[key] = true
+			}
+			if fl.Length < 0 || (fl.Length == 0) != fl.PiecesRoot.IsZero() {
+				t.Fatalf("file %q: length %d, root %s", fl.Path, fl.Length, fl.PiecesRoot)
+			}
+		}
+		if len(files) == 0 {
+			t.Fatal("an empty tree was accepted")
+		}
+	})
+}
+
+// FuzzCheckPieceLayer checks that checkPieceLayer accepts a layer exactly when it has one hash
+// per piece and the reference merkle tree over it (padded with zero pieces) has the given root.
+func FuzzCheckPieceLayer(f *testing.F) {
+	data := randomBytes(rand.New(rand.NewPCG(6, 6)), 5*BlockSize+7)
+	for _, shift := range []uint8{0, 1, 2} {
+		pl := int64(BlockSize) << shift
+		root, layer := refTree(data, pl)
+		f.Add(layer, root[:], int64(len(data)), shift)
+		f.Add(layer[:len(layer)-1], root[:], int64(len(data)), shift)
+	}
+	f.Add([]byte{}, make([]byte, 32), int64(0), uint8(0))
+	f.Fuzz(func(t *testing.T, layer, rootBytes []byte, length int64, shift uint8) {
+		pl := int64(BlockSize) << (shift % 8)
+		if length < 0 || length/pl > 1<<12 || len(rootBytes) != Hash256Size {
+			return
+		}
+		root := Hash256(rootBytes)
+		err := checkPieceLayer(layer, root, length, pl)
+		n := (length + pl - 1) / pl
+		if int64(len(layer)) != n*Hash256Size {
+			if err == nil {
+				t.Fatalf("accepted a %d-byte layer for %d pieces", len(layer), n)
+			}
+			return
+		}
+		// The reference: piece hashes as the leaves of a tree of zero-leaf subtrees.
+		width := int64(1)
+		for width < n {
+			width *= 2
+		}
+		var node func(lo, w int64) Hash256
+		node = func(lo, w int64) Hash256 {
+			if w == 1 {
+				if lo < n {
+					return Hash256(layer[lo*Hash256Size : (lo+1)*Hash256Size])
+				}
+				return zeroSubtree(pl / BlockSize)
+			}
+			l, r := node(lo, w/2), node(lo+w/2, w/2)
+			return sha256.Sum256(append(l[:], r[:]...))
+		}
+		if want := n > 0 && node(0, width) == root; want != (err == nil) {
+			t.Fatalf("checkPieceLayer = %v; the reference tree says match = %v", err, want)
+		}
 	})
 }
 

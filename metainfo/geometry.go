@@ -6,18 +6,25 @@ import "sort"
 // are refused by many peers).
 const BlockSize = 16 << 10
 
-// NumPieces is the number of pieces in the torrent.
-func (i *Info) NumPieces() int { return len(i.Pieces) }
+// NumPieces is the number of pieces in the torrent. It is counted from the geometry, which
+// every version has, rather than from Pieces, which a v2-only torrent lacks.
+func (i *Info) NumPieces() int {
+	if i.PieceLength <= 0 || i.TotalLength <= 0 {
+		return 0
+	}
+	return int((i.TotalLength-1)/i.PieceLength + 1)
+}
 
 // PieceOffset is the position of piece p's first byte in the torrent's byte stream.
 func (i *Info) PieceOffset(p int) int64 { return int64(p) * i.PieceLength }
 
 // PieceSize is the length of piece p; only the last piece may be shorter.
 func (i *Info) PieceSize(p int) int64 {
-	if p < 0 || p >= len(i.Pieces) {
+	n := i.NumPieces()
+	if p < 0 || p >= n {
 		return 0
 	}
-	if p == len(i.Pieces)-1 {
+	if p == n-1 {
 		return i.TotalLength - i.PieceOffset(p)
 	}
 	return i.PieceLength

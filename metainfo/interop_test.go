@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"torrentfs/internal/testpeers"
 )
 
 // TestParseThirdPartyTorrents parses torrents made by mktorrent and transmission-create and
@@ -175,6 +178,10 @@ func checkPieceHashes(t *testing.T, m *MetaInfo, src string) {
 		var piece bytes.Buffer
 		for _, s := range in.Spans(in.PieceOffset(p), in.PieceSize(p)) {
 			f := in.Files[s.File]
+			if f.Padding {
+				piece.Write(make([]byte, s.Length))
+				continue
+			}
 			name := src
 			if !in.Single {
 				name = filepath.Join(append([]string{src}, f.Path...)...)
@@ -190,6 +197,115 @@ func checkPieceHashes(t *testing.T, m *MetaInfo, src string) {
 		}
 		if Hash(sha1.Sum(piece.Bytes())) != in.Pieces[p] {
 			t.Fatalf("piece %d: hash mismatch", p)
+		}
+	}
+}
+
+// libtorrentPython is the interpreter that sees Debian's python3-libtorrent.
+const libtorrentPython = "/usr/bin/python3"
+
+// ltView is what libtorrent reads from a torrent: its info-hashes in hex ("" when absent) and
+// its files other than pad files, as "SIZE PATH" lines.
+type ltView struct {
+	v1, v2 string
+	files  []string
+}
+
+// runLibtorrent runs testdata/ltmeta.py with args and parses what it prints.
+func runLibtorrent(t *testing.T, args ...string) ltView {
+	t.Helper()
+	testpeers.NeedLibtorrent(t)
+	out, err := exec.CommandContext(t.Context(), libtorrentPython, append([]string{"testdata/ltmeta.py"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ltmeta.py %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var v ltView
+	for line := range strings.Lines(string(out)) {
+		key, rest, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		if rest == "-" {
+			rest = ""
+		}
+		switch key {
+		case "v1":
+			v.v1 = rest
+		case "v2":
+			v.v2 = rest
+		case "file":
+			v.files = append(v.files, rest)
+		}
+	}
+	return v
+}
+
+// ourView is the same view of a torrent we parsed.
+func ourView(m *MetaInfo) ltView {
+	var v ltView
+	if m.Info.Version.HasV1() {
+		v.v1 = m.InfoHash.HexString()
+	}
+	if m.Info.Version.HasV2() {
+		v.v2 = m.InfoHashV2.HexString()
+	}
+	for i := range m.Info.Files {
+		if f := &m.Info.Files[i]; !f.Padding {
+			v.files = append(v.files, strconv.FormatInt(f.Length, 10)+" "+m.Info.DisplayPath(f))
+		}
+	}
+	return v
+}
+
+// TestLibtorrentV2 checks v2 and hybrid torrents both ways against libtorrent 2.0: made by
+// libtorrent, we read the info-hashes and files it reports (and the v2 trees and v1 hashes
+// match the data); made by us, libtorrent reads our info-hashes and files.
+func TestLibtorrentV2(t *testing.T) {
+	dir := t.TempDir()
+	multi := filepath.Join(dir, "multi")
+	contents := writeTree(t, multi, 7, v2Files)
+	single := filepath.Join(dir, "single.bin")
+	writeFile(t, single, randomBytes(rand.New(rand.NewPCG(8, 8)), 3*32768+5))
+	for _, src := range []string{multi, single} {
+		for _, v := range []Version{V2, Hybrid} {
+			t.Run(filepath.Base(src)+" "+v.String(), func(t *testing.T) {
+				const pl = 32768
+				theirs := filepath.Join(t.TempDir(), "lt.torrent")
+				want := runLibtorrent(t, "create", v.String(), strconv.Itoa(pl), src, theirs)
+				m, err := Load(theirs)
+				if err != nil {
+					t.Fatalf("Load libtorrent's torrent: %v", err)
+				}
+				checkInvariants(t, m)
+				if got := ourView(m); !reflect.DeepEqual(got, want) {
+					t.Fatalf("we read libtorrent's torrent as\n%+v\nlibtorrent says\n%+v", got, want)
+				}
+				if m.Info.Version != v {
+					t.Errorf("version %s; want %s", m.Info.Version, v)
+				}
+				if v == Hybrid {
+					checkPieceHashes(t, m, src)
+				}
+				for i := range m.Info.Files {
+					f := &m.Info.Files[i]
+					if src != multi || f.Padding || f.Length == 0 {
+						continue
+					}
+					root, layer := refTree(contents[strings.Join(f.Path, "/")], pl)
+					if f.PiecesRoot != root || layer != nil && !bytes.Equal(layer, m.PieceLayer(f)) {
+						t.Errorf("file %q: pieces root or layer differs from the data's", f.Path)
+					}
+				}
+
+				ours, data := createTorrent(t, src, v, pl)
+				p := filepath.Join(t.TempDir(), "ours.torrent")
+				writeFile(t, p, data)
+				got := runLibtorrent(t, "show", p)
+				if !reflect.DeepEqual(got, ourView(ours)) {
+					t.Fatalf("libtorrent reads our torrent as\n%+v\nwe say\n%+v", got, ourView(ours))
+				}
+				// Same data, same piece length, same layout: the info dictionaries are equal.
+				if got.v1 != want.v1 || got.v2 != want.v2 {
+					t.Errorf("our info-hashes %s %s; libtorrent's torrent of the same data has %s %s", got.v1, got.v2, want.v1, want.v2)
+				}
+			})
 		}
 	}
 }

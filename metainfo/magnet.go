@@ -8,9 +8,11 @@ import (
 	"strings"
 )
 
-// Magnet is a parsed magnet link (BEP 9).
+// Magnet is a parsed magnet link (BEP 9). It names its torrent by a v1 info-hash, a v2 one
+// (BEP 52), or both for a hybrid; an absent hash is zero.
 type Magnet struct {
-	InfoHash    Hash
+	InfoHash    Hash     // urn:btih
+	InfoHashV2  Hash256  // urn:btmh with a SHA-256 multihash
 	DisplayName string   // dn; untrusted: run CheckName before using it as a file name
 	Trackers    []string // tr, in order
 	Peers       []string // x.pe: host:port of peers to dial directly
@@ -31,8 +33,15 @@ func badMagnet(format string, args ...any) error {
 	return &MagnetError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// ParseMagnet parses a magnet link. Only BitTorrent v1 info-hashes (urn:btih, in hex or
-// base32) are supported; a hybrid link that also carries a v2 hash (urn:btmh) is fine.
+// HasV1 tells whether the link carries a v1 info-hash.
+func (m *Magnet) HasV1() bool { return m.InfoHash != Hash{} }
+
+// HasV2 tells whether the link carries a v2 info-hash.
+func (m *Magnet) HasV2() bool { return !m.InfoHashV2.IsZero() }
+
+// ParseMagnet parses a magnet link. It takes a v1 info-hash (xt=urn:btih: in hex or base32),
+// a v2 one (xt=urn:btmh: with a SHA-256 multihash, "1220" and 64 hex digits), or both in one
+// link; at least one must be there.
 //
 // The query is split by hand rather than with net/url: a '#' in an unescaped display name would
 // otherwise be taken for a fragment and silently cut the parameters after it. Parameters may be
@@ -46,7 +55,7 @@ func ParseMagnet(s string) (*Magnet, error) {
 		return nil, badMagnet("no '?' after \"magnet:\"")
 	}
 	m := &Magnet{}
-	found, sawV2 := false, false
+	found, foundV2, sawOther := false, false, false
 	for _, kv := range strings.Split(q, "&") {
 		if kv == "" {
 			continue
@@ -63,18 +72,28 @@ func ParseMagnet(s string) (*Magnet, error) {
 		switch magnetKey(k) {
 		case "xt":
 			const btih, btmh = "urn:btih:", "urn:btmh:"
-			if !hasPrefixFold(v, btih) {
-				sawV2 = sawV2 || hasPrefixFold(v, btmh)
-				continue // other urns (ed2k, sha1, v2) name the content in ways we cannot use
+			switch {
+			case hasPrefixFold(v, btih):
+				h, err := parseBTIH(v[len(btih):])
+				if err != nil {
+					return nil, badMagnet("%v", err)
+				}
+				if found && h != m.InfoHash {
+					return nil, badMagnet("two different btih info-hashes (%s and %s)", m.InfoHash, h)
+				}
+				m.InfoHash, found = h, true
+			case hasPrefixFold(v, btmh):
+				h, err := parseBTMH(v[len(btmh):])
+				if err != nil {
+					return nil, badMagnet("%v", err)
+				}
+				if foundV2 && h != m.InfoHashV2 {
+					return nil, badMagnet("two different btmh info-hashes (%s and %s)", m.InfoHashV2, h)
+				}
+				m.InfoHashV2, foundV2 = h, true
+			default:
+				sawOther = true // other urns (ed2k, sha1) name the content in ways we cannot use
 			}
-			h, err := parseBTIH(v[len(btih):])
-			if err != nil {
-				return nil, badMagnet("%v", err)
-			}
-			if found && h != m.InfoHash {
-				return nil, badMagnet("two different btih info-hashes (%s and %s)", m.InfoHash, h)
-			}
-			m.InfoHash, found = h, true
 		case "dn":
 			if m.DisplayName == "" {
 				m.DisplayName = v
@@ -87,11 +106,15 @@ func ParseMagnet(s string) (*Magnet, error) {
 			m.WebSeeds = appendNonEmpty(m.WebSeeds, v)
 		}
 	}
-	if !found {
-		if sawV2 {
-			return nil, badMagnet("only a BitTorrent v2 (urn:btmh) hash is given; v1 (urn:btih) is required")
+	if !found && !foundV2 {
+		if sawOther {
+			return nil, badMagnet("no BitTorrent info-hash (xt=urn:btih: or xt=urn:btmh:1220...)")
 		}
-		return nil, badMagnet("no xt=urn:btih: info-hash")
+		return nil, badMagnet("no xt=urn:btih: or xt=urn:btmh: info-hash")
+	}
+	// A zero hash stands for "absent" in Magnet; no real torrent hashes to it.
+	if found && !m.HasV1() || foundV2 && !m.HasV2() {
+		return nil, badMagnet("info-hash is all zeros")
 	}
 	return m, nil
 }
@@ -128,6 +151,20 @@ func parseBTIH(s string) (Hash, error) {
 	return h, nil
 }
 
+// parseBTMH reads the multihash of a v2 info-hash: 0x12 (SHA2-256), 0x20 (32 bytes), the
+// digest, all in hex.
+func parseBTMH(s string) (Hash256, error) {
+	var h Hash256
+	const sha256Prefix = "1220"
+	if len(s) != len(sha256Prefix)+2*Hash256Size || !strings.HasPrefix(s, sha256Prefix) {
+		return h, fmt.Errorf("btmh info-hash %q is not a SHA-256 multihash (1220 and 64 hex digits)", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s[len(sha256Prefix):])); err != nil {
+		return h, fmt.Errorf("btmh info-hash %q is not hex", s)
+	}
+	return h, nil
+}
+
 func appendNonEmpty(list []string, s string) []string {
 	if s = strings.TrimSpace(s); s != "" {
 		list = append(list, s)
@@ -135,11 +172,22 @@ func appendNonEmpty(list []string, s string) []string {
 	return list
 }
 
-// String renders the link with a hex info-hash, the form every client accepts.
+// String renders the link with hex info-hashes, the form every client accepts: the v1 one
+// (btih) first, then the v2 one (btmh) when known.
 func (m *Magnet) String() string {
 	var b strings.Builder
-	b.WriteString("magnet:?xt=urn:btih:")
-	b.WriteString(m.InfoHash.HexString())
+	b.WriteString("magnet:?")
+	if m.HasV1() || !m.HasV2() {
+		b.WriteString("xt=urn:btih:")
+		b.WriteString(m.InfoHash.HexString())
+		if m.HasV2() {
+			b.WriteString("&")
+		}
+	}
+	if m.HasV2() {
+		b.WriteString("xt=urn:btmh:1220")
+		b.WriteString(m.InfoHashV2.HexString())
+	}
 	if m.DisplayName != "" {
 		b.WriteString("&dn=")
 		b.WriteString(url.QueryEscape(m.DisplayName))

@@ -12,6 +12,18 @@ const (
 	testBase32 = "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK" // the same 20 bytes
 )
 
+// testHexV2 is a v2 info-hash in hex; testBTMH is it as a magnet's multihash.
+var (
+	testHexV2 = strings.Repeat("ab", 32)
+	testBTMH  = "1220" + testHexV2
+)
+
+func testHashV2() Hash256 {
+	var h Hash256
+	hex.Decode(h[:], []byte(testHexV2))
+	return h
+}
+
 func testHash() Hash {
 	var h Hash
 	hex.Decode(h[:], []byte(testHex))
@@ -36,7 +48,12 @@ func TestParseMagnet(t *testing.T) {
 		{"numbered parameters", "magnet:?xt.1=urn:btih:" + testHex + "&tr.1=udp://a&tr.2=udp://b", "",
 			&Magnet{InfoHash: testHash(), Trackers: []string{"udp://a", "udp://b"}}},
 		{"same hash twice, hex and base32", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btih:" + testBase32, "", &Magnet{InfoHash: testHash()}},
-		{"hybrid v1+v2", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btmh:1220" + strings.Repeat("ab", 32), "", &Magnet{InfoHash: testHash()}},
+		{"hybrid v1+v2", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btmh:" + testBTMH, "", &Magnet{InfoHash: testHash(), InfoHashV2: testHashV2()}},
+		{"hybrid, v2 first and numbered", "magnet:?xt.1=urn:btmh:" + testBTMH + "&xt.2=urn:btih:" + testBase32 + "&dn=x", "",
+			&Magnet{InfoHash: testHash(), InfoHashV2: testHashV2(), DisplayName: "x"}},
+		{"v2 only", "magnet:?xt=urn:btmh:" + testBTMH + "&tr=udp://a", "", &Magnet{InfoHashV2: testHashV2(), Trackers: []string{"udp://a"}}},
+		{"v2 in upper case", "magnet:?xt=URN:BTMH:" + strings.ToUpper(testBTMH), "", &Magnet{InfoHashV2: testHashV2()}},
+		{"same v2 hash twice", "magnet:?xt=urn:btmh:" + testBTMH + "&xt=urn:btmh:" + testBTMH, "", &Magnet{InfoHashV2: testHashV2()}},
 		{"other urns ignored", "magnet:?xt=urn:ed2k:abc&xt=urn:btih:" + testHex, "", &Magnet{InfoHash: testHash()}},
 		{"unescaped # in the name does not cut the rest", "magnet:?xt=urn:btih:" + testHex + "&dn=Track #1&tr=udp://a", "",
 			&Magnet{InfoHash: testHash(), DisplayName: "Track #1", Trackers: []string{"udp://a"}}},
@@ -46,15 +63,22 @@ func TestParseMagnet(t *testing.T) {
 		{"wrong scheme", "http://example.com/?xt=urn:btih:" + testHex, `does not start with "magnet:"`, nil},
 		{"a file name", "file.torrent", `does not start with "magnet:"`, nil},
 		{"no query", "magnet:xt=urn:btih:" + testHex, "no '?'", nil},
-		{"missing xt", "magnet:?dn=x&tr=udp://a", "no xt=urn:btih:", nil},
+		{"missing xt", "magnet:?dn=x&tr=udp://a", "no xt=urn:btih: or xt=urn:btmh: info-hash", nil},
 		{"empty", "magnet:?", "no xt=urn:btih:", nil},
+		{"only other urns", "magnet:?xt=urn:ed2k:abc&xt=urn:sha1:def", "no BitTorrent info-hash", nil},
 		{"bad hex", "magnet:?xt=urn:btih:" + strings.Repeat("zz", 20), "is not hex", nil},
 		{"bad base32", "magnet:?xt=urn:btih:" + strings.Repeat("1", 32), "is not base32", nil},
 		{"base32 with padding", "magnet:?xt=urn:btih:" + testBase32[:24] + "========", "is not base32", nil},
 		{"too short", "magnet:?xt=urn:btih:" + testHex[:39], "has 39 characters; want 40 (hex) or 32 (base32)", nil},
 		{"too long", "magnet:?xt=urn:btih:" + testHex + "0", "has 41 characters", nil},
 		{"empty hash", "magnet:?xt=urn:btih:", "has 0 characters", nil},
-		{"v2 only", "magnet:?xt=urn:btmh:1220" + strings.Repeat("ab", 32), "only a BitTorrent v2 (urn:btmh) hash", nil},
+		{"btmh of another hash function", "magnet:?xt=urn:btmh:1114" + testHex, "not a SHA-256 multihash", nil},
+		{"btmh without its multihash prefix", "magnet:?xt=urn:btmh:" + testHexV2, "not a SHA-256 multihash", nil},
+		{"btmh too short", "magnet:?xt=urn:btmh:" + testBTMH[:67], "not a SHA-256 multihash", nil},
+		{"btmh not hex", "magnet:?xt=urn:btmh:1220" + strings.Repeat("zz", 32), "is not hex", nil},
+		{"two different btmh", "magnet:?xt=urn:btmh:" + testBTMH + "&xt=urn:btmh:1220" + strings.Repeat("cd", 32), "two different btmh", nil},
+		{"all-zero btih", "magnet:?xt=urn:btih:" + strings.Repeat("0", 40), "all zeros", nil},
+		{"all-zero btmh beside a good btih", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btmh:1220" + strings.Repeat("0", 64), "all zeros", nil},
 		{"two different btih", "magnet:?xt=urn:btih:" + testHex + "&xt=urn:btih:" + strings.Repeat("0", 40), "two different btih", nil},
 		{"bad percent-encoding in a value", "magnet:?xt=urn:btih:" + testHex + "&dn=%zz", `parameter "dn"`, nil},
 		{"truncated percent-encoding", "magnet:?xt=urn:btih:" + testHex + "&tr=udp%3", "invalid URL escape", nil},
@@ -91,7 +115,7 @@ func checkMagnetRoundTrip(t testing.TB, m *Magnet) {
 	if err != nil {
 		t.Fatalf("ParseMagnet(%q): %v", m.String(), err)
 	}
-	if back.InfoHash != m.InfoHash || back.DisplayName != m.DisplayName ||
+	if back.InfoHash != m.InfoHash || back.InfoHashV2 != m.InfoHashV2 || back.DisplayName != m.DisplayName ||
 		!reflect.DeepEqual(back.Trackers, m.Trackers) || !reflect.DeepEqual(back.Peers, m.Peers) ||
 		!reflect.DeepEqual(back.WebSeeds, m.WebSeeds) {
 		t.Fatalf("round trip through %q: got %+v; want %+v", m.String(), back, m)
@@ -113,6 +137,17 @@ func TestMagnetString(t *testing.T) {
 	want := "magnet:?xt=urn:btih:" + testHex + "&dn=a%26b%3Dc+d%23e&tr=udp%3A%2F%2Fx%2F%3Fa%3D1%26b%3D2"
 	if got := m.String(); got != want {
 		t.Fatalf("String = %q; want %q", got, want)
+	}
+	checkMagnetRoundTrip(t, m)
+
+	m.InfoHashV2 = testHashV2()
+	if got, want := m.String(), "magnet:?xt=urn:btih:"+testHex+"&xt=urn:btmh:"+testBTMH+"&dn="; !strings.HasPrefix(got, want) {
+		t.Fatalf("hybrid String = %q; want it to start %q", got, want)
+	}
+	checkMagnetRoundTrip(t, m)
+	m.InfoHash = Hash{}
+	if got, want := m.String(), "magnet:?xt=urn:btmh:"+testBTMH+"&dn="; !strings.HasPrefix(got, want) {
+		t.Fatalf("v2 String = %q; want it to start %q", got, want)
 	}
 	checkMagnetRoundTrip(t, m)
 }

@@ -1,5 +1,12 @@
-// Package metainfo parses and builds .torrent files (BEP 3, 12, 19, 27, 47) and magnet links
-// (BEP 9), and answers geometry questions (which bytes of which file a piece covers).
+// Package metainfo parses and builds .torrent files (BEP 3, 12, 19, 27, 47, and BEP 52's v2
+// and hybrid torrents) and magnet links (BEP 9, with BEP 52's btmh hashes), and answers
+// geometry questions (which bytes of which file a piece covers).
+//
+// Every torrent, whatever its version, is presented as one byte stream cut into pieces, the v1
+// geometry: a hybrid's v1 file list (with its BEP 47 pad files) is that stream, and a v2-only
+// torrent gets the same layout with pad files so that each file starts on a piece boundary.
+// A v2 or hybrid torrent adds its v2 info-hash, each file's pieces root and the checked piece
+// layers; a v2-only one has no v1 piece hashes (Info.Pieces is nil).
 //
 // Everything here is immutable once built: a *MetaInfo and its Info are safe to share between
 // goroutines without locking, and the package keeps no mutable state of its own. Every other
@@ -16,6 +23,7 @@ package metainfo
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -50,7 +58,14 @@ type MetaInfo struct {
 	// InfoBytes are the exact bytes of the info dictionary as they appear in the file; the
 	// info-hash is their SHA-1 and they are what ut_metadata serves.
 	InfoBytes []byte
-	InfoHash  Hash
+	// InfoHash is the v1 info-hash, the SHA-1 of InfoBytes; zero for a v2-only torrent.
+	InfoHash Hash
+	// InfoHashV2 is the v2 info-hash, the SHA-256 of InfoBytes; zero for a v1-only torrent.
+	// Handshakes, trackers and the DHT use its first 20 bytes (Hash256.Truncate).
+	InfoHashV2 Hash256
+	// PieceLayers holds the BEP 52 piece layer of every v2 file longer than one piece, keyed
+	// by its pieces root, checked against that root; see PieceLayer.
+	PieceLayers map[Hash256][]byte
 
 	Announce     string
 	AnnounceList [][]string // BEP 12 tiers; empty when the file has none
@@ -62,12 +77,18 @@ type MetaInfo struct {
 
 // Info is the info dictionary: what the info-hash commits to.
 type Info struct {
-	Name        string
+	Name string
+	// Version says whether the dictionary is v1, v2 or both. The geometry below is v1's for
+	// v1 and hybrid torrents; a v2-only torrent gets the geometry a hybrid of it would have,
+	// with pad files so that every non-empty file starts on a piece boundary.
+	Version     Version
 	PieceLength int64
-	Pieces      []Hash
-	Private     bool
-	// Files lists every file in torrent order. A single-file torrent has one entry whose Path
-	// is empty; Single tells the two layouts apart.
+	// Pieces are the v1 piece hashes; nil for a v2-only torrent (NumPieces counts pieces
+	// from the geometry either way).
+	Pieces  []Hash
+	Private bool
+	// Files lists every file in torrent order, pad files included. A single-file torrent has
+	// one entry whose Path is empty; Single tells the two layouts apart.
 	Files  []File
 	Single bool
 	// TotalLength is the sum of the file lengths.
@@ -86,6 +107,9 @@ type File struct {
 	// names): their bytes are zeros and they are never shown or written as files. Their paths
 	// pass CheckPath but may repeat or clash with real files' directories.
 	Padding bool
+	// PiecesRoot is the root of the file's BEP 52 merkle tree; zero in v1 torrents, for pad
+	// files and for empty files.
+	PiecesRoot Hash256
 }
 
 // DisplayPath is the file's path as a user sees it, starting with the torrent's name.
@@ -114,9 +138,23 @@ func (m *MetaInfo) Trackers() [][]string {
 	return tiers
 }
 
-// Magnet returns the magnet link for this torrent, with its name, trackers and web seeds.
+// PieceLayer returns the SHA-256 hashes of a v2 file's pieces, concatenated, one per piece:
+// the torrent's piece layer for a file longer than a piece, the pieces root for a shorter one
+// (whose one piece hashes to it), nil for an empty file, a pad file or a v1 torrent.
+func (m *MetaInfo) PieceLayer(f *File) []byte {
+	switch {
+	case f.PiecesRoot.IsZero():
+		return nil
+	case f.Length <= m.Info.PieceLength:
+		return bytes.Clone(f.PiecesRoot[:])
+	}
+	return m.PieceLayers[f.PiecesRoot]
+}
+
+// Magnet returns the magnet link for this torrent, with its info-hashes, name, trackers and
+// web seeds.
 func (m *MetaInfo) Magnet() *Magnet {
-	mg := &Magnet{InfoHash: m.InfoHash, DisplayName: m.Info.Name, WebSeeds: m.URLList}
+	mg := &Magnet{InfoHash: m.InfoHash, InfoHashV2: m.InfoHashV2, DisplayName: m.Info.Name, WebSeeds: m.URLList}
 	for _, tier := range m.Trackers() {
 		mg.Trackers = append(mg.Trackers, tier...)
 	}
@@ -171,7 +209,7 @@ func Parse(data []byte) (*MetaInfo, error) {
 	}
 	top := bval(data[:end])
 	m := &MetaInfo{}
-	var info bval
+	var info, layers bval
 	var comment, commentUTF8 string
 	for k, v := range top.entries() {
 		switch k {
@@ -193,6 +231,8 @@ func Parse(data []byte) (*MetaInfo, error) {
 			m.CreatedBy, _ = v.str()
 		case "creation date":
 			m.CreationDate, _ = v.int()
+		case "piece layers":
+			layers = v
 		}
 	}
 	m.Comment = preferUTF8(commentUTF8, comment)
@@ -208,7 +248,15 @@ func Parse(data []byte) (*MetaInfo, error) {
 	}
 	m.Info = *in
 	m.InfoBytes = bytes.Clone(info)
-	m.InfoHash = sha1.Sum(info)
+	if in.Version.HasV1() {
+		m.InfoHash = sha1.Sum(info)
+	}
+	if in.Version.HasV2() {
+		m.InfoHashV2 = sha256.Sum256(info)
+		if m.PieceLayers, err = parsePieceLayers(layers, in); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -291,7 +339,8 @@ type infoFields struct {
 	pieces         bval
 	private        bool
 	length, files  bval
-	metaVersion    int64
+	metaVersion    bval
+	fileTree       bval
 }
 
 func parseInfo(d bval) (*Info, error) {
@@ -316,7 +365,9 @@ func parseInfo(d bval) (*Info, error) {
 		case "files":
 			f.files = v
 		case "meta version":
-			f.metaVersion, _ = v.int()
+			f.metaVersion = v
+		case "file tree":
+			f.fileTree = v
 		}
 	}
 	rawName := preferUTF8(f.nameUTF8, f.name)
@@ -337,55 +388,96 @@ func parseInfo(d bval) (*Info, error) {
 	if info.PieceLength > MaxPieceLength {
 		return nil, invalid("piece length %d is larger than %d MiB", info.PieceLength, MaxPieceLength>>20)
 	}
+	// BEP 52: meta version 2 makes a v2 torrent, and the file tree is then read; without it a
+	// file tree is ignored, as libtorrent does. Other versions are incompatible by definition.
+	var tree []File
+	if f.metaVersion != nil {
+		if n, err := intField("meta version", f.metaVersion); err != nil {
+			return nil, err
+		} else if n != 2 {
+			return nil, invalid("meta version %d is not supported (only 2 is)", n)
+		}
+		if f.fileTree == nil {
+			return nil, invalid("meta version 2 but no file tree")
+		}
+		if err := checkV2PieceLength(info.PieceLength); err != nil {
+			return nil, err
+		}
+		if tree, err = parseFileTree(f.fileTree); err != nil {
+			return nil, err
+		}
+		if f.pieces == nil && f.length == nil && f.files == nil {
+			info.Version = V2
+			if err := layoutV2(info, tree); err != nil {
+				return nil, err
+			}
+			if info.TotalLength == 0 {
+				return nil, invalid("torrent holds no data (total length 0)")
+			}
+			return info, nil
+		}
+		info.Version = Hybrid
+	}
+	if err := parseV1Files(info, f); err != nil {
+		return nil, err
+	}
+	if tree != nil {
+		if err := matchHybrid(info, tree); err != nil {
+			return nil, err
+		}
+	}
+	return info, nil
+}
+
+// parseV1Files reads the v1 layout (length or files) and the piece hashes into info.
+func parseV1Files(info *Info, f infoFields) error {
 	if f.pieces == nil {
-		return nil, invalid("pieces is missing")
+		return invalid("pieces is missing")
 	}
 	pieces, ok := f.pieces.bytes()
 	if !ok {
-		return nil, invalid("pieces is %s, not a string", f.pieces.kindName())
+		return invalid("pieces is %s, not a string", f.pieces.kindName())
 	}
 	if len(pieces)%HashSize != 0 {
-		return nil, invalid("pieces field is %d bytes, not a multiple of %d", len(pieces), HashSize)
+		return invalid("pieces field is %d bytes, not a multiple of %d", len(pieces), HashSize)
 	}
 	switch {
 	case f.length != nil && f.files != nil:
-		return nil, invalid("both length and files are present")
+		return invalid("both length and files are present")
 	case f.length != nil:
 		n, err := intField("length", f.length)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n < 0 {
-			return nil, invalid("length %d is negative", n)
+			return invalid("length %d is negative", n)
 		}
 		info.Single = true
 		info.Files = []File{{Length: n}}
 		info.TotalLength = n
 	case f.files != nil:
 		if err := parseFiles(info, f.files); err != nil {
-			return nil, err
+			return err
 		}
-	case f.metaVersion == 2:
-		return nil, invalid("BitTorrent v2-only torrent (meta version 2, no v1 file list) is not supported")
 	default:
-		return nil, invalid("neither length nor files is present")
+		return invalid("neither length nor files is present")
 	}
 	if info.TotalLength == 0 {
-		return nil, invalid("torrent holds no data (total length 0)")
+		return invalid("torrent holds no data (total length 0)")
 	}
 	want := info.TotalLength / info.PieceLength
 	if info.TotalLength%info.PieceLength != 0 {
 		want++
 	}
 	if got := int64(len(pieces) / HashSize); got != want {
-		return nil, invalid("%d piece hashes for %d bytes in pieces of %d (want %d)",
+		return invalid("%d piece hashes for %d bytes in pieces of %d (want %d)",
 			got, info.TotalLength, info.PieceLength, want)
 	}
 	info.Pieces = make([]Hash, want)
 	for i := range info.Pieces {
 		copy(info.Pieces[i][:], pieces[i*HashSize:])
 	}
-	return info, nil
+	return nil
 }
 
 // parsePrivate reads BEP 27's flag. The BEP says private=1; any other non-zero integer is also
@@ -425,7 +517,6 @@ func parseFiles(info *Info, files bval) error {
 	if files.kind() != 'l' {
 		return invalid("files is %s, not a list", files.kindName())
 	}
-	seen := map[string]bool{}
 	i := 0
 	for fv := range files.items() {
 		f, err := parseFile(i, fv)
@@ -439,30 +530,11 @@ func parseFiles(info *Info, files bval) error {
 		f.Offset = info.TotalLength
 		info.TotalLength += f.Length
 		info.Files = append(info.Files, f)
-		if f.Padding {
-			continue // pad files often share names (.pad/N); they are never shown
-		}
-		key := strings.Join(f.Path, "/")
-		if seen[key] {
-			return invalid("duplicate file path %s", quote(key))
-		}
-		seen[key] = true
 	}
 	if len(info.Files) == 0 {
 		return invalid("files list is empty")
 	}
-	// A file may not also be a directory of another file ("a" and "a/b").
-	for _, f := range info.Files {
-		if f.Padding {
-			continue
-		}
-		for j := 1; j < len(f.Path); j++ {
-			if dir := strings.Join(f.Path[:j], "/"); seen[dir] {
-				return invalid("path %s is both a file and a directory", quote(dir))
-			}
-		}
-	}
-	return nil
+	return checkPaths(info.Files)
 }
 
 // bitCometPadPrefix starts the names BitComet gave pad files before BEP 47's attr existed;

@@ -3,6 +3,7 @@ package metainfo
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"math"
 	"os"
 	"reflect"
@@ -118,7 +119,6 @@ func TestParseHostile(t *testing.T) {
 		{"both length and files", benc(t, withInfo(with(multiInfo(fileEnt(10, "a")), "length", 10))), "both length and files"},
 		{"both length and empty files", benc(t, withInfo(with(singleInfo(), "files", []any{}))), "both length and files"},
 		{"neither length nor files", benc(t, withInfo(with(singleInfo(), "length", nil))), "neither length nor files"},
-		{"v2-only torrent", benc(t, withInfo(with(singleInfo(), "length", nil, "meta version", 2, "file tree", dict{}))), "v2-only"},
 		{"empty files list", benc(t, withInfo(with(multiInfo(), "files", []any{}))), "files list is empty"},
 		{"files not a list", benc(t, withInfo(with(multiInfo(), "files", "a"))), "files is a string, not a list"},
 		{"file entry not a dict", benc(t, withInfo(with(multiInfo(), "files", []any{"a"}))), "file 0 is a string, not a dictionary"},
@@ -147,7 +147,7 @@ func TestParseHostile(t *testing.T) {
 		{"unknown type byte", []byte("d1:ax1:be"), `'x' does not start a value`},
 		{"name not a string", benc(t, withInfo(with(singleInfo(), "name", []any{"a"}))), "name is a list, not a string"},
 		{"name missing", benc(t, withInfo(with(singleInfo(), "name", nil))), "torrent has no name"},
-		{"hybrid v1+v2 torrent is read as v1", benc(t, withInfo(with(singleInfo(), "meta version", 2, "file tree", dict{}))), ""},
+		{"a file tree without meta version is ignored, as libtorrent does", benc(t, withInfo(with(singleInfo(), "file tree", dict{}))), ""},
 		{"unknown keys of odd types are ignored", benc(t, withInfo(with(singleInfo(), "x", []any{dict{"z": 1}, -7}, "source", "abc"))), ""},
 	}
 	for _, tt := range tests {
@@ -176,8 +176,15 @@ func TestParseHostile(t *testing.T) {
 // checkInvariants asserts what Parse promises about any torrent it accepts.
 func checkInvariants(t testing.TB, m *MetaInfo) {
 	t.Helper()
-	if m.InfoHash != sha1.Sum(m.InfoBytes) {
-		t.Fatalf("info-hash %s is not sha1 of InfoBytes", m.InfoHash)
+	v := m.Info.Version
+	if v.HasV1() && m.InfoHash != sha1.Sum(m.InfoBytes) || !v.HasV1() && m.InfoHash != (Hash{}) {
+		t.Fatalf("%s torrent's v1 info-hash %s is not sha1 of InfoBytes", v, m.InfoHash)
+	}
+	if v.HasV2() && m.InfoHashV2 != sha256.Sum256(m.InfoBytes) || !v.HasV2() && !m.InfoHashV2.IsZero() {
+		t.Fatalf("%s torrent's v2 info-hash %s is not sha256 of InfoBytes", v, m.InfoHashV2)
+	}
+	if v.HasV1() != (len(m.Info.Pieces) > 0) {
+		t.Fatalf("%s torrent has %d v1 piece hashes", v, len(m.Info.Pieces))
 	}
 	again, err := ParseInfo(m.InfoBytes)
 	if err != nil {
@@ -207,6 +214,12 @@ func checkInvariants(t testing.TB, m *MetaInfo) {
 	}
 	if sum != in.TotalLength || sum <= 0 {
 		t.Fatalf("file lengths sum to %d; TotalLength %d", sum, in.TotalLength)
+	}
+	if v.HasV1() && len(in.Pieces) != in.NumPieces() {
+		t.Fatalf("%d piece hashes for %d pieces", len(in.Pieces), in.NumPieces())
+	}
+	if v.HasV2() {
+		checkV2Invariants(t, m)
 	}
 	for p := range in.NumPieces() {
 		if s := in.PieceSize(p); s <= 0 || s > in.PieceLength {

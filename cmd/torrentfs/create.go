@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"torrentfs/metainfo"
 )
@@ -23,7 +24,8 @@ func init() {
 		short: "make a .torrent of a file or directory",
 		long: `Hashes PATH (a file, or a directory with everything below it) and writes a .torrent,
 by default <name>.torrent in the current directory. Each -t adds a tracker tier; -t a,b
-is one tier of two trackers. Prints the info-hash and magnet link when done.`,
+is one tier of two trackers. --v2 makes a BitTorrent v2 torrent (BEP 52), --hybrid one
+that is both v1 and v2; the default is v1. Prints the info-hashes and magnet link when done.`,
 		setup: setupCreate,
 	})
 }
@@ -85,6 +87,8 @@ func setupCreate(fl *flag.FlagSet) func(args []string) error {
 	private := fl.Bool("private", false, "mark the torrent private (peers only from its trackers)")
 	comment := fl.String("comment", "", "`TEXT` stored as the torrent's comment")
 	noDate := fl.Bool("no-date", false, "leave out the creation date, so the same data gives the same file")
+	v2 := fl.Bool("v2", false, "make a BitTorrent v2 torrent (BEP 52), which v1-only clients cannot read")
+	hybrid := fl.Bool("hybrid", false, "make a torrent that is both v1 and v2 (files padded to piece boundaries)")
 	stderr := fl.Output() // run's stderr
 	return func(args []string) error {
 		if len(args) != 1 {
@@ -95,12 +99,22 @@ func setupCreate(fl *flag.FlagSet) func(args []string) error {
 				return usagef("--piece-size: %v", err)
 			}
 		}
+		if *v2 && *hybrid {
+			return usagef("--v2 and --hybrid exclude each other (a hybrid is v2 too)")
+		}
 		opts := metainfo.CreateOptions{
+			Version:     metainfo.V1,
 			PieceLength: int64(pieceSize),
 			Private:     *private,
 			Comment:     *comment,
 			WebSeeds:    webSeeds,
 			NoDate:      *noDate,
+		}
+		switch {
+		case *v2:
+			opts.Version = metainfo.V2
+		case *hybrid:
+			opts.Version = metainfo.Hybrid
 		}
 		for _, t := range trackers {
 			opts.Announce = append(opts.Announce, strings.Split(t, ","))
@@ -147,13 +161,19 @@ func runCreate(path, out string, force bool, opts metainfo.CreateOptions, stdout
 	} else if err := writeNew(out, data, force); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "info-hash: %s\n", m.InfoHash.HexString())
-	fmt.Fprintf(stdout, "magnet:    %s\n", m.Magnet())
+	tw := tabwriter.NewWriter(stdout, 0, 0, 1, ' ', 0)
+	if m.Info.Version.HasV1() {
+		fmt.Fprintf(tw, "info-hash:\t%s\n", m.InfoHash.HexString())
+	}
+	if m.Info.Version.HasV2() {
+		fmt.Fprintf(tw, "info-hash v2:\t%s\n", m.InfoHashV2.HexString())
+	}
+	fmt.Fprintf(tw, "magnet:\t%s\n", m.Magnet())
 	if out != "-" {
-		fmt.Fprintf(stdout, "wrote:     %s (%d pieces of %s, %s)\n", out, m.Info.NumPieces(),
+		fmt.Fprintf(tw, "wrote:\t%s (%d pieces of %s, %s)\n", out, m.Info.NumPieces(),
 			humanBytes(m.Info.PieceLength), humanBytes(m.Info.TotalLength))
 	}
-	return nil
+	return tw.Flush()
 }
 
 // writeNew writes data to path, failing if it exists unless force. The file appears whole

@@ -104,12 +104,16 @@ func setupDHT(fs *flag.FlagSet) func([]string) error {
 	}
 }
 
-// parseInfoHash takes a 40-digit hex info-hash or a magnet link.
+// parseInfoHash takes a 40-digit hex info-hash or a magnet link; a link with only a v2 hash
+// gives that hash truncated, under which v2 swarms meet (BEP 52).
 func parseInfoHash(s string) ([20]byte, error) {
 	if metainfo.IsMagnet(s) {
 		m, err := metainfo.ParseMagnet(s)
 		if err != nil {
 			return [20]byte{}, err
+		}
+		if !m.HasV1() {
+			return m.InfoHashV2.Truncate(), nil // v2 swarms meet under the truncated hash (BEP 52)
 		}
 		return m.InfoHash, nil
 	}

@@ -18,8 +18,9 @@ func init() {
 		name:  "info",
 		args:  "FILE|MAGNET",
 		short: "show what a .torrent file or magnet link holds",
-		long: `Prints a torrent's name, info-hash, size, pieces, files, trackers, web seeds and magnet
-link; for a magnet link, what the link itself carries. --json prints one JSON object.`,
+		long: `Prints a torrent's name, BitTorrent version (v1, v2 or hybrid), info-hashes, size, pieces,
+files, trackers, web seeds and magnet link; for a magnet link, what the link itself carries.
+--json prints one JSON object.`,
 		setup: setupInfo,
 	})
 }
@@ -28,7 +29,9 @@ link; for a magnet link, what the link itself carries. --json prints one JSON ob
 // interface: scripts depend on them.
 type torrentJSON struct {
 	Name         string     `json:"name"`
-	InfoHash     string     `json:"infohash"`
+	Version      string     `json:"version"`               // "v1", "v2" or "hybrid"
+	InfoHash     string     `json:"infohash,omitempty"`    // v1, hex; absent for v2-only
+	InfoHashV2   string     `json:"infohash_v2,omitempty"` // v2, hex; absent for v1-only
 	Length       int64      `json:"length"`
 	PieceLength  int64      `json:"piece_length"`
 	Pieces       int        `json:"pieces"`
@@ -49,12 +52,13 @@ type fileJSON struct {
 
 // magnetJSON is the --json form of a magnet link: only what the link says.
 type magnetJSON struct {
-	InfoHash string     `json:"infohash"`
-	Name     string     `json:"name,omitempty"`
-	Trackers [][]string `json:"trackers"` // one tier per tr, the way clients treat them
-	Peers    []string   `json:"peers"`
-	WebSeeds []string   `json:"web_seeds"`
-	Magnet   string     `json:"magnet"`
+	InfoHash   string     `json:"infohash,omitempty"`    // v1 (btih), hex
+	InfoHashV2 string     `json:"infohash_v2,omitempty"` // v2 (btmh), hex
+	Name       string     `json:"name,omitempty"`
+	Trackers   [][]string `json:"trackers"` // one tier per tr, the way clients treat them
+	Peers      []string   `json:"peers"`
+	WebSeeds   []string   `json:"web_seeds"`
+	Magnet     string     `json:"magnet"`
 }
 
 func setupInfo(fl *flag.FlagSet) func(args []string) error {
@@ -88,7 +92,7 @@ func setupInfo(fl *flag.FlagSet) func(args []string) error {
 func torrentToJSON(m *metainfo.MetaInfo) torrentJSON {
 	j := torrentJSON{
 		Name:         m.Info.Name,
-		InfoHash:     m.InfoHash.HexString(),
+		Version:      m.Info.Version.String(),
 		Length:       m.Info.TotalLength,
 		PieceLength:  m.Info.PieceLength,
 		Pieces:       m.Info.NumPieces(),
@@ -100,6 +104,12 @@ func torrentToJSON(m *metainfo.MetaInfo) torrentJSON {
 		Trackers:     m.Trackers(),
 		WebSeeds:     m.URLList,
 		Magnet:       m.Magnet().String(),
+	}
+	if m.Info.Version.HasV1() {
+		j.InfoHash = m.InfoHash.HexString()
+	}
+	if m.Info.Version.HasV2() {
+		j.InfoHashV2 = m.InfoHashV2.HexString()
 	}
 	for i := range m.Info.Files {
 		f := &m.Info.Files[i]
@@ -119,12 +129,17 @@ func torrentToJSON(m *metainfo.MetaInfo) torrentJSON {
 
 func magnetToJSON(mg *metainfo.Magnet) magnetJSON {
 	j := magnetJSON{
-		InfoHash: mg.InfoHash.HexString(),
 		Name:     mg.DisplayName,
 		Trackers: [][]string{},
 		Peers:    append([]string{}, mg.Peers...),
 		WebSeeds: append([]string{}, mg.WebSeeds...),
 		Magnet:   mg.String(),
+	}
+	if mg.HasV1() {
+		j.InfoHash = mg.InfoHash.HexString()
+	}
+	if mg.HasV2() {
+		j.InfoHashV2 = mg.InfoHashV2.HexString()
 	}
 	for _, t := range mg.Trackers {
 		j.Trackers = append(j.Trackers, []string{t})
@@ -139,11 +154,24 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// versionText says what each BitTorrent version means for someone choosing a client.
+var versionText = map[metainfo.Version]string{
+	metainfo.V1:     "v1",
+	metainfo.V2:     "v2 only (BEP 52; v1-only clients cannot use it)",
+	metainfo.Hybrid: "hybrid (v1 and v2)",
+}
+
 func printTorrent(w io.Writer, m *metainfo.MetaInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	yesNo := map[bool]string{true: "yes", false: "no"}
 	fmt.Fprintf(tw, "name:\t%s\n", printable(m.Info.Name))
-	fmt.Fprintf(tw, "info-hash:\t%s\n", m.InfoHash.HexString())
+	fmt.Fprintf(tw, "version:\t%s\n", versionText[m.Info.Version])
+	if m.Info.Version.HasV1() {
+		fmt.Fprintf(tw, "info-hash:\t%s\n", m.InfoHash.HexString())
+	}
+	if m.Info.Version.HasV2() {
+		fmt.Fprintf(tw, "info-hash v2:\t%s\n", m.InfoHashV2.HexString())
+	}
 	fmt.Fprintf(tw, "size:\t%s (%d bytes)\n", humanBytes(m.Info.TotalLength), m.Info.TotalLength)
 	fmt.Fprintf(tw, "pieces:\t%d x %s (%d bytes)\n", m.Info.NumPieces(), humanBytes(m.Info.PieceLength), m.Info.PieceLength)
 	fmt.Fprintf(tw, "private:\t%s\n", yesNo[m.Info.Private])
@@ -182,7 +210,12 @@ func printTorrent(w io.Writer, m *metainfo.MetaInfo) error {
 
 func printMagnet(w io.Writer, mg *metainfo.Magnet) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "info-hash:\t%s\n", mg.InfoHash.HexString())
+	if mg.HasV1() {
+		fmt.Fprintf(tw, "info-hash:\t%s\n", mg.InfoHash.HexString())
+	}
+	if mg.HasV2() {
+		fmt.Fprintf(tw, "info-hash v2:\t%s\n", mg.InfoHashV2.HexString())
+	}
 	if mg.DisplayName != "" {
 		fmt.Fprintf(tw, "name:\t%s\n", oneLine(mg.DisplayName))
 	}

@@ -53,6 +53,7 @@ func TestInfoJSON(t *testing.T) {
 	}
 	want := map[string]any{
 		"name":          "album",
+		"version":       "v1",
 		"infohash":      m.InfoHash.HexString(),
 		"length":        70_999.0,
 		"piece_length":  16384.0,

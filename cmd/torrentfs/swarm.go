@@ -194,7 +194,11 @@ func (e *encryptionFlag) Set(s string) error {
 // as to the download. With a nil c, magnet links are refused.
 func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFlags) (*metainfo.MetaInfo, error) {
 	if !metainfo.IsMagnet(arg) {
-		return metainfo.Load(arg)
+		mi, err := metainfo.Load(arg)
+		if err != nil {
+			return nil, err
+		}
+		return mi, checkTransferable(mi)
 	}
 	if c == nil {
 		return nil, errors.New("this command needs the .torrent file, not a magnet link")
@@ -202,6 +206,9 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	m, err := metainfo.ParseMagnet(arg)
 	if err != nil {
 		return nil, err
+	}
+	if !m.HasV1() {
+		return nil, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
 	}
 	cfg, err := ef.torrentConfig(nil)
 	if err != nil {
@@ -229,7 +236,16 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 		}
 		return nil, err
 	}
-	return mi, nil
+	return mi, checkTransferable(mi)
+}
+
+// checkTransferable refuses what the engine cannot transfer yet: a v2-only torrent (BEP 52),
+// which has no v1 piece hashes. Hybrids are transferred as v1 torrents.
+func checkTransferable(mi *metainfo.MetaInfo) error {
+	if !mi.Info.Version.HasV1() {
+		return fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
+	}
+	return nil
 }
 
 // openStorage opens a torrent's storage under dir and verifies what is already there, with

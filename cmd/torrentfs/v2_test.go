@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"torrentfs/internal/testpeers"
+	"torrentfs/metainfo"
+)
+
+// v2Torrents creates a v2-only and a hybrid torrent of one directory with `create` and loads
+// them back.
+func v2Torrents(t *testing.T) (v2Path, hybridPath string, v2, hybrid *metainfo.MetaInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "set")
+	writeTree(t, src, map[string]int{"a.bin": 40_000, "b/c.bin": 16_384, "b/empty": 0, "d.bin": 5})
+	v2Path, hybridPath = filepath.Join(dir, "v2.torrent"), filepath.Join(dir, "hybrid.torrent")
+	for _, c := range []struct{ flag, out string }{{"--v2", v2Path}, {"--hybrid", hybridPath}} {
+		stdout, stderr, code := runCmd(t, "create", c.flag, "--no-date", "--piece-size", "16K", "-o", c.out, src)
+		if code != 0 {
+			t.Fatalf("create %s: exit %d: %s", c.flag, code, stderr)
+		}
+		m, err := metainfo.Load(c.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "info-hash v2: " + m.InfoHashV2.HexString() + "\nmagnet:       " + m.Magnet().String() + "\n"
+		if c.flag == "--hybrid" {
+			want = "info-hash:    " + m.InfoHash.HexString() + "\n" + want
+		}
+		if !strings.HasPrefix(stdout, want) {
+			t.Errorf("create %s printed\n%s\nwant it to start\n%s", c.flag, stdout, want)
+		}
+		if c.flag == "--v2" {
+			v2 = m
+		} else {
+			hybrid = m
+		}
+	}
+	if v2.Info.Version != metainfo.V2 || hybrid.Info.Version != metainfo.Hybrid {
+		t.Fatalf("versions %s and %s", v2.Info.Version, hybrid.Info.Version)
+	}
+	return v2Path, hybridPath, v2, hybrid
+}
+
+func TestCreateV2Flags(t *testing.T) {
+	v2Torrents(t)
+	_, stderr, code := runCmd(t, "create", "--v2", "--hybrid", t.TempDir())
+	if code != 2 || !strings.Contains(stderr, "--v2 and --hybrid exclude each other") {
+		t.Errorf("--v2 --hybrid: exit %d, %q", code, stderr)
+	}
+}
+
+func TestInfoV2(t *testing.T) {
+	v2Path, hybridPath, v2, hybrid := v2Torrents(t)
+	for _, c := range []struct {
+		path        string
+		m           *metainfo.MetaInfo
+		version     string
+		text        []string
+		v1, v1Field string
+	}{
+		{v2Path, v2, "v2", []string{"version:       v2 only", "info-hash v2:  " + v2.InfoHashV2.HexString() + "\n"}, "", ""},
+		{hybridPath, hybrid, "hybrid", []string{"version:       hybrid (v1 and v2)", "info-hash:     " + hybrid.InfoHash.HexString() + "\n",
+			"info-hash v2:  " + hybrid.InfoHashV2.HexString() + "\n"}, hybrid.InfoHash.HexString(), "infohash"},
+	} {
+		stdout, stderr, code := runCmd(t, "info", c.path)
+		if code != 0 {
+			t.Fatalf("info %s: exit %d: %s", c.version, code, stderr)
+		}
+		for _, want := range append(c.text, "magnet:        "+c.m.Magnet().String()+"\n", "files (4):", "set/b/empty") {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("info of the %s torrent lacks %q:\n%s", c.version, want, stdout)
+			}
+		}
+		if strings.Contains(stdout, ".pad") {
+			t.Errorf("info shows pad files:\n%s", stdout)
+		}
+		if c.v1 == "" && strings.Contains(stdout, "info-hash: ") {
+			t.Errorf("info of a v2-only torrent shows a v1 info-hash:\n%s", stdout)
+		}
+
+		stdout, _, _ = runCmd(t, "info", "--json", c.path)
+		var got map[string]any
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, stdout)
+		}
+		if got["version"] != c.version || got["infohash_v2"] != c.m.InfoHashV2.HexString() || got["magnet"] != c.m.Magnet().String() {
+			t.Errorf("JSON of the %s torrent: %v", c.version, got)
+		}
+		if v, ok := got["infohash"]; ok != (c.v1 != "") || ok && v != c.v1 {
+			t.Errorf("JSON infohash of the %s torrent: %v", c.version, v)
+		}
+		mg, err := metainfo.ParseMagnet(got["magnet"].(string))
+		if err != nil || mg.InfoHashV2 != c.m.InfoHashV2 || mg.InfoHash != c.m.InfoHash {
+			t.Errorf("magnet %v parses to %+v, %v", got["magnet"], mg, err)
+		}
+	}
+
+	// A magnet link with only a v2 hash, and one with both.
+	v2Link := "magnet:?xt=urn:btmh:1220" + v2.InfoHashV2.HexString()
+	stdout, _, code := runCmd(t, "info", v2Link)
+	if code != 0 || !strings.Contains(stdout, "info-hash v2:  "+v2.InfoHashV2.HexString()) || strings.Contains(stdout, "info-hash: ") {
+		t.Errorf("info of a btmh link: exit %d\n%s", code, stdout)
+	}
+	stdout, _, _ = runCmd(t, "info", "--json", hybrid.Magnet().String())
+	var mj magnetJSON
+	if err := json.Unmarshal([]byte(stdout), &mj); err != nil || mj.InfoHash != hybrid.InfoHash.HexString() ||
+		mj.InfoHashV2 != hybrid.InfoHashV2.HexString() || mj.Magnet != hybrid.Magnet().String() {
+		t.Errorf("info --json of a hybrid link: %+v, %v", mj, err)
+	}
+}
+
+// TestCommandsRefuseV2Only runs each command that transfers data on a v2-only torrent and on a
+// magnet link with only a v2 hash: each must exit 1 with one clear line, not crash.
+func TestCommandsRefuseV2Only(t *testing.T) {
+	v2Path, _, v2, _ := v2Torrents(t)
+	v2Link := "magnet:?xt=urn:btmh:1220" + v2.InfoHashV2.HexString() + "&x.pe=127.0.0.1:1"
+	const torrentErr = "v2-only torrents cannot be downloaded yet; a hybrid torrent can"
+	const linkErr = "magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet"
+	net := []string{"--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0"}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"get torrent", append(append([]string{"get"}, net...), "--out", t.TempDir(), v2Path), torrentErr},
+		{"get magnet", append(append([]string{"get"}, net...), "--out", t.TempDir(), v2Link), linkErr},
+		{"seed torrent", append(append([]string{"seed"}, net...), "--data", t.TempDir(), v2Path), torrentErr},
+		{"mount torrent", append(append([]string{"mount"}, net...), "--cache-dir", t.TempDir(), v2Path, t.TempDir()), torrentErr},
+		{"mount magnet", append(append([]string{"mount"}, net...), "--cache-dir", t.TempDir(), v2Link, t.TempDir()), linkErr},
+		{"serve torrent", append(append([]string{"serve"}, net...), "--http", "127.0.0.1:0", "--cache-dir", t.TempDir(), v2Path), torrentErr},
+		{"serve magnet", append(append([]string{"serve"}, net...), "--http", "127.0.0.1:0", "--cache-dir", t.TempDir(), v2Link), linkErr},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), torrentfsBin(t), c.args...)
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("%v, want exit status 1\n%s", err, out)
+			}
+			if !strings.Contains(string(out), c.want) || strings.Contains(string(out), "panic") {
+				t.Errorf("output lacks %q:\n%s", c.want, out)
+			}
+		})
+	}
+}
+
+// TestGetHybrid downloads a hybrid torrent made by `create --hybrid` as a v1 torrent, from our
+// seeder and from libtorrent seeding the same file: hybrids work as v1 torrents do, pad files
+// and all (none of them reaches the disk).
+func TestGetHybrid(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	testpeers.WriteFiles(t, filepath.Join(src, "set"), cliFiles, 11)
+	torrent := filepath.Join(t.TempDir(), "set.torrent")
+	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "32K", "-o", torrent, filepath.Join(src, "set")); code != 0 {
+		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
+	}
+	port := testpeers.FreePort(t, "127.0.0.11")
+	lt := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.11", Port: port, Torrent: torrent, SaveDir: src, Seed: true})
+	testpeers.LibtorrentWait(t, lt, "seeding", 30*time.Second)
+	ltAddr := "127.0.0.11:" + strconv.Itoa(port)
+	for name, peer := range map[string]string{"our seeder": seeder(t, torrent, src), "libtorrent": ltAddr} {
+		t.Run(name, func(t *testing.T) {
+			out := t.TempDir()
+			runGet(t, "--no-trackers", "--peer", peer, "--out", out, torrent)
+			testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
+			if _, err := os.Stat(filepath.Join(out, "set", ".pad")); err == nil {
+				t.Error("pad files were written to disk")
+			}
+		})
+	}
+}
