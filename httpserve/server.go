@@ -52,8 +52,8 @@ type Server struct {
 	torrents []*served
 	byHash   map[string]*served
 
-	metrics  viewerMetrics
-	open     atomic.Int64 // read heads open right now
+	metrics viewerMetrics
+	open    atomic.Int64 // read heads open right now
 
 	mu      sync.Mutex
 	viewers map[*viewer]struct{} // stream requests in flight

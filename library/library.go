@@ -48,10 +48,10 @@ type View interface {
 type State int
 
 const (
-	Fetching  State = iota // waiting for a magnet's metadata
-	Checking               // verifying the cache
-	Running                // joined the swarm
-	Failed                 // see Entry.Err
+	Fetching State = iota // waiting for a magnet's metadata
+	Checking              // verifying the cache
+	Running               // joined the swarm
+	Failed                // see Entry.Err
 )
 
 func (s State) String() string {
@@ -143,11 +143,17 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !mi.Info.Version.HasV1() {
+			return nil, fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
+		}
 		e.Hash, e.mi, e.state, name = mi.InfoHash, mi, Checking, mi.Info.Name
 	case spec.Magnet != "":
 		m, err := metainfo.ParseMagnet(spec.Magnet)
 		if err != nil {
 			return nil, err
+		}
+		if !m.HasV1() {
+			return nil, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
 		}
 		e.Hash, e.Magnet, e.state, name = m.InfoHash, m, Fetching, m.DisplayName
 		if e.Origin == "" {

@@ -33,7 +33,7 @@ type recView struct {
 	events []string
 }
 
-func (v *recView) add(s string) { v.mu.Lock(); v.events = append(v.events, s); v.mu.Unlock() }
+func (v *recView) add(s string)     { v.mu.Lock(); v.events = append(v.events, s); v.mu.Unlock() }
 func (v *recView) Added(e *Entry)   { v.add("+" + e.Name()) }
 func (v *recView) Ready(e *Entry)   { v.add("ready " + e.Name()) }
 func (v *recView) Removed(e *Entry) { v.add("-" + e.Name()) }

@@ -71,6 +71,9 @@ func (le *libEngine) FetchMetadata(ctx context.Context, m *metainfo.Magnet) (*me
 }
 
 func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metainfo.Magnet, progress func(done, total int)) (*library.Started, error) {
+	if err := checkTransferable(mi); err != nil {
+		return nil, err
+	}
 	if _, err := windowFor(le.cacheSize, &mi.Info); err != nil {
 		return nil, err
 	}
@@ -201,8 +204,12 @@ func (v *libView) logSessions(log *logrus.Entry) {
 // .torrent file read here (so the process serving the library need not see the path).
 func readSpec(arg string) (library.Spec, error) {
 	if metainfo.IsMagnet(arg) {
-		if _, err := metainfo.ParseMagnet(arg); err != nil {
+		m, err := metainfo.ParseMagnet(arg)
+		if err != nil {
 			return library.Spec{}, err
+		}
+		if !m.HasV1() {
+			return library.Spec{}, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
 		}
 		return library.Spec{Magnet: arg, Origin: "magnet"}, nil
 	}
@@ -210,8 +217,12 @@ func readSpec(arg string) (library.Spec, error) {
 	if err != nil {
 		return library.Spec{}, err
 	}
-	if _, err := metainfo.Parse(b); err != nil {
+	mi, err := metainfo.Parse(b)
+	if err != nil {
 		return library.Spec{}, fmt.Errorf("%s: %w", arg, err)
+	}
+	if err := checkTransferable(mi); err != nil {
+		return library.Spec{}, err
 	}
 	abs, _ := filepath.Abs(arg)
 	return library.Spec{Torrent: b, Origin: abs}, nil
