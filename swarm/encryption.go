@@ -22,8 +22,9 @@ type Encryption int
 
 const (
 	// EncryptionPrefer (the default) dials with MSE offering RC4 or plaintext; a peer that
-	// drops the MSE handshake is dialed again in plaintext and remembered as one that wants
-	// plaintext. Incoming connections may be either.
+	// drops the MSE handshake is dialed again at once in plaintext over the same transport
+	// (dialOnce, utp.go) and, once that works, remembered as one that wants plaintext.
+	// Incoming connections may be either.
 	EncryptionPrefer Encryption = iota
 	// EncryptionRequire speaks MSE with RC4 only, both ways: plaintext handshakes and peers
 	// that offer only plaintext inside MSE are refused.

@@ -4,7 +4,11 @@ package swarm
 // the dial policy. A dial tries the transport that last worked for the address first (TCP
 // for an address never reached), and the other one utpHeadStart later if the first has not
 // completed the BitTorrent handshake by then, or at once when it failed; the first to
-// complete its handshake is kept, the other is cancelled or closed.
+// complete its handshake is kept, the other is cancelled or closed. A peer that drops our
+// MSE handshake over a transport gets a plaintext try over that transport at once (under
+// EncryptionPrefer), racing the tries already under way: the transport works, so the
+// plaintext try is not held back for the other transport, which a TCP-only peer never
+// answers (that wait was secondTryTimeout).
 
 import (
 	"context"
