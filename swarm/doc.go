@@ -13,9 +13,11 @@
 //   - With ClientConfig.UTP the client also owns a uTP socket (package utp, BEP 29): a
 //     second accept goroutine feeds the same handshake path, and dials race the two
 //     transports (utp.go): the one that last worked for the address first (TCP for a new
-//     one), the other 0.5 s later or as soon as the first fails; the first BitTorrent
-//     handshake wins. NoTCP leaves uTP alone. Past the handshake a uTP connection is a
-//     net.Conn like a TCP one.
+//     one), the other 0.5 s later or as soon as the first fails, and a plaintext try over
+//     a transport whose peer dropped our MSE handshake at once; the first BitTorrent
+//     handshake wins. Each try is a goroutine that reports to its dial, which alone
+//     decides. NoTCP leaves uTP alone. Past the handshake a uTP connection is a net.Conn
+//     like a TCP one.
 //   - Each Torrent has one goroutine, its run loop, that owns the picker, the set of peers,
 //     the choker, the outstanding requests and the per-piece waiters. Everything else talks
 //     to it through channels: peer goroutines send decoded messages, disk workers send

@@ -22,8 +22,9 @@ type Encryption int
 
 const (
 	// EncryptionPrefer (the default) dials with MSE offering RC4 or plaintext; a peer that
-	// drops the MSE handshake is dialed again in plaintext and remembered as one that wants
-	// plaintext. Incoming connections may be either.
+	// drops the MSE handshake is dialed again at once in plaintext over the same transport
+	// (dialOnce, utp.go) and, once that works, remembered as one that wants plaintext.
+	// Incoming connections may be either.
 	EncryptionPrefer Encryption = iota
 	// EncryptionRequire speaks MSE with RC4 only, both ways: plaintext handshakes and peers
 	// that offer only plaintext inside MSE are refused.
@@ -106,21 +107,15 @@ func (e errMSE) Unwrap() error { return e.err }
 // the policy says.
 func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshake) (net.Conn, wire.Handshake, error) {
 	provide := c.cfg.Encryption.methods()
-	if provide == 0 || c.cfg.Encryption == EncryptionPrefer && c.plain.has(addr) {
-		return c.dialOnce(ctx, addr, hs, 0)
+	if c.cfg.Encryption == EncryptionPrefer && c.plain.has(addr) {
+		provide = 0
 	}
-	conn, phs, err := c.dialOnce(ctx, addr, hs, provide)
-	var me errMSE
-	if err == nil || c.cfg.Encryption != EncryptionPrefer || !errors.As(err, &me) || ctx.Err() != nil {
-		return conn, phs, err
+	conn, phs, plain, err := c.dialOnce(ctx, addr, hs, provide, c.cfg.Encryption == EncryptionPrefer)
+	if err == nil && plain {
+		c.plain.add(addr)
+		c.log.WithField("peer", addr).Debug("peer dropped the encryption handshake; it gets plaintext from now on")
 	}
-	conn, phs, perr := c.dialOnce(ctx, addr, hs, 0)
-	if perr != nil {
-		return nil, wire.Handshake{}, fmt.Errorf("%w; then in plaintext: %w", err, perr)
-	}
-	c.plain.add(addr)
-	c.log.WithField("peer", addr).Debug("peer dropped the encryption handshake; it gets plaintext from now on")
-	return conn, phs, nil
+	return conn, phs, err
 }
 
 // sendHandshake starts a dialed connection: our BitTorrent handshake, in plaintext when

@@ -4,7 +4,11 @@ package swarm
 // the dial policy. A dial tries the transport that last worked for the address first (TCP
 // for an address never reached), and the other one utpHeadStart later if the first has not
 // completed the BitTorrent handshake by then, or at once when it failed; the first to
-// complete its handshake is kept, the other is cancelled or closed.
+// complete its handshake is kept, the other is cancelled or closed. A peer that drops our
+// MSE handshake over a transport gets a plaintext try over that transport at once (under
+// EncryptionPrefer), racing the tries already under way: the transport works, so the
+// plaintext try is not held back for the other transport, which a TCP-only peer never
+// answers (that wait was secondTryTimeout).
 
 import (
 	"context"
@@ -14,6 +18,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"torrentfs/swarm/mse"
 	"torrentfs/swarm/wire"
@@ -112,15 +118,22 @@ func (c *Client) connect(ctx context.Context, tr transport, addr netip.AddrPort)
 }
 
 // dialOnce connects to a peer and performs the handshake for torrent ih over TCP or uTP,
-// as the policy above says.
-func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, provide mse.Method) (net.Conn, wire.Handshake, error) {
+// as the policy above says, inside an MSE handshake offering provide unless it is 0. With
+// fallback, a try whose MSE handshake the peer drops is followed at once by a plaintext try
+// over the same transport: the transport works, the peer wants plaintext, and waiting for
+// the other transport's try (a TCP-only peer never answers uTP) would cost secondTryTimeout.
+// The tries already under way go on; the first handshake wins. plain tells whether the
+// winner is such a plaintext fallback.
+func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, provide mse.Method, fallback bool) (conn net.Conn, phs wire.Handshake, plain bool, err error) {
+	first, known, haveSecond := overTCP, true, true
 	switch {
 	case c.cfg.UTP == nil:
-		return c.dialVia(ctx, overTCP, addr, hs, provide)
+		haveSecond = false
 	case c.cfg.NoTCP:
-		return c.dialVia(ctx, overUTP, addr, hs, provide)
+		first, haveSecond = overUTP, false
+	default:
+		first, known = c.transport.get(addr)
 	}
-	first, known := c.transport.get(addr)
 	second := overUTP
 	if first == overUTP {
 		second = overTCP
@@ -128,58 +141,85 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		conn net.Conn
-		hs   wire.Handshake
-		err  error
-		tr   transport
+		conn    net.Conn
+		hs      wire.Handshake
+		err     error
+		tr      transport
+		provide mse.Method
+		refused bool // the peer dropped our MSE handshake
 	}
-	results := make(chan result, 2)
-	try := func(ctx context.Context, tr transport) {
-		conn, phs, err := c.dialVia(ctx, tr, addr, hs, provide)
-		results <- result{conn, phs, err, tr}
-	}
-	go try(ctx, first)
-	var won *result
-	var errs []error
-	started, done := 1, 0
-	head := time.NewTimer(utpHeadStart)
-	defer head.Stop()
-	startSecond := func() {
+	results := make(chan result, 3) // at most: both transports and one plaintext fallback
+	started, done := 0, 0
+	try := func(tr transport, provide mse.Method, timeout time.Duration) {
 		started++
-		sctx, scancel := ctx, context.CancelFunc(func() {})
-		if !known {
-			sctx, scancel = context.WithTimeout(ctx, secondTryTimeout)
-		}
 		go func() {
-			defer scancel()
-			try(sctx, second)
+			tctx, tcancel := ctx, context.CancelFunc(func() {})
+			if timeout > 0 {
+				tctx, tcancel = context.WithTimeout(ctx, timeout)
+			}
+			defer tcancel()
+			conn, phs, err := c.dialVia(tctx, tr, addr, hs, provide)
+			// A timeout (ours, or a cancel, which sets a past deadline) is no refusal.
+			var ne net.Error
+			refused := errors.As(err, new(errMSE)) && !(errors.As(err, &ne) && ne.Timeout()) && tctx.Err() == nil
+			results <- result{conn, phs, err, tr, provide, refused}
 		}()
 	}
+	secondStarted := !haveSecond
+	startSecond := func() {
+		if secondStarted {
+			return
+		}
+		secondStarted = true
+		var timeout time.Duration
+		if !known {
+			timeout = secondTryTimeout
+		}
+		try(second, provide, timeout)
+	}
+	plainStarted := !fallback || provide == 0
+	try(first, provide, 0)
+	var won *result
+	var errs []error
+	head := time.NewTimer(utpHeadStart)
+	defer head.Stop()
 	for done < started {
 		select {
 		case <-head.C:
-			if won == nil && started == 1 {
+			if won == nil && ctx.Err() == nil {
 				startSecond()
 			}
 		case r := <-results:
 			done++
 			switch {
-			case r.err != nil:
-				errs = append(errs, fmt.Errorf("%s: %w", r.tr, r.err))
-				if won == nil && started == 1 && ctx.Err() == nil {
-					startSecond()
-				}
-			case won == nil:
+			case r.err == nil && won == nil:
 				won = &r
 				cancel()
-			default:
+			case r.err == nil:
 				r.conn.Close()
+			case won != nil || ctx.Err() != nil:
+				// Cancelled because another try won or the caller gave up.
+			default:
+				what := r.tr.String()
+				if r.provide == 0 && provide != 0 {
+					what += " in plaintext"
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", what, r.err))
+				c.log.WithFields(logrus.Fields{"peer": addr, "transport": what}).WithError(r.err).Debug("dial try failed")
+				if !plainStarted && r.refused {
+					plainStarted = true
+					try(r.tr, 0, 0)
+				} else {
+					startSecond()
+				}
 			}
 		}
 	}
 	if won == nil {
-		return nil, wire.Handshake{}, errors.Join(errs...)
+		return nil, wire.Handshake{}, false, errors.Join(errs...)
 	}
-	c.transport.set(addr, won.tr)
-	return won.conn, won.hs, nil
+	if haveSecond {
+		c.transport.set(addr, won.tr)
+	}
+	return won.conn, won.hs, won.provide == 0 && provide != 0, nil
 }

@@ -1,12 +1,18 @@
 package swarm_test
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"torrentfs/internal/testpeers"
 	"torrentfs/internal/testutil"
@@ -112,5 +118,92 @@ func TestGetFromLibtorrentOverUTP(t *testing.T) {
 	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{},
 		Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.53"), uint16(port))}})
 	waitComplete(t, tr, 120*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+}
+
+// dialEvents records, in order, the dial events of a client's debug log: every transport
+// try that failed ("dial try failed", by transport) and every connection made.
+type dialEvents struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *dialEvents) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (r *dialEvents) Fire(e *logrus.Entry) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e.Message {
+	case "dial try failed":
+		r.events = append(r.events, fmt.Sprintf("failed %v: %v", e.Data["transport"], e.Data[logrus.ErrorKey]))
+	case "peer connected":
+		r.events = append(r.events, fmt.Sprintf("connected %v", e.Data["encryption"]))
+	}
+	return nil
+}
+
+func (r *dialEvents) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+// A TCP-only peer that drops encrypted handshakes (here one of ours with encryption off; a
+// Transmission with encryption 0 was seen doing it) gets the plaintext redial at once over
+// TCP from a client with uTP on, not after the uTP try, which such a peer never answers,
+// times out (secondTryTimeout, 5 s).
+func TestPlaintextFallbackDoesNotWaitForUTP(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "multi", multiFile, 32<<10)
+	seeder := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.37:0", Encryption: swarm.EncryptionOff})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+
+	var rec dialEvents
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	if testing.Verbose() {
+		l.SetOutput(testutil.Log(t).Logger.Out)
+	}
+	l.SetLevel(logrus.DebugLevel)
+	l.AddHook(&rec)
+	us := utpSocket(t, "127.0.0.38", 0)
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.38:" + strconv.Itoa(udpPort(us)), UTP: us,
+		Log: logrus.NewEntry(l)})
+	out := t.TempDir()
+	start := time.Now()
+	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{Trackers: [][]string{},
+		Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.37"), seeder.Port())}})
+	testutil.WaitFor(t, 30*time.Second, "a connection to the seeder", func() bool {
+		for _, e := range rec.snapshot() {
+			if strings.HasPrefix(e, "connected") {
+				return true
+			}
+		}
+		return false
+	})
+	took := time.Since(start)
+	ev := rec.snapshot()
+	t.Logf("connected after %v; events: %q", took, ev)
+	// Before the connection: the refused encrypted try over TCP, and no failed uTP try
+	// (the one the old policy waited for).
+	for _, e := range ev {
+		if strings.HasPrefix(e, "connected") {
+			if e != "connected none" {
+				t.Errorf("%s, want a plaintext connection", e)
+			}
+			break
+		}
+		if !strings.HasPrefix(e, "failed tcp: encryption handshake") {
+			t.Errorf("before the connection: %s", e)
+		}
+	}
+	if len(ev) == 0 || !strings.HasPrefix(ev[0], "failed tcp: encryption handshake") {
+		t.Errorf("the first event is not the refused encrypted handshake over TCP: %q", ev)
+	}
+	// A generous bound that still tells "at once" from "after the 5 s uTP timeout".
+	if took > 3*time.Second {
+		t.Errorf("connected only after %v", took)
+	}
+	waitComplete(t, tr, 60*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
 }

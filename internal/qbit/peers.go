@@ -44,7 +44,8 @@ type Peer struct {
 	Client string `json:"client"`
 	// Flags are qBittorrent's one-letter peer flags separated by spaces: among them X for
 	// a peer learned through peer exchange, H through the DHT, L through LSD, I for a
-	// connection the peer opened, E/e for an encrypted one.
+	// connection the peer opened, E for an RC4-encrypted one (e: only the handshake
+	// was), P for one over uTP.
 	Flags string `json:"flags"`
 }
 

@@ -46,10 +46,17 @@ type Profile struct {
 	// Encryption is its MSE/PE policy: 0 prefer (the zero value keeps it as before: it
 	// offers both and takes either), 1 require (forced), 2 off.
 	Encryption int
+	// Protocol is the transport of its peer connections, both ways: "TCP" (the zero value
+	// "" too), "UTP" (BEP 29 only: no TCP listener, no TCP dials) or "Both".
+	Protocol string
 }
 
 // Write writes the profile under dir.
 func (p Profile) Write(dir string) error {
+	proto := p.Protocol
+	if proto == "" {
+		proto = "TCP"
+	}
 	iface := p.Interface
 	if iface == "" {
 		iface = "lo"
@@ -74,7 +81,7 @@ Session\Port=%d
 Session\Interface=%s
 Session\InterfaceName=%s
 Session\InterfaceAddress=%s
-Session\BTProtocol=TCP
+Session\BTProtocol=%s
 Session\QueueingSystemEnabled=false
 Session\AddTorrentPaused=false
 Session\TempPathEnabled=false
@@ -96,7 +103,7 @@ WebUI\CSRFProtection=false
 WebUI\UseUPnP=false
 Connection\UPnP=false
 Connection\ResolvePeerCountries=false
-`, p.LSD, p.PEX, p.Port, iface, iface, p.IP, p.Encryption, p.Upload/1024, web, p.WebPort, whitelist)
+`, p.LSD, p.PEX, p.Port, iface, iface, p.IP, proto, p.Encryption, p.Upload/1024, web, p.WebPort, whitelist)
 	confDir := filepath.Join(dir, "qBittorrent", "config")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err

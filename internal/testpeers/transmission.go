@@ -52,6 +52,8 @@ type TransmissionOpts struct {
 	// Encryption is its MSE/PE setting: 0 prefers plaintext and accepts either, 1
 	// prefers encryption, 2 requires it.
 	Encryption int
+	// UTP turns µTP on (its UDP socket is the peer port's).
+	UTP bool
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
@@ -71,21 +73,11 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 		o.IP = "127.0.0.1"
 	}
 	cfg := t.TempDir()
+	if o.Port == 0 {
+		o.Port = FreePort(t, o.IP)
+	}
 	port := o.Port
-	if port == 0 {
-		port = FreePort(t, o.IP)
-	}
-	settings := map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": o.PEX, "utp-enabled": false,
-		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
-		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
-		"peer-port": port, "peer-port-random-on-start": false,
-		"encryption":             o.Encryption,
-		"speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
-		"alt-speed-enabled": false, "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
-		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
-		"start-added-torrents": true, "message-level": 2,
-	}
+	settings := transmissionSettings(o, dir)
 	if len(o.DHTBootstrap) > 0 {
 		settings["dht-enabled"] = true
 		var lines []string
@@ -116,6 +108,21 @@ func TransmissionWith(t testing.TB, torrent, dir string, o TransmissionOpts) (*t
 	// line to stdout, so stdout becomes the deep log.
 	sh := append([]string{"-c", `TR_DEBUG_FD=1 exec transmission-cli "$@" >"$0"`, o.DeepLog}, args...)
 	return testutil.Start(t, "sh", sh...), port
+}
+
+// transmissionSettings is a settings.json for o, with data in dir and o.Port set.
+func transmissionSettings(o TransmissionOpts, dir string) map[string]any {
+	return map[string]any{
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": o.PEX, "utp-enabled": o.UTP,
+		"port-forwarding-enabled": false, "blocklist-enabled": false, "rpc-enabled": false,
+		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
+		"peer-port": o.Port, "peer-port-random-on-start": false,
+		"encryption":             o.Encryption,
+		"speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
+		"alt-speed-enabled": false, "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
+		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
+		"start-added-torrents": true, "message-level": 2,
+	}
 }
 
 // TransmissionHas tells whether every non-empty file under want exists under got with the
