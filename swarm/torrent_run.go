@@ -16,6 +16,10 @@ import (
 
 const (
 	tickEvery   = time.Second
+	// quietTickEvery is the tick of a quiet torrent (see quiet): a library of a hundred
+	// idle torrents must cost next to nothing. Anything that makes it busy brings the
+	// regular tick back at once.
+	quietTickEvery = 5 * time.Second
 	chokeEvery  = 10 // ticks
 	snubAfter   = 60 * time.Second
 	redialAfter = 30 * time.Second
@@ -79,8 +83,10 @@ func (t *Torrent) run() {
 	defer tick.Stop()
 	t.lastTick = time.Now()
 	t.dialMore(t.lastTick)
+	quiet := false
 	for {
 		jobs, head := t.disk.next(t.diskJobs)
+		ticked := false
 		select {
 		case ev := <-t.events:
 			t.handleEvent(ev)
@@ -90,12 +96,39 @@ func (t *Torrent) run() {
 			t.handleDisk(r)
 		case now := <-tick.C:
 			t.tick(now)
+			ticked = true
 		case <-t.closing:
 			t.shutdown()
 			return
 		}
 		t.publishPool()
+		// Quiet is decided at ticks; it ends with the first event that makes work.
+		if ticked || quiet {
+			if q := t.quiet(); q != quiet {
+				quiet = q
+				every := tickEvery
+				if q {
+					every = quietTickEvery
+				}
+				tick.Reset(every)
+			}
+		}
 	}
+}
+
+// quiet tells whether the torrent has nothing to do between ticks: nothing to download
+// (complete, or a bounded cache nobody reads), no read waiting, no disk work, no dial in
+// flight, and no peer moving data or waiting for our unchoke.
+func (t *Torrent) quiet() bool {
+	if !t.pk.Done() || len(t.waiting) > 0 || t.halfOpen > 0 || len(t.disk.queue) > 0 || t.shrunk {
+		return false
+	}
+	for _, p := range t.peers.list {
+		if p.downRate.rate > 0 || p.upRate.rate > 0 || p.peerInterested && p.amChoking {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *Torrent) shutdown() {
