@@ -1,5 +1,5 @@
 // Package layering holds the test that keeps imports running one way:
-// cmd -> fs -> reader; cmd -> httpserve -> reader; swarm -> picker, cache, tracker; everything may use metainfo and
+// cmd -> fs -> reader; cmd -> httpserve -> reader; cmd -> library -> swarm; swarm -> picker, cache, tracker; everything may use metainfo and
 // bitfield; only cmd knows everything.
 package layering
 
@@ -22,14 +22,15 @@ var forbidden = map[string][]string{
 	"swarm/mse":           {"metainfo", "bitfield", "picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"swarm":               {"reader", "fs", "cmd"},
 	"reader":              {"swarm", "picker", "cache", "tracker", "fs", "cmd"},
-	"fs":                  {"swarm", "picker", "cache", "tracker", "cmd"},
-	"httpserve":           {"swarm", "picker", "cache", "tracker", "fs", "dht", "lsd", "portmap", "utp", "cmd"},
+	"fs":                  {"swarm", "picker", "cache", "tracker", "library", "cmd"},
+	"httpserve":           {"swarm", "picker", "cache", "tracker", "fs", "dht", "lsd", "portmap", "utp", "library", "cmd"},
 	"lsd":                 {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"dht":                 {"picker", "cache", "tracker", "swarm", "reader", "fs", "cmd"},
 	"portmap":             {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "cmd"},
 	"utp":                 {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "portmap", "cmd"},
 	"internal/udpmux":     {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "portmap", "utp", "cmd"},
 	"internal/atomicfile": {"bitfield", "metainfo", "picker", "cache", "tracker", "swarm", "reader", "fs", "dht", "lsd", "portmap", "utp", "cmd"},
+	"library":             {"reader", "fs", "httpserve", "cmd"},
 	"cmd/torrentfs":       {},
 }
 
