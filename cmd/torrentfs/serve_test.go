@@ -22,7 +22,7 @@ import (
 // files' contents by name.
 func mediaFixture(t *testing.T) (torrent, data string, content map[string][]byte) {
 	t.Helper()
-	testutil.Need(t, "ffmpeg", "ffprobe", "curl")
+	testutil.Need(t, "ffmpeg", "ffprobe", "curl", "mpv")
 	torrent, data, content = fixture(t, "media", tfile{"blob.bin", 1_500_000})
 	clip := filepath.Join(data, "media", "clip.mp4")
 	gen := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "3",
@@ -126,6 +126,15 @@ func checkStreams(t *testing.T, base string, ih metainfo.Hash, content map[strin
 	}
 	if got, want := decode(url("clip.mp4")), decode(clipPath); got != want {
 		t.Errorf("frames decoded over HTTP %q, from the file %q", got, want)
+	}
+	// A player: mpv opens the URL, finds the video stream and plays it to the end.
+	mpv := testutil.Start(t, "mpv", "--no-config", "--vo=null", "--ao=null", "--length=5",
+		"--msg-level=all=error,cplayer=info", "--term-status-msg=", url("clip.mp4"))
+	if err := mpv.Wait(t, 30*time.Second); err != nil {
+		t.Fatalf("mpv: %v\n%s", err, mpv.Output())
+	}
+	if out := mpv.Output(); !strings.Contains(out, "160x120") || !strings.Contains(out, "(End of file)") {
+		t.Errorf("mpv did not play the video to its end:\n%s", out)
 	}
 
 	// The status page, its data and the metrics answer.
