@@ -14,6 +14,11 @@
 // the bridge named after k, which the kernel lets only one process do, and derives its
 // subnet 10.(100+k/256).(k%256).0/24 from k. Namespace names carry the process ID too,
 // because /run/netns is shared by every jail on the machine.
+//
+// Links can be made to look like a WAN: Shape limits a host's send rate (tbf), Delay adds
+// a one-way delay to what it sends (a user-space delay line through TUN devices, since the
+// kernel here has no netem; delay.go). The delay lines are goroutines of this process,
+// one reader and one writer per host, owning nothing but their two devices.
 package netns
 
 import (

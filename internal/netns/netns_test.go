@@ -202,3 +202,38 @@ func TestNetsDoNotCollide(t *testing.T) {
 		t.Errorf("two nets share a name or subnet: %+v %+v", a, b)
 	}
 }
+
+// A delayed host's packets take at least its delay: the round trip from the test to a
+// host delayed by 40 ms is never shorter (nothing here asserts an upper bound tighter
+// than a sanity check: the machine may be busy), and traffic still flows both ways.
+func TestDelayLine(t *testing.T) {
+	needRoot(t)
+	nt := New(t, 2)
+	a, b := nt.Hosts[0], nt.Hosts[1]
+	const d = 40 * time.Millisecond
+	nt.Delay(t, a, d)
+	nt.Delay(t, b, d)
+	srv := startHelper(t, b, "listen", b.IP.String()+":7000")
+	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv.Stdout(), "ready") })
+	start := time.Now()
+	if got := a.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", b.IP.String()+":7000"); !strings.Contains(got, "hello from "+b.IP.String()) {
+		t.Fatalf("through two delay lines: %q", got)
+	}
+	// A TCP connect and one line back: at least two round trips of 80 ms.
+	el := time.Since(start)
+	t.Logf("connect and greeting through two %v delay lines: %v (process start included)", d, el)
+	if el < 4*d || el > 30*time.Second {
+		t.Errorf("connect and greeting took %v; with %v each way it takes at least %v", el, d, 4*d)
+	}
+	// From the test's own namespace (the bridge): the host's replies are delayed.
+	start = time.Now()
+	c, err := net.DialTimeout("tcp", a.IP.String()+":1", 5*time.Second) // refused, after one round trip
+	if err == nil {
+		c.Close()
+	}
+	el = time.Since(start)
+	t.Logf("refused connect from the bridge: %v", el)
+	if el < d {
+		t.Errorf("a refused connect took %v, less than the host's delay %v", el, d)
+	}
+}
