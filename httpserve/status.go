@@ -27,6 +27,27 @@ type apiTorrent struct {
 	Uploaded   int64     `json:"uploaded"`
 	Playlist   string    `json:"playlist"`
 	Files      []apiFile `json:"files"`
+	PeerList   []Peer    `json:"peer_list"`
+}
+
+// Peer is one connected peer of a torrent, for the status page.
+type Peer struct {
+	Addr      string  `json:"addr"`
+	Client    string  `json:"client"`
+	Transport string  `json:"transport"` // tcp or utp
+	Encrypted bool    `json:"encrypted"`
+	Outgoing  bool    `json:"outgoing"`
+	Seed      bool    `json:"seed"`
+	Progress  float64 `json:"progress"` // 0..1
+	DownRate  float64 `json:"down_rate"`
+	UpRate    float64 `json:"up_rate"`
+	RTTms     float64 `json:"rtt_ms"` // 0 until measured
+	Flags     string  `json:"flags"`  // D/d download (unchoked/choked), U/u upload, S snubbed
+}
+
+// PeerLister is what a Torrent may also offer: its connected peers.
+type PeerLister interface {
+	Peers(ctx context.Context) []Peer
 }
 
 // apiFile is one file with its piece map: one character per piece under the file, 'h'
@@ -106,6 +127,12 @@ func (s *Server) apiTorrent(ctx context.Context, st *served, views map[int][]api
 		Downloaded: stats.Downloaded, Uploaded: stats.Uploaded,
 		Playlist: "/playlist/" + st.hash + ".m3u",
 		Files:    []apiFile{},
+		PeerList: []Peer{},
+	}
+	if pl, ok := st.t.(PeerLister); ok {
+		if ps := pl.Peers(ctx); ps != nil {
+			a.PeerList = ps
+		}
 	}
 	if a.Pieces > 0 {
 		a.Progress = float64(a.PiecesDone) / float64(a.Pieces)

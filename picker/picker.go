@@ -89,6 +89,10 @@ type peer struct {
 	// peer as having those pieces only.
 	allowed     map[int]struct{}
 	onlyAllowed bool
+	// The round-trip estimate (latency.go): the least request-to-block latency, less the
+	// queue ahead of the request at the peer's rate, seen in the current window.
+	rtt, nextRTT  time.Duration
+	rttWindowEnds time.Time
 }
 
 type blockKey struct{ piece, block int32 }

@@ -137,6 +137,11 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 	}
 	if pr := p.peers[id]; pr != nil {
 		pr.snubbed = false
+		for _, r := range bs.reqs[:bs.n] {
+			if r.peer == id {
+				pr.latencySample(now.Sub(r.since), int(r.ahead), b.Length, now)
+			}
+		}
 	}
 	bs.got = true
 	ps.got++

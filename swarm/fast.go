@@ -34,7 +34,7 @@ func (t *Torrent) fillAllowedFast(p *peerConn) {
 	if !p.fast || !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	n := min(pipelineDepth(p), allowedFastDepth) - t.pk.Outstanding(p.key)
+	n := min(t.pipelineDepth(p), allowedFastDepth) - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
 	}

@@ -512,10 +512,12 @@ func (t *Torrent) fillAll() {
 	}
 }
 
-// pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon,
-// or more when the pipeline has proven too shallow (pipeBoost).
-func pipelineDepth(p *peerConn) int {
-	d := int(p.downRate.rate*requestHorizon/metainfo.BlockSize) + minPipeline
+// pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon
+// plus a round trip (the bandwidth-delay product, so a distant peer is never idle waiting
+// for our next request), or more when the pipeline has proven too shallow (pipeBoost).
+func (t *Torrent) pipelineDepth(p *peerConn) int {
+	horizon := requestHorizon + t.pk.RTT(p.key).Seconds()
+	d := int(p.downRate.rate*horizon/metainfo.BlockSize) + minPipeline
 	return min(max(d, p.pipeBoost), p.reqq, maxPipeline)
 }
 
@@ -525,7 +527,7 @@ func pipelineDepth(p *peerConn) int {
 // would then pin the rate. Such a pipeline doubles, like TCP's slow start; one that is
 // far from used shrinks back toward the rate-based depth.
 func (t *Torrent) adaptPipeline(p *peerConn) {
-	d := pipelineDepth(p)
+	d := t.pipelineDepth(p)
 	switch {
 	case p.peerChoking || !p.amInterested:
 	case p.blocksThisTick >= d:
@@ -545,7 +547,7 @@ func (t *Torrent) fill(p *peerConn) {
 	if !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	n := pipelineDepth(p) - t.pk.Outstanding(p.key)
+	n := t.pipelineDepth(p) - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
 	}

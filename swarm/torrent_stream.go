@@ -1,9 +1,12 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
+	"torrentfs/swarm/mse"
 
 	"torrentfs/picker"
 	"torrentfs/swarm/wire"
@@ -178,5 +181,71 @@ func (t *Torrent) PieceStates(ctx context.Context, first, last int) []byte {
 	}) {
 		return nil
 	}
+	return out
+}
+
+// PeerInfo is one connected peer as the status page shows it.
+type PeerInfo struct {
+	Addr      string        `json:"addr"`
+	Client    string        `json:"client"`
+	Transport string        `json:"transport"` // "tcp" or "utp"
+	Encrypted bool          `json:"encrypted"` // RC4 (MSE/PE)
+	Outgoing  bool          `json:"outgoing"`  // we dialed it
+	Seed      bool          `json:"seed"`
+	Progress  float64       `json:"progress"` // its share of the pieces, 0..1
+	DownRate  float64       `json:"down_rate"`
+	UpRate    float64       `json:"up_rate"`
+	RTT       time.Duration `json:"rtt_ns"` // estimated round trip, 0 until measured
+	// Flags: 'D' we download from it (unchoked and interested), 'd' we want to but it
+	// chokes us, 'U' we upload to it, 'u' it wants to but we choke it, 'S' snubbed.
+	Flags string `json:"flags"`
+}
+
+// Peers lists the connected peers, fastest downloads first; nil when the torrent has
+// stopped or ctx ends.
+func (t *Torrent) Peers(ctx context.Context) []PeerInfo {
+	var out []PeerInfo
+	if !t.do(ctx, func() {
+		out = make([]PeerInfo, 0, len(t.peers.list))
+		n := t.info.NumPieces()
+		for _, p := range t.peers.list {
+			pi := PeerInfo{
+				Addr: p.addr.String(), Client: p.clientName, Transport: "tcp",
+				Encrypted: connEncryption(p.conn) == mse.RC4, Outgoing: p.pex.outgoing,
+				Seed:     p.hasAll || n > 0 && p.has.Count() == n,
+				DownRate: p.downRate.rate, UpRate: p.upRate.rate, RTT: t.pk.RTT(p.key),
+			}
+			if ra := p.conn.RemoteAddr(); ra != nil && ra.Network() == "udp" {
+				pi.Transport = "utp"
+			}
+			switch {
+			case pi.Seed:
+				pi.Progress = 1
+			case n > 0:
+				pi.Progress = float64(p.has.Count()) / float64(n)
+			}
+			var f []byte
+			switch {
+			case p.amInterested && !p.peerChoking:
+				f = append(f, 'D')
+			case p.amInterested:
+				f = append(f, 'd')
+			}
+			switch {
+			case p.peerInterested && !p.amChoking:
+				f = append(f, 'U')
+			case p.peerInterested:
+				f = append(f, 'u')
+			}
+			if p.snubbed {
+				f = append(f, 'S')
+			}
+			pi.Flags = string(f)
+			out = append(out, pi)
+		}
+	}) {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return cmp.Compare(b.DownRate, a.DownRate) })
 	return out
 }

@@ -123,7 +123,27 @@ func (t httpTorrent) Stats() httpserve.Stats {
 	}
 }
 
-var _ httpserve.Torrent = httpTorrent{}
+// Peers lists the torrent's peers for the status page.
+func (t httpTorrent) Peers(ctx context.Context) []httpserve.Peer {
+	ps := t.Torrent.Peers(ctx)
+	if ps == nil {
+		return nil
+	}
+	out := make([]httpserve.Peer, len(ps))
+	for i, p := range ps {
+		out[i] = httpserve.Peer{
+			Addr: p.Addr, Client: p.Client, Transport: p.Transport, Encrypted: p.Encrypted,
+			Outgoing: p.Outgoing, Seed: p.Seed, Progress: p.Progress, DownRate: p.DownRate,
+			UpRate: p.UpRate, RTTms: float64(p.RTT) / float64(time.Millisecond), Flags: p.Flags,
+		}
+	}
+	return out
+}
+
+var (
+	_ httpserve.Torrent    = httpTorrent{}
+	_ httpserve.PeerLister = httpTorrent{}
+)
 
 // httpListener is a running HTTP server.
 type httpListener struct {

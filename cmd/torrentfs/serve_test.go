@@ -148,12 +148,21 @@ func checkStreams(t *testing.T, base string, ih metainfo.Hash, content map[strin
 			Path   string `json:"path"`
 			Pieces string `json:"pieces"`
 		} `json:"files"`
+		PeerList []struct {
+			Addr      string `json:"addr"`
+			Transport string `json:"transport"`
+			Seed      bool   `json:"seed"`
+		} `json:"peer_list"`
 	}
 	if err := json.Unmarshal(curl(t, base+"/api/torrents"), &ts); err != nil {
 		t.Fatal(err)
 	}
 	if len(ts) != 1 || ts[0].Name != "media" || ts[0].InfoHash != ih.HexString() || len(ts[0].Files) != 2 {
 		t.Fatalf("/api/torrents: %+v", ts)
+	}
+	// The seeder we downloaded from is listed among the peers, with its transport.
+	if pl := ts[0].PeerList; len(pl) == 0 || !pl[0].Seed || pl[0].Transport != "tcp" && pl[0].Transport != "utp" || pl[0].Addr == "" {
+		t.Errorf("/api/torrents peer list: %+v", pl)
 	}
 	metrics := string(curl(t, base+"/metrics"))
 	if want := fmt.Sprintf(`torrentfs_pieces{infohash="%s",name="media"}`, ih.HexString()); !strings.Contains(metrics, want) {

@@ -1,0 +1,51 @@
+package picker
+
+import (
+	"testing"
+	"time"
+)
+
+// The estimate is the request-to-block latency less the queue ahead at the peer's rate;
+// a queue-inflated sample does not raise it, a slower path does after a window.
+func TestRTTEstimate(t *testing.T) {
+	p := newTest(t, 8)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	const rate = 1 << 20 // a block takes 15.6 ms
+	p.PeerRate(1, rate)
+	perBlock := time.Duration(float64(BlockSize) / rate * float64(time.Second))
+	t0 := time.Unix(1000, 0)
+	got := p.Pick(1, 8, t0)
+	if len(got) != 8 {
+		t.Fatalf("picked %d", len(got))
+	}
+	if p.RTT(1) != 0 {
+		t.Fatal("an estimate before any block")
+	}
+	// Block k had k requests ahead of it: with a 50 ms path it lands at 50 ms + (k+1)
+	// block times; the fourth one is held up 30 ms more by something else.
+	for k, b := range got {
+		at := t0.Add(50*time.Millisecond + time.Duration(k+1)*perBlock)
+		if k == 3 {
+			at = at.Add(30 * time.Millisecond)
+		}
+		p.Received(1, b, at)
+	}
+	if r := p.RTT(1); r < 49*time.Millisecond || r > 51*time.Millisecond {
+		t.Errorf("RTT %v, want 50ms", r)
+	}
+	// The path slows to 120 ms: the old minimum holds for the rest of its window and the
+	// next, then the new one shows.
+	at := t0.Add(time.Second)
+	for round := range 4 {
+		bs := p.Pick(1, 1, at)
+		if len(bs) != 1 {
+			t.Fatalf("round %d: picked %d", round, len(bs))
+		}
+		p.Received(1, bs[0], at.Add(120*time.Millisecond+perBlock))
+		at = at.Add(rttWindow)
+	}
+	if r := p.RTT(1); r < 119*time.Millisecond || r > 121*time.Millisecond {
+		t.Errorf("RTT after the path slowed: %v, want 120ms", r)
+	}
+}
