@@ -46,6 +46,7 @@ type v2State struct {
 	blocks map[int][]metainfo.Hash256 // verified block hashes by torrent piece
 	asks   map[int]*hashFetch         // our hash requests by torrent piece
 	served map[*peerConn]int          // hash requests answered per peer this tick
+	sent   int                        // hashes messages sent, for tests and logs
 }
 
 func (s *v2State) init(mi *metainfo.MetaInfo, hybrid bool) {
@@ -219,6 +220,7 @@ func (t *Torrent) sendHashes(p *peerConn, h wire.HashRequestFields, ft *metainfo
 		out[i] = ans[i]
 	}
 	p.send(wire.HashesMessage(h, out))
+	t.v2.sent++
 }
 
 // fetchBlockHashes delivers piece's verified 16 KiB block hashes to done, on the loop: at

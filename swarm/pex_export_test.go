@@ -31,3 +31,10 @@ func (t *Torrent) NumV2Peers() int {
 	})
 	return n
 }
+
+// NumHashesSent is how many BEP 52 hashes messages the torrent has answered requests with.
+func (t *Torrent) NumHashesSent() int {
+	n := -1
+	t.do(context.Background(), func() { n = t.v2.sent })
+	return n
+}
