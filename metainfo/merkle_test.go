@@ -2,7 +2,6 @@ package metainfo
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"math/bits"
 	"math/rand/v2"
@@ -301,5 +300,4 @@ func TestV2PieceAndTreesOfCreatedTorrent(t *testing.T) {
 	if _, _, ok := (&MetaInfo{Info: Info{PieceLength: 1 << 14, TotalLength: 1 << 14}}).V2Piece(0); ok {
 		t.Fatal("a v1 torrent has v2 pieces")
 	}
-	_ = sha256.Size
 }

@@ -72,7 +72,7 @@ func wantBlockHashes(t *testing.T, mi *metainfo.MetaInfo, dir string, i int) []m
 func interestingPieces(t *testing.T, mi *metainfo.MetaInfo) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for k, f := range mi.Info.Files {
+	for _, f := range mi.Info.Files {
 		if f.Padding || f.Length == 0 {
 			continue
 		}
@@ -84,7 +84,6 @@ func interestingPieces(t *testing.T, mi *metainfo.MetaInfo) map[string]int {
 		if last-first > 1 {
 			out[name+" middle"] = (first + last) / 2
 		}
-		_ = k
 	}
 	return out
 }
