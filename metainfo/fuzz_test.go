@@ -236,3 +236,44 @@ func FuzzSpans(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyHashes feeds the proof checker answers with arbitrary ranges and hashes, seeded
+// with honest answers: it must never panic, and whatever it accepts for a piece's block
+// hashes must be the true block hashes.
+func FuzzVerifyHashes(f *testing.F) {
+	const pieceLen = 32 << 10
+	data := testData(5*pieceLen+3000, 11)
+	ft := testTree(f, data, pieceLen)
+	for p := range ft.NumPieces() {
+		r, _ := ft.BlockRequest(p)
+		ans, _ := ft.Answer(r, p, blockHashes(data, pieceLen, p))
+		f.Add(uint8(r.BaseLayer), uint16(r.Index), uint16(r.Length), uint8(r.ProofLayers), joinHashes(ans))
+	}
+	r := HashRange{Index: 2, Length: 2, ProofLayers: 3}
+	ans, _ := ft.Answer(r, 1, blockHashes(data, pieceLen, 1))
+	f.Add(uint8(0), uint16(2), uint16(2), uint8(3), joinHashes(ans))
+	f.Fuzz(func(t *testing.T, base uint8, index, length uint16, proof uint8, raw []byte) {
+		hs := make([]Hash256, len(raw)/Hash256Size)
+		for i := range hs {
+			copy(hs[i][:], raw[i*Hash256Size:])
+		}
+		r := HashRange{BaseLayer: int(base), Index: int(index), Length: int(length), ProofLayers: int(proof)}
+		if ft.Verify(r, hs) != nil || r.BaseLayer != 0 || r.Length != 2 || r.NumProofHashes() != 0 {
+			return
+		}
+		p := r.Index / 2
+		for i, h := range hs {
+			if want := blockHashes(data, pieceLen, p); i < len(want) && h != want[i] {
+				t.Fatalf("piece %d: a wrong block hash %d passed", p, i)
+			}
+		}
+	})
+}
+
+func joinHashes(hs []Hash256) []byte {
+	var b []byte
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
+}

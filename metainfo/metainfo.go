@@ -1,6 +1,7 @@
 // Package metainfo parses and builds .torrent files (BEP 3, 12, 19, 27, 47, and BEP 52's v2
 // and hybrid torrents) and magnet links (BEP 9, with BEP 52's btmh hashes), and answers
-// geometry questions (which bytes of which file a piece covers).
+// geometry questions (which bytes of which file a piece covers). For v2 files it checks and
+// builds BEP 52 merkle proofs (merkle.go: FileTree), the hashes peers trade in hash requests.
 //
 // Every torrent, whatever its version, is presented as one byte stream cut into pieces, the v1
 // geometry: a hybrid's v1 file list (with its BEP 47 pad files) is that stream, and a v2-only

@@ -298,7 +298,8 @@ func (c *Client) handleIncoming(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if err := wire.WriteHandshake(conn, t.ourHandshake()); err != nil {
+	ours := t.answerHandshake(ih, reserved)
+	if err := wire.WriteHandshake(conn, ours); err != nil {
 		conn.Close()
 		return
 	}
@@ -308,7 +309,17 @@ func (c *Client) handleIncoming(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	t.addConn(conn, wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}, false)
+	// The info-hash the connection speaks is the one we answered with (a v2 upgrade).
+	t.addConn(conn, wire.Handshake{Reserved: reserved, InfoHash: ours.InfoHash, PeerID: id}, false)
+}
+
+// sameTorrent tells whether a and b are the two info-hashes of one hybrid torrent: a peer
+// we offered the v2 switch to answers with the v2 one (BEP 52).
+func (c *Client) sameTorrent(a, b [20]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.torrents[a]
+	return t != nil && c.torrents[b] == t
 }
 
 // dialVia connects to a peer over tr and performs the handshake for torrent ih, inside an
@@ -337,7 +348,7 @@ func (c *Client) dialVia(ctx context.Context, tr transport, addr netip.AddrPort,
 		conn.Close()
 		return nil, wire.Handshake{}, fmt.Errorf("read handshake: %w", err)
 	}
-	if ih != hs.InfoHash {
+	if ih != hs.InfoHash && !c.sameTorrent(ih, hs.InfoHash) {
 		conn.Close()
 		return nil, wire.Handshake{}, errors.New("peer answered for another torrent")
 	}

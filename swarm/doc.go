@@ -41,6 +41,12 @@
 //     the pool's goroutine, a few times a second, has the member with the oldest piece
 //     evict it on that member's loop until the members fit. It owns only its member set
 //     (under its mutex) and its clock (an atomic the members' ledgers stamp reads with).
+//   - BEP 52 hash requests (hashes.go) are loop-owned too: a hybrid torrent is in the client's
+//     map under both info-hashes, a connection that names the v2 one (or takes our v2 bit's
+//     offer) trades merkle hashes; the loop keeps our requests, the verified block hashes
+//     (v2State) and each peer's bounds, and a disk worker reads and hashes the piece a
+//     request below the piece layer needs (jobHashes). A peer whose hashes fail the proof is
+//     struck like one whose data fails.
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info

@@ -80,6 +80,9 @@ type peerConn struct {
 	sentDHTPort    bool            // it sent a PORT message (only the first one is passed on)
 	granted        map[uint32]bool // pieces we let it fetch while we choke it (BEP 6), nil before
 	pex            pexPeer         // BEP 11 state (pex.go)
+	v2             bool            // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
+	hashJobs       int             // its hash requests being read and hashed for it
+	hashAsks       int             // our hash requests it has not answered
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

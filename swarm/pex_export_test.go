@@ -17,3 +17,24 @@ func WithPexInterval(cfg TorrentConfig, d time.Duration) TorrentConfig {
 	cfg.pexInterval = d
 	return cfg
 }
+
+// NumV2Peers is how many connections speak a hybrid's v2 info-hash (BEP 52 hash messages).
+func (t *Torrent) NumV2Peers() int {
+	n := -1
+	t.do(context.Background(), func() {
+		n = 0
+		for _, p := range t.peers.list {
+			if p.v2 {
+				n++
+			}
+		}
+	})
+	return n
+}
+
+// NumHashesSent is how many BEP 52 hashes messages the torrent has answered requests with.
+func (t *Torrent) NumHashesSent() int {
+	n := -1
+	t.do(context.Background(), func() { n = t.v2.sent })
+	return n
+}

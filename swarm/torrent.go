@@ -85,6 +85,7 @@ type Torrent struct {
 	cancelAnnounce context.CancelFunc // stops the announcer and the peer sources
 	fromSources    []atomic.Int64     // peers each of disc.sources reported
 	disc           discovery          // the client's peer sources and DHT port, when added
+	v2ih           metainfo.Hash      // a hybrid's truncated v2 info-hash, which peers may name too; zero otherwise
 
 	// loop-owned
 	pk       *picker.Picker
@@ -98,6 +99,7 @@ type Torrent struct {
 	waiting  map[int][]*readReq // reads of the mount waiting for each missing piece
 	pins     map[int]pinRange   // soft pins of each read head's wants
 	deferred []int              // evictions decided during a Pick, applied after it
+	v2       v2State            // BEP 52 hash requests and verified block hashes (hashes.go)
 	shrunk   bool               // the cache was shrunk to fit a full disk
 	lastTick time.Time
 	ticks    int
@@ -169,6 +171,10 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		t.disc = discovery{externalIP: t.disc.externalIP} // BEP 27: a private torrent's peers come from its trackers only
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
+	if mi.Info.Version == metainfo.Hybrid {
+		t.v2ih = mi.InfoHashV2.Truncate()
+	}
+	t.v2.init(mi, t.v2ih != (metainfo.Hash{}))
 	t.disk.init()
 	if cfg.Have.Len() == t.info.NumPieces() {
 		evicted := t.ledger.Load(cfg.Have)
@@ -206,7 +212,15 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		c.mu.Unlock()
 		return nil, fmt.Errorf("add torrent: %s is already added", mi.InfoHash)
 	}
+	if _, dup := c.torrents[t.v2ih]; dup && t.v2ih != (metainfo.Hash{}) {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("add torrent: v2 info-hash %s is already added", mi.InfoHashV2)
+	}
 	c.torrents[mi.InfoHash] = t
+	if t.v2ih != (metainfo.Hash{}) {
+		// A hybrid answers on both info-hashes: v2 peers name the truncated SHA-256 one.
+		c.torrents[t.v2ih] = t
+	}
 	c.mu.Unlock()
 	if cfg.Pool != nil {
 		t.publishPool()
@@ -307,8 +321,10 @@ func (t *Torrent) Close() error {
 			t.cancelAnnounce()
 		}
 		t.c.mu.Lock()
-		if t.c.torrents[t.mi.InfoHash] == t {
-			delete(t.c.torrents, t.mi.InfoHash)
+		for _, ih := range []metainfo.Hash{t.mi.InfoHash, t.v2ih} {
+			if t.c.torrents[ih] == t {
+				delete(t.c.torrents, ih)
+			}
 		}
 		t.c.mu.Unlock()
 	})
@@ -381,7 +397,21 @@ func (t *Torrent) ourHandshake() wire.Handshake {
 	r.SetFast(true)
 	r.SetExtended(true)
 	r.SetDHT(t.disc.dhtPort != 0)
+	// BEP 52: a hybrid offers to switch to v2; a peer that takes it answers with the v2 hash.
+	r.SetV2(t.v2ih != metainfo.Hash{})
 	return wire.Handshake{Reserved: r, InfoHash: t.mi.InfoHash, PeerID: t.c.peerID}
+}
+
+// answerHandshake is our reply to a peer's handshake that named ih with reserved bits r:
+// for a hybrid, the v2 info-hash when the peer named it or offered to switch to it
+// (BEP 52's upgrade), else the v1 one.
+func (t *Torrent) answerHandshake(ih [20]byte, r wire.Reserved) wire.Handshake {
+	hs := t.ourHandshake()
+	if t.v2ih != (metainfo.Hash{}) && (ih == t.v2ih || r.V2()) {
+		hs.InfoHash = t.v2ih
+		hs.Reserved.SetV2(false)
+	}
+	return hs
 }
 
 // Event types for the loop.

@@ -9,6 +9,7 @@ import (
 
 	"torrentfs/bitfield"
 	"torrentfs/cache"
+	"torrentfs/metainfo"
 )
 
 // diskWorkers is how many goroutines write blocks and verify pieces. Two keep a core
@@ -34,6 +35,7 @@ const (
 	jobUsage                 // measure disk use and free space (full disk)
 	jobStat                  // stat the files for the resume file (first half of a save)
 	jobSave                  // write the resume file (second half)
+	jobHashes                // read a piece and hash its blocks with SHA-256 for a hash request
 )
 
 // diskJob is one unit of disk work.
@@ -50,6 +52,8 @@ type diskJob struct {
 	stats cache.FileStats
 	// usage: measured to regrow a cache shrunk by a full disk, not after a failure.
 	regrow bool
+	// hashes: the request to answer once the piece's blocks are hashed (hashes.go).
+	hashReq *hashServe
 }
 
 type diskResult struct {
@@ -58,6 +62,7 @@ type diskResult struct {
 	err         error
 	used, avail int64 // usage
 	stats       cache.FileStats
+	leaves      []metainfo.Hash256 // hashes: the block hashes of the piece's file part
 }
 
 // diskState is the loop's view of disk work: jobs not yet taken by a worker, writes not yet
@@ -163,6 +168,8 @@ func (t *Torrent) diskWorker() {
 			res.stats = t.store.StatFiles()
 		case jobSave:
 			res.err = t.store.SaveState(job.have, job.stats)
+		case jobHashes:
+			res.leaves, res.err = t.hashBlocks(job.piece, job.hashReq.fileBytes)
 		}
 		select {
 		case t.diskResults <- res:
@@ -262,6 +269,8 @@ func (t *Torrent) handleDisk(r diskResult) {
 		if r.err != nil {
 			t.log.WithError(r.err).Warn("cannot write the resume file")
 		}
+	case jobHashes:
+		t.hashesRead(j.hashReq, r.leaves, r.err)
 	}
 	t.fillAll()
 }

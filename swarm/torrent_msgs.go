@@ -149,6 +149,12 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 		}
 	case wire.AllowedFast:
 		t.onAllowedFast(p, m.Index)
+	case wire.HashRequest:
+		t.onHashRequest(p, m.Payload)
+	case wire.Hashes:
+		t.onHashes(p, m.Payload)
+	case wire.HashReject:
+		t.onHashReject(p, m.Payload)
 	case wire.Port:
 		// BEP 5: the peer runs a DHT node on this UDP port.
 		if m.Port != 0 && t.disc.onDHTPort != nil && !p.sentDHTPort {

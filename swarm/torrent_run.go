@@ -144,6 +144,7 @@ func (t *Torrent) shutdown() {
 		}
 	}
 	t.failReads(ErrClosed)
+	t.failHashFetches(ErrClosed)
 	// The disk workers have stopped taking jobs (closing is closed): the last resume file
 	// is written here, with the loop's final have set.
 	if err := t.store.SaveState(t.ledger.Have(), t.store.StatFiles()); err != nil {
@@ -320,6 +321,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 	p.has = bitfield.New(t.info.NumPieces())
 	p.fast = ev.hs.Reserved.Fast()
 	p.extended = ev.hs.Reserved.Extended()
+	p.v2 = t.v2ih != (metainfo.Hash{}) && ev.hs.InfoHash == t.v2ih
 	t.peers.add(p)
 	t.pk.PeerAdd(p.key)
 	p.log = p.log.WithFields(logrus.Fields{"client": p.clientName, "encryption": connEncryption(ev.conn)})
@@ -386,6 +388,7 @@ func (t *Torrent) dropPeer(p *peerConn, err error) {
 	for _, c := range t.disk.contributors {
 		delete(c, p)
 	}
+	t.hashPeerGone(p)
 	p.log.WithError(err).Debug("peer disconnected")
 	if len(freed) > 0 {
 		t.fillAll()
@@ -438,6 +441,7 @@ func (t *Torrent) tick(now time.Time) {
 	}
 	t.fillAll()
 	t.pexTick(now)
+	t.hashTick(now)
 	t.dialMore(now)
 	if len(t.peers.list) == 0 && t.halfOpen == 0 && t.announcer != nil {
 		// Out of peers: ask the trackers again (they rate-limit this to their min interval)

@@ -121,3 +121,31 @@ func FuzzExtHandshake(f *testing.F) {
 		}
 	})
 }
+
+func FuzzHashes(f *testing.F) {
+	h := HashRequestFields{PiecesRoot: [HashLen]byte{1}, Index: 256, Length: 256, ProofLayers: 9}
+	f.Add(HashesMessage(h, make([][HashLen]byte, 256+2)).Payload)
+	f.Add(HashesMessage(HashRequestFields{Length: 3, ProofLayers: 2}, make([][HashLen]byte, 4)).Payload)
+	f.Add(h.Message(HashRequest).Payload)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if r, err := ParseHashRequest(data); err == nil {
+			if !bytes.Equal(r.Message(HashReject).Payload, data) {
+				t.Fatalf("%v re-encodes differently", r)
+			}
+		}
+		h, hashes, err := ParseHashes(data)
+		if err != nil {
+			if hashes != nil {
+				t.Fatal("hashes returned with an error")
+			}
+			return
+		}
+		if len(hashes) > MaxHashLength+MaxProofLayers+1 || len(hashes) != int(h.Length)+h.NumProofHashes() {
+			t.Fatalf("%v: %d hashes", h, len(hashes))
+		}
+		if enc := HashesMessage(h, hashes).Payload; !bytes.Equal(enc, data) {
+			t.Fatalf("%v re-encodes differently", h)
+		}
+	})
+}

@@ -22,11 +22,12 @@ var ErrBadProtocol = errors.New("wire: not a BitTorrent handshake")
 // Reserved is the handshake's 8 reserved bytes, where extensions announce themselves.
 type Reserved [8]byte
 
-// Extension bits: BEP 10 extension protocol, BEP 5 DHT, BEP 6 Fast Extension.
+// Extension bits: BEP 10 extension protocol, BEP 5 DHT, BEP 6 Fast Extension, BEP 52 v2.
 const (
 	extendedByte, extendedBit = 5, 0x10
 	dhtByte, dhtBit           = 7, 0x01
 	fastByte, fastBit         = 7, 0x04
+	v2Byte, v2Bit             = 7, 0x10
 )
 
 // Extended reports the BEP 10 extension protocol bit.
@@ -38,6 +39,11 @@ func (r Reserved) DHT() bool { return r[dhtByte]&dhtBit != 0 }
 // Fast reports the BEP 6 Fast Extension bit.
 func (r Reserved) Fast() bool { return r[fastByte]&fastBit != 0 }
 
+// V2 reports the BEP 52 bit: a peer that names a hybrid torrent's v1 info-hash and can
+// switch the connection to the v2 one (the answering side then replies with the truncated
+// v2 info-hash).
+func (r Reserved) V2() bool { return r[v2Byte]&v2Bit != 0 }
+
 // SetExtended sets or clears the BEP 10 bit.
 func (r *Reserved) SetExtended(on bool) { r.set(extendedByte, extendedBit, on) }
 
@@ -46,6 +52,9 @@ func (r *Reserved) SetDHT(on bool) { r.set(dhtByte, dhtBit, on) }
 
 // SetFast sets or clears the BEP 6 bit.
 func (r *Reserved) SetFast(on bool) { r.set(fastByte, fastBit, on) }
+
+// SetV2 sets or clears the BEP 52 bit.
+func (r *Reserved) SetV2(on bool) { r.set(v2Byte, v2Bit, on) }
 
 func (r *Reserved) set(i int, bit byte, on bool) {
 	if on {

@@ -47,6 +47,7 @@ func TestReservedBits(t *testing.T) {
 		{(*Reserved).SetExtended, Reserved.Extended, Reserved{5: 0x10}},
 		{(*Reserved).SetDHT, Reserved.DHT, Reserved{7: 0x01}},
 		{(*Reserved).SetFast, Reserved.Fast, Reserved{7: 0x04}},
+		{(*Reserved).SetV2, Reserved.V2, Reserved{7: 0x10}},
 	}
 	for _, tt := range tests {
 		var r Reserved
@@ -57,7 +58,7 @@ func TestReservedBits(t *testing.T) {
 		// Other bits (e.g. another client's extensions) survive set and clear.
 		r = Reserved{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 		tt.set(&r, false)
-		if tt.get(r) || r[5]&0xef != 0xef || r[7]|0x05 != 0xff {
+		if tt.get(r) || r[5]&0xef != 0xef || r[7]|0x15 != 0xff {
 			t.Errorf("clear: %x", r)
 		}
 	}

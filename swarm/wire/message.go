@@ -26,6 +26,9 @@ const (
 	Reject        ID = 0x10
 	AllowedFast   ID = 0x11
 	Extended      ID = 20
+	HashRequest   ID = 21 // BEP 52
+	Hashes        ID = 22 // BEP 52
+	HashReject    ID = 23 // BEP 52
 )
 
 var idNames = [...]string{
@@ -33,6 +36,7 @@ var idNames = [...]string{
 	Have: "have", Bitfield: "bitfield", Request: "request", Piece: "piece", Cancel: "cancel",
 	Port: "port", Suggest: "suggest", HaveAll: "have-all", HaveNone: "have-none",
 	Reject: "reject", AllowedFast: "allowed-fast", Extended: "extended",
+	HashRequest: "hash-request", Hashes: "hashes", HashReject: "hash-reject",
 }
 
 // Known reports whether id is one this package decodes. Reader.Read returns messages with
@@ -58,6 +62,8 @@ func (id ID) payloadSize() int {
 		return 12
 	case Port:
 		return 2
+	case HashRequest, HashReject:
+		return hashHeaderLen
 	}
 	return -1
 }
@@ -71,6 +77,7 @@ func (id ID) payloadSize() int {
 //	Bitfield                       Bitfield
 //	Port                           Port (BEP 5 DHT port)
 //	Extended                       ExtID (0 is the BEP 10 handshake), Payload
+//	HashRequest, Hashes, HashReject Payload (see ParseHashRequest, ParseHashes)
 //	an unknown ID                  Payload (the raw body after the ID byte)
 type Message struct {
 	Keepalive bool
@@ -92,6 +99,10 @@ func (m *Message) FrameLen() int { return 4 + m.bodyLen() }
 func (m *Message) bodyLen() int {
 	if m.Keepalive {
 		return 0
+	}
+	switch m.ID {
+	case HashRequest, HashReject, Hashes:
+		return 1 + len(m.Payload) // carried whole in Payload, like an unknown message's
 	}
 	if n := m.ID.payloadSize(); n >= 0 {
 		return 1 + n

@@ -186,6 +186,11 @@ func decode(body []byte) (Message, error) {
 		}
 		m.ExtID = p[0]
 		m.Payload = p[1:]
+	case Hashes:
+		if len(p) < hashHeaderLen || (len(p)-hashHeaderLen)%HashLen != 0 {
+			return Message{}, fmt.Errorf("%w: hashes with a %d-byte payload, want %d and a multiple of %d", ErrMalformed, len(p), hashHeaderLen, HashLen)
+		}
+		m.Payload = p
 	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
 	default:
 		m.Payload = p

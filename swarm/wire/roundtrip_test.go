@@ -29,6 +29,9 @@ var allMessages = []Message{
 	{ID: AllowedFast, Index: 1313},
 	{ID: Extended, ExtID: 0, Payload: []byte("d1:md11:ut_metadatai3eee")},
 	{ID: Extended, ExtID: 3, Payload: []byte{}},
+	{ID: HashRequest, Payload: []byte("0123456789abcdef0123456789abcdef\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x07")},
+	{ID: HashReject, Payload: make([]byte, 48)},
+	{ID: Hashes, Payload: make([]byte, 48+2*32)},
 	{ID: 99, Payload: []byte("future")},
 }
 

@@ -1,0 +1,58 @@
+package swarm_test
+
+import (
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
+	"torrentfs/swarm"
+)
+
+// libtorrent 2.0 seeds a hybrid made by metainfo.Create; we connect with the v1 info-hash
+// and the v2 bit, it switches the connection to v2, and answers our hash requests for the
+// block hashes of first, middle and last (partial) pieces, which we check against the piece
+// layer and against the data.
+func TestBlockHashesFromLibtorrent(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	mi, torrent := makeHybrid(t, src, 64<<10)
+	port := testpeers.FreePort(t, "127.0.0.55")
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.55", Port: port, Torrent: torrent, SaveDir: src, Seed: true})
+	testpeers.LibtorrentWait(t, p, "seeding", 60*time.Second)
+	// Plaintext: libtorrent 2.0 takes the v2 bit's offer only when the handshake is what
+	// names the torrent; inside MSE (which names it first, by the v1 hash) it stays v1.
+	c := newClient(t, swarm.ClientConfig{Encryption: swarm.EncryptionOff})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
+		Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.55"), uint16(port))}})
+	testutil.WaitFor(t, 20*time.Second, "a v2 connection to libtorrent", func() bool { return tr.NumV2Peers() == 1 })
+	checkBlockHashes(t, tr, mi, src)
+	if strings.Contains(p.Output(), "invalid_hash") || strings.Contains(p.Output(), "invalid hash") {
+		t.Fatalf("libtorrent complained about our hash messages:\n%s", p.Output())
+	}
+}
+
+// libtorrent fetches a hybrid from a magnet link from our seeder: with no piece layers it
+// asks us for them (hash requests at the piece layer, with proofs up to the root), checks
+// our answers against the pieces roots and completes the download. It dials us with the v1
+// hash and the v2 bit (inside MSE: encryption is allowed on both sides) and we switch the
+// connection to v2; hash messages are only answered on v2 connections.
+func TestLibtorrentGetsPieceLayersFromUs(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	mi, _ := makeHybrid(t, src, 16<<10) // small pieces: big.bin's piece layer has 22 hashes
+	seeder := newClient(t, swarm.ClientConfig{})
+	tr := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	out := t.TempDir()
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.56", Torrent: mi.Magnet().String(), SaveDir: out,
+		Peers: []string{"127.0.0.1:" + strconv.Itoa(int(seeder.Port()))}})
+	testpeers.LibtorrentWait(t, p, "finished", 120*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "hyb"), filepath.Join(out, "hyb"))
+	if n := tr.NumHashesSent(); n == 0 {
+		t.Fatalf("libtorrent asked us for no hashes:\n%s", p.Output())
+	}
+}
