@@ -49,3 +49,19 @@ func TestRTTEstimate(t *testing.T) {
 		t.Errorf("RTT after the path slowed: %v, want 120ms", r)
 	}
 }
+
+// Preferred blocks of a piece are requested before its lower ones.
+func TestPreferBlocks(t *testing.T) {
+	p := newTest(t, 4)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.SetWants(7, []Want{{First: 2, Last: 2, Due: time.Unix(1000, 0)}})
+	p.PreferBlocks(2, 2, 3)
+	got := p.Pick(1, 2, time.Unix(1000, 0))
+	if len(got) != 2 || got[0].Piece != 2 || got[0].Begin != 2*BlockSize || got[1].Begin != 3*BlockSize {
+		t.Fatalf("picked %+v, want blocks 2 and 3 of piece 2", got)
+	}
+	if more := p.Pick(1, 2, time.Unix(1000, 0)); len(more) != 2 || more[0].Begin != 0 || more[1].Begin != BlockSize {
+		t.Errorf("then %+v, want blocks 0 and 1", more)
+	}
+}

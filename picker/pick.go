@@ -188,8 +188,17 @@ func (p *Picker) rarestFor(pr *peer) int {
 	return -1
 }
 
-// takeFree requests up to k free blocks of piece i from the peer, lowest first.
+// takeFree requests up to k free blocks of piece i from the peer: its preferred blocks
+// first (PreferBlocks), then lowest first.
 func (p *Picker) takeFree(id PeerID, pr *peer, i int, ps *pieceState, k int, now time.Time, out []Block) []Block {
+	if h, ok := p.hot[i]; ok {
+		for b := max(h.lo, ps.cursor); k > 0 && ps.free > 0 && b <= h.hi && b < len(ps.blocks); b++ {
+			if bs := &ps.blocks[b]; !bs.got && bs.n == 0 {
+				out = append(out, p.request(id, pr, i, ps, b, now))
+				k--
+			}
+		}
+	}
 	for k > 0 && ps.free > 0 && ps.cursor < len(ps.blocks) {
 		bs := &ps.blocks[ps.cursor]
 		if !bs.got && bs.n == 0 {

@@ -43,6 +43,8 @@ const (
 type Picker struct {
 	geo geometry
 	rng *rand.Rand
+	// hot are the blocks of a piece to request before its others (PreferBlocks).
+	hot map[int]blockRange
 
 	have        bitfield.Bitfield
 	haveCount   int
@@ -124,6 +126,7 @@ func New(pieceLength, totalLength int64, seed int64) *Picker {
 		peers:       make(map[PeerID]*peer),
 		wants:       make(map[int][]Want),
 		dueAt:       make(map[int]time.Time),
+		hot:         make(map[int]blockRange),
 	}
 	p.rare.init(n)
 	order := p.rng.Perm(n)
@@ -227,6 +230,7 @@ func (p *Picker) SetHave(i int) []Request {
 	if i < 0 || i >= p.NumPieces() || p.have.Has(i) {
 		return nil
 	}
+	delete(p.hot, i)
 	var dropped []Request
 	if ps := p.partial[i]; ps != nil {
 		dropped = p.forgetPiece(i, ps)

@@ -77,3 +77,22 @@ func (p *Picker) rebuildDue() {
 		p.refresh(i)
 	}
 }
+
+// blockRange is blocks lo..hi of a piece.
+type blockRange struct{ lo, hi int }
+
+// PreferBlocks makes blocks lo..hi of piece i the first of it to be requested, before its
+// lower blocks: a read waits for exactly those, and when each block can be verified on its
+// own (BEP 52) they are all it needs. The latest call for a piece wins; the preference
+// ends when the piece is had.
+func (p *Picker) PreferBlocks(i, lo, hi int) {
+	if i < 0 || i >= p.NumPieces() || p.have.Has(i) {
+		return
+	}
+	n := p.geo.numBlocks(i)
+	lo, hi = max(lo, 0), min(hi, n-1)
+	if lo > hi {
+		return
+	}
+	p.hot[i] = blockRange{lo, hi}
+}

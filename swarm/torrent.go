@@ -88,22 +88,24 @@ type Torrent struct {
 	v2ih           metainfo.Hash      // a hybrid's truncated v2 info-hash, which peers may name too; zero otherwise
 
 	// loop-owned
-	pk       *picker.Picker
-	peers    peerSet
-	cands    map[netip.AddrPort]*candidate
-	banned   map[netip.Addr]bool
-	halfOpen int
-	choker   *choker
-	disk     diskState
-	ledger   *cache.Ledger      // which pieces are on disk, pinned, in flight; evictions
-	waiting  map[int][]*readReq // reads of the mount waiting for each missing piece
-	pins     map[int]pinRange   // soft pins of each read head's wants
-	deferred []int              // evictions decided during a Pick, applied after it
-	v2       v2State            // BEP 52 hash requests and verified block hashes (hashes.go)
-	shrunk   bool               // the cache was shrunk to fit a full disk
-	lastTick time.Time
-	ticks    int
-	err      error // a fatal storage error: downloading stopped
+	pk            *picker.Picker
+	peers         peerSet
+	cands         map[netip.AddrPort]*candidate
+	banned        map[netip.Addr]bool
+	halfOpen      int
+	choker        *choker
+	disk          diskState
+	ledger        *cache.Ledger        // which pieces are on disk, pinned, in flight; evictions
+	waiting       map[int][]*readReq   // reads of the mount waiting for each missing piece
+	blk           map[int]*pieceBlocks // per-block state of pieces reads wait for (blockread.go)
+	blockReleases int
+	pins          map[int]pinRange // soft pins of each read head's wants
+	deferred      []int            // evictions decided during a Pick, applied after it
+	v2            v2State          // BEP 52 hash requests and verified block hashes (hashes.go)
+	shrunk        bool             // the cache was shrunk to fit a full disk
+	lastTick      time.Time
+	ticks         int
+	err           error // a fatal storage error: downloading stopped
 
 	// gen publishes presence to other goroutines (see torrent_cache.go); written by the
 	// loop only.
@@ -121,7 +123,10 @@ type Stats struct {
 	DownRate, UpRate   float64
 	Complete           bool
 	Banned             int // addresses banned for bad data
-	Err                error
+	// BlockReleases counts pieces a read got before they were complete, its blocks
+	// verified one by one against BEP 52 block hashes (blockread.go).
+	BlockReleases int
+	Err           error
 }
 
 // AddTorrent starts serving and downloading mi. Its storage must already be checked.
@@ -162,6 +167,7 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		banned:      make(map[netip.Addr]bool),
 		choker:      newChoker(cfg.UploadSlots, binary.LittleEndian.Uint64(seed[:])),
 		waiting:     make(map[int][]*readReq),
+		blk:         make(map[int]*pieceBlocks),
 		pins:        make(map[int]pinRange),
 		ledger:      cache.NewLedger(&mi.Info, cfg.CacheBytes),
 		gen:         make([]atomic.Uint32, mi.Info.NumPieces()),

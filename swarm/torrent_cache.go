@@ -69,7 +69,8 @@ func (t *Torrent) gate(i int) bool {
 
 // readReq is a read of the mount waiting for, then holding, pieces first..last.
 type readReq struct {
-	id          int // its wants' owner at the picker, while it waits
+	id          int   // its wants' owner at the picker, while it waits
+	off, end    int64 // the bytes read
 	first, last int
 	missing     int
 	reply       chan error // cap 1: the loop never blocks answering
@@ -90,7 +91,7 @@ func (t *Torrent) ReadAt(ctx context.Context, p []byte, off int64) (int, error) 
 		return 0, nil
 	}
 	first, last := t.info.PieceRange(off, int64(n))
-	r := &readReq{id: newReadID(), first: first, last: last, reply: make(chan error, 1)}
+	r := &readReq{id: newReadID(), off: off, end: off + int64(n), first: first, last: last, reply: make(chan error, 1)}
 	select {
 	case t.events <- loopFunc(func() { t.startRead(r) }):
 	case <-t.closing:
@@ -153,6 +154,17 @@ func (t *Torrent) startRead(r *readReq) {
 	t.cancelRequests(t.pk.SetWants(r.id, []picker.Want{{First: r.first, Last: r.last, Due: time.Now()}}))
 	if t.unservable(r) {
 		return
+	}
+	if t.perBlock() {
+		for i := r.first; i <= r.last && !r.answered; i++ {
+			if !t.ledger.Present(i) {
+				t.watchBlocks(i, r.off, r.end)
+				t.releaseBlocks(i, t.blk[i]) // blocks verified for an earlier read
+			}
+		}
+		if r.answered {
+			return
+		}
 	}
 	t.preempt(time.Now())
 	t.fillAll()

@@ -54,6 +54,9 @@ type diskJob struct {
 	regrow bool
 	// hashes: the request to answer once the piece's blocks are hashed (hashes.go).
 	hashReq *hashServe
+	// write: hash the block too (blockread.go); from is its sender.
+	hashV2 bool
+	from   *peerConn
 }
 
 type diskResult struct {
@@ -63,6 +66,7 @@ type diskResult struct {
 	used, avail int64 // usage
 	stats       cache.FileStats
 	leaves      []metainfo.Hash256 // hashes: the block hashes of the piece's file part
+	sum         metainfo.Hash256   // write with hashV2: the block's SHA-256
 }
 
 // diskState is the loop's view of disk work: jobs not yet taken by a worker, writes not yet
@@ -157,6 +161,9 @@ func (t *Torrent) diskWorker() {
 		res := diskResult{job: job}
 		switch job.kind {
 		case jobWrite:
+			if job.hashV2 {
+				res.sum = metainfo.HashBlock(job.data)
+			}
 			res.err = t.store.WriteBlock(job.piece, job.begin, job.data)
 		case jobVerify:
 			res.ok, res.err = t.store.HashPiece(job.piece)
@@ -181,7 +188,11 @@ func (t *Torrent) diskWorker() {
 
 // queueWrite hands a received block to the disk workers.
 func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]byte) {
-	t.disk.queue = append(t.disk.queue, diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf})
+	j := diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf}
+	if t.hashWrite(piece) {
+		j.hashV2, j.from = true, p
+	}
+	t.disk.queue = append(t.disk.queue, j)
 	t.disk.writeBytes += int64(len(data))
 	t.disk.pendingWrites[piece]++
 	c := t.disk.contributors[piece]
@@ -195,6 +206,7 @@ func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]
 // queuePunch frees piece i's bytes, fencing writes off it and off any neighbour whose
 // shared file-system block the punch may free.
 func (t *Torrent) queuePunch(i int) {
+	t.blocksGone(i) // its bytes go: no read may be released from them
 	j := diskJob{kind: jobPunch, piece: i, freeBefore: t.ledger.Idle(i - 1), freeAfter: t.ledger.Idle(i + 1)}
 	for _, k := range fenced(j) {
 		t.disk.fence[k]++
@@ -247,6 +259,9 @@ func (t *Torrent) handleDisk(r diskResult) {
 	switch j.kind {
 	case jobWrite:
 		t.writeDone(j, r.err)
+		if j.hashV2 && r.err == nil {
+			t.blockWritten(j.piece, j.begin, r.sum, j.from)
+		}
 	case jobVerify:
 		t.verifyDone(j.piece, r.ok, r.err)
 	case jobPunch:
@@ -303,7 +318,15 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 		t.discardPiece(piece, err)
 	case !ok:
 		t.log.WithField("piece", piece).Debug("piece failed verification")
+		pb := t.blk[piece]
+		bad := t.blocksGone(piece)
+		if pb != nil && bad == nil && pb.hashes != nil && pb.ok.Count() == len(pb.hashes) {
+			t.log.WithField("piece", piece).Error("the piece passed its v2 block hashes but failed its SHA-1: the torrent's v1 and v2 hashes disagree")
+		}
 		t.discardPiece(piece, nil)
+		if bad != nil {
+			break // the block check named the sender: nobody else is blamed
+		}
 		for p := range contributors {
 			p.strikes++
 			// One bad piece can be bad luck shared with an honest peer; two are a pattern.
@@ -312,6 +335,7 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 			}
 		}
 	default:
+		t.blocksGone(piece)
 		t.downloaded.Add(t.info.PieceSize(piece))
 		t.admit(piece)
 		if t.disk.sinceSave++; t.disk.sinceSave >= saveEvery && !t.disk.saving {

@@ -15,14 +15,14 @@ import (
 )
 
 const (
-	tickEvery   = time.Second
+	tickEvery = time.Second
 	// quietTickEvery is the tick of a quiet torrent (see quiet): a library of a hundred
 	// idle torrents must cost next to nothing. Anything that makes it busy brings the
 	// regular tick back at once.
 	quietTickEvery = 5 * time.Second
-	chokeEvery  = 10 // ticks
-	snubAfter   = 60 * time.Second
-	redialAfter = 30 * time.Second
+	chokeEvery     = 10 // ticks
+	snubAfter      = 60 * time.Second
+	redialAfter    = 30 * time.Second
 	// redialFailed is how long a peer whose dial or handshake failed waits for its first
 	// retry; it doubles with every failure in a row. A client still checking its data
 	// resets connections for the torrent, and is ready seconds later.
@@ -593,15 +593,16 @@ func (t *Torrent) pieceVerified(i int) {
 
 func (t *Torrent) publishStats(now time.Time) {
 	s := &Stats{
-		Pieces:     t.info.NumPieces(),
-		PiecesDone: t.ledger.PresentCount(),
-		Total:      t.info.TotalLength,
-		BytesDone:  t.ledger.PresentBytes(),
-		Peers:      len(t.peers.list),
-		Downloaded: t.downloaded.Load(),
-		Uploaded:   t.uploaded.Load(),
-		Err:        t.err,
-		Banned:     len(t.banned),
+		Pieces:        t.info.NumPieces(),
+		PiecesDone:    t.ledger.PresentCount(),
+		Total:         t.info.TotalLength,
+		BytesDone:     t.ledger.PresentBytes(),
+		Peers:         len(t.peers.list),
+		Downloaded:    t.downloaded.Load(),
+		Uploaded:      t.uploaded.Load(),
+		Err:           t.err,
+		Banned:        len(t.banned),
+		BlockReleases: t.blockReleases,
 	}
 	select {
 	case <-t.complete:
