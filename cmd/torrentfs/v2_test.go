@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testpeers"
+	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 )
 
@@ -177,4 +179,45 @@ func TestGetHybrid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMountHybridReleasesBlocks reads 16 KiB at cold offsets of a hybrid torrent with
+// 4 MiB pieces from a seeder sending 1 MiB/s: each read returns with the right bytes while
+// its piece is still incomplete (the engine's log says so), since the blocks under it are
+// verified on their own against BEP 52 block hashes.
+func TestMountHybridReleasesBlocks(t *testing.T) {
+	testutil.NeedFUSE(t)
+	const piece = 4 << 20
+	src := t.TempDir()
+	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 13)
+	torrent := filepath.Join(t.TempDir(), "clip.torrent")
+	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
+		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
+	}
+	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
+		"--listen", "127.0.0.1:0", "--upload-limit", "1M", "--data", src, torrent)
+	var port string
+	testutil.WaitFor(t, 20*time.Second, "the seeder's port", func() bool {
+		m := seedPort.FindStringSubmatch(p.Stdout())
+		if m != nil {
+			port = m[1]
+		}
+		return m != nil
+	})
+	mnt := filepath.Join(t.TempDir(), "m")
+	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", "127.0.0.1:"+port, "--cache-dir", t.TempDir())
+	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(mnt, "clip.bin", "clip.bin")
+	for _, off := range []int64{piece + piece/2, 3*piece + 123<<10} {
+		got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
+		if got != string(want[off:off+16<<10]) {
+			t.Fatalf("16 KiB at %d: wrong bytes", off)
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
+		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
+	})
 }
