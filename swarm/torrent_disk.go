@@ -9,6 +9,7 @@ import (
 
 	"torrentfs/bitfield"
 	"torrentfs/cache"
+	"torrentfs/picker"
 )
 
 // diskWorkers is how many goroutines write blocks and verify pieces. Two keep a core
@@ -71,8 +72,8 @@ type diskState struct {
 	pendingWrites map[int]int
 	awaiting      map[int]bool
 	verifying     map[int]bool
-	failed        map[int]error // pieces with a failed write: discarded once their writes drain
-	contributors  map[int]map[*peerConn]bool
+	failed        map[int]error                  // pieces with a failed write: discarded once their writes drain
+	contributors  map[int]map[picker.PeerID]bool // peers and web seeds that sent blocks of a piece
 	usagePending  bool
 	sinceSave     int
 	saving        bool
@@ -84,7 +85,7 @@ func (d *diskState) init() {
 	d.awaiting = make(map[int]bool)
 	d.verifying = make(map[int]bool)
 	d.failed = make(map[int]error)
-	d.contributors = make(map[int]map[*peerConn]bool)
+	d.contributors = make(map[int]map[picker.PeerID]bool)
 }
 
 // next returns the channel and job to offer the workers, setting aside writes to fenced
@@ -173,16 +174,16 @@ func (t *Torrent) diskWorker() {
 }
 
 // queueWrite hands a received block to the disk workers.
-func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]byte) {
+func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, buf *[]byte) {
 	t.disk.queue = append(t.disk.queue, diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf})
 	t.disk.writeBytes += int64(len(data))
 	t.disk.pendingWrites[piece]++
 	c := t.disk.contributors[piece]
 	if c == nil {
-		c = make(map[*peerConn]bool)
+		c = make(map[picker.PeerID]bool)
 		t.disk.contributors[piece] = c
 	}
-	c[p] = true
+	c[from] = true
 }
 
 // queuePunch frees piece i's bytes, fencing writes off it and off any neighbour whose
@@ -295,7 +296,16 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 	case !ok:
 		t.log.WithField("piece", piece).Debug("piece failed verification")
 		t.discardPiece(piece, nil)
-		for p := range contributors {
+		if t.webVerified(piece, contributors, false) {
+			// A web seed took part: it is rested, and the peers beside it are not blamed
+			// for what is far more likely the origin's stale or changed file.
+			break
+		}
+		for k := range contributors {
+			p := t.peers.byKey[k]
+			if p == nil {
+				continue // gone since
+			}
 			p.strikes++
 			// One bad piece can be bad luck shared with an honest peer; two are a pattern.
 			if p.strikes >= 2 {
@@ -303,6 +313,7 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 			}
 		}
 	default:
+		t.webVerified(piece, contributors, true)
 		t.downloaded.Add(t.info.PieceSize(piece))
 		t.admit(piece)
 		if t.disk.sinceSave++; t.disk.sinceSave >= saveEvery && !t.disk.saving {

@@ -52,6 +52,13 @@ func (s *peerSet) add(p *peerConn) {
 	s.list = append(s.list, p)
 }
 
+// reserveKey takes a picker key for a source that is not a connection (a web seed), so
+// that keys never clash.
+func (s *peerSet) reserveKey() picker.PeerID {
+	s.nextID++
+	return s.nextID
+}
+
 func (s *peerSet) remove(p *peerConn) {
 	delete(s.byKey, p.key)
 	if s.byID[p.peerID] == p {
@@ -99,6 +106,7 @@ func (t *Torrent) run() {
 }
 
 func (t *Torrent) shutdown() {
+	t.stopWeb()
 	for _, p := range t.peers.list {
 		p.close()
 	}
@@ -148,6 +156,10 @@ func (t *Torrent) handleEvent(ev any) {
 		t.dialMore(time.Now())
 	case loopFunc:
 		ev()
+	case webBlock:
+		t.onWebBlock(ev)
+	case webDone:
+		t.onWebDone(ev)
 	}
 }
 
@@ -350,9 +362,6 @@ func (t *Torrent) dropPeer(p *peerConn, err error) {
 		c.connected = false
 		c.nextTry = time.Now().Add(redialAfter)
 	}
-	for _, c := range t.disk.contributors {
-		delete(c, p)
-	}
 	p.log.WithError(err).Debug("peer disconnected")
 	if len(freed) > 0 {
 		t.fillAll()
@@ -389,6 +398,7 @@ func (t *Torrent) tick(now time.Time) {
 		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
 			now.Sub(later(p.lastBlock, p.lastUnchoked)) > snubAfter
 	}
+	t.webTick(now, dt)
 	// Expired requests stay open at their peers (a late block is still accepted) but are
 	// free for the peers that deliver.
 	t.pk.Expired(now)
@@ -477,6 +487,9 @@ func (t *Torrent) fillAll() {
 	for _, p := range t.peers.list {
 		t.fill(p)
 	}
+	for _, ws := range t.webSeeds {
+		t.fillWeb(ws)
+	}
 }
 
 // pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon,
@@ -563,6 +576,12 @@ func (t *Torrent) publishStats(now time.Time) {
 		Uploaded:   t.uploaded.Load(),
 		Err:        t.err,
 		Banned:     len(t.banned),
+	}
+	for _, ws := range t.webSeeds {
+		s.DownRate += ws.downRate.rate
+		if !ws.resting {
+			s.WebSeeds++
+		}
 	}
 	select {
 	case <-t.complete:
