@@ -86,6 +86,7 @@ func (t *Torrent) run() {
 	defer tick.Stop()
 	t.lastTick = time.Now()
 	t.dialMore(t.lastTick)
+	t.fillAll() // web seeds need no connection to start
 	for {
 		jobs, head := t.disk.next(t.diskJobs)
 		select {

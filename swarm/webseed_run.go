@@ -193,7 +193,15 @@ func (t *Torrent) webFailed(ws *webSeed, err error, base time.Duration) {
 	}
 	t.pk.PeerChoked(ws.key)
 	ws.resting, ws.until = true, time.Now().Add(rest)
-	ws.log.WithError(err).Warnf("web seed failed; not using it for %s", rest.Round(time.Second))
+	ws.log.WithError(err).Warnf("web seed failed; not using it for %s", roundRest(rest))
+}
+
+// roundRest shows a rest to a useful precision.
+func roundRest(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // webTick measures the web seeds' rates and ends the rests that are over.
