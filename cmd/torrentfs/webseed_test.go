@@ -81,7 +81,7 @@ func TestGetWebSeedOnly(t *testing.T) {
 	_, sdata, scontent := fixture(t, "single", tfile{"", 2<<20 + 99})
 	ng2 := testpeers.StartNginx(t, sdata, testpeers.NginxOpts{IP: "127.0.0.42"})
 	torrent := webTorrent(t, sdata, "single", []string{ng2.URL + "single"}) // the file itself
-	torrent2 := webTorrent(t, sdata, "single", []string{ng2.URL}) // a trailing '/': the name is added
+	torrent2 := webTorrent(t, sdata, "single", []string{ng2.URL})           // a trailing '/': the name is added
 	for _, tor := range []string{torrent, torrent2} {
 		out := t.TempDir()
 		runGet(t, "--no-trackers", "--out", out, tor)
