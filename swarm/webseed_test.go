@@ -226,3 +226,47 @@ func corrupt(t *testing.T, path string, at int64) {
 		t.Fatal(err)
 	}
 }
+
+// A server whose 206 answers name other bytes than asked, or that sends more bytes than
+// asked, is not believed: the first is a failure (a rest), the second is read only as far
+// as asked.
+func TestWebSeedWrongRanges(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "multi", multiFile, 64<<10)
+	base, _ := webServer(t, src, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", "bytes 0-0/1")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(make([]byte, 1<<10))
+		})
+	})
+	log, rec := recordLog(t)
+	c := newClient(t, swarm.ClientConfig{Log: log})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{WebSeeds: []string{base}, Trackers: [][]string{}})
+	testutil.WaitFor(t, 20*time.Second, "a rest for a wrong Content-Range", func() bool { return rec.count("asked bytes") > 0 })
+	if s := tr.Stats(); s.PiecesDone != 0 || s.FromWebSeeds != 0 {
+		t.Errorf("took %d bytes, %d pieces from a server that sends the wrong ranges", s.FromWebSeeds, s.PiecesDone)
+	}
+
+	// Longer bodies than asked: the extra bytes are never read as data.
+	base2, _ := webServer(t, src, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rw := &padWriter{ResponseWriter: w}
+			h.ServeHTTP(rw, r)
+			w.Write(bytes.Repeat([]byte{0xee}, 64<<10))
+		})
+	})
+	c2 := newClient(t, swarm.ClientConfig{})
+	out := t.TempDir()
+	tr2 := addTorrent(t, c2, mi, out, false, swarm.TorrentConfig{WebSeeds: []string{base2}, Trackers: [][]string{}})
+	waitComplete(t, tr2, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+}
+
+// padWriter drops the Content-Length header so that bytes written after the file's go out.
+type padWriter struct{ http.ResponseWriter }
+
+func (w *padWriter) WriteHeader(code int) {
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(code)
+}
