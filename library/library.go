@@ -378,6 +378,7 @@ type Status struct {
 	Progress float64 `json:"progress"` // Done/Size in [0,1]
 	Peers    int     `json:"peers"`
 	Seeds    int     `json:"seeds"`
+	WebSeeds int     `json:"web_seeds"` // BEP 19 web seeds in use (not resting after a failure)
 	DownRate float64 `json:"down_rate"` // bytes per second
 	UpRate   float64 `json:"up_rate"`
 	Uploaded int64   `json:"uploaded"`
@@ -418,7 +419,7 @@ func (e *Entry) Status() Status {
 	switch {
 	case st != nil:
 		ts := st.T.Stats()
-		s.Done, s.Peers, s.Seeds = ts.BytesDone, ts.Peers, ts.Seeds
+		s.Done, s.Peers, s.Seeds, s.WebSeeds = ts.BytesDone, ts.Peers, ts.Seeds, ts.WebSeeds
 		s.DownRate, s.UpRate, s.Uploaded = ts.DownRate, ts.UpRate, ts.Uploaded
 		if ts.Err != nil {
 			s.Error = ts.Err.Error()

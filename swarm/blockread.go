@@ -3,6 +3,7 @@ package swarm
 import (
 	"torrentfs/bitfield"
 	"torrentfs/metainfo"
+	"torrentfs/picker"
 )
 
 // Per-block release (BEP 52): a read of a hybrid torrent waiting for a piece does not have
@@ -25,12 +26,13 @@ type pieceBlocks struct {
 	fetching bool
 	sums     map[int]blockSum // blocks written before the hashes came
 	ok       bitfield.Bitfield
-	bad      *peerConn // sent a block that failed its hash
+	bad      bool          // a block failed its hash
+	badFrom  picker.PeerID // its sender (a peer or a web seed)
 }
 
 type blockSum struct {
 	sum  metainfo.Hash256
-	from *peerConn
+	from picker.PeerID
 }
 
 // perBlock tells whether reads of this torrent may be released block by block.
@@ -80,7 +82,7 @@ func (t *Torrent) hashWrite(i int) bool {
 }
 
 // blockWritten runs when a hashed block is on disk.
-func (t *Torrent) blockWritten(i, begin int, sum metainfo.Hash256, from *peerConn) {
+func (t *Torrent) blockWritten(i, begin int, sum metainfo.Hash256, from picker.PeerID) {
 	pb := t.blk[i]
 	if pb == nil || pb.failed {
 		return
@@ -94,7 +96,7 @@ func (t *Torrent) blockWritten(i, begin int, sum metainfo.Hash256, from *peerCon
 	t.releaseBlocks(i, pb)
 }
 
-func (t *Torrent) checkBlock(i int, pb *pieceBlocks, b int, sum metainfo.Hash256, from *peerConn) {
+func (t *Torrent) checkBlock(i int, pb *pieceBlocks, b int, sum metainfo.Hash256, from picker.PeerID) {
 	if b >= len(pb.hashes) {
 		return // padding past the file's end: no hash, and no read wants it
 	}
@@ -103,9 +105,9 @@ func (t *Torrent) checkBlock(i int, pb *pieceBlocks, b int, sum metainfo.Hash256
 		return
 	}
 	// The piece will fail its SHA-1 too; the sender is known, so only it is blamed.
-	pb.bad = from
-	if from != nil && t.peers.has(from) {
-		t.ban(from, "sent a block that failed its v2 hash")
+	pb.bad, pb.badFrom = true, from
+	if p := t.peers.byKey[from]; p != nil {
+		t.ban(p, "sent a block that failed its v2 hash")
 	}
 	t.log.WithField("piece", i).Warnf("block %d failed its v2 hash", b)
 }
@@ -140,12 +142,12 @@ func (t *Torrent) releaseBlocks(i int, pb *pieceBlocks) {
 }
 
 // blocksGone drops piece i's per-block state: verified whole, or discarded (its written
-// blocks are gone). It returns the peer that sent a block failing its hash, if any.
-func (t *Torrent) blocksGone(i int) *peerConn {
+// blocks are gone). It returns the sender of a block that failed its hash, if any.
+func (t *Torrent) blocksGone(i int) (picker.PeerID, bool) {
 	pb := t.blk[i]
 	if pb == nil {
-		return nil
+		return 0, false
 	}
 	delete(t.blk, i)
-	return pb.bad
+	return pb.badFrom, pb.bad
 }

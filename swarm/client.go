@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,8 @@ type Client struct {
 	bound     netip.Addr // the listener's IP when it is a specific one
 	upLimit   *rateLimiter
 	downLimit *rateLimiter
+	webOnce   sync.Once
+	web       *http.Client // the web seeds' (webseed.go), made on first use
 
 	mu         sync.Mutex
 	torrents   map[[20]byte]*Torrent
@@ -241,6 +244,10 @@ func (c *Client) Close() error {
 		c.cfg.UTP.Close()
 	}
 	c.wg.Wait()
+	c.webOnce.Do(func() {}) // orders the read of c.web after its making
+	if c.web != nil {
+		c.web.CloseIdleConnections()
+	}
 	return errors.Join(errs...)
 }
 

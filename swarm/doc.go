@@ -1,7 +1,7 @@
 // Package swarm is the BitTorrent engine: it finds peers through trackers and through its
 // peers (BEP 11 peer exchange), speaks the peer wire protocol (BEP 3, with BEP 6 fast and
-// BEP 10 extension handshakes) over TCP, downloads verified pieces into a cache.Storage and
-// uploads to peers that trade with us.
+// BEP 10 extension handshakes) over TCP, fetches from web seeds (BEP 19) over HTTP,
+// downloads verified pieces into a cache.Storage and uploads to peers that trade with us.
 //
 // Ownership:
 //   - A Client owns the listening socket and the map of torrents (guarded by Client.mu). Its
@@ -47,6 +47,15 @@
 //     (v2State) and each peer's bounds, and a disk worker reads and hashes the piece a
 //     request below the piece layer needs (jobHashes). A peer whose hashes fail the proof is
 //     struck like one whose data fails.
+//   - Web seeds (BEP 19, webseed.go and webseed_run.go) are the loop's too: each is a
+//     pseudo-peer of the picker with every piece, whose jobs (blocks the picker gave it,
+//     fetched as runs of byte ranges) the loop starts, at most three at once, each on a
+//     goroutine that owns only its HTTP requests and hands blocks to the loop as a peer's
+//     reader does. The loop decides everything else: which blocks, when a failure or a
+//     piece failing its hash rests a web seed and for how long, giving up jobs (a rest,
+//     a starved due piece); a piece a web seed contributed to that fails is blamed on the
+//     web seed alone. The Client owns the one HTTP client (keep-alive connections) that
+//     all its torrents' web seeds share.
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info

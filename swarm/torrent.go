@@ -52,6 +52,11 @@ type TorrentConfig struct {
 	NoBackground bool
 	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
 	NoPEX bool
+	// WebSeeds overrides the metainfo's url-list (BEP 19 web seeds) when non-nil; an empty
+	// non-nil slice uses none.
+	WebSeeds []string
+	// webRetry shortens a web seed's first rest after a failure, for tests (webseed_run.go).
+	webRetry time.Duration
 	// pexInterval shortens the minute between ut_pex messages, for tests (pex.go).
 	pexInterval time.Duration
 }
@@ -81,6 +86,7 @@ type Torrent struct {
 	stats          atomic.Pointer[Stats]
 	uploaded       atomic.Int64
 	downloaded     atomic.Int64 // verified piece bytes fetched from peers
+	webUseful      atomic.Int64 // block bytes taken from web seeds
 	announcer      *tracker.Announcer
 	cancelAnnounce context.CancelFunc // stops the announcer and the peer sources
 	fromSources    []atomic.Int64     // peers each of disc.sources reported
@@ -90,6 +96,7 @@ type Torrent struct {
 	// loop-owned
 	pk            *picker.Picker
 	peers         peerSet
+	webSeeds      []*webSeed // BEP 19 origins, pseudo-peers of the picker (webseed_run.go)
 	cands         map[netip.AddrPort]*candidate
 	banned        map[netip.Addr]bool
 	halfOpen      int
@@ -117,6 +124,8 @@ type Stats struct {
 	Pieces, PiecesDone int
 	Total, BytesDone   int64
 	Peers, Seeds       int
+	WebSeeds           int   // web seeds in use (not resting after a failure)
+	FromWebSeeds       int64 // block bytes taken from web seeds this session
 	Encrypted          int   // peers whose connection is RC4-encrypted (MSE)
 	Downloaded         int64 // piece bytes fetched from peers this session
 	Uploaded           int64 // block bytes sent to peers this session
@@ -201,6 +210,7 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 	if cfg.NoBackground {
 		t.pk.SetBackground(false)
 	}
+	t.addWebSeeds()
 	if t.ledger.PresentCount() == t.info.NumPieces() {
 		close(t.complete)
 	}
@@ -354,6 +364,7 @@ func (t *Torrent) Stats() Stats {
 	s := *t.stats.Load()
 	// The byte counters are live; the rest is as of the last refresh.
 	s.Downloaded, s.Uploaded = t.downloaded.Load(), t.uploaded.Load()
+	s.FromWebSeeds = t.webUseful.Load()
 	select {
 	case <-t.complete:
 		s.Complete = true

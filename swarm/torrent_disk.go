@@ -10,6 +10,7 @@ import (
 	"torrentfs/bitfield"
 	"torrentfs/cache"
 	"torrentfs/metainfo"
+	"torrentfs/picker"
 )
 
 // diskWorkers is how many goroutines write blocks and verify pieces. Two keep a core
@@ -56,7 +57,7 @@ type diskJob struct {
 	hashReq *hashServe
 	// write: hash the block too (blockread.go); from is its sender.
 	hashV2 bool
-	from   *peerConn
+	from   picker.PeerID
 }
 
 type diskResult struct {
@@ -80,8 +81,8 @@ type diskState struct {
 	pendingWrites map[int]int
 	awaiting      map[int]bool
 	verifying     map[int]bool
-	failed        map[int]error // pieces with a failed write: discarded once their writes drain
-	contributors  map[int]map[*peerConn]bool
+	failed        map[int]error                  // pieces with a failed write: discarded once their writes drain
+	contributors  map[int]map[picker.PeerID]bool // peers and web seeds that sent blocks of a piece
 	usagePending  bool
 	sinceSave     int
 	saving        bool
@@ -93,7 +94,7 @@ func (d *diskState) init() {
 	d.awaiting = make(map[int]bool)
 	d.verifying = make(map[int]bool)
 	d.failed = make(map[int]error)
-	d.contributors = make(map[int]map[*peerConn]bool)
+	d.contributors = make(map[int]map[picker.PeerID]bool)
 }
 
 // next returns the channel and job to offer the workers, setting aside writes to fenced
@@ -187,20 +188,20 @@ func (t *Torrent) diskWorker() {
 }
 
 // queueWrite hands a received block to the disk workers.
-func (t *Torrent) queueWrite(p *peerConn, piece, begin int, data []byte, buf *[]byte) {
+func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, buf *[]byte) {
 	j := diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf}
 	if t.hashWrite(piece) {
-		j.hashV2, j.from = true, p
+		j.hashV2, j.from = true, from
 	}
 	t.disk.queue = append(t.disk.queue, j)
 	t.disk.writeBytes += int64(len(data))
 	t.disk.pendingWrites[piece]++
 	c := t.disk.contributors[piece]
 	if c == nil {
-		c = make(map[*peerConn]bool)
+		c = make(map[picker.PeerID]bool)
 		t.disk.contributors[piece] = c
 	}
-	c[p] = true
+	c[from] = true
 }
 
 // queuePunch frees piece i's bytes, fencing writes off it and off any neighbour whose
@@ -319,15 +320,25 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 	case !ok:
 		t.log.WithField("piece", piece).Debug("piece failed verification")
 		pb := t.blk[piece]
-		bad := t.blocksGone(piece)
-		if pb != nil && bad == nil && pb.hashes != nil && pb.ok.Count() == len(pb.hashes) {
+		_, bad := t.blocksGone(piece)
+		if pb != nil && !bad && pb.hashes != nil && pb.ok.Count() == len(pb.hashes) {
 			t.log.WithField("piece", piece).Error("the piece passed its v2 block hashes but failed its SHA-1: the torrent's v1 and v2 hashes disagree")
 		}
 		t.discardPiece(piece, nil)
-		if bad != nil {
-			break // the block check named the sender: nobody else is blamed
+		if bad {
+			t.webVerified(piece, contributors, false) // a web seed that sent the bad block rests
+			break                                     // the block check named the sender: nobody else is blamed
 		}
-		for p := range contributors {
+		if t.webVerified(piece, contributors, false) {
+			// A web seed took part: it is rested, and the peers beside it are not blamed
+			// for what is far more likely the origin's stale or changed file.
+			break
+		}
+		for k := range contributors {
+			p := t.peers.byKey[k]
+			if p == nil {
+				continue // gone since
+			}
 			p.strikes++
 			// One bad piece can be bad luck shared with an honest peer; two are a pattern.
 			if p.strikes >= 2 {
@@ -336,6 +347,7 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 		}
 	default:
 		t.blocksGone(piece)
+		t.webVerified(piece, contributors, true)
 		t.downloaded.Add(t.info.PieceSize(piece))
 		t.admit(piece)
 		if t.disk.sinceSave++; t.disk.sinceSave >= saveEvery && !t.disk.saving {

@@ -166,6 +166,17 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 	}
 }
 
+// sendCancels cancels block b at the peers Received named (a web seed's copy is not
+// cancelled: its bytes are dropped when they come).
+func (t *Torrent) sendCancels(ids []picker.PeerID, b picker.Block) {
+	for _, id := range ids {
+		if q := t.peers.byKey[id]; q != nil {
+			t.trace(q, "cancel", b.Piece, b.Begin)
+			q.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
+		}
+	}
+}
+
 // unchokeIfRoom gives a newly interested peer a free upload slot at once, instead of making
 // it wait up to ten seconds for the next choking round.
 func (t *Torrent) unchokeIfRoom(p *peerConn) {
@@ -225,13 +236,8 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	p.lastBlock = now
 	p.snubbed = false
 	p.blocksThisTick++
-	for _, id := range cancel {
-		if q := t.peers.byKey[id]; q != nil {
-			t.trace(q, "cancel", b.Piece, b.Begin)
-			q.send(wire.Message{ID: wire.Cancel, Index: m.Index, Begin: m.Begin, Length: uint32(len(m.Block))})
-		}
-	}
-	t.queueWrite(p, b.Piece, b.Begin, m.Block, buf)
+	t.sendCancels(cancel, b)
+	t.queueWrite(p.key, b.Piece, b.Begin, m.Block, buf)
 	if complete {
 		t.pieceReceived(b.Piece)
 	}

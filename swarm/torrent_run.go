@@ -56,6 +56,13 @@ func (s *peerSet) add(p *peerConn) {
 	s.list = append(s.list, p)
 }
 
+// reserveKey takes a picker key for a source that is not a connection (a web seed), so
+// that keys never clash.
+func (s *peerSet) reserveKey() picker.PeerID {
+	s.nextID++
+	return s.nextID
+}
+
 func (s *peerSet) remove(p *peerConn) {
 	delete(s.byKey, p.key)
 	if s.byID[p.peerID] == p {
@@ -83,6 +90,7 @@ func (t *Torrent) run() {
 	defer tick.Stop()
 	t.lastTick = time.Now()
 	t.dialMore(t.lastTick)
+	t.fillAll() // web seeds need no connection to start
 	quiet := false
 	for {
 		jobs, head := t.disk.next(t.diskJobs)
@@ -132,6 +140,7 @@ func (t *Torrent) quiet() bool {
 }
 
 func (t *Torrent) shutdown() {
+	t.stopWeb()
 	for _, p := range t.peers.list {
 		p.close()
 	}
@@ -182,6 +191,10 @@ func (t *Torrent) handleEvent(ev any) {
 		t.dialMore(time.Now())
 	case loopFunc:
 		ev()
+	case webBlock:
+		t.onWebBlock(ev)
+	case webDone:
+		t.onWebDone(ev)
 	}
 }
 
@@ -385,9 +398,6 @@ func (t *Torrent) dropPeer(p *peerConn, err error) {
 		c.connected = false
 		c.nextTry = time.Now().Add(redialAfter)
 	}
-	for _, c := range t.disk.contributors {
-		delete(c, p)
-	}
 	t.hashPeerGone(p)
 	p.log.WithError(err).Debug("peer disconnected")
 	if len(freed) > 0 {
@@ -425,6 +435,7 @@ func (t *Torrent) tick(now time.Time) {
 		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
 			now.Sub(later(p.lastBlock, p.lastUnchoked)) > snubAfter
 	}
+	t.webTick(now, dt)
 	// Expired requests stay open at their peers (a late block is still accepted) but are
 	// free for the peers that deliver.
 	t.pk.Expired(now)
@@ -513,6 +524,9 @@ func (t *Torrent) updateInterest(p *peerConn) {
 func (t *Torrent) fillAll() {
 	for _, p := range t.peers.list {
 		t.fill(p)
+	}
+	for _, ws := range t.webSeeds {
+		t.fillWeb(ws)
 	}
 }
 
@@ -603,6 +617,12 @@ func (t *Torrent) publishStats(now time.Time) {
 		Err:           t.err,
 		Banned:        len(t.banned),
 		BlockReleases: t.blockReleases,
+	}
+	for _, ws := range t.webSeeds {
+		s.DownRate += ws.downRate.rate
+		if !ws.resting {
+			s.WebSeeds++
+		}
 	}
 	select {
 	case <-t.complete:

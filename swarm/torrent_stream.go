@@ -98,6 +98,9 @@ func (t *Torrent) preempt(now time.Time) {
 	if !t.pk.Starved(by) {
 		return
 	}
+	for _, ws := range t.webSeeds {
+		t.preemptWeb(ws, by)
+	}
 	for _, p := range t.peers.list {
 		if p.peerChoking {
 			continue

@@ -11,6 +11,7 @@ package swarm
 // answers (that wait was secondTryTimeout).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -216,6 +217,11 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 		}
 	}
 	if won == nil {
+		if len(errs) == 0 {
+			// Every try ended because the caller gave up: errors.Join of nothing would be
+			// nil, a nil connection with no error.
+			errs = append(errs, fmt.Errorf("dial %s: %w", addr, cmp.Or(ctx.Err(), context.Canceled)))
+		}
 		return nil, wire.Handshake{}, false, errors.Join(errs...)
 	}
 	if haveSecond {

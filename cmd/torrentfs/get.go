@@ -117,6 +117,10 @@ func waitComplete(ctx context.Context, t *swarm.Torrent) error {
 
 // logSession logs what this run moved, with the byte counts as fields for scripts.
 func logSession(log *logrus.Entry, s swarm.Stats) {
-	log.WithFields(logrus.Fields{"downloaded": s.Downloaded, "uploaded": s.Uploaded}).
-		Infof("this session downloaded %s and uploaded %s", humanBytes(s.Downloaded), humanBytes(s.Uploaded))
+	web := ""
+	if s.FromWebSeeds > 0 {
+		web = fmt.Sprintf(" (%s of it from web seeds)", humanBytes(s.FromWebSeeds))
+	}
+	log.WithFields(logrus.Fields{"downloaded": s.Downloaded, "uploaded": s.Uploaded, "web_seeds": s.FromWebSeeds}).
+		Infof("this session downloaded %s%s and uploaded %s", humanBytes(s.Downloaded), web, humanBytes(s.Uploaded))
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -372,8 +373,12 @@ NAME is the torrent's directory name; an info-hash may be abbreviated to 8 or mo
 					if s.Error != "" {
 						state += ": " + s.Error
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%d\t%s\t%s\t%s\n", s.Name, s.InfoHash[:16], humanBytes(s.Size),
-						s.Progress*100, s.Peers, humanBytes(int64(s.DownRate)), humanBytes(int64(s.UpRate)), state)
+					peers := strconv.Itoa(s.Peers)
+					if s.WebSeeds > 0 {
+						peers += fmt.Sprintf("+%d web", s.WebSeeds)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%s\n", s.Name, s.InfoHash[:16], humanBytes(s.Size),
+						s.Progress*100, peers, humanBytes(int64(s.DownRate)), humanBytes(int64(s.UpRate)), state)
 				}
 				return tw.Flush()
 			}

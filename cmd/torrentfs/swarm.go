@@ -36,6 +36,7 @@ type engineFlags struct {
 	peers         stringsFlag
 	trackers      stringsFlag
 	noTrackers    bool
+	noWebSeeds    bool
 	maxPeers      int
 	maxConns      int
 	encryption    encryptionFlag
@@ -52,6 +53,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.peers, "peer", "`HOST:PORT` of a peer to connect to (repeatable)")
 	fs.Var(&f.trackers, "tracker", "announce `URL` to use instead of the torrent's (repeatable; each is a tier)")
 	fs.BoolVar(&f.noTrackers, "no-trackers", false, "do not contact the torrent's trackers")
+	fs.BoolVar(&f.noWebSeeds, "no-web-seeds", false, "do not fetch from the torrent's web seeds (BEP 19 url-list, a magnet's ws)")
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections of each torrent")
 	fs.IntVar(&f.maxConns, "max-conns", 200, "maximum peer connections of all torrents together")
 	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
@@ -69,6 +71,9 @@ func (f *engineFlags) torrentConfig(store *cache.Storage) (swarm.TorrentConfig, 
 			return cfg, usagef("--peer %q: want IP:PORT", p)
 		}
 		cfg.Peers = append(cfg.Peers, ap)
+	}
+	if f.noWebSeeds {
+		cfg.WebSeeds = []string{}
 	}
 	switch {
 	case f.noTrackers:
@@ -314,8 +319,12 @@ func formatStats(s swarm.Stats) string {
 	if s.Total > 0 {
 		pct = float64(s.BytesDone) * 100 / float64(s.Total)
 	}
-	return fmt.Sprintf("%5.1f%% %s/%s  peers %d (%d seeds)  down %s/s  up %s/s  uploaded %s",
-		pct, humanBytes(s.BytesDone), humanBytes(s.Total), s.Peers, s.Seeds,
+	web := ""
+	if s.WebSeeds > 0 {
+		web = fmt.Sprintf(" + %d web", s.WebSeeds)
+	}
+	return fmt.Sprintf("%5.1f%% %s/%s  peers %d (%d seeds)%s  down %s/s  up %s/s  uploaded %s",
+		pct, humanBytes(s.BytesDone), humanBytes(s.Total), s.Peers, s.Seeds, web,
 		humanBytes(int64(s.DownRate)), humanBytes(int64(s.UpRate)), humanBytes(s.Uploaded))
 }
 
