@@ -65,3 +65,33 @@ func TestPreferBlocks(t *testing.T) {
 		t.Errorf("then %+v, want blocks 0 and 1", more)
 	}
 }
+
+// A due piece's blocks go to the peer that returns them first: with equal rates, a peer
+// 200 ms away takes none while a near one could finish them all before its first arrives.
+func TestDueBlocksPreferNearPeers(t *testing.T) {
+	for _, far := range []time.Duration{0, 200 * time.Millisecond} {
+		p := newTest(t, 4)
+		now := time.Unix(1000, 0)
+		for _, id := range []PeerID{1, 2} {
+			p.PeerAdd(id)
+			p.PeerHaveAll(id)
+			p.PeerUnchoked(id)
+			p.PeerRate(id, 1<<20)
+		}
+		p.peers[1].rtt = 10 * time.Millisecond
+		p.peers[2].rtt = far
+		p.SetWants(7, []Want{{First: 1, Last: 1, Due: now}})
+		var got []Block // blocks of the due piece; background blocks may come too
+		for _, b := range p.Pick(2, 4, now) { // the far peer asks first
+			if b.Piece == 1 {
+				got = append(got, b)
+			}
+		}
+		switch {
+		case far == 0 && len(got) == 0:
+			t.Errorf("equally near peers: the asking one got no block of the due piece")
+		case far > 0 && len(got) > 0:
+			t.Errorf("a peer %v away took %d blocks of the due piece a near one returns sooner", far, len(got))
+		}
+	}
+}

@@ -220,7 +220,8 @@ func rate(pr *peer) float64 {
 
 // share is how many of the free blocks of due piece i the peer should take now (at most k).
 // Think of each unchoked peer having the piece as a lane that finishes its j-th further block
-// at (queued bytes + j*BlockSize) / rate. Handing every free block to the lane that would
+// at its round trip plus (queued bytes + j*BlockSize) / rate: a distant peer's first block
+// comes a round trip later than a near one's, whatever its rate. Handing every free block to the lane that would
 // finish it first (which minimises when the piece completes) gives a lane exactly the blocks
 // whose finish times are among the `free` smallest over all lanes. So the peer's j-th block
 // is its if j plus the blocks other lanes finish strictly earlier is at most free. Ties go to
@@ -230,20 +231,20 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 	if p.naiveDue {
 		return min(k, free)
 	}
-	type lane struct{ rate, queued float64 }
+	type lane struct{ rate, queued, rtt float64 }
 	var others []lane
 	for qid, q := range p.peers {
 		if qid == id || q.choked || !q.hasPiece(i) {
 			continue
 		}
-		others = append(others, lane{rate(q), float64(len(q.out) * BlockSize)})
+		others = append(others, lane{rate(q), float64(len(q.out) * BlockSize), q.rtt.Seconds()})
 	}
-	r, queued := rate(pr), float64(len(pr.out)*BlockSize)
+	r, queued, rtt := rate(pr), float64(len(pr.out)*BlockSize), pr.rtt.Seconds()
 	takes := func(j int) bool {
-		t := (queued + float64(j*BlockSize)) / r
+		t := rtt + (queued+float64(j*BlockSize))/r
 		n := j
 		for _, o := range others {
-			x := (t*o.rate - o.queued) / BlockSize
+			x := ((t-o.rtt)*o.rate - o.queued) / BlockSize
 			if x > 1 {
 				n += int(math.Ceil(x)) - 1
 			}
