@@ -33,7 +33,8 @@ type Stats struct {
 type Options struct {
 	// Reader tunes each request's read head.
 	Reader reader.Options
-	// ChunkSize is the size of each read a stream makes [256 KiB].
+	// ChunkSize is the size of each read a stream makes [256 KiB]; a request's first read
+	// ends at the end of its first piece, so the first bytes wait for that piece alone.
 	ChunkSize int
 	// StallAfter is how long a read may wait before it counts as a stall [500ms].
 	StallAfter time.Duration

@@ -194,7 +194,9 @@ func TestHTTPDisconnectReleasesHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	got := make([]byte, 256<<10) // the whole first chunk: the server's write of it is done
+	// The first read, to the end of piece 0: the server's write of it is done, and its next
+	// read (a 256 KiB chunk from 64 KiB) waits for piece 4.
+	got := make([]byte, 64<<10)
 	if _, err := io.ReadFull(resp.Body, got); err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +219,45 @@ func TestHTTPDisconnectReleasesHead(t *testing.T) {
 	cancel()
 	testutil.WaitFor(t, 10*time.Second, "the head to close", func() bool {
 		return s.OpenHeads() == 0 && f.NumWants() == 0 && f.Blocked() == 0
+	})
+}
+
+// TestHTTPFirstReadEndsAtPiece: a file starting inside a piece gets its first bytes out as
+// soon as that piece is in, though the first chunk would reach into pieces still missing.
+func TestHTTPFirstReadEndsAtPiece(t *testing.T) {
+	f := newFake("show", 0xab, ffile{[]string{"a.txt"}, 1000}, ffile{[]string{"ep 1.mkv"}, 1 << 20})
+	f.Provide(0)
+	s, hs := start(t, Options{}, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make([]byte, 64<<10-1000) // the rest of piece 0
+	read := make(chan error, 1)
+	go func() {
+		// The response's header comes with the first bytes, so the request waits too.
+		req, _ := http.NewRequestWithContext(ctx, "GET", streamURL(hs.URL, f, "show/ep 1.mkv"), nil)
+		resp, err := hs.Client().Do(req)
+		if err == nil {
+			_, err = io.ReadFull(resp.Body, got)
+			resp.Body.Close()
+		}
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-read
+		t.Fatal("the bytes of piece 0 did not come while piece 1 is missing")
+	}
+	if !bytes.Equal(got, f.fileBytes(1)[:len(got)]) {
+		t.Fatal("the first bytes differ")
+	}
+	cancel()
+	testutil.WaitFor(t, 10*time.Second, "the head to close", func() bool {
+		return s.OpenHeads() == 0 && f.Blocked() == 0
 	})
 }
 
@@ -257,7 +298,8 @@ func TestHTTPMetrics(t *testing.T) {
 	f.ProvideAll()
 	_, hs := start(t, Options{ChunkSize: 100_000}, f)
 	url := streamURL(hs.URL, f, `we"ird\name`+"\n/ep 1.mkv")
-	// 3 requests: the whole file (11 reads of 100 kB), 2 ranges of one read each.
+	// 3 requests: the whole file (11 reads: to the end of the first 64 KiB piece, then 100 kB
+	// each), 2 ranges of one read each.
 	get(t, "GET", url)
 	get(t, "GET", url, "Range", "bytes=0-9")
 	get(t, "GET", url, "Range", "bytes=-10")

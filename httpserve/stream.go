@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -77,9 +78,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer, rg byteRange, began time.Time) error {
 	buf := make([]byte, min(int64(s.opts.ChunkSize), max(rg.length, 1)))
 	off, end := rg.start, rg.start+rg.length
+	// The first read stops at the end of the piece it starts in: a read waits for every
+	// piece under it, and the first bytes should wait for one piece only, as a FUSE
+	// reader's first read usually does (a file seldom starts on a piece boundary).
+	info := v.t.t.Info()
+	firstEnd := pieceEnd(info.Files[v.file].Offset+off, info.PieceLength) - info.Files[v.file].Offset
 	first := true
 	for off < end {
 		p := buf[:min(int64(len(buf)), end-off)]
+		if first {
+			p = p[:min(int64(len(p)), firstEnd-off)]
+		}
 		v.pos.Store(off)
 		t0 := time.Now()
 		n, err := v.head.ReadAt(ctx, p, off)
@@ -97,4 +106,12 @@ func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer
 		off += int64(n)
 	}
 	return nil
+}
+
+// pieceEnd is the torrent offset where the piece holding torrent offset at ends.
+func pieceEnd(at, pieceLen int64) int64 {
+	if pieceLen <= 0 {
+		return math.MaxInt64
+	}
+	return (at/pieceLen + 1) * pieceLen
 }

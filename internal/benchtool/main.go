@@ -4,9 +4,9 @@
 // later comparison. It drives the built torrentfs binary and imports only metainfo, to
 // read the torrents; it is a lab tool, not part of torrentfs.
 //
-// It also holds the probes that read from a mount (readat, paced, play, copy): the
-// orchestrator runs them as child processes of itself, so a read stuck in a FUSE mount can
-// be killed by a timeout without wedging the orchestrator.
+// It also holds the probes that read from a mount or from torrentfs's HTTP endpoint
+// (readat, paced, play, fetch): the orchestrator runs them as child processes of itself, so
+// a read stuck in a FUSE mount can be killed by a timeout without wedging the orchestrator.
 //
 // State: the orchestrator's state (started processes, collected samples) belongs to the main
 // goroutine; each started process has one waiter goroutine that owns its exec.Cmd after
@@ -46,6 +46,8 @@ func main() {
 		err = probePaced(os.Args[2:])
 	case "play":
 		err = probePlay(ctx, os.Args[2:])
+	case "fetch":
+		err = probeFetch(os.Args[2:])
 	default:
 		usage()
 	}
@@ -60,7 +62,9 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm|discovery [flags]     (see scripts/bench)
        benchtool readat FILE OFFSET LENGTH
        benchtool paced FILE BYTES_PER_SECOND SECONDS
-       benchtool play FILE SECONDS`)
+       benchtool play FILE SECONDS
+       benchtool fetch URL
+FILE may be an http:// URL (torrentfs mount --http).`)
 	os.Exit(2)
 }
 

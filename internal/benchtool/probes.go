@@ -6,9 +6,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,15 +19,25 @@ import (
 )
 
 // probeReadAt: benchtool readat FILE OFFSET LENGTH prints the seconds taken to open FILE
-// and read LENGTH bytes at OFFSET.
+// and read LENGTH bytes at OFFSET. FILE may be an http:// URL: then the read is one GET
+// with a Range of those bytes, and a second number follows, the seconds until the first
+// body byte.
 func probeReadAt(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("want FILE OFFSET LENGTH")
 	}
 	off, err1 := strconv.ParseInt(args[1], 10, 64)
 	n, err2 := strconv.Atoi(args[2])
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || off < 0 || n <= 0 {
 		return fmt.Errorf("bad offset or length")
+	}
+	if isURL(args[0]) {
+		first, done, err := readRangeHTTP(args[0], off, n)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%.6f %.6f\n", done.Seconds(), first.Seconds())
+		return nil
 	}
 	buf := make([]byte, n)
 	t0 := time.Now()
@@ -41,6 +53,123 @@ func probeReadAt(args []string) error {
 	return nil
 }
 
+// isURL tells whether a probe's FILE is an http:// URL (torrentfs's HTTP endpoint) rather
+// than a path in a mount.
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") }
+
+// probeClient talks to torrentfs's HTTP endpoint on loopback: no proxy, no compression,
+// so the bytes timed are the server's bytes.
+var probeClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+// readRangeHTTP GETs bytes [off, off+n) of u and times the first body byte and the last.
+func readRangeHTTP(u string, off int64, n int) (first, done time.Duration, err error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+int64(n)-1))
+	buf := make([]byte, n)
+	t0 := time.Now()
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return 0, 0, fmt.Errorf("GET %s bytes %d+%d: %s", u, off, n, resp.Status)
+	}
+	cr := resp.Header.Get("Content-Range")
+	if start, end, _, err := parseContentRange(cr); err != nil || start != off || end != off+int64(n)-1 {
+		return 0, 0, fmt.Errorf("GET %s bytes %d+%d: Content-Range %q", u, off, n, cr)
+	}
+	k, err := io.ReadAtLeast(resp.Body, buf, 1)
+	first = time.Since(t0)
+	if err == nil {
+		_, err = io.ReadFull(resp.Body, buf[k:])
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("GET %s bytes %d+%d: %w", u, off, n, err)
+	}
+	return first, time.Since(t0), nil
+}
+
+// parseContentRange reads a 206 reply's "bytes START-END/SIZE" (SIZE may be "*"; then it
+// is -1), checking that the range is well formed.
+func parseContentRange(v string) (start, end, size int64, err error) {
+	bad := fmt.Errorf("bad Content-Range %q", v)
+	rest, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, 0, 0, bad
+	}
+	rg, sz, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, 0, 0, bad
+	}
+	a, b, ok := strings.Cut(rg, "-")
+	if !ok {
+		return 0, 0, 0, bad
+	}
+	num := func(s string) (int64, bool) {
+		// Digits only: ParseInt would take a sign.
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	var ok1, ok2 bool
+	if start, ok1 = num(a); !ok1 {
+		return 0, 0, 0, bad
+	}
+	if end, ok2 = num(b); !ok2 || end < start {
+		return 0, 0, 0, bad
+	}
+	size = -1
+	if sz != "*" {
+		if size, ok = num(sz); !ok || end >= size {
+			return 0, 0, 0, bad
+		}
+	}
+	return start, end, size, nil
+}
+
+// openSequential opens FILE for reading from its start: a file in a mount, or the body of
+// a GET of the whole of a URL.
+func openSequential(path string) (io.ReadCloser, error) {
+	if !isURL(path) {
+		return os.Open(path)
+	}
+	resp, err := probeClient.Get(path)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// probeFetch: benchtool fetch URL GETs the whole of URL and prints the body's SHA-256 and
+// its length: what dd | sha256sum is for a file in a mount.
+func probeFetch(args []string) error {
+	if len(args) != 1 || !isURL(args[0]) {
+		return fmt.Errorf("want URL")
+	}
+	body, err := openSequential(args[0])
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, body, make([]byte, 1<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w after %d bytes", args[0], err, n)
+	}
+	fmt.Printf("%x %d\n", h.Sum(nil), n)
+	return nil
+}
+
 // pacedResult is what a paced reader saw.
 type pacedResult struct {
 	Startup float64 `json:"startup"` // the first read, open included
@@ -52,8 +181,9 @@ type pacedResult struct {
 // stallLimit is how long a read or a frozen picture may last before a viewer notices.
 const stallLimit = 500 * time.Millisecond
 
-// probePaced: benchtool paced FILE BYTES_PER_SECOND SECONDS reads FILE from the start in
-// 64 KiB reads, each due when a player at that bitrate would want it, for SECONDS.
+// probePaced: benchtool paced FILE BYTES_PER_SECOND SECONDS reads FILE (or a URL's body)
+// from the start in 64 KiB reads, each due when a player at that bitrate would want it,
+// for SECONDS.
 func probePaced(args []string) error {
 	if len(args) != 3 {
 		return fmt.Errorf("want FILE BYTES_PER_SECOND SECONDS")
@@ -68,7 +198,7 @@ func probePaced(args []string) error {
 	buf := make([]byte, chunk)
 	var res pacedResult
 	t0 := time.Now()
-	f, err := os.Open(args[0])
+	f, err := openSequential(args[0])
 	if err != nil {
 		return err
 	}
@@ -83,7 +213,9 @@ func probePaced(args []string) error {
 		if i == 0 {
 			r0 = t0
 		}
-		n, err := f.Read(buf)
+		// Whole chunks: a file in a mount gives them anyway, an HTTP body comes in
+		// whatever pieces TCP delivers.
+		n, err := io.ReadFull(f, buf)
 		d := time.Since(r0)
 		if i == 0 {
 			res.Startup = d.Seconds()
@@ -92,7 +224,7 @@ func probePaced(args []string) error {
 		}
 		res.MaxRead = max(res.MaxRead, d.Seconds())
 		res.Reads++
-		if err == io.EOF || n == 0 {
+		if err == io.EOF || err == io.ErrUnexpectedEOF || n == 0 {
 			break
 		}
 		if err != nil {
@@ -154,8 +286,9 @@ func (s *playStats) finish(now time.Time, want float64) {
 	}
 }
 
-// probePlay: benchtool play FILE SECONDS plays FILE in real time (ffmpeg -re) to a null
-// output for SECONDS of media and reports start-up and stalls.
+// probePlay: benchtool play FILE SECONDS plays FILE (a path or a URL; ffmpeg reads either)
+// in real time (ffmpeg -re) to a null output for SECONDS of media and reports start-up and
+// stalls.
 func probePlay(ctx context.Context, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("want FILE SECONDS")

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +122,148 @@ func TestParseRate(t *testing.T) {
 		if (err != nil) != tc.bad || got != tc.want {
 			t.Errorf("parseRate(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.bad)
 		}
+	}
+}
+
+func TestParseReadAt(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		done, first float64
+		bad         bool
+	}{
+		{"0.012345\n", 0.012345, -1, false},
+		{"0.020000 0.019000\n", 0.02, 0.019, false},
+		{"", 0, 0, true},
+		{"x", 0, 0, true},
+		{"1 2 3", 0, 0, true},
+		{"-1", 0, 0, true},
+		{"NaN", 0, 0, true},
+		{"0.1 +Inf", 0, 0, true},
+	} {
+		done, first, err := parseReadAt(tc.in)
+		if (err != nil) != tc.bad || !tc.bad && (!near(done, tc.done) || !near(first, tc.first)) {
+			t.Errorf("parseReadAt(%q) = %v, %v, %v; want %v, %v, error %v", tc.in, done, first, err, tc.done, tc.first, tc.bad)
+		}
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	for _, tc := range []struct {
+		in               string
+		start, end, size int64
+		bad              bool
+	}{
+		{"bytes 0-65535/134217728", 0, 65535, 134217728, false},
+		{"bytes 7-7/8", 7, 7, 8, false},
+		{"bytes 3-9/*", 3, 9, -1, false},
+		{"bytes 7-8/8", 0, 0, 0, true}, // end past the size
+		{"bytes 9-3/100", 0, 0, 0, true},
+		{"bytes */100", 0, 0, 0, true}, // the 416 form names no range
+		{"bytes -1-5/10", 0, 0, 0, true},
+		{"bytes +1-5/10", 0, 0, 0, true},
+		{"bytes 1-5/", 0, 0, 0, true},
+		{"items 1-5/10", 0, 0, 0, true},
+		{"bytes 1-5", 0, 0, 0, true},
+		{"bytes 1-99999999999999999999/*", 0, 0, 0, true},
+		{"", 0, 0, 0, true},
+	} {
+		start, end, size, err := parseContentRange(tc.in)
+		if (err != nil) != tc.bad || !tc.bad && (start != tc.start || end != tc.end || size != tc.size) {
+			t.Errorf("parseContentRange(%q) = %d, %d, %d, %v; want %d, %d, %d, error %v", tc.in, start, end, size, err, tc.start, tc.end, tc.size, tc.bad)
+		}
+	}
+}
+
+// FuzzParseContentRange: whatever the header, an accepted range is ordered and inside the
+// size when one is given.
+func FuzzParseContentRange(f *testing.F) {
+	f.Add("bytes 0-65535/134217728")
+	f.Add("bytes 3-9/*")
+	f.Add("bytes */100")
+	f.Fuzz(func(t *testing.T, v string) {
+		start, end, size, err := parseContentRange(v)
+		if err != nil {
+			return
+		}
+		if start < 0 || end < start || size != -1 && end >= size {
+			t.Fatalf("%q gave %d-%d/%d", v, start, end, size)
+		}
+	})
+}
+
+func TestReadRangeHTTP(t *testing.T) {
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/good", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(data))
+	})
+	mux.HandleFunc("/whole", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(data) // ignores Range
+	})
+	mux.HandleFunc("/shifted", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-65535/%d", len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:64<<10])
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	first, done, err := readRangeHTTP(srv.URL+"/good", 5000, 64<<10)
+	if err != nil || first <= 0 || done < first {
+		t.Errorf("good: first %v done %v err %v", first, done, err)
+	}
+	for _, p := range []string{"/whole", "/shifted", "/missing"} {
+		if _, _, err := readRangeHTTP(srv.URL+p, 5000, 64<<10); err == nil {
+			t.Errorf("%s: no error", p)
+		}
+	}
+}
+
+func TestCompare(t *testing.T) {
+	sums := []summary{
+		{client: "fuse", metric: "ttfb", piece: "256K", unit: "s", med: 0.100},
+		{client: "http", metric: "ttfb", piece: "256K", unit: "s", med: 0.105},
+		{client: "fuse", metric: "seek", piece: "4M", unit: "s", med: 0.100},
+		{client: "http", metric: "seek", piece: "4M", unit: "s", med: 0.120},
+		{client: "fuse", metric: "copy", piece: "256K", unit: "MiB/s", med: 8},
+		{client: "http", metric: "copy", piece: "256K", unit: "MiB/s", med: 7.9},
+		{client: "fuse", metric: "copy_frac", piece: "256K", unit: "frac", med: 1},
+		{client: "http", metric: "copy_frac", piece: "256K", unit: "frac", med: 0.99},
+		{client: "fuse", metric: "stalls_faststart", piece: "256K", unit: "count", med: 0},
+		{client: "http", metric: "stalls_faststart", piece: "256K", unit: "count", med: 1},
+		{client: "fuse", metric: "rss_copy", piece: "256K", unit: "MiB", med: 30},
+		{client: "http", metric: "rss_copy", piece: "256K", unit: "MiB", med: 40},
+		{client: "fuse", metric: "only_fuse", piece: "256K", unit: "s", med: 1},
+		{client: "btfs", metric: "ttfb", piece: "256K", unit: "s", med: 9},
+	}
+	got := compare(sums, "fuse", "http", 128<<20, 10*time.Millisecond)
+	want := []struct {
+		metric string
+		behind float64 // NaN: none
+		met    string
+	}{
+		{"ttfb", 0.005, "yes"},
+		{"seek", 0.020, "no"},
+		{"copy", 128/7.9 - 128/8.0, "no"}, // 203 ms more for 128 MiB
+		{"stalls_faststart", math.NaN(), "no"},
+		{"rss_copy", math.NaN(), ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d comparisons, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		sameBehind := math.IsNaN(w.behind) && math.IsNaN(g.behind) || math.Abs(g.behind-w.behind) < 1e-9
+		if g.metric != w.metric || !sameBehind || g.met != w.met {
+			t.Errorf("%d: got %s behind %v met %q; want %s, %v, %q", i, g.metric, g.behind, g.met, w.metric, w.behind, w.met)
+		}
+	}
+	var b strings.Builder
+	printComparison(&b, got, "FUSE", "HTTP")
+	if !strings.Contains(b.String(), "| seek | 4M | 100 ms | 120 ms | +20 ms | **no** |") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }

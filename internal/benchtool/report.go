@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -46,7 +48,7 @@ func newRecorder(bench, path string) (*recorder, func(), error) {
 func (r *recorder) add(s sample) {
 	s.Time = time.Now().UTC().Format(time.RFC3339)
 	s.Run, s.Bench = r.run, r.bench
-	if s.Client == "torrentfs" {
+	if strings.HasPrefix(s.Client, "torrentfs") {
 		s.Args = r.args
 	}
 	r.samples = append(r.samples, s)
@@ -56,7 +58,7 @@ func (r *recorder) add(s sample) {
 	if s.Note != "" {
 		note = " (" + s.Note + ")"
 	}
-	fmt.Fprintf(os.Stderr, "  %-8s %-22s %-4s rep %d: %s%s\n", s.Client, s.Metric, s.Piece, s.Rep, fmtValue(s.Value, s.Unit), note)
+	fmt.Fprintf(os.Stderr, "  %-14s %-22s %-4s rep %d: %s%s\n", s.Client, s.Metric, s.Piece, s.Rep, fmtValue(s.Value, s.Unit), note)
 }
 
 func fmtValue(v float64, unit string) string {
@@ -178,4 +180,66 @@ func statOf(sums []summary, client, metric, piece, stat string) (float64, bool) 
 		}
 	}
 	return 0, false
+}
+
+// comparison is one metric's medians for two clients (the same torrentfs through FUSE and
+// through HTTP) and how far b is behind a.
+type comparison struct {
+	metric, piece, unit string
+	a, b                float64 // medians
+	// behind is the seconds b loses to a on this median (negative: b is ahead): the
+	// difference itself for times, the difference in time to move the copied bytes for
+	// throughputs; NaN where the metric is no time (counts, memory).
+	behind float64
+	met    string // "yes", "no", or "" where the goal does not apply (memory)
+}
+
+// compare pairs client a's medians with client b's, metric by metric, and checks each
+// against goal: times and throughputs within goal of a's (copyBytes is what a throughput
+// moved), counts (stalls, blocked reads) no higher than a's. Fractions repeat a throughput
+// and are left out.
+func compare(sums []summary, a, b string, copyBytes int64, goal time.Duration) []comparison {
+	var out []comparison
+	yes := map[bool]string{true: "yes", false: "no"}
+	for _, sa := range sums {
+		if sa.client != a || sa.unit == "frac" {
+			continue
+		}
+		bm, ok := statOf(sums, b, sa.metric, sa.piece, "median")
+		if !ok {
+			continue
+		}
+		c := comparison{metric: sa.metric, piece: sa.piece, unit: sa.unit, a: sa.med, b: bm, behind: math.NaN()}
+		switch sa.unit {
+		case "s":
+			c.behind = bm - sa.med
+			c.met = yes[c.behind <= goal.Seconds()]
+		case "MiB/s":
+			if sa.med > 0 && bm > 0 {
+				mib := float64(copyBytes) / (1 << 20)
+				c.behind = mib/bm - mib/sa.med
+				c.met = yes[c.behind <= goal.Seconds()]
+			} else {
+				c.met = yes[bm >= sa.med]
+			}
+		case "count":
+			c.met = yes[bm <= sa.med]
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// printComparison writes comparisons as a Markdown table, a's and b's medians side by side.
+func printComparison(w io.Writer, cs []comparison, aName, bName string) {
+	fmt.Fprintf(w, "| metric | pieces | %s median | %s median | %s behind by | met |\n", aName, bName, bName)
+	fmt.Fprintln(w, "|--------|--------|-------:|-------:|-------:|-----|")
+	for _, c := range cs {
+		behind := "-"
+		if !math.IsNaN(c.behind) {
+			behind = fmt.Sprintf("%+.0f ms", c.behind*1000)
+		}
+		met := map[string]string{"yes": "yes", "no": "**no**", "": "-"}[c.met]
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", c.metric, c.piece, fmtValue(c.a, c.unit), fmtValue(c.b, c.unit), behind, met)
+	}
 }

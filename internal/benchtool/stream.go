@@ -6,9 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,12 +23,20 @@ import (
 // The stream lab: what a viewer feels reading from a torrent mount while the swarm uploads
 // at most 8 MiB/s (four seeders at 2 MiB/s), for torrentfs mount and btfs. Every
 // measurement starts from a fresh mount with an empty cache; clients alternate A B, B A.
+// With --http, torrentfs is measured a second time through its HTTP endpoint (client
+// torrentfs-http: mount --http, the same probes reading the stream URL), and the report
+// puts its medians beside the FUSE path's.
 
 const (
 	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
 	bigFile   = "random-128m.bin"
 	videoFast = "video-faststart.mp4"
 	videoTail = "video-tailindex.mp4"
+
+	httpClient = "torrentfs-http"
+	httpAddr   = "127.0.0.1:7210"
+	// httpGoal is how far behind the FUSE path HTTP may be on any median (issue 11).
+	httpGoal = 10 * time.Millisecond
 )
 
 type streamConfig struct {
@@ -71,6 +83,7 @@ func runStream(ctx context.Context, args []string) error {
 	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder (the lab's 8 MiB/s is four at 2M); empty for none, for diagnosis")
 	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,copy,play,paced")
 	mountArgs := fl.String("mount-args", "", "extra flags for torrentfs mount, space-separated (e.g. \"--cache-size 64M\")")
+	withHTTP := fl.Bool("http", false, "also measure torrentfs through mount --http (client "+httpClient+"), beside the FUSE path")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +99,9 @@ func runStream(ctx context.Context, args []string) error {
 	}
 	cfg.mountArgs = strings.Fields(*mountArgs)
 	cfg.clients = strings.Split(*clients, ",")
+	if *withHTTP && !slices.Contains(cfg.clients, httpClient) {
+		cfg.clients = append(cfg.clients, httpClient)
+	}
 	cfg.torrents = map[string]string{"256K": *t256, "4M": *t4m}
 	l := &lab{cfg: cfg, mi: map[string]*metainfo.MetaInfo{}, mnt: filepath.Join(cfg.work, "mnt")}
 	for label, path := range cfg.torrents {
@@ -165,6 +181,10 @@ func runStream(ctx context.Context, args []string) error {
 		{"torrentfs", "rss_stream", "256K", "max", "<=", 40, "peak RSS ≤ 40 MiB streaming"},
 		{"torrentfs", "rss_copy", "256K", "max", "<=", 64, "peak RSS ≤ 64 MiB copying"},
 	})
+	if slices.Contains(cfg.clients, httpClient) && slices.Contains(cfg.clients, "torrentfs") {
+		fmt.Println()
+		printComparison(os.Stdout, compare(sums, "torrentfs", httpClient, 128<<20, httpGoal), "FUSE", "HTTP")
+	}
 	return nil
 }
 
@@ -216,7 +236,7 @@ func (l *lab) repTTFB(ctx context.Context, rep int) error {
 	}
 	for _, c := range l.order() {
 		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
-			return l.readAt(ctx, c, "ttfb", "256K", rep, filepath.Join(dir, bigFile), 0, "")
+			return l.readAt(ctx, c, "ttfb", "256K", rep, dir+"/"+bigFile, 0, "")
 		}); err != nil {
 			return err
 		}
@@ -230,7 +250,7 @@ func (l *lab) repSeek(ctx context.Context, rep int, big int64) error {
 			off := seekOffset(k, big)
 			for _, c := range l.order() {
 				if err := l.withMount(ctx, c, piece, rep, func(dir string, pid int) error {
-					return l.readAt(ctx, c, "seek", piece, rep, filepath.Join(dir, bigFile), off, fmt.Sprintf("offset %d", off))
+					return l.readAt(ctx, c, "seek", piece, rep, dir+"/"+bigFile, off, fmt.Sprintf("offset %d", off))
 				}); err != nil {
 					return err
 				}
@@ -247,7 +267,7 @@ func (l *lab) repCopy(ctx context.Context, rep int) error {
 			err = l.ariaCeiling(ctx, rep)
 		} else {
 			err = l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
-				return l.copy(ctx, c, rep, filepath.Join(dir, bigFile), pid)
+				return l.copy(ctx, c, rep, dir+"/"+bigFile, pid)
 			})
 		}
 		if err != nil {
@@ -261,7 +281,7 @@ func (l *lab) repPlay(ctx context.Context, rep int) error {
 	for _, v := range []struct{ file, tag string }{{videoFast, "faststart"}, {videoTail, "tailindex"}} {
 		for _, c := range l.order() {
 			if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
-				return l.play(ctx, c, rep, filepath.Join(dir, v.file), v.tag, pid)
+				return l.play(ctx, c, rep, dir+"/"+v.file, v.tag, pid)
 			}); err != nil {
 				return err
 			}
@@ -273,7 +293,7 @@ func (l *lab) repPlay(ctx context.Context, rep int) error {
 func (l *lab) repPaced(ctx context.Context, rep int) error {
 	for _, c := range l.order() {
 		if err := l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
-			return l.paced(ctx, c, rep, filepath.Join(dir, videoFast), pid)
+			return l.paced(ctx, c, rep, dir+"/"+videoFast, pid)
 		}); err != nil {
 			return err
 		}
@@ -293,7 +313,9 @@ func seekOffset(k int, size int64) int64 {
 
 // withMount mounts the torrent of piece size piece with client, on an empty cache, records
 // how long until its files are listed, runs fn on the directory holding them, and
-// unmounts. Nothing stays mounted, whatever fn does.
+// unmounts. Nothing stays mounted, whatever fn does. For httpClient the "directory" is the
+// torrent's stream URL prefix (http://ADDR/stream/HASH/NAME) and listed means that the big
+// file answers a HEAD there.
 func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn func(dir string, pid int) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -302,19 +324,17 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	mi := l.mi[piece]
 	cacheDir := filepath.Join(l.cfg.work, fmt.Sprintf("cache-%03d-%s", l.runs, client))
 	logPath := filepath.Join(l.cfg.work, "logs", fmt.Sprintf("mount-%03d-%s.log", l.runs, client))
+	// The payload is a multi-file torrent: its files are at MOUNTPOINT/<name>/<path>.
+	dir := filepath.Join(l.mnt, mi.Info.Name)
+	listed := func() bool { return hasFile(dir, bigFile) }
 	var argv []string
 	switch client {
 	case "torrentfs":
-		argv = append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--no-port-map", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
-		if l.cfg.seeder == "torrentfs" {
-			// Our seeders announce from 127.0.0.1, not the address they listen on, so the
-			// tracker's list is no use: name them.
-			base := map[string]int{"256K": 6880, "4M": 6890}[piece]
-			for i := 1; i <= 4; i++ {
-				argv = append(argv, "--peer", fmt.Sprintf("127.0.0.%d:%d", 10+i, base+i))
-			}
-		}
-		argv = append(argv, l.cfg.torrents[piece], l.mnt)
+		argv = l.torrentfsArgv(piece, cacheDir)
+	case httpClient:
+		argv = l.torrentfsArgv(piece, cacheDir, "--http", httpAddr)
+		dir = streamURL(httpAddr, mi)
+		listed = func() bool { return headOK(ctx, dir+"/"+bigFile) }
 	case "btfs":
 		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
 			l.cfg.torrents[piece], l.mnt}
@@ -333,22 +353,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 		}
 		os.RemoveAll(cacheDir)
 	}()
-	dir := filepath.Join(l.mnt, mi.Info.Name)
-	err = poll(ctx, 30*time.Second, 5*time.Millisecond, func() bool {
-		if p.exited() {
-			return true
-		}
-		names, err := os.ReadDir(dir)
-		if err != nil {
-			return false
-		}
-		for _, n := range names {
-			if n.Name() == bigFile {
-				return true
-			}
-		}
-		return false
-	})
+	err = poll(ctx, 30*time.Second, 5*time.Millisecond, func() bool { return p.exited() || listed() })
 	if p.exited() {
 		return fmt.Errorf("%s mount exited: %v (log %s)", client, p.err, logPath)
 	}
@@ -357,6 +362,58 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	}
 	l.rec.add(sample{Client: client, Metric: "mount_ready", Piece: piece, Rep: rep, Value: time.Since(t0).Seconds(), Unit: "s"})
 	return fn(dir, p.pid())
+}
+
+// torrentfsArgv is the torrentfs mount command line for the torrent of piece size piece,
+// with extra flags before the torrent.
+func (l *lab) torrentfsArgv(piece, cacheDir string, extra ...string) []string {
+	argv := append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--no-port-map", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
+	argv = append(argv, extra...)
+	if l.cfg.seeder == "torrentfs" {
+		// Our seeders announce from 127.0.0.1, not the address they listen on, so the
+		// tracker's list is no use: name them.
+		base := map[string]int{"256K": 6880, "4M": 6890}[piece]
+		for i := 1; i <= 4; i++ {
+			argv = append(argv, "--peer", fmt.Sprintf("127.0.0.%d:%d", 10+i, base+i))
+		}
+	}
+	return append(argv, l.cfg.torrents[piece], l.mnt)
+}
+
+// hasFile tells whether dir lists a file called name.
+func hasFile(dir, name string) bool {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		if n.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// streamURL is where torrentfs's HTTP server at addr serves the files of mi: a file's URL
+// is this plus "/" and its path inside the torrent.
+func streamURL(addr string, mi *metainfo.MetaInfo) string {
+	return "http://" + addr + "/stream/" + mi.InfoHash.HexString() + "/" + url.PathEscape(mi.Info.Name)
+}
+
+// headOK tells whether a HEAD of u answers 200 within a second.
+func headOK(ctx context.Context, u string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func (l *lab) readAt(ctx context.Context, client, metric, piece string, rep int, path string, off int64, note string) error {
@@ -370,17 +427,50 @@ func (l *lab) readAt(ctx context.Context, client, metric, piece string, rep int,
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", client, metric, err)
 	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	v, first, err := parseReadAt(out)
 	if err != nil {
-		return fmt.Errorf("%s %s: probe said %q", client, metric, out)
+		return fmt.Errorf("%s %s: %w", client, metric, err)
+	}
+	if first >= 0 {
+		// Over HTTP the figure is still the whole 64 KiB, as over FUSE; the first body
+		// byte goes in the note.
+		note = strings.TrimPrefix(note+fmt.Sprintf("; first body byte %s", fmtValue(first, "s")), "; ")
 	}
 	l.rec.add(sample{Client: client, Metric: metric, Piece: piece, Rep: rep, Value: v, Unit: "s", Note: note})
 	return nil
 }
 
+// parseReadAt reads the readat probe's answer: seconds until the whole read was in, then,
+// for a URL, seconds until the first body byte (-1 when absent).
+func parseReadAt(out string) (done, first float64, err error) {
+	f := strings.Fields(out)
+	first = -1
+	if len(f) < 1 || len(f) > 2 {
+		return 0, 0, fmt.Errorf("readat probe said %q", out)
+	}
+	vals := make([]float64, len(f))
+	for i, s := range f {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, 0, fmt.Errorf("readat probe said %q", out)
+		}
+		vals[i] = v
+	}
+	if len(vals) == 2 {
+		first = vals[1]
+	}
+	return vals[0], first, nil
+}
+
 func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int) error {
 	t0 := time.Now()
-	out, err := runCmd(ctx, 180*time.Second, "sh", "-c", `dd if="$1" bs=1M status=none | sha256sum`, "sh", path)
+	var out string
+	var err error
+	if isURL(path) {
+		out, err = runProbe(ctx, 180*time.Second, "fetch", path)
+	} else {
+		out, err = runCmd(ctx, 180*time.Second, "sh", "-c", `dd if="$1" bs=1M status=none | sha256sum`, "sh", path)
+	}
 	secs := time.Since(t0).Seconds()
 	if err != nil {
 		return fmt.Errorf("%s copy: %w", client, err)

@@ -1,8 +1,9 @@
-# Sourced by scripts/bench: the streaming lab, torrentfs mount vs btfs.
+# Sourced by scripts/bench: the streaming lab, torrentfs mount vs btfs (and, with --http,
+# torrentfs through mount --http beside its FUSE path).
 
 STREAM_TRACKER=http://127.0.0.1:6969/announce
 
-# bench_stream [--quick] [benchtool flags]: see internal/benchtool/stream.go for what is
+# bench_stream [--quick] [--http] [benchtool flags]: see internal/benchtool/stream.go for what is
 # measured. Mounts live under .bench/stream/mnt; whatever happens, nothing stays mounted.
 bench_stream() {
 	need_debs aria2:aria2c btfs:btfs ffmpeg:ffmpeg fuse3:fusermount3 mktorrent:mktorrent qbittorrent-nox:qbittorrent-nox transmission-cli:transmission-cli \
