@@ -81,7 +81,7 @@ func TestDueBlocksPreferNearPeers(t *testing.T) {
 		p.peers[1].rtt = 10 * time.Millisecond
 		p.peers[2].rtt = far
 		p.SetWants(7, []Want{{First: 1, Last: 1, Due: now}})
-		var got []Block // blocks of the due piece; background blocks may come too
+		var got []Block                       // blocks of the due piece; background blocks may come too
 		for _, b := range p.Pick(2, 4, now) { // the far peer asks first
 			if b.Piece == 1 {
 				got = append(got, b)
