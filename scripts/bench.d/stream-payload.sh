@@ -42,4 +42,7 @@ stream_payload() {
 		"$BENCH/torrentfs" create -f --no-date --piece-size "$piece" -t "$STREAM_TRACKER" \
 			-o "$dir/payload-$piece.torrent" "$p" >/dev/null
 	done
+	# BEP 52 hybrid, for reads released block by block (used with v2-capable seeders).
+	[ -f "$dir/payload-4M-hybrid.torrent" ] || "$BENCH/torrentfs" create -f --no-date --hybrid --piece-size 4M \
+		-t "$STREAM_TRACKER" -o "$dir/payload-4M-hybrid.torrent" "$p" >/dev/null
 }

@@ -17,6 +17,7 @@ bench_stream() {
 	echo "stream: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 	jail "$BENCH/benchtool" stream --torrentfs "$BENCH/torrentfs" --data "$dir/payload" \
 		--torrent256 "$dir/payload-256K.torrent" --torrent4m "$dir/payload-4M.torrent" \
+		--torrent4mv2 "$dir/payload-4M-hybrid.torrent" \
 		--work "$dir/run" --tracker 127.0.0.1:6969 --results "$BENCH/results.jsonl" "$@"
 }
 
