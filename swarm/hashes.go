@@ -80,6 +80,7 @@ type hashFetch struct {
 
 // hashServe is a hash request being answered: the disk worker reads the piece's file part.
 type hashServe struct {
+	piece     int // the torrent piece hashed
 	p         *peerConn
 	fields    wire.HashRequestFields
 	r         metainfo.HashRange
@@ -163,6 +164,11 @@ func (t *Torrent) onHashRequest(p *peerConn, payload []byte) {
 		reject("we do not have the piece")
 		return
 	}
+	if leaves, ok := t.v2.blocks[piece]; ok {
+		// Hashed before (served, or fetched and checked): no disk read.
+		t.sendHashes(p, h, ft, r, pf, leaves)
+		return
+	}
 	if p.hashJobs >= maxHashJobs {
 		reject("too many hash requests being read")
 		return
@@ -170,7 +176,7 @@ func (t *Torrent) onHashRequest(p *peerConn, payload []byte) {
 	p.hashJobs++
 	fileBytes := min(t.info.PieceLength, t.info.Files[k].Length-int64(pf)*t.info.PieceLength)
 	t.disk.queue = append(t.disk.queue, diskJob{kind: jobHashes, piece: piece,
-		hashReq: &hashServe{p: p, fields: h, r: r, tree: ft, filePiece: pf, fileBytes: fileBytes}})
+		hashReq: &hashServe{p: p, fields: h, r: r, tree: ft, piece: piece, filePiece: pf, fileBytes: fileBytes}})
 }
 
 // hashBlocks reads the first n bytes of piece block by block and returns their SHA-256
@@ -205,7 +211,25 @@ func (t *Torrent) hashesRead(s *hashServe, leaves []metainfo.Hash256, err error)
 		s.p.send(s.fields.Message(wire.HashReject))
 		return
 	}
+	t.keepBlockHashes(s.piece, leaves)
 	t.sendHashes(s.p, s.fields, s.tree, s.r, s.filePiece, leaves)
+}
+
+// maxKeptBlockHashes bounds the pieces whose block hashes are kept (256 hashes of 32 bytes
+// for a 4 MiB piece: 2 MiB for all of them at most).
+const maxKeptBlockHashes = 256
+
+// keepBlockHashes remembers piece's block hashes, forgetting another piece's past the bound.
+func (t *Torrent) keepBlockHashes(piece int, hs []metainfo.Hash256) {
+	if _, ok := t.v2.blocks[piece]; !ok && len(t.v2.blocks) >= maxKeptBlockHashes {
+		for k := range t.v2.blocks {
+			if t.blk[k] == nil { // not under a read now
+				delete(t.v2.blocks, k)
+				break
+			}
+		}
+	}
+	t.v2.blocks[piece] = hs
 }
 
 func (t *Torrent) sendHashes(p *peerConn, h wire.HashRequestFields, ft *metainfo.FileTree, r metainfo.HashRange, filePiece int, leaves []metainfo.Hash256) {
@@ -250,7 +274,7 @@ func (t *Torrent) fetchBlockHashes(piece int, done func([]metainfo.Hash256, erro
 	if !ok {
 		// One block in the piece: its hash is the piece hash the torrent holds.
 		hs := []metainfo.Hash256{ft.PieceHash(pf)}
-		t.v2.blocks[piece] = hs
+		t.keepBlockHashes(piece, hs)
 		done(hs, nil)
 		return
 	}
@@ -344,7 +368,7 @@ func (t *Torrent) onHashes(p *peerConn, payload []byte) {
 		t.askHashes(f, time.Now())
 		return
 	}
-	t.v2.blocks[f.piece] = blocks
+	t.keepBlockHashes(f.piece, blocks)
 	t.finishFetch(f, blocks, nil)
 }
 
@@ -371,6 +395,19 @@ func (t *Torrent) hashPeerGone(p *peerConn) {
 		if f.peer == p {
 			f.answered(p)
 			t.askHashes(f, time.Now())
+		}
+	}
+}
+
+// retryHashAsks sends the waiting hash requests that v2 peer p may answer.
+func (t *Torrent) retryHashAsks(p *peerConn) {
+	if !p.v2 || len(t.v2.asks) == 0 || !t.peers.has(p) {
+		return
+	}
+	now := time.Now()
+	for _, f := range t.v2.asks {
+		if f.peer == nil {
+			t.askHashes(f, now)
 		}
 	}
 }

@@ -30,6 +30,12 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 	if m.Keepalive {
 		return
 	}
+	switch m.ID {
+	case wire.Bitfield, wire.HaveAll, wire.Have:
+		// A v2 peer that now has pieces may answer hash requests waiting for one: ask at
+		// once rather than at the next tick (a read may be waiting on them).
+		defer t.retryHashAsks(p)
+	}
 	// BEP 3 wants the piece set first, but clients send the extension handshake, allowed
 	// fast and port messages before it; what matters is that it precedes any have.
 	first := p.pieceSetBy == 0
