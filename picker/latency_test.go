@@ -95,3 +95,18 @@ func TestDueBlocksPreferNearPeers(t *testing.T) {
 		}
 	}
 }
+
+// A read over two pieces gets its blocks of both before the rest of the first.
+func TestPreferBlocksAcrossPieces(t *testing.T) {
+	p := newTest(t, 4)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	now := time.Unix(1000, 0)
+	p.SetWants(7, []Want{{First: 1, Last: 2, Due: now}})
+	p.PreferBlocks(1, 3, 3)
+	p.PreferBlocks(2, 0, 0)
+	got := p.Pick(1, 2, now)
+	if len(got) != 2 || got[0].Piece != 1 || got[0].Begin != 3*BlockSize || got[1].Piece != 2 || got[1].Begin != 0 {
+		t.Fatalf("picked %+v, want block 3 of piece 1 and block 0 of piece 2", got)
+	}
+}

@@ -108,6 +108,31 @@ func idleBackground(pr *peer) int {
 // pickDue picks blocks of due pieces; streaming tells whether the peer has any due piece
 // that is not complete yet.
 func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Block) (_ []Block, streaming bool) {
+	// The blocks a read waits for (PreferBlocks) of every due piece first: a read over two
+	// pieces must not find its blocks of the second behind the rest of the first.
+	if len(p.hot) > 0 {
+		for _, d := range p.due {
+			if len(out) >= limit {
+				break
+			}
+			h, ok := p.hot[d.piece]
+			if !ok || !pr.hasPiece(d.piece) {
+				continue
+			}
+			ps := p.partial[d.piece]
+			if ps == nil {
+				if !p.admits(d.piece) {
+					continue
+				}
+				ps = p.start(d.piece)
+			}
+			for b := h.lo; len(out) < limit && ps.free > 0 && b <= h.hi && b < len(ps.blocks); b++ {
+				if bs := &ps.blocks[b]; !bs.got && bs.n == 0 {
+					out = append(out, p.request(id, pr, d.piece, ps, b, now))
+				}
+			}
+		}
+	}
 	for k, d := range p.due {
 		if len(out) >= limit {
 			break

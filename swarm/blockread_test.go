@@ -38,7 +38,7 @@ func TestReadReleasedByVerifiedBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, off := range []int64{piece + piece/2 + 12345, 2*piece + 100<<10} {
+	for _, off := range []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10} {
 		buf := make([]byte, 16<<10)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		n, err := tr.ReadAt(ctx, buf, off) // film.bin is the torrent's first file
