@@ -15,14 +15,14 @@ import (
 )
 
 const (
-	tickEvery   = time.Second
+	tickEvery = time.Second
 	// quietTickEvery is the tick of a quiet torrent (see quiet): a library of a hundred
 	// idle torrents must cost next to nothing. Anything that makes it busy brings the
 	// regular tick back at once.
 	quietTickEvery = 5 * time.Second
-	chokeEvery  = 10 // ticks
-	snubAfter   = 60 * time.Second
-	redialAfter = 30 * time.Second
+	chokeEvery     = 10 // ticks
+	snubAfter      = 60 * time.Second
+	redialAfter    = 30 * time.Second
 	// redialFailed is how long a peer whose dial or handshake failed waits for its first
 	// retry; it doubles with every failure in a row. A client still checking its data
 	// resets connections for the torrent, and is ready seconds later.
