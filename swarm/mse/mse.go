@@ -25,7 +25,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"crypto/rc4"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -129,9 +128,9 @@ func Req2(skey [20]byte) [20]byte { return hash([]byte("req2"), skey[:]) }
 
 // newCipher is RC4 keyed with HASH(name, S, SKEY), the first 1024 bytes of its keystream
 // discarded as the spec says.
-func newCipher(name string, s [keyLen]byte, skey [20]byte) *rc4.Cipher {
+func newCipher(name string, s [keyLen]byte, skey [20]byte) *rc4Cipher {
 	k := hash([]byte(name), s[:], skey[:])
-	c, _ := rc4.NewCipher(k[:]) // a 20-byte key is always valid
+	c := newRC4(k[:])
 	var discard [1024]byte
 	c.XORKeyStream(discard[:], discard[:])
 	return c
@@ -175,7 +174,7 @@ func syncTo(r *bufio.Reader, pat []byte, limit int) error {
 
 // skipPad reads and decrypts n padding bytes (n <= maxPad): the keystream must advance
 // over them.
-func skipPad(r io.Reader, dec *rc4.Cipher, n int) error {
+func skipPad(r io.Reader, dec *rc4Cipher, n int) error {
 	var buf [maxPad]byte
 	if _, err := io.ReadFull(r, buf[:n]); err != nil {
 		return err
