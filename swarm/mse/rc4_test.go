@@ -54,7 +54,7 @@ func checkAgainstStd(t *testing.T, xor func(*rc4Cipher, []byte, []byte), key, sr
 		for got[i] == want[i] {
 			i++
 		}
-		t.Fatalf("key %x, %d bytes in chunks %v (in place %v): first difference at byte %d", key, len(src), chunks, inPlace, i)
+		t.Fatalf("key %x, %d bytes in %d chunks (in place %v): first difference at byte %d", key, len(src), len(chunks), inPlace, i)
 	}
 }
 
