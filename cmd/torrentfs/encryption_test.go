@@ -37,7 +37,7 @@ func TestGetEncryptedFromQBittorrent(t *testing.T) {
 	_, torrent := writeTorrent(t, src)
 	q := testpeers.StartQBittorrentProfile(t, qbit.Profile{IP: "127.0.0.97", Encryption: 1})
 	q.AddTorrent(t, torrent, src)
-	q.WaitSeeding(t, 60*time.Second)
+	q.WaitSeeding(t, 120*time.Second)
 	out := t.TempDir()
 	got := runGet(t, "--encryption", "require", "--no-trackers", "--peer", "127.0.0.97:"+strconv.Itoa(q.Port), "--out", out, torrent)
 	if !strings.Contains(got, "downloaded") {
@@ -106,7 +106,7 @@ func TestQBittorrentGetsEncryptedOverUTP(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "qBittorrent to take our seed as a peer", func() bool {
 		return qbit.AddPeers(q.API, hash, addr) == nil
 	})
-	flags := qbitPeerFlags(t, q, hash, "127.0.0.83", 60*time.Second, "qBittorrent to get every file", func() bool {
+	flags := qbitPeerFlags(t, q, hash, "127.0.0.83", 120*time.Second, "qBittorrent to get every file", func() bool {
 		return testpeers.TreeMatches(filepath.Join(src, "set"), filepath.Join(out, "set"))
 	})
 	testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
@@ -122,11 +122,11 @@ func TestGetEncryptedOverUTPFromQBittorrent(t *testing.T) {
 	mi, torrent := writeTorrent(t, src)
 	q := testpeers.StartQBittorrentProfile(t, qbit.Profile{IP: "127.0.0.85", Encryption: 1, Protocol: "UTP", Upload: 512 << 10})
 	q.AddTorrent(t, torrent, src)
-	q.WaitSeeding(t, 60*time.Second)
+	q.WaitSeeding(t, 120*time.Second)
 	out := t.TempDir()
 	get := testutil.Start(t, torrentfsBin(t), "get", "--no-dht", "--no-lsd", "--no-port-map", "--no-tcp",
 		"--listen", "127.0.0.86:0", "--no-trackers", "--peer", "127.0.0.85:"+strconv.Itoa(q.Port), "--out", out, torrent)
-	flags := qbitPeerFlags(t, q, mi.InfoHash.HexString(), "127.0.0.86", 60*time.Second, "the download", get.Exited)
+	flags := qbitPeerFlags(t, q, mi.InfoHash.HexString(), "127.0.0.86", 120*time.Second, "the download", get.Exited)
 	if err := get.Err(); err != nil {
 		t.Fatalf("torrentfs get: %v\n%s", err, get.Output())
 	}

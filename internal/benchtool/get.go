@@ -31,6 +31,7 @@ func runGet(ctx context.Context, args []string) error {
 	transport := fl.String("transport", "", "comma-separated transports to run torrentfs with, each as its own client (torrentfs-tcp: --no-utp, torrentfs-utp: --no-tcp); our own seeders then, as aria2c has no uTP")
 	seeder := fl.String("seeder", "aria2c", "seeders: aria2c or torrentfs")
 	uploadLimit := fl.String("upload-limit", "", "per seeder, e.g. 8M; empty for none")
+	cpuProfile := fl.String("cpuprofile", "", "directory: each torrentfs run writes a CPU profile there (CLIENT-ROUND.pprof)")
 	encryption := fl.String("encryption", "", "comma-separated --encryption modes to run torrentfs with, each as its own client (torrentfs-off, torrentfs-require, ...); empty: the default only")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -110,6 +111,12 @@ func runGet(ctx context.Context, args []string) error {
 						argv = append(argv, "--peer", fmt.Sprintf("127.0.0.%d:%d", 10+i, 6880+i))
 					}
 				}
+				if *cpuProfile != "" {
+					if err := os.MkdirAll(*cpuProfile, 0o755); err != nil {
+						return err
+					}
+					argv = append(argv, "--cpuprofile", filepath.Join(*cpuProfile, fmt.Sprintf("%s-%d.pprof", c, r)))
+				}
 				argv = append(argv, *torrent)
 			case c == "aria2c":
 				argv = []string{"aria2c", "--dir=" + dir, "--seed-time=0", "--enable-dht=false",
@@ -117,6 +124,7 @@ func runGet(ctx context.Context, args []string) error {
 					"--listen-port=7101", "--console-log-level=warn", "--summary-interval=0",
 					"--file-allocation=falloc", *torrent}
 			}
+			seedCPU0 := sw.cpu()
 			t0 := time.Now()
 			p, err := start(c, filepath.Join(*work, "logs", fmt.Sprintf("%s-%d.log", c, r)), argv...)
 			if err != nil {
@@ -134,6 +142,7 @@ func runGet(ctx context.Context, args []string) error {
 				return fmt.Errorf("%s round %d: %v (log in %s/logs)", c, r, err, *work)
 			}
 			cpu, rss := p.usage()
+			seedCPU := sw.cpu() - seedCPU0
 			got, err := sha256File(filepath.Join(dir, mi.Info.Name))
 			note := ""
 			if err != nil || got != want {
@@ -143,6 +152,7 @@ func runGet(ctx context.Context, args []string) error {
 			rec.add(sample{Client: c, Metric: "throughput", Rep: r, Value: float64(mi.Info.TotalLength) / (1 << 20) / wall, Unit: "MiB/s", Note: note})
 			rec.add(sample{Client: c, Metric: "wall", Rep: r, Value: wall, Unit: "s"})
 			rec.add(sample{Client: c, Metric: "cpu_per_gib", Rep: r, Value: cpu / gib, Unit: "s/GiB"})
+			rec.add(sample{Client: c, Metric: "seeders_cpu_per_gib", Rep: r, Value: seedCPU / gib, Unit: "s/GiB"})
 			rec.add(sample{Client: c, Metric: "peak_rss", Rep: r, Value: float64(rss) / (1 << 20), Unit: "MiB"})
 			if note != "" {
 				return fmt.Errorf("%s round %d: downloaded data differs from the original", c, r)

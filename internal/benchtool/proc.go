@@ -102,6 +102,29 @@ func (p *proc) usage() (cpu float64, maxRSS int64) {
 	return cpu, ru.Maxrss << 10 // Linux reports KiB
 }
 
+// procCPU is a live process's user+system CPU seconds so far, from /proc/PID/stat (clock
+// ticks of 1/100 s, the value Linux uses on every architecture Go runs on); 0 if it is gone.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, may hold spaces; the fields after its ')' are fixed.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	// After the name: state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	// cmajflt utime(14) stime(15).
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
 // hwm is the process's peak resident set so far (VmHWM), in bytes; 0 once it has exited.
 func hwm(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

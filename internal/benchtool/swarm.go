@@ -156,6 +156,16 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 	return s, nil
 }
 
+// cpu is the user+system CPU seconds the swarm's live processes (tracker and seeders) have
+// used so far; the difference across a download is what serving it cost them.
+func (s *swarm) cpu() float64 {
+	var t float64
+	for _, p := range s.procs {
+		t += procCPU(p.pid())
+	}
+	return t
+}
+
 func (s *swarm) stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		s.procs[i].stop(5 * time.Second)

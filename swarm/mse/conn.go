@@ -3,7 +3,6 @@ package mse
 import (
 	"bufio"
 	"bytes"
-	"crypto/rc4"
 	"io"
 	"net"
 	"sync"
@@ -20,15 +19,15 @@ type Conn struct {
 	rmu     sync.Mutex
 	pending []byte    // plaintext to return before anything else (Prepend)
 	r       io.Reader // raw bytes: what the handshake buffered, then the socket
-	dec     *rc4.Cipher
+	dec     *rc4Cipher
 
 	wmu  sync.Mutex
-	enc  *rc4.Cipher
+	enc  *rc4Cipher
 	wbuf []byte
 }
 
 // newConn wraps conn after a handshake; br holds what was read past it.
-func newConn(conn net.Conn, br *bufio.Reader, m Method, enc, dec *rc4.Cipher) *Conn {
+func newConn(conn net.Conn, br *bufio.Reader, m Method, enc, dec *rc4Cipher) *Conn {
 	c := &Conn{Conn: conn, method: m, r: conn}
 	if n := br.Buffered(); n > 0 {
 		rest, _ := br.Peek(n)
