@@ -204,6 +204,7 @@ func TestGetAndMountHybridFromQBittorrent(t *testing.T) {
 	q := testpeers.StartQBittorrent(t, "127.0.0.42")
 	q.AddTorrent(t, torrent, src)
 	q.WaitSeeding(t, 60*time.Second)
+	q.WaitHandshake(t, "127.0.0.42", mi.InfoHash, 20*time.Second)
 	checkQBitSeesHybrid(t, q, mi)
 	peer := fmt.Sprintf("127.0.0.42:%d", q.Port)
 
@@ -274,6 +275,7 @@ func TestHybridSwarmQBittorrentLibtorrent(t *testing.T) {
 	q := testpeers.StartQBittorrentLimited(t, "127.0.0.45", 1<<20)
 	q.AddTorrent(t, torrent, src)
 	q.WaitSeeding(t, 60*time.Second)
+	q.WaitHandshake(t, "127.0.0.45", mi.InfoHash, 20*time.Second)
 	checkQBitSeesHybrid(t, q, mi)
 
 	qAddr := fmt.Sprintf("127.0.0.45:%d", q.Port)
@@ -391,6 +393,11 @@ func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	q := testpeers.StartQBittorrentLimited(t, "127.0.0.49", 1<<20)
 	q.AddTorrent(t, torrent, src)
 	q.WaitSeeding(t, 60*time.Second)
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.WaitHandshake(t, "127.0.0.49", mi.InfoHash, 20*time.Second)
 
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--encryption", "off", "--cache-size", "64M",
