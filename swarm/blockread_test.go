@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"torrentfs/internal/testutil"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
+	"torrentfs/swarm/wire"
 )
 
 // A read of a hybrid torrent returns once the blocks under it are verified against their
@@ -57,4 +59,143 @@ func TestReadReleasedByVerifiedBlocks(t *testing.T) {
 	}
 	// The stats snapshot is refreshed every second.
 	testutil.WaitFor(t, 5*time.Second, "two reads counted as released by blocks", func() bool { return tr.Stats().BlockReleases >= 2 })
+}
+
+// A fake v2 peer gives correct block hashes but one corrupted block of a piece under a
+// read, and nothing else of that piece: the block fails its BEP 52 hash on its own (the
+// piece never completes, so no SHA-1 could have caught it), the fake peer is banned, and
+// the read completes with the right bytes from an honest peer that joins later, which is
+// not banned. (The bad block stays in the piece until the piece fails its SHA-1, and the
+// piece is then fetched again whole: see checkBlock.)
+func TestBadBlockBansItsSenderOnly(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeHybrid(t, src, 64<<10)
+	const piece, begin = 2, 16 << 10 // big.bin (the first file) is pieces 0 to 5
+	off := mi.Info.PieceOffset(piece) + begin
+	data, err := os.ReadFile(filepath.Join(src, "hyb", "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := data[off : off+metainfo.BlockSize]
+	big := &mi.Info.Files[0]
+	if big.Path[0] != "big.bin" || big.Offset != 0 {
+		t.Fatalf("first file %v at %d", big.Path, big.Offset)
+	}
+	tree, err := mi.FileTree(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := make([][]metainfo.Hash256, tree.NumPieces())
+	for p := range leaves {
+		leaves[p] = wantBlockHashes(t, mi, src, p)
+	}
+
+	var sentBad atomic.Bool
+	var conns, closed atomic.Int32
+	fake := acceptPeers(t, "127.0.0.69", &conns, func(c net.Conn) {
+		if !answerHandshake(c, mi.InfoHashV2.Truncate(), wire.Reserved{7: 0x04}) {
+			return
+		}
+		out := (&wire.Message{ID: wire.HaveAll}).AppendTo(nil)
+		out = (&wire.Message{ID: wire.Unchoke}).AppendTo(out)
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+		r := wire.NewReader(c, 0)
+		for {
+			m, err := r.Read()
+			if err != nil {
+				if hungUp(err) {
+					closed.Add(1)
+				}
+				return
+			}
+			var reply []byte
+			switch {
+			case m.Keepalive:
+			case m.ID == wire.HashRequest:
+				h, err := wire.ParseHashRequest(m.Payload)
+				if err != nil || h.PiecesRoot != tree.Root {
+					continue
+				}
+				hr := metainfo.HashRange{BaseLayer: int(h.BaseLayer), Index: int(h.Index), Length: int(h.Length), ProofLayers: int(h.ProofLayers)}
+				p, _, _ := tree.NeedsPiece(hr)
+				var ls []metainfo.Hash256
+				if p < len(leaves) {
+					ls = leaves[p]
+				}
+				hs, err := tree.Answer(hr, p, ls)
+				if err != nil {
+					continue
+				}
+				raw := make([][wire.HashLen]byte, len(hs))
+				for i := range hs {
+					raw[i] = hs[i]
+				}
+				reply = frame(wire.HashesMessage(h, raw))
+			case m.ID == wire.Request && m.Index == piece && m.Begin == begin:
+				// The one block it sends, wrong in one byte; every other request waits.
+				b := append([]byte(nil), want...)
+				b[100] ^= 0xFF
+				reply = frame(wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Block: b})
+				sentBad.Store(true)
+			}
+			if reply != nil {
+				if _, err := c.Write(reply); err != nil {
+					return
+				}
+			}
+		}
+	})
+
+	seeder := newClient(t, swarm.ClientConfig{})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	c := newClient(t, swarm.ClientConfig{})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
+		Peers: []netip.AddrPort{fake.Addr().(*net.TCPAddr).AddrPort()}})
+	testutil.WaitFor(t, 10*time.Second, "a v2 connection to the fake peer", func() bool { return tr.NumV2Peers() == 1 })
+
+	type res struct {
+		n   int
+		err error
+		buf []byte
+	}
+	done := make(chan res, 1)
+	go func() {
+		buf := make([]byte, metainfo.BlockSize)
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		n, err := tr.ReadAt(ctx, buf, off)
+		done <- res{n, err, buf}
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the fake peer to send its bad block", sentBad.Load)
+	testutil.WaitFor(t, 10*time.Second, "the fake peer banned", func() bool { return tr.Stats().Banned == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the fake peer hung up on", func() bool { return closed.Load() >= 1 })
+	dials := conns.Load() // an MSE attempt it reset, then the plaintext connection
+	if tr.HasPiece(piece) {
+		t.Fatalf("piece %d complete: it was not the block hash that caught the bad block", piece)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the read returned before an honest peer came: %d, %v", r.n, r.err)
+	default:
+	}
+
+	tr.AddPeers(seeder.Addr().(*net.TCPAddr).AddrPort())
+	r := <-done
+	if r.err != nil || r.n != len(want) {
+		t.Fatalf("read: %d, %v", r.n, r.err)
+	}
+	if !bytes.Equal(r.buf, want) {
+		t.Fatal("read: wrong bytes")
+	}
+	if s := tr.Stats(); s.Banned != 1 {
+		t.Errorf("banned %d addresses, want only the fake peer's", s.Banned)
+	}
+	if n := tr.NumV2Peers(); n != 1 {
+		t.Errorf("%d v2 connections after the read, want the honest peer's", n)
+	}
+	if n := conns.Load(); n != dials {
+		t.Errorf("the fake peer got %d connections after its ban: a banned address was dialed again", n-dials)
+	}
 }

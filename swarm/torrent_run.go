@@ -338,6 +338,10 @@ func (t *Torrent) acceptConn(ev newConn) {
 	t.peers.add(p)
 	t.pk.PeerAdd(p.key)
 	p.log = p.log.WithFields(logrus.Fields{"client": p.clientName, "encryption": connEncryption(ev.conn)})
+	if t.v2ih != (metainfo.Hash{}) {
+		// Whether a hybrid's connection took the v2 upgrade (BEP 52 hash messages).
+		p.log = p.log.WithField("v2", p.v2)
+	}
 	p.log.Debug("peer connected")
 	p.start(peerIO{
 		events:    t.events,

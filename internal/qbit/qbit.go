@@ -175,3 +175,34 @@ func Seeding(api string) bool {
 	}
 	return true
 }
+
+// Torrent is a torrent as the WebUI's torrents/info shows it.
+type Torrent struct {
+	// Hash is its id, which AddPeers and Peers take: the v1 info-hash of a v1 torrent, the
+	// v2 one truncated to 20 bytes of a hybrid or v2-only one (hex).
+	Hash string `json:"hash"`
+	// InfoHashV1 and InfoHashV2 are its info-hashes in hex; qBittorrent 4.4 and later
+	// show a v2 one for a torrent whose metadata has v2 (hybrid or v2-only), else "".
+	InfoHashV1 string  `json:"infohash_v1"`
+	InfoHashV2 string  `json:"infohash_v2"`
+	Progress   float64 `json:"progress"` // 1 once every wanted piece is checked
+	State      string  `json:"state"`
+}
+
+// Torrents lists qBittorrent's torrents.
+func Torrents(api string) ([]Torrent, error) {
+	resp, err := HTTP.Get(api + "/api/v2/torrents/info")
+	if err != nil {
+		return nil, fmt.Errorf("qBittorrent torrents: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("qBittorrent torrents: %s: %s", resp.Status, msg)
+	}
+	var ts []Torrent
+	if err := json.NewDecoder(resp.Body).Decode(&ts); err != nil {
+		return nil, fmt.Errorf("qBittorrent torrents: %w", err)
+	}
+	return ts, nil
+}

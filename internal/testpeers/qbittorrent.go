@@ -1,6 +1,9 @@
 package testpeers
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -94,5 +97,43 @@ func (q *QBittorrent) WaitSeeding(t testing.TB, d time.Duration) {
 			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
 		}
 		return qbit.Seeding(q.API)
+	})
+}
+
+// WaitHandshake waits until qBittorrent, listening on ip, answers a plaintext handshake
+// for the torrent with info-hash ih with its own: right after WaitSeeding it may still
+// reset such connections (seen with hybrids), and a peer whose first dial failed waits
+// 15 s and more before it tries again.
+func (q *QBittorrent) WaitHandshake(t testing.TB, ip string, ih [20]byte, d time.Duration) {
+	t.Helper()
+	addr := net.JoinHostPort(ip, strconv.Itoa(q.Port))
+	hs := append([]byte("\x13BitTorrent protocol"), make([]byte, 8)...)
+	hs = append(append(hs, ih[:]...), []byte("-XX0001-testprobe123")...)
+	start, tries := time.Now(), 0
+	defer func() {
+		if tries > 1 {
+			t.Logf("qBittorrent answered a handshake after %d tries, %v after it said it seeds", tries, time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	testutil.WaitFor(t, d, "qBittorrent to answer a handshake", func() bool {
+		tries++
+		if q.Proc.Exited() {
+			t.Fatalf("qbittorrent-nox exited:\n%s", q.Proc.Output())
+		}
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write(hs); err != nil {
+			return false
+		}
+		got := make([]byte, 48)
+		if _, err := io.ReadFull(c, got); err != nil {
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
+		return bytes.Equal(got[28:48], ih[:])
 	})
 }

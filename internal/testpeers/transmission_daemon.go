@@ -113,16 +113,21 @@ func (d *TransmissionDaemon) call(method string, args any, result any) error {
 // transmissionHTTP talks to the RPC on loopback and keeps no idle connections.
 var transmissionHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-// Add adds the .torrent file at torrent, its data under dir, started.
+// Add adds the .torrent file at torrent (or a magnet link), its data under dir, started.
 func (d *TransmissionDaemon) Add(t testing.TB, torrent, dir string) {
 	t.Helper()
+	if err := d.TryAdd(torrent, dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TryAdd is Add returning the daemon's refusal (e.g. "invalid or corrupt torrent file").
+func (d *TransmissionDaemon) TryAdd(torrent, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := d.call("torrent-add", map[string]any{"filename": torrent, "download-dir": abs, "paused": false}, nil); err != nil {
-		t.Fatal(err)
-	}
+	return d.call("torrent-add", map[string]any{"filename": torrent, "download-dir": abs, "paused": false}, nil)
 }
 
 // TransmissionPeer is a connection of a torrent as Transmission's RPC shows it.
