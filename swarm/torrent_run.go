@@ -24,9 +24,10 @@ const (
 	snubAfter      = 60 * time.Second
 	redialAfter    = 30 * time.Second
 	// redialFailed is how long a peer whose dial or handshake failed waits for its first
-	// retry; it doubles with every failure in a row. A client still checking its data
-	// resets connections for the torrent, and is ready seconds later.
-	redialFailed = 15 * time.Second
+	// retry; it doubles with every failure in a row (up to about 8 minutes). A client still
+	// checking its data, or just done with it (qBittorrent resets handshakes for a second
+	// or so after it reports seeding), is ready seconds later.
+	redialFailed = 2 * time.Second
 	// requestHorizon is how many seconds of a peer's measured rate we keep requested, so
 	// its pipe never runs dry between our requests.
 	requestHorizon = 0.5
@@ -180,7 +181,7 @@ func (t *Torrent) handleEvent(ev any) {
 		if c := t.cands[ev.addr]; c != nil {
 			c.dialing = false
 			c.fails++
-			c.nextTry = time.Now().Add(redialFailed << min(c.fails-1, 7))
+			c.nextTry = time.Now().Add(redialFailed << min(c.fails-1, 8))
 		}
 		t.log.WithField("peer", ev.addr).WithError(ev.err).Debug("dial failed")
 		t.dialMore(time.Now())
