@@ -221,7 +221,7 @@ func (l *Library) start(ctx context.Context, e *Entry) {
 			l.fail(ctx, e, fmt.Errorf("fetch metadata: %w", err), log)
 			return
 		}
-		log.Infof("metadata of %s received: %d files, %s", e.Hash, len(mi.Info.Files), sizeString(mi.Info.TotalLength))
+		log.Infof("metadata of %s received: %d files, %.1f MiB", e.Hash, len(mi.Info.Files), float64(mi.Info.TotalLength)/(1<<20))
 		l.mu.Lock()
 		e.mi, e.state = mi, Checking
 		if !e.removed {
@@ -436,17 +436,4 @@ func (e *Entry) Status() Status {
 // SortByName orders statuses by name, for display.
 func SortByName(s []Status) {
 	sort.Slice(s, func(a, b int) bool { return s[a].Name < s[b].Name })
-}
-
-func sizeString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

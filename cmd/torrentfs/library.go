@@ -251,40 +251,28 @@ func readSpecs(args []string, cacheSize int64) ([]library.Spec, error) {
 
 // libStatusLine prints the library's totals once a second on a terminal until ctx ends.
 func libStatusLine(ctx context.Context, lib *library.Library) {
-	w := os.Stderr
-	if !isTerminal(w.Fd()) {
-		return
-	}
-	tk := time.NewTicker(time.Second)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprint(w, "\r\033[K")
-			return
-		case <-tk.C:
-			var sum swarm.Stats
-			n := 0
-			for _, e := range lib.Entries() {
-				if t := e.Torrent(); t != nil {
-					s := t.Stats()
-					n++
-					sum.Total += s.Total
-					sum.BytesDone += s.BytesDone
-					sum.Peers += s.Peers
-					sum.Seeds += s.Seeds
-					sum.DownRate += s.DownRate
-					sum.UpRate += s.UpRate
-					sum.Uploaded += s.Uploaded
-				}
+	statusLineOf(ctx, os.Stderr, func() string {
+		var sum swarm.Stats
+		n := 0
+		for _, e := range lib.Entries() {
+			if t := e.Torrent(); t != nil {
+				s := t.Stats()
+				n++
+				sum.Total += s.Total
+				sum.BytesDone += s.BytesDone
+				sum.Peers += s.Peers
+				sum.Seeds += s.Seeds
+				sum.DownRate += s.DownRate
+				sum.UpRate += s.UpRate
+				sum.Uploaded += s.Uploaded
+				sum.WebSeeds += s.WebSeeds
 			}
-			prefix := ""
-			if n != 1 {
-				prefix = fmt.Sprintf("%d torrents  ", n)
-			}
-			fmt.Fprintf(w, "\r\033[K%s%s", prefix, formatStats(sum))
 		}
-	}
+		if n == 1 {
+			return formatStats(sum)
+		}
+		return fmt.Sprintf("%d torrents  %s", n, formatStats(sum))
+	})
 }
 
 func init() {

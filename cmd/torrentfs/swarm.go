@@ -297,6 +297,11 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 // statusLine prints the torrent's state once a second on a terminal until ctx ends.
 func statusLine(ctx context.Context, w io.Writer, t *swarm.Torrent) {
+	statusLineOf(ctx, w, func() string { return formatStats(t.Stats()) })
+}
+
+// statusLineOf prints line() once a second on a terminal, in place, until ctx ends.
+func statusLineOf(ctx context.Context, w io.Writer, line func() string) {
 	f, ok := w.(interface{ Fd() uintptr })
 	if !ok || !isTerminal(f.Fd()) {
 		return
@@ -309,7 +314,7 @@ func statusLine(ctx context.Context, w io.Writer, t *swarm.Torrent) {
 			fmt.Fprint(w, "\r\033[K")
 			return
 		case <-tk.C:
-			fmt.Fprintf(w, "\r\033[K%s", formatStats(t.Stats()))
+			fmt.Fprintf(w, "\r\033[K%s", line())
 		}
 	}
 }
