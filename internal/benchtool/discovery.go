@@ -39,7 +39,7 @@ func runDiscovery(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Join(*work, "logs"), 0o755); err != nil {
 		return err
 	}
-	bt := &benchT{}
+	bt := &benchT{name: "discovery"}
 	defer bt.cleanup()
 	rec, closeRec, err := newRecorder("discovery", *results)
 	if err != nil {
@@ -260,6 +260,7 @@ func writeRandom(path string, size int64) error {
 // benchT is netns.T for a lab tool: a failure is kept as an error (and stops the build of
 // the lab through panic/recover in New's caller), cleanups run at the end.
 type benchT struct {
+	name     string // prefixes what Errorf prints
 	err      error
 	cleanups []func()
 }
@@ -274,12 +275,19 @@ func (b *benchT) Fatalf(format string, args ...any) {
 	panic(b)
 }
 func (b *benchT) Errorf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "discovery: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, b.name+": "+format+"\n", args...)
 }
 func (b *benchT) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }
 
 // newNet is netns.New with its Fatal turned into an error.
 func (b *benchT) newNet(hosts int) (nt *netns.Net, err error) {
+	err = b.try(func() { nt = netns.New(b, hosts) })
+	return nt, err
+}
+
+// try runs f, which may call b's Fatal (netns's calls do), and returns that failure as an
+// error.
+func (b *benchT) try(f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r != any(b) {
@@ -288,7 +296,8 @@ func (b *benchT) newNet(hosts int) (nt *netns.Net, err error) {
 			err = b.err
 		}
 	}()
-	return netns.New(b, hosts), nil
+	f()
+	return nil
 }
 func (b *benchT) cleanup() {
 	for i := len(b.cleanups) - 1; i >= 0; i-- {

@@ -1,6 +1,6 @@
-// Command benchtool is the instrument behind scripts/bench get and scripts/bench stream: it
+// Command benchtool is the instrument behind scripts/bench get, stream, discovery and fleet: it
 // starts the swarm (our tracker and aria2c seeders), runs the clients under test (torrentfs,
-// aria2c, btfs) as child processes, measures them, prints tables and appends JSON lines for
+// aria2c, btfs, Transmission, nginx, curl) as child processes, measures them, prints tables and appends JSON lines for
 // later comparison. It drives the built torrentfs binary and imports only metainfo, to
 // read the torrents; it is a lab tool, not part of torrentfs.
 //
@@ -10,7 +10,8 @@
 //
 // State: the orchestrator's state (started processes, collected samples) belongs to the main
 // goroutine; each started process has one waiter goroutine that owns its exec.Cmd after
-// Start and publishes the exit through a closed channel.
+// Start and publishes the exit through a closed channel. The fleet lab's delay
+// lines (netns.Delay) are goroutines of this process too, each owning its TUN devices.
 //
 // Run it only inside a network namespace with just loopback (scripts/bench does, through
 // netjail): btfs has no switch to turn its DHT off.
@@ -40,6 +41,8 @@ func main() {
 		err = runStream(ctx, os.Args[2:])
 	case "discovery":
 		err = runDiscovery(ctx, os.Args[2:])
+	case "fleet":
+		err = runFleet(ctx, os.Args[2:])
 	case "readat":
 		err = probeReadAt(os.Args[2:])
 	case "paced":
@@ -59,7 +62,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm|discovery [flags]     (see scripts/bench)
+	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm|discovery|fleet [flags]     (see scripts/bench)
        benchtool readat FILE OFFSET LENGTH
        benchtool paced FILE BYTES_PER_SECOND SECONDS
        benchtool play FILE SECONDS

@@ -21,11 +21,13 @@ type proc struct {
 	done chan struct{}
 	err  error
 	logf *os.File
+
+	logPath string
 }
 
 // start runs argv with stdout and stderr going to logPath (or nowhere when empty).
 func start(name, logPath string, argv ...string) (*proc, error) {
-	p := &proc{name: name, done: make(chan struct{})}
+	p := &proc{name: name, done: make(chan struct{}), logPath: logPath}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	if logPath != "" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {

@@ -24,7 +24,8 @@ type sample struct {
 	Value  float64 `json:"value"`
 	Unit   string  `json:"unit"`
 	Note   string  `json:"note,omitempty"`
-	Args   string  `json:"args,omitempty"` // extra flags the client under test was given
+	Args   string  `json:"args,omitempty"`  // extra flags the client under test was given
+	Nodes  int     `json:"nodes,omitempty"` // fleet: how many nodes the lab had
 }
 
 // recorder collects samples and appends each to the results file as it comes, so an
@@ -72,6 +73,8 @@ func fmtValue(v float64, unit string) string {
 		return fmt.Sprintf("%.1f %s", v, unit)
 	case "frac":
 		return fmt.Sprintf("%.0f%%", v*100)
+	case "copies":
+		return fmt.Sprintf("%.2f copies", v)
 	case "count":
 		return fmt.Sprintf("%.0f", v)
 	}
