@@ -160,7 +160,17 @@ func TestGetWebSeedCorrupted(t *testing.T) {
 	}
 	ng := testpeers.StartNginx(t, bad, testpeers.NginxOpts{IP: "127.0.0.46"})
 	torrent := webTorrent(t, data, "bad", []string{ng.URL})
-	peer := seeder(t, torrent, data)
+	// A slow peer, so the web seed surely sends something before the peer has it all.
+	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
+		"--no-web-seeds", "--listen", "127.0.0.47:0", "--upload-limit", "1M", "--data", data, torrent)
+	var port string
+	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
+		if m := seedPort.FindStringSubmatch(p.Stdout()); m != nil {
+			port = m[1]
+		}
+		return port != ""
+	})
+	peer := "127.0.0.47:" + port
 	out := t.TempDir()
 	log := runGet(t, "--no-trackers", "--peer", peer, "--out", out, torrent)
 	sameContent(t, out, content)
