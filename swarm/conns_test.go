@@ -60,3 +60,25 @@ func TestClientConnectionBound(t *testing.T) {
 	tb.Close()
 	testutil.WaitFor(t, 5*time.Second, "every connection's room given back", func() bool { return c.Conns() == 0 })
 }
+
+// Two clients that know each other's address: each dials the other, one connection
+// survives, and the one that finds itself a duplicate does not redial at once, over and
+// over (it did: thousands of dials and drops a second).
+func TestDuplicateConnectionNotRedialledInALoop(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
+	logA, recA := recordLog(t)
+	a := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.75:0", Log: logA})
+	logB, recB := recordLog(t)
+	b := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.76:0", Log: logB})
+	addTorrent(t, a, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{b.Addr().(*net.TCPAddr).AddrPort()}})
+	tb := addTorrent(t, b, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{a.Addr().(*net.TCPAddr).AddrPort()}})
+	waitComplete(t, tb, 30*time.Second)
+	time.Sleep(3 * time.Second)
+	if n := recA.count("duplicate connection") + recB.count("duplicate connection"); n > 4 {
+		t.Errorf("%d duplicate connections dropped in a few seconds: the loser redials in a loop", n)
+	}
+	if tb.Stats().Peers != 1 {
+		t.Errorf("%d peers, want the one connection kept", tb.Stats().Peers)
+	}
+}

@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -283,6 +285,14 @@ func (t *Torrent) releaseConn() {
 	t.c.releaseConn()
 }
 
+// keepDialedBy tells, of two connections with the peer `them` (one we dialed, one it
+// dialed), whether to keep the one we dialed (outgoing) or the other: both sides keep the
+// one dialed by the larger peer ID.
+func (t *Torrent) keepDialedBy(outgoing bool, them [20]byte) bool {
+	weDialWins := bytes.Compare(t.c.peerID[:], them[:]) > 0
+	return outgoing == weDialWins
+}
+
 // acceptConn registers a connection that finished its handshake.
 func (t *Torrent) acceptConn(ev newConn) {
 	if ev.outgoing {
@@ -306,6 +316,12 @@ func (t *Torrent) acceptConn(ev newConn) {
 	case t.banned[addr.Addr()]:
 		reject = "banned"
 	case t.peers.byID[ev.hs.PeerID] != nil:
+		if old := t.peers.byID[ev.hs.PeerID]; old.pex.outgoing != ev.outgoing && t.keepDialedBy(ev.outgoing, ev.hs.PeerID) {
+			// Both sides dialed: both keep the same one of the two connections, the one
+			// dialed by the larger peer ID, or each might drop the one the other keeps.
+			t.dropPeer(old, errors.New("a duplicate connection: keeping the other one"))
+			break
+		}
 		reject = "duplicate connection"
 	case len(t.peers.list) >= t.cfg.MaxPeers:
 		reject = "too many peers"
@@ -315,6 +331,11 @@ func (t *Torrent) acceptConn(ev newConn) {
 		ev.conn.Close()
 		if slot {
 			t.releaseConn()
+		}
+		if c := t.cands[ev.dialed]; ev.outgoing && c != nil && c.nextTry.Before(time.Now()) {
+			// Not at once again: a peer we already have (it dialed us) would be dialed
+			// and dropped in a loop, thousands of times a second.
+			c.nextTry = time.Now().Add(redialAfter)
 		}
 		t.dialMore(time.Now())
 		return
