@@ -243,7 +243,7 @@ func (t *Torrent) sendHashes(p *peerConn, h wire.HashRequestFields, ft *metainfo
 	for i := range ans {
 		out[i] = ans[i]
 	}
-	p.send(wire.HashesMessage(h, out))
+	p.sendAhead(wire.HashesMessage(h, out)) // ahead of queued uploads: a read waits for it
 	t.v2.sent++
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,22 @@ func (p *peerConn) send(m wire.Message) { p.enqueue(outMsg{msg: m}) }
 func (p *peerConn) sendUpload(index, begin, length uint32) {
 	p.queuedUploads.Add(1)
 	p.enqueue(outMsg{msg: wire.Message{ID: wire.Piece, Index: index, Begin: begin, Length: length}, upload: true})
+}
+
+// sendAhead queues m before the uploads waiting in the queue: a small answer a reader
+// waits for (BEP 52 block hashes) must not wait behind blocks the upload limit paces.
+func (p *peerConn) sendAhead(m wire.Message) {
+	p.mu.Lock()
+	i := 0
+	for i < len(p.queue) && !p.queue[i].upload {
+		i++
+	}
+	p.queue = slices.Insert(p.queue, i, outMsg{msg: m})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (p *peerConn) enqueue(m outMsg) {
