@@ -47,25 +47,6 @@ func rootNames(t *testing.T, mnt string) string {
 	return strings.Join(strings.Fields(sh(t, "ls -1 "+mnt)), ",")
 }
 
-// seedMany serves several torrents from one `torrentfs seed` and returns its address.
-func seedMany(t *testing.T, data string, torrents ...string) string {
-	t.Helper()
-	args := append([]string{"seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data}, torrents...)
-	p := testutil.Start(t, torrentfsBin(t), args...)
-	var port string
-	testutil.WaitFor(t, 30*time.Second, "the seeder's port", func() bool {
-		if p.Exited() {
-			t.Fatalf("seeder exited: %v\n%s", p.Err(), p.Stderr())
-		}
-		if strings.Count(p.Stdout(), "seeding ") < len(torrents) {
-			return false
-		}
-		port = seedPort.FindStringSubmatch(p.Stdout())[1]
-		return true
-	})
-	return "127.0.0.1:" + port
-}
-
 // A library mount: three torrents from real aria2c seeders at the start, a magnet added
 // with `torrentfs add`, another dropped into --watch as a .magnet file, one removed with
 // `torrentfs rm` while a child holds a file of it open, and the watched one removed by
@@ -98,7 +79,7 @@ func TestMountLibraryAddRmWatch(t *testing.T) {
 	}
 	// delta and epsilon come from one seed process of ours, found through their links.
 	os.Rename(filepath.Join(fxs[4].data, "epsilon.bin"), filepath.Join(fxs[3].data, "epsilon.bin"))
-	ours := seedMany(t, fxs[3].data, fxs[3].torrent, fxs[4].torrent)
+	ours := startSeed(t, "127.0.0.1", fxs[3].data, nil, fxs[3].torrent, fxs[4].torrent)
 
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	watch := t.TempDir()
@@ -230,7 +211,7 @@ func TestMountHundredTorrents(t *testing.T) {
 		os.WriteFile(tp, raw, 0o644)
 		torrents = append(torrents, tp)
 	}
-	peer := seedMany(t, data, torrents...)
+	peer := startSeed(t, "127.0.0.1", data, nil, torrents...)
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	args := append([]string{"--cache-dir", t.TempDir(), "--peer", peer}, torrents[1:]...)
 	p := mountAt(t, torrents[0], mnt, args...)

@@ -98,19 +98,27 @@ var seedPort = regexp.MustCompile(`on port (\d+)`)
 // seeder serves data on 127.0.0.1 and returns its address.
 func seeder(t *testing.T, torrent, data string) string {
 	t.Helper()
-	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", "127.0.0.1:0", "--data", data, torrent)
+	return startSeed(t, "127.0.0.1", data, nil, torrent)
+}
+
+// startSeed runs `torrentfs seed` of torrents from data on ip with the extra flags, waits
+// until it serves every one of them, and returns its address.
+func startSeed(t *testing.T, ip, data string, extra []string, torrents ...string) string {
+	t.Helper()
+	args := append([]string{"seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers", "--listen", ip + ":0", "--data", data}, extra...)
+	p := testutil.Start(t, torrentfsBin(t), append(args, torrents...)...)
 	var port string
-	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "the seeder's port", func() bool {
 		if p.Exited() {
 			t.Fatalf("seeder exited: %v\n%s", p.Err(), p.Stderr())
 		}
-		m := seedPort.FindStringSubmatch(p.Stdout())
-		if m != nil {
-			port = m[1]
+		if strings.Count(p.Stdout(), "seeding ") < len(torrents) {
+			return false
 		}
-		return m != nil
+		port = seedPort.FindStringSubmatch(p.Stdout())[1]
+		return true
 	})
-	return "127.0.0.1:" + port
+	return ip + ":" + port
 }
 
 // silentPeer is an address that accepts connections but never says a word.

@@ -194,18 +194,9 @@ func TestMountHybridReleasesBlocks(t *testing.T) {
 	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
 		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
 	}
-	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
-		"--listen", "127.0.0.1:0", "--upload-limit", "1M", "--data", src, torrent)
-	var port string
-	testutil.WaitFor(t, 20*time.Second, "the seeder's port", func() bool {
-		m := seedPort.FindStringSubmatch(p.Stdout())
-		if m != nil {
-			port = m[1]
-		}
-		return m != nil
-	})
+	peer := startSeed(t, "127.0.0.1", src, []string{"--upload-limit", "1M"}, torrent)
 	mnt := filepath.Join(t.TempDir(), "m")
-	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", "127.0.0.1:"+port, "--cache-dir", t.TempDir())
+	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
 	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,10 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"torrentfs/internal/testpeers"
-	"torrentfs/internal/testutil"
 )
 
 // Web seeds (BEP 19) end to end: Debian's nginx on a loopback address serves a torrent's
@@ -99,17 +97,9 @@ func TestGetWebSeedAndSlowPeer(t *testing.T) {
 	_, data, content := fixture(t, "both", tfile{"a.bin", 4 << 20}, tfile{"b.bin", 2<<20 + 5})
 	ng := testpeers.StartNginx(t, data, testpeers.NginxOpts{IP: "127.0.0.43", RateLimit: "200k"})
 	torrent := webTorrent(t, data, "both", []string{ng.URL})
-	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
-		"--no-web-seeds", "--listen", "127.0.0.44:0", "--upload-limit", "1M", "--data", data, torrent)
-	var port string
-	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
-		if m := seedPort.FindStringSubmatch(p.Stdout()); m != nil {
-			port = m[1]
-		}
-		return port != ""
-	})
+	peer := startSeed(t, "127.0.0.44", data, []string{"--no-web-seeds", "--upload-limit", "1M"}, torrent)
 	out := t.TempDir()
-	log := runGet(t, "--no-trackers", "--peer", "127.0.0.44:"+port, "--out", out, torrent)
+	log := runGet(t, "--no-trackers", "--peer", peer, "--out", out, torrent)
 	sameContent(t, out, content)
 	down, web := sessionBytes(t, log)
 	if web == 0 || down-web <= 0 {
@@ -161,16 +151,7 @@ func TestGetWebSeedCorrupted(t *testing.T) {
 	ng := testpeers.StartNginx(t, bad, testpeers.NginxOpts{IP: "127.0.0.46"})
 	torrent := webTorrent(t, data, "bad", []string{ng.URL})
 	// A slow peer, so the web seed surely sends something before the peer has it all.
-	p := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
-		"--no-web-seeds", "--listen", "127.0.0.47:0", "--upload-limit", "1M", "--data", data, torrent)
-	var port string
-	testutil.WaitFor(t, 10*time.Second, "the seeder's port", func() bool {
-		if m := seedPort.FindStringSubmatch(p.Stdout()); m != nil {
-			port = m[1]
-		}
-		return port != ""
-	})
-	peer := "127.0.0.47:" + port
+	peer := startSeed(t, "127.0.0.47", data, []string{"--no-web-seeds", "--upload-limit", "1M"}, torrent)
 	out := t.TempDir()
 	log := runGet(t, "--no-trackers", "--peer", peer, "--out", out, torrent)
 	sameContent(t, out, content)
