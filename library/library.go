@@ -143,8 +143,8 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !mi.Info.Version.HasV1() {
-			return nil, fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
+		if err := Transferable(mi); err != nil {
+			return nil, err
 		}
 		e.Hash, e.mi, e.state, name = mi.InfoHash, mi, Checking, mi.Info.Name
 	case spec.Magnet != "":
@@ -152,8 +152,8 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !m.HasV1() {
-			return nil, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
+		if err := MagnetTransferable(m); err != nil {
+			return nil, err
 		}
 		e.Hash, e.Magnet, e.state, name = m.InfoHash, m, Fetching, m.DisplayName
 		if e.Origin == "" {
@@ -183,6 +183,23 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 	l.log.Infof("added %s (%s) from %s", e.name, e.Hash, e.Origin)
 	go l.start(ctx, e)
 	return e, nil
+}
+
+// Transferable refuses what the engine cannot transfer yet: a v2-only torrent (BEP 52),
+// which has no v1 piece hashes. Hybrids are transferred as v1 torrents.
+func Transferable(mi *metainfo.MetaInfo) error {
+	if !mi.Info.Version.HasV1() {
+		return fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
+	}
+	return nil
+}
+
+// MagnetTransferable refuses a magnet link with only a v2 info-hash, for the same reason.
+func MagnetTransferable(m *metainfo.Magnet) error {
+	if !m.HasV1() {
+		return errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
+	}
+	return nil
 }
 
 // uniqueName is e's name: name (the info-hash when name is no valid file name), or

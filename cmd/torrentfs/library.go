@@ -72,7 +72,7 @@ func (le *libEngine) FetchMetadata(ctx context.Context, m *metainfo.Magnet) (*me
 }
 
 func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metainfo.Magnet, progress func(done, total int)) (*library.Started, error) {
-	if err := checkTransferable(mi); err != nil {
+	if err := library.Transferable(mi); err != nil {
 		return nil, err
 	}
 	if _, err := windowFor(le.cacheSize, &mi.Info); err != nil {
@@ -209,8 +209,8 @@ func readSpec(arg string) (library.Spec, error) {
 		if err != nil {
 			return library.Spec{}, err
 		}
-		if !m.HasV1() {
-			return library.Spec{}, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
+		if err := library.MagnetTransferable(m); err != nil {
+			return library.Spec{}, err
 		}
 		return library.Spec{Magnet: arg, Origin: "magnet"}, nil
 	}
@@ -222,7 +222,7 @@ func readSpec(arg string) (library.Spec, error) {
 	if err != nil {
 		return library.Spec{}, fmt.Errorf("%s: %w", arg, err)
 	}
-	if err := checkTransferable(mi); err != nil {
+	if err := library.Transferable(mi); err != nil {
 		return library.Spec{}, err
 	}
 	abs, _ := filepath.Abs(arg)

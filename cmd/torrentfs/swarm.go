@@ -23,6 +23,7 @@ import (
 	"torrentfs/bitfield"
 	"torrentfs/cache"
 	"torrentfs/internal/udpmux"
+	"torrentfs/library"
 	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/utp"
@@ -203,7 +204,7 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 		if err != nil {
 			return nil, err
 		}
-		return mi, checkTransferable(mi)
+		return mi, library.Transferable(mi)
 	}
 	if c == nil {
 		return nil, errors.New("this command needs the .torrent file, not a magnet link")
@@ -212,8 +213,8 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	if err != nil {
 		return nil, err
 	}
-	if !m.HasV1() {
-		return nil, errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
+	if err := library.MagnetTransferable(m); err != nil {
+		return nil, err
 	}
 	cfg, err := ef.torrentConfig(nil)
 	if err != nil {
@@ -241,16 +242,7 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 		}
 		return nil, err
 	}
-	return mi, checkTransferable(mi)
-}
-
-// checkTransferable refuses what the engine cannot transfer yet: a v2-only torrent (BEP 52),
-// which has no v1 piece hashes. Hybrids are transferred as v1 torrents.
-func checkTransferable(mi *metainfo.MetaInfo) error {
-	if !mi.Info.Version.HasV1() {
-		return fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
-	}
-	return nil
+	return mi, library.Transferable(mi)
 }
 
 // openStorage opens a torrent's storage under dir and verifies what is already there, with
