@@ -86,14 +86,9 @@ func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metain
 		return nil, fmt.Errorf("create cache directory: %w", err)
 	}
 	tlog := le.log.WithField("torrent", mi.Info.Name)
-	store, err := cache.Open(dir, &mi.Info, cache.Options{StateFile: filepath.Join(dir, cacheStateFile), Log: tlog})
+	store, have, err := openChecked(ctx, dir, mi, cache.Options{StateFile: filepath.Join(dir, cacheStateFile), Log: tlog}, progress)
 	if err != nil {
 		return nil, err
-	}
-	have, err := store.Check(ctx, progress)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("verify the data in %s: %w", dir, err)
 	}
 	t, err := le.flags.addTorrent(le.e, mi, store, have, func(cfg *swarm.TorrentConfig) {
 		cfg.CacheBytes = le.cacheSize

@@ -249,15 +249,21 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 // a progress bar on a terminal. An interrupt during the check returns context.Canceled,
 // which run turns into a quiet exit.
 func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options) (*cache.Storage, bitfield.Bitfield, error) {
+	bar := newProgress(os.Stderr, "verifying", mi.Info.TotalLength)
+	defer bar.Done()
+	return openChecked(ctx, dir, mi, opts, func(done, total int) {
+		bar.Set(int64(done) * mi.Info.PieceLength)
+	})
+}
+
+// openChecked opens a torrent's storage under dir and verifies what is already there,
+// reporting the pieces checked to progress.
+func openChecked(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options, progress func(done, total int)) (*cache.Storage, bitfield.Bitfield, error) {
 	store, err := cache.Open(dir, &mi.Info, opts)
 	if err != nil {
 		return nil, bitfield.Bitfield{}, err
 	}
-	bar := newProgress(os.Stderr, "verifying", mi.Info.TotalLength)
-	have, err := store.Check(ctx, func(done, total int) {
-		bar.Set(int64(done) * mi.Info.PieceLength)
-	})
-	bar.Done()
+	have, err := store.Check(ctx, progress)
 	if err != nil {
 		store.Close()
 		if errors.Is(err, context.Canceled) {
