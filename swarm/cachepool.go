@@ -141,6 +141,7 @@ func (t *Torrent) evictOldest() int64 {
 		}
 		t.ledger.Evict(i)
 		t.evict([]int{i})
+		t.poolOldestAt = time.Time{} // the next publish finds the new oldest
 		freed = t.info.PieceSize(i)
 		t.log.WithField("piece", i).Debug("evicted for the cache pool")
 	})
@@ -148,12 +149,19 @@ func (t *Torrent) evictOldest() int64 {
 }
 
 // publishPool tells the pool what the cache uses and how old its oldest evictable piece
-// is. Loop only; a no-op outside a pool.
+// is. Loop only, after every event; a no-op outside a pool. Finding the oldest piece walks
+// past the pinned ones at the head of the order, so it is redone at most every
+// poolEvery/4: the pool only looks every poolEvery.
 func (t *Torrent) publishPool() {
 	if t.cfg.Pool == nil {
 		return
 	}
 	t.poolUsed.Store(t.ledger.Used())
+	now := time.Now()
+	if now.Sub(t.poolOldestAt) < poolEvery/4 {
+		return
+	}
+	t.poolOldestAt = now
 	if _, stamp, ok := t.ledger.Oldest(); ok {
 		t.poolOldest.Store(stamp)
 	} else {

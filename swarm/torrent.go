@@ -72,6 +72,7 @@ type Torrent struct {
 	log   *logrus.Entry
 	// What the cache pool sees of this torrent (cachepool.go); written by the loop.
 	poolUsed, poolOldest atomic.Int64
+	poolOldestAt         time.Time    // when the loop last published poolOldest
 	connsHeld            atomic.Int32 // room taken under the client's MaxConns and not yet given back
 
 	events         chan any        // from peer, dial and API goroutines to the loop
