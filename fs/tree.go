@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -363,17 +364,8 @@ func (d *dir) add(name string, n bfs.Node) {
 
 func (d *dir) remove(name string) {
 	delete(d.entries, name)
-	d.dirents = slicesDeleteFunc(d.dirents, func(de fuse.Dirent) bool { return de.Name == name })
-}
-
-func slicesDeleteFunc(s []fuse.Dirent, del func(fuse.Dirent) bool) []fuse.Dirent {
-	out := s[:0:0]
-	for _, e := range s {
-		if !del(e) {
-			out = append(out, e)
-		}
-	}
-	return out
+	// In place: ReadDirAll hands out copies.
+	d.dirents = slices.DeleteFunc(d.dirents, func(de fuse.Dirent) bool { return de.Name == name })
 }
 
 // sortDirents sorts d's listing and its subdirectories' (whose entries d's lock covers
