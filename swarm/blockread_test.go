@@ -91,68 +91,44 @@ func TestBadBlockBansItsSenderOnly(t *testing.T) {
 	}
 
 	var sentBad atomic.Bool
-	var conns, closed atomic.Int32
-	fake := acceptPeers(t, "127.0.0.69", &conns, func(c net.Conn) {
-		if !answerHandshake(c, mi.InfoHashV2.Truncate(), wire.Reserved{7: 0x04}) {
-			return
-		}
-		out := (&wire.Message{ID: wire.HaveAll}).AppendTo(nil)
-		out = (&wire.Message{ID: wire.Unchoke}).AppendTo(out)
-		if _, err := c.Write(out); err != nil {
-			return
-		}
-		r := wire.NewReader(c, 0)
-		for {
-			m, err := r.Read()
+	fake, conns, closed := fakeV2Peer(t, mi, "127.0.0.69", true, func(m wire.Message) []byte {
+		switch {
+		case m.Keepalive:
+		case m.ID == wire.HashRequest:
+			h, err := wire.ParseHashRequest(m.Payload)
+			if err != nil || h.PiecesRoot != tree.Root {
+				return nil
+			}
+			hr := metainfo.HashRange{BaseLayer: int(h.BaseLayer), Index: int(h.Index), Length: int(h.Length), ProofLayers: int(h.ProofLayers)}
+			p, _, _ := tree.NeedsPiece(hr)
+			var ls []metainfo.Hash256
+			if p < len(leaves) {
+				ls = leaves[p]
+			}
+			hs, err := tree.Answer(hr, p, ls)
 			if err != nil {
-				if hungUp(err) {
-					closed.Add(1)
-				}
-				return
+				return nil
 			}
-			var reply []byte
-			switch {
-			case m.Keepalive:
-			case m.ID == wire.HashRequest:
-				h, err := wire.ParseHashRequest(m.Payload)
-				if err != nil || h.PiecesRoot != tree.Root {
-					continue
-				}
-				hr := metainfo.HashRange{BaseLayer: int(h.BaseLayer), Index: int(h.Index), Length: int(h.Length), ProofLayers: int(h.ProofLayers)}
-				p, _, _ := tree.NeedsPiece(hr)
-				var ls []metainfo.Hash256
-				if p < len(leaves) {
-					ls = leaves[p]
-				}
-				hs, err := tree.Answer(hr, p, ls)
-				if err != nil {
-					continue
-				}
-				raw := make([][wire.HashLen]byte, len(hs))
-				for i := range hs {
-					raw[i] = hs[i]
-				}
-				reply = frame(wire.HashesMessage(h, raw))
-			case m.ID == wire.Request && m.Index == piece && m.Begin == begin:
-				// The one block it sends, wrong in one byte; every other request waits.
-				b := append([]byte(nil), want...)
-				b[100] ^= 0xFF
-				reply = frame(wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Block: b})
-				sentBad.Store(true)
+			raw := make([][wire.HashLen]byte, len(hs))
+			for i := range hs {
+				raw[i] = hs[i]
 			}
-			if reply != nil {
-				if _, err := c.Write(reply); err != nil {
-					return
-				}
-			}
+			return frame(wire.HashesMessage(h, raw))
+		case m.ID == wire.Request && m.Index == piece && m.Begin == begin:
+			// The one block it sends, wrong in one byte; every other request waits.
+			b := append([]byte(nil), want...)
+			b[100] ^= 0xFF
+			sentBad.Store(true)
+			return frame(wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Block: b})
 		}
+		return nil
 	})
 
 	seeder := newClient(t, swarm.ClientConfig{})
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	c := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
-		Peers: []netip.AddrPort{fake.Addr().(*net.TCPAddr).AddrPort()}})
+		Peers: []netip.AddrPort{fake}})
 	testutil.WaitFor(t, 10*time.Second, "a v2 connection to the fake peer", func() bool { return tr.NumV2Peers() == 1 })
 
 	type res struct {

@@ -15,18 +15,21 @@ import (
 	"torrentfs/swarm/wire"
 )
 
-// startV2FakePeer is a fake seeder of a hybrid that answers our handshake with the v2
-// info-hash (a v2 connection), has everything, and answers each hash request with what
-// answer returns (nil: nothing); it records whether we hung up.
-func startV2FakePeer(t *testing.T, mi *metainfo.MetaInfo, ip string, answer func(h wire.HashRequestFields) []byte) (netip.AddrPort, *atomic.Int32) {
+// fakeV2Peer is a fake seeder of a hybrid that answers our handshake with the v2
+// info-hash (a v2 connection), has everything, unchokes us if told to, and writes what
+// reply returns for each message (nil: nothing). It counts the connections it accepted and
+// those we hung up.
+func fakeV2Peer(t *testing.T, mi *metainfo.MetaInfo, ip string, unchoke bool, reply func(m wire.Message) []byte) (addr netip.AddrPort, conns, closed *atomic.Int32) {
 	t.Helper()
-	var conns, closed atomic.Int32
-	ln := acceptPeers(t, ip, &conns, func(c net.Conn) {
+	conns, closed = new(atomic.Int32), new(atomic.Int32)
+	ln := acceptPeers(t, ip, conns, func(c net.Conn) {
 		if !answerHandshake(c, mi.InfoHashV2.Truncate(), wire.Reserved{7: 0x04}) {
 			return
 		}
-		var out []byte
-		out = (&wire.Message{ID: wire.HaveAll}).AppendTo(out)
+		out := (&wire.Message{ID: wire.HaveAll}).AppendTo(nil)
+		if unchoke {
+			out = (&wire.Message{ID: wire.Unchoke}).AppendTo(out)
+		}
 		if _, err := c.Write(out); err != nil {
 			return
 		}
@@ -39,15 +42,7 @@ func startV2FakePeer(t *testing.T, mi *metainfo.MetaInfo, ip string, answer func
 				}
 				return
 			}
-			if m.ID != wire.HashRequest {
-				continue
-			}
-			h, err := wire.ParseHashRequest(m.Payload)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if b := answer(h); b != nil {
+			if b := reply(m); b != nil {
 				if _, err := c.Write(b); err != nil {
 					closed.Add(1)
 					return
@@ -55,7 +50,25 @@ func startV2FakePeer(t *testing.T, mi *metainfo.MetaInfo, ip string, answer func
 			}
 		}
 	})
-	return ln.Addr().(*net.TCPAddr).AddrPort(), &closed
+	return ln.Addr().(*net.TCPAddr).AddrPort(), conns, closed
+}
+
+// startV2FakePeer is a fakeV2Peer that keeps us choked and answers each hash request with
+// what answer returns (nil: nothing).
+func startV2FakePeer(t *testing.T, mi *metainfo.MetaInfo, ip string, answer func(h wire.HashRequestFields) []byte) (netip.AddrPort, *atomic.Int32) {
+	t.Helper()
+	addr, _, closed := fakeV2Peer(t, mi, ip, false, func(m wire.Message) []byte {
+		if m.Keepalive || m.ID != wire.HashRequest {
+			return nil
+		}
+		h, err := wire.ParseHashRequest(m.Payload)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return answer(h)
+	})
+	return addr, closed
 }
 
 func frame(m wire.Message) []byte { return m.AppendTo(nil) }
