@@ -100,12 +100,17 @@ func runServe(args []string, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	if w != nil {
-		go w.Run(ctx)
-	}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if w != nil {
+			w.Run(ctx)
+		}
+	}()
 	fmt.Fprintf(cmdStdout, "serving %d torrent(s) at %s (port %d)\n", len(specs), hs.url(), c.Port())
 	<-ctx.Done()
 	log.Info("stopping")
+	<-watchDone // no add from the watched directory races the shutdown
 	hs.close()
 	lib.Close()
 	view.logSessions(log)
