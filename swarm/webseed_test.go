@@ -142,8 +142,8 @@ func TestWebSeedComesBack(t *testing.T) {
 	var failed atomic.Int32
 	base, _ := webServer(t, src, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if failed.Add(1) <= 4 {
-				http.Error(w, "down", []int{500, 404, 503, 502}[failed.Load()-1])
+			if n := failed.Add(1); n <= 4 {
+				http.Error(w, "down", []int{500, 404, 503, 502}[n-1])
 				return
 			}
 			h.ServeHTTP(w, r)
