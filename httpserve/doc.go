@@ -2,12 +2,15 @@
 // (/stream/<infohash>/<path>), M3U playlists of the playable ones, a live status page with
 // per-file piece maps (/ and /api/torrents) and Prometheus metrics (/metrics).
 //
-// Every stream request gets its own read head (package reader), so an HTTP viewer's reads
-// are wanted exactly as a FUSE reader's are; the head is closed when the request ends,
-// which includes the client going away (net/http cancels the request's context). The
-// server owns only the set of torrents it serves (changed by Add and Remove, guarded by
-// its own RWMutex) and its viewers' bookkeeping: which heads are open and the histograms
-// of their reads. Torrents are reached through the Torrent interface declared here; cmd
+// Stream requests read through read heads (package reader), so an HTTP viewer's reads are
+// wanted exactly as a FUSE reader's are. The requests of one viewer (client address and
+// user agent) for one file share a head, as one open file's reads do: players open a new
+// request for every seek. A request's reads end when it does, which includes the client
+// going away (net/http cancels the request's context); the head then stays parked for
+// Options.Linger, wanting what it wanted, for the viewer's next request, and closes if
+// none comes (session.go). The server owns the set of torrents it serves (changed by Add
+// and Remove, guarded by its own RWMutex) and, under its mutex, its viewers' bookkeeping:
+// the requests in flight, the sessions and their parking, the histograms of their reads. Torrents are reached through the Torrent interface declared here; cmd
 // adapts the engine's torrent to it, so this package never imports the swarm.
 //
 // Nothing here writes: every endpoint is GET or HEAD.

@@ -74,6 +74,7 @@ func start(t *testing.T, opts Options, ts ...Torrent) (*Server, *httptest.Server
 	t.Cleanup(func() {
 		hs.Client().CloseIdleConnections()
 		hs.Close()
+		s.Close()
 	})
 	return s, hs
 }

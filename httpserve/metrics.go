@@ -119,7 +119,8 @@ func (s *Server) writeMetrics(w io.Writer) {
 			fmt.Fprintf(w, "%s{infohash=\"%s\",name=\"%s\"} %s\n", m.name, st.hash, escapeLabel(st.t.Info().Name), formatFloat(m.value(st.t, stats[i])))
 		}
 	}
-	fmt.Fprintf(w, "# HELP torrentfs_http_open_heads Read heads open for HTTP streams.\n# TYPE torrentfs_http_open_heads gauge\ntorrentfs_http_open_heads %d\n", s.OpenHeads())
+	fmt.Fprintf(w, "# HELP torrentfs_http_open_heads Read heads serving HTTP streams now.\n# TYPE torrentfs_http_open_heads gauge\ntorrentfs_http_open_heads %d\n", s.OpenHeads())
+	fmt.Fprintf(w, "# HELP torrentfs_http_parked_heads Read heads kept a few seconds after a viewer's request ended, for its next one.\n# TYPE torrentfs_http_parked_heads gauge\ntorrentfs_http_parked_heads %d\n", s.ParkedHeads())
 	s.metrics.readWait.write(w, "torrentfs_http_read_wait_seconds", "Time each HTTP stream read waited for its pieces.")
 	s.metrics.firstByte.write(w, "torrentfs_http_first_byte_seconds", "Time from an HTTP stream request to its first body byte.")
 	s.metrics.mu.Lock()

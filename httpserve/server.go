@@ -38,10 +38,16 @@ type Options struct {
 	ChunkSize int
 	// StallAfter is how long a read may wait before it counts as a stall [500ms].
 	StallAfter time.Duration
-	Log        *logrus.Entry
+	// Linger is how long a viewer's head outlives its last request, for the viewer's next
+	// request of the same file to take up (session.go) [3s]; negative closes it at once.
+	Linger time.Duration
+	Log    *logrus.Entry
 }
 
-const defaultChunk = 256 << 10
+const (
+	defaultChunk  = 256 << 10
+	defaultLinger = 3 * time.Second
+)
 
 // Server is an http.Handler over a set of torrents that may change (Add, Remove). Safe
 // for concurrent use.
@@ -54,10 +60,13 @@ type Server struct {
 	byHash   map[string]*served
 
 	metrics viewerMetrics
-	open    atomic.Int64 // read heads open right now
+	open    atomic.Int64 // read heads serving requests now
+	parked  atomic.Int64 // read heads kept between one viewer's requests
 
-	mu      sync.Mutex
-	viewers map[*viewer]struct{} // stream requests in flight
+	mu       sync.Mutex
+	viewers  map[*viewer]struct{}    // stream requests in flight
+	sessions map[sessionKey]*session // each viewer's head for a file, in use or parked
+	closed   bool                    // Close was called: no more parking
 }
 
 // served is one torrent and its files by URL path.
@@ -67,7 +76,7 @@ type served struct {
 	byPath map[string]int // display path -> index into Info.Files
 }
 
-// viewer is one stream request with its head.
+// viewer is one stream request with its head (its viewer's session's).
 type viewer struct {
 	t    *served
 	file int
@@ -80,13 +89,16 @@ func New(opts Options, torrents ...Torrent) *Server {
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = defaultChunk
 	}
+	if opts.Linger == 0 {
+		opts.Linger = defaultLinger
+	}
 	if opts.StallAfter <= 0 {
 		opts.StallAfter = 500 * time.Millisecond
 	}
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	s := &Server{opts: opts, byHash: map[string]*served{}, viewers: map[*viewer]struct{}{}}
+	s := &Server{opts: opts, byHash: map[string]*served{}, viewers: map[*viewer]struct{}{}, sessions: map[sessionKey]*session{}}
 	s.metrics.init()
 	for _, t := range torrents {
 		s.Add(t)
@@ -117,12 +129,13 @@ func (s *Server) Add(t Torrent) {
 	s.byHash[st.hash] = st
 }
 
-// Remove stops serving the torrent with info-hash h: new requests get 404. Streams under
-// way end when their torrent stops (their reads fail).
+// Remove stops serving the torrent with info-hash h: new requests get 404, its parked
+// heads close. Streams under way end when their torrent stops (their reads fail).
 func (s *Server) Remove(h metainfo.Hash) {
 	s.tmu.Lock()
-	defer s.tmu.Unlock()
 	s.removeLocked(h.HexString())
+	s.tmu.Unlock()
+	s.dropParked(h.HexString())
 }
 
 func (s *Server) removeLocked(hash string) {
@@ -169,7 +182,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// OpenHeads is the number of read heads open for HTTP requests right now.
+// OpenHeads is the number of read heads serving HTTP requests right now (requests of one
+// viewer for one file share one); ParkedHeads counts those kept between requests.
 func (s *Server) OpenHeads() int { return int(s.open.Load()) }
 
 // lookup finds a file by info-hash and display path. The path is matched exactly against
@@ -184,7 +198,6 @@ func (s *Server) lookup(hash, path string) (*served, int, bool) {
 }
 
 func (s *Server) addViewer(v *viewer) {
-	s.open.Add(1)
 	s.mu.Lock()
 	s.viewers[v] = struct{}{}
 	s.mu.Unlock()
@@ -194,7 +207,6 @@ func (s *Server) removeViewer(v *viewer) {
 	s.mu.Lock()
 	delete(s.viewers, v)
 	s.mu.Unlock()
-	s.open.Add(-1)
 }
 
 // hasDotSegment tells whether a decoded URL path has a "." or ".." segment.

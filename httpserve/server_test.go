@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -185,7 +186,7 @@ func TestHTTPPlaylist(t *testing.T) {
 func TestHTTPDisconnectReleasesHead(t *testing.T) {
 	f := newFake("show", 0xab, ffile{[]string{"ep 1.mkv"}, 1 << 20})
 	f.Provide(0, 1, 2, 3) // the first 256 KiB
-	s, hs := start(t, Options{}, f)
+	s, hs := start(t, Options{Linger: 100 * time.Millisecond}, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", streamURL(hs.URL, f, "show/ep 1.mkv"), nil)
@@ -217,9 +218,85 @@ func TestHTTPDisconnectReleasesHead(t *testing.T) {
 		t.Errorf("while streaming: viewers %v, pieces %q", fl.Viewers, fl.Pieces)
 	}
 	cancel()
-	testutil.WaitFor(t, 10*time.Second, "the head to close", func() bool {
-		return s.OpenHeads() == 0 && f.NumWants() == 0 && f.Blocked() == 0
+	testutil.WaitFor(t, 10*time.Second, "the request to end", func() bool {
+		return s.OpenHeads() == 0 && f.Blocked() == 0
 	})
+	testutil.WaitFor(t, 10*time.Second, "the parked head to close", func() bool {
+		return s.ParkedHeads() == 0 && f.NumWants() == 0
+	})
+}
+
+// TestHTTPViewerSession: a player's next request (here: the index at the tail, after it
+// dropped the first) takes up the head of its last, so the window the first request opened
+// stays wanted; another viewer gets a head of its own; Remove closes parked heads.
+func TestHTTPViewerSession(t *testing.T) {
+	const size = 4 << 20 // 64 pieces
+	for _, linger := range []time.Duration{time.Minute, -1} {
+		t.Run(fmt.Sprint("linger ", linger), func(t *testing.T) {
+			f := newFake("show", 0xab, ffile{[]string{"ep 1.mkv"}, size})
+			f.Provide(0, 63)
+			s, hs := start(t, Options{Linger: linger}, f)
+			url := streamURL(hs.URL, f, "show/ep 1.mkv")
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			resp, err := hs.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 10*time.Second, "a read to wait for piece 1", func() bool { return f.Blocked() > 0 })
+			if !f.Wanted(5) {
+				t.Fatal("the first request's window does not reach piece 5")
+			}
+			cancel() // the player seeks: it drops the request
+			resp.Body.Close()
+			testutil.WaitFor(t, 10*time.Second, "the request to end", func() bool { return s.OpenHeads() == 0 && f.Blocked() == 0 })
+			code, body := getStatus(t, hs, url, "Range", "bytes=-1000")
+			if code != 206 || !bytes.Equal(body, f.fileBytes(0)[size-1000:]) {
+				t.Fatalf("tail: status %d, %d bytes", code, len(body))
+			}
+			if linger < 0 {
+				testutil.WaitFor(t, 10*time.Second, "the wants to go", func() bool { return f.NumWants() == 0 })
+				if s.ParkedHeads() != 0 {
+					t.Errorf("%d heads parked with parking off", s.ParkedHeads())
+				}
+				return
+			}
+			if !f.Wanted(5) || s.ParkedHeads() != 1 {
+				t.Fatalf("after the tail request: piece 5 wanted %v, %d parked heads, want true and 1", f.Wanted(5), s.ParkedHeads())
+			}
+			// Another player on the same machine is another viewer.
+			code, _ = getStatus(t, hs, url, "Range", "bytes=-10", "User-Agent", "other player")
+			if code != 206 || s.ParkedHeads() != 2 {
+				t.Fatalf("another viewer: status %d, %d parked heads, want 206 and 2", code, s.ParkedHeads())
+			}
+			s.Remove(f.InfoHash())
+			if s.ParkedHeads() != 0 || f.NumWants() != 0 {
+				t.Errorf("after Remove: %d parked heads, %d wants", s.ParkedHeads(), f.NumWants())
+			}
+		})
+	}
+}
+
+// getStatus makes one request with headers (name, value, ...) and reads all of its body.
+func getStatus(t *testing.T, hs *httptest.Server, url string, headers ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
 }
 
 // TestHTTPFirstReadEndsAtPiece: a file starting inside a piece gets its first bytes out as
@@ -314,6 +391,7 @@ func TestHTTPMetrics(t *testing.T) {
 		"torrentfs_pieces_done" + labels:            16,
 		"torrentfs_pieces" + labels:                 16,
 		"torrentfs_http_open_heads":                 0,
+		"torrentfs_http_parked_heads":               1, // the three requests were one viewer's
 		"torrentfs_http_read_wait_seconds_count":    13,
 		"torrentfs_http_first_byte_seconds_count":   3,
 		"torrentfs_http_stalls_total":               0,

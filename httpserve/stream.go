@@ -9,14 +9,12 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"torrentfs/reader"
 )
 
 // etag names one file of one torrent: its bytes never change.
 func etag(hash string, file int) string { return fmt.Sprintf(`"%s-%d"`, hash, file) }
 
-// handleStream serves a file, whole or one byte range, through a read head of its own.
+// handleStream serves a file, whole or one byte range, through its viewer's read head.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	st, idx, ok := s.lookup(r.PathValue("hash"), r.PathValue("path"))
@@ -55,17 +53,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	head, err := reader.New(st.t, idx, s.opts.Reader)
+	ss, err := s.acquire(st, idx, r)
 	if err != nil {
 		s.opts.Log.Errorf("http %s: %v", r.URL.Path, err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	v := &viewer{t: st, file: idx, head: head}
+	v := &viewer{t: st, file: idx, head: ss.head}
 	s.addViewer(v)
 	defer func() {
-		head.Close()
 		s.removeViewer(v)
+		s.release(ss)
 	}()
 	w.WriteHeader(status)
 	if err := s.copyRange(r.Context(), w, v, rg, began); err != nil && r.Context().Err() == nil {

@@ -156,16 +156,17 @@ type httpListener struct {
 	addr   net.Addr
 	cancel context.CancelFunc // ends every request's context
 	done   chan struct{}
+	h      *httpserve.Server
 }
 
 // startHTTP serves h on addr in a goroutine.
-func startHTTP(addr string, h http.Handler, log *logrus.Entry) (*httpListener, error) {
+func startHTTP(addr string, h *httpserve.Server, log *logrus.Entry) (*httpListener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	hl := &httpListener{addr: ln.Addr(), cancel: cancel, done: make(chan struct{})}
+	hl := &httpListener{addr: ln.Addr(), cancel: cancel, done: make(chan struct{}), h: h}
 	hl.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -189,4 +190,5 @@ func (hl *httpListener) close() {
 	hl.cancel()
 	hl.srv.Close()
 	<-hl.done
+	hl.h.Close() // the heads parked for viewers' next requests
 }
