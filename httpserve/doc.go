@@ -13,5 +13,12 @@
 // the requests in flight, the sessions and their parking, the histograms of their reads. Torrents are reached through the Torrent interface declared here; cmd
 // adapts the engine's torrent to it, so this package never imports the swarm.
 //
-// Nothing here writes: every endpoint is GET or HEAD.
+// Reading is open to anyone who reaches the server: every read endpoint is GET or HEAD.
+// Writing is off unless Options has a Control and a Token (control.go): then POST
+// /api/torrents adds a torrent (a .torrent file's bytes, a magnet link, or a multipart
+// form's upload) and DELETE /api/torrents/{name or info-hash} removes one, for requests
+// that carry the token (Authorization: Bearer) and do not come from another site's page
+// (Origin). The set of torrents is then still changed only through the Control (cmd's
+// library), which tells the server through Add and Remove like any other change; the
+// server keeps no state of its own for writes. GET /api/server says whether writes are on.
 package httpserve

@@ -41,7 +41,12 @@ type Options struct {
 	// Linger is how long a viewer's head outlives its last request, for the viewer's next
 	// request of the same file to take up (session.go) [3s]; negative closes it at once.
 	Linger time.Duration
-	Log    *logrus.Entry
+	// Control and Token turn on the write endpoints (control.go): POST /api/torrents adds
+	// a torrent, DELETE /api/torrents/{key} removes one, for requests that carry Token as
+	// a bearer token. Without both, the server only reads: other methods get 405.
+	Control Control
+	Token   string
+	Log     *logrus.Entry
 }
 
 const (
@@ -109,6 +114,11 @@ func New(opts Options, torrents ...Torrent) *Server {
 	s.mux.HandleFunc("GET /playlist/{file}", s.handleTorrentPlaylist)
 	s.mux.HandleFunc("GET /api/torrents", s.handleAPI)
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	s.mux.HandleFunc("GET /api/server", s.handleServer)
+	if opts.writable() {
+		s.mux.HandleFunc("POST /api/torrents", s.handleAdd)
+		s.mux.HandleFunc("DELETE /api/torrents/{key}", s.handleRemove)
+	}
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	return s
 }
@@ -166,9 +176,12 @@ func (s *Server) find(hash string) (*served, bool) {
 	return st, ok
 }
 
-// ServeHTTP answers GET and HEAD (the mux's GET patterns match HEAD too); nothing else.
+// ServeHTTP answers GET and HEAD (the mux's GET patterns match HEAD too) to anyone; other
+// methods only when the write endpoints are on, and only to requests with the token from
+// no other site's page.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !read && !s.opts.writable() {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -177,6 +190,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasDotSegment(r.URL.Path) {
 		// The mux would clean the path and redirect; a path climbing out is simply not here.
 		http.NotFound(w, r)
+		return
+	}
+	if !read && !s.authorizeWrite(w, r) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -128,8 +128,13 @@ type Spec struct {
 	Origin string
 }
 
-// ErrExists is wrapped by Add for a torrent the library already has.
-var ErrExists = errors.New("already in the library")
+// Errors wrapped by Add, Find and Remove, for callers that answer differently to each
+// (the HTTP server's 409, 404 and 400).
+var (
+	ErrExists    = errors.New("already in the library")   // Add: the torrent is there
+	ErrNotFound  = errors.New("no torrent")               // Find: no entry has the key
+	ErrAmbiguous = errors.New("matches several torrents") // Find: a prefix several entries share
+)
 
 // Add parses spec and adds its torrent: views see its directory at once; the metadata
 // (for a magnet), the cache check and the start follow in the background. An invalid
@@ -293,14 +298,14 @@ func (l *Library) findLocked(key string) (*Entry, error) {
 		for _, e := range l.order {
 			if strings.HasPrefix(e.Hash.HexString(), lk) {
 				if found != nil {
-					return nil, fmt.Errorf("%q matches several torrents: give more of the info-hash", key)
+					return nil, fmt.Errorf("%q %w: give more of the info-hash", key, ErrAmbiguous)
 				}
 				found = e
 			}
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("no torrent named %q in the library", key)
+		return nil, fmt.Errorf("%w named %q in the library", ErrNotFound, key)
 	}
 	return found, nil
 }

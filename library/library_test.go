@@ -119,6 +119,26 @@ func TestAddFindRemove(t *testing.T) {
 	}
 }
 
+// Find's failures say which they are, for callers that answer each differently.
+func TestFindErrors(t *testing.T) {
+	l := New(stuckEngine{}, &recView{}, testutil.Log(t))
+	t.Cleanup(l.Close)
+	for _, h := range []string{strings.Repeat("b", 40), strings.Repeat("b", 8) + strings.Repeat("0", 32)} {
+		if _, err := l.Add(Spec{Magnet: "magnet:?xt=urn:btih:" + h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Find("bbbbbbbb"); !errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrNotFound) {
+		t.Errorf("a shared prefix: %v", err)
+	}
+	if _, err := l.Remove("nope", false); !errors.Is(err, ErrNotFound) || err.Error() != `no torrent named "nope" in the library` {
+		t.Errorf("an unknown name: %v", err)
+	}
+	if _, err := l.Find("bbbbbbbb0"); err != nil {
+		t.Errorf("a longer prefix: %v", err)
+	}
+}
+
 func TestStartFailureIsListed(t *testing.T) {
 	l := New(stuckEngine{}, &recView{}, testutil.Log(t))
 	t.Cleanup(l.Close)

@@ -233,11 +233,8 @@ func readSpecs(args []string, cacheSize int64) ([]library.Spec, error) {
 		if err != nil {
 			return nil, err
 		}
-		if spec.Torrent != nil {
-			mi, _ := metainfo.Parse(spec.Torrent)
-			if _, err := windowFor(cacheSize, &mi.Info); err != nil {
-				return nil, err
-			}
+		if err := checkSpec(spec, cacheSize); err != nil {
+			return nil, err
 		}
 		specs = append(specs, spec)
 	}

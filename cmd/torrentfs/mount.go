@@ -42,8 +42,9 @@ peers all along.
 While mounted, "torrentfs add MOUNTPOINT TORRENT|MAGNET...", "torrentfs rm MOUNTPOINT
 NAME" and "torrentfs ls MOUNTPOINT" change and list the torrents; --watch DIR adds the
 .torrent and .magnet (a file holding a link) files that appear in DIR and removes their
-torrents when they are deleted. All torrents share one listen port, one DHT node and the
-cache settings.
+torrents when they are deleted. With --http, --http-token lets HTTP requests carrying the
+token add and remove torrents too (see torrentfs serve --help). All torrents share one
+listen port, one DHT node and the cache settings.
 
 Pieces are kept in --cache-dir/<infohash>, reused by the next mount. --cache-size 0 keeps
 everything (the mount ends up a full seed); a size bounds the cache of all torrents
@@ -70,6 +71,7 @@ type mountFlags struct {
 	allowOther  bool
 	uid, gid    int
 	http        string
+	token       tokenFlags
 	watch       string
 }
 
@@ -83,6 +85,7 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 	fset.IntVar(&mf.uid, "uid", os.Getuid(), "owner of the files")
 	fset.IntVar(&mf.gid, "gid", os.Getgid(), "group of the files")
 	fset.StringVar(&mf.http, "http", "", "also serve the torrents over HTTP on `ADDR` (e.g. 127.0.0.1:8080; see torrentfs serve --help); empty = off")
+	mf.token.register(fset)
 	fset.StringVar(&mf.watch, "watch", "", "add the torrents of the .torrent and .magnet files in `DIR`, and remove them when their files are deleted")
 	return func(args []string) error {
 		if len(args) < 1 || len(args) == 1 && mf.watch == "" {
@@ -90,6 +93,9 @@ func setupMount(fset *flag.FlagSet) func([]string) error {
 		}
 		if mf.uid < 0 || mf.gid < 0 {
 			return usagef("--uid and --gid must not be negative")
+		}
+		if mf.token.set() && mf.http == "" {
+			return usagef("--http-token needs --http")
 		}
 		return runMount(args[:len(args)-1], args[len(args)-1], &mf)
 	}
@@ -106,6 +112,10 @@ func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 	}
 	// Every argument is read and parsed first: a bad one fails before anything starts.
 	specs, err := readSpecs(torrentArgs, int64(mf.cacheSize))
+	if err != nil {
+		return err
+	}
+	token, err := mf.token.get()
 	if err != nil {
 		return err
 	}
@@ -127,20 +137,29 @@ func runMount(torrentArgs []string, mountArg string, mf *mountFlags) error {
 	var (
 		hsrv *httpserve.Server
 		hs   *httpListener
+		hctl = &httpControl{cacheSize: int64(mf.cacheSize)}
 	)
 	if mf.http != "" {
-		// Listening first: a busy address fails before anything is mounted.
-		hsrv = httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log})
-		if hs, err = startHTTP(mf.http, hsrv, log); err != nil {
-			return err
+		hopts := httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log}
+		if token != "" {
+			hopts.Control, hopts.Token = hctl, token
 		}
-		defer hs.close()
+		hsrv = httpserve.New(hopts)
 	}
 	view := newLibView(fsys, hsrv, log)
 	le := newLibEngine(c, &mf.engine, mf.cacheDir, int64(mf.cacheSize), log)
 	defer le.Close()
 	lib := library.New(le, view, log)
 	defer lib.Close()
+	hctl.lib = lib
+	if hsrv != nil {
+		// Listening before any torrent starts: a busy address fails before anything is
+		// mounted or fetched.
+		if hs, err = startHTTP(mf.http, hsrv, log); err != nil {
+			return err
+		}
+		defer hs.close()
+	}
 	for _, spec := range specs {
 		if _, err := lib.Add(spec); err != nil {
 			return fmt.Errorf("%s: %w", spec.Origin, err)

@@ -33,8 +33,20 @@ Reading a stream fetches the pieces under it first, then a readahead window, as 
 from a mount does. Pieces are kept in --cache-dir/<infohash> (default
 $XDG_CACHE_HOME/torrentfs/<infohash>), reused next time.
 
-The server listens on 127.0.0.1 unless --http names another address; it has no
-authentication, so think twice before exposing it.`,
+With --http-token (or --http-token-file), requests carrying the token as
+"Authorization: Bearer TOKEN" may change the torrents too:
+  POST /api/torrents            add one: a .torrent file (application/x-bittorrent),
+                                a magnet link (text/plain, or form field magnet), or a
+                                multipart form's file "torrent"; answers 201 {name, infohash}
+  DELETE /api/torrents/<name|infohash>[?delete=1]   remove one (and its cache)
+e.g. curl -H "Authorization: Bearer $TOKEN" --data-binary @a.torrent \
+       -H 'Content-Type: application/x-bittorrent' http://127.0.0.1:8080/api/torrents
+Requests a browser sends from another site's page are refused. With a token, serve may
+start with no torrent at all.
+
+The server listens on 127.0.0.1 unless --http names another address. Reading needs no
+authentication (anyone who reaches it can stream and list), so think twice before
+exposing it; the token travels in clear over plain HTTP.`,
 		setup: setupServe,
 	})
 }
@@ -45,6 +57,7 @@ type serveFlags struct {
 	cacheDir  string
 	cacheSize sizeFlag
 	watch     string
+	token     tokenFlags
 }
 
 func setupServe(fset *flag.FlagSet) func([]string) error {
@@ -54,9 +67,10 @@ func setupServe(fset *flag.FlagSet) func([]string) error {
 	fset.StringVar(&sf.cacheDir, "cache-dir", "", "where pieces are kept, in a directory per info-hash (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
 	fset.Var(&sf.cacheSize, "cache-size", "bound on the cached bytes of all torrents together (e.g. 2G; least recently read pieces of any torrent go first); 0 = keep everything and download it all")
 	fset.StringVar(&sf.watch, "watch", "", "serve the torrents of the .torrent and .magnet files in `DIR` too, dropping them when their files are deleted")
+	sf.token.register(fset)
 	return func(args []string) error {
-		if len(args) == 0 && sf.watch == "" {
-			return usagef("want at least one .torrent file or magnet link, or --watch")
+		if len(args) == 0 && sf.watch == "" && !sf.token.set() {
+			return usagef("want at least one .torrent file or magnet link, --watch or --http-token")
 		}
 		if sf.http == "" {
 			return usagef("--http needs an address")
@@ -71,6 +85,10 @@ func runServe(args []string, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	token, err := sf.token.get()
+	if err != nil {
+		return err
+	}
 	var w *library.Watcher
 	ctx, stop := signalContext()
 	defer stop()
@@ -80,12 +98,18 @@ func runServe(args []string, sf *serveFlags) error {
 	}
 	defer c.Close()
 	maxWindow := int64(sf.cacheSize) / 4
-	hsrv := httpserve.New(httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log})
+	hopts := httpserve.Options{Reader: reader.Options{MaxWindow: maxWindow}, Log: log}
+	ctl := &httpControl{cacheSize: int64(sf.cacheSize)}
+	if token != "" {
+		hopts.Control, hopts.Token = ctl, token
+	}
+	hsrv := httpserve.New(hopts)
 	view := newLibView(nil, hsrv, log)
 	le := newLibEngine(c, &sf.engine, sf.cacheDir, int64(sf.cacheSize), log)
 	defer le.Close()
 	lib := library.New(le, view, log)
 	defer lib.Close()
+	ctl.lib = lib
 	if sf.watch != "" {
 		if w, err = library.NewWatcher(sf.watch, lib, 0, log); err != nil {
 			return err
@@ -107,7 +131,11 @@ func runServe(args []string, sf *serveFlags) error {
 			w.Run(ctx)
 		}
 	}()
-	fmt.Fprintf(cmdStdout, "serving %d torrent(s) at %s (port %d)\n", len(specs), hs.url(), c.Port())
+	writes := ""
+	if token != "" {
+		writes = "; adding and removing with the token"
+	}
+	fmt.Fprintf(cmdStdout, "serving %d torrent(s) at %s (port %d%s)\n", len(specs), hs.url(), c.Port(), writes)
 	<-ctx.Done()
 	log.Info("stopping")
 	<-watchDone // no add from the watched directory races the shutdown
