@@ -284,6 +284,7 @@ func (c *Client) acceptLoop() {
 
 // handleIncoming reads the peer's handshake, finds the torrent it wants and answers.
 func (c *Client) handleIncoming(conn net.Conn) {
+	conn = withQuickAck(conn)
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	raw := conn
 	conn, method, skey, err := c.acceptEncryption(conn)
@@ -339,6 +340,7 @@ func (c *Client) dialVia(ctx context.Context, tr transport, addr netip.AddrPort,
 	if err != nil {
 		return nil, wire.Handshake{}, err
 	}
+	conn = withQuickAck(conn)
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}

@@ -1,0 +1,76 @@
+package swarm
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// quickAckOn reads TCP_QUICKACK back: Linux reports 1 while the socket is out of its
+// "ping-pong" mode, the one in which it delays acknowledgements.
+func quickAckOn(t *testing.T, c net.Conn) int {
+	t.Helper()
+	if q, ok := c.(*quickAckConn); ok {
+		c = q.Conn
+	}
+	tc := c.(*net.TCPConn)
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
+// TestQuickAckAfterExchange: after a few small request/answer exchanges a plain socket
+// delays its acknowledgements (the kernel's ping-pong mode), and one wrapped by
+// withQuickAck acknowledges at once after each of its reads.
+func TestQuickAckAfterExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, wrap := range []bool{false, true} {
+		a, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wrap {
+			a = withQuickAck(a)
+			if _, ok := a.(*quickAckConn); !ok {
+				t.Fatal("a TCP connection was not wrapped")
+			}
+		}
+		buf := make([]byte, 1)
+		for range 8 {
+			if _, err := a.Write([]byte{1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(b, buf); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Write([]byte{2}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(a, buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := quickAckOn(t, a), map[bool]int{false: 0, true: 1}[wrap]; got != want {
+			t.Errorf("wrapped %v: TCP_QUICKACK reads %d after the exchange, want %d", wrap, got, want)
+		}
+		a.Close()
+		b.Close()
+	}
+}
