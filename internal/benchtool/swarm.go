@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +153,18 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 	if err != nil {
 		s.stop()
 		return nil, fmt.Errorf("wait for %d seeders (tracker counts %d): %w", cfg.seeders, complete, err)
+	}
+	var addrs []string
+	for i := 1; i <= cfg.seeders; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", 10+i)
+		if cfg.seeder == "transmission" {
+			ip = "127.0.0.1"
+		}
+		addrs = append(addrs, net.JoinHostPort(ip, strconv.Itoa(cfg.portBase+i)))
+	}
+	if err := warmSeeders(ctx, mi.InfoHash, addrs); err != nil {
+		s.stop()
+		return nil, err
 	}
 	return s, nil
 }
