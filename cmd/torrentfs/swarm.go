@@ -259,7 +259,7 @@ func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts ca
 // openChecked opens a torrent's storage under dir and verifies what is already there,
 // reporting the pieces checked to progress.
 func openChecked(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options, progress func(done, total int)) (*cache.Storage, bitfield.Bitfield, error) {
-	store, err := cache.Open(dir, &mi.Info, opts)
+	store, err := cache.Open(dir, mi, opts)
 	if err != nil {
 		return nil, bitfield.Bitfield{}, err
 	}
