@@ -213,9 +213,6 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	if err != nil {
 		return nil, err
 	}
-	if err := library.MagnetTransferable(m); err != nil {
-		return nil, err
-	}
 	cfg, err := ef.torrentConfig(nil)
 	if err != nil {
 		return nil, err
@@ -243,6 +240,15 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 		return nil, err
 	}
 	return mi, library.Transferable(mi)
+}
+
+// hashText is the info-hash a user knows a torrent by: its v1 one, or a v2-only torrent's v2
+// one (v1 is the zero hash when absent).
+func hashText(v1 metainfo.Hash, v2 metainfo.Hash256) string {
+	if v1 == (metainfo.Hash{}) {
+		return v2.HexString()
+	}
+	return v1.HexString()
 }
 
 // openStorage opens a torrent's storage under dir and verifies what is already there, with
