@@ -253,3 +253,28 @@ func TestLibtorrentGetsV2OnlyMagnetFromUs(t *testing.T) {
 		t.Fatalf("libtorrent asked us for no hashes:\n%s", p.Output())
 	}
 }
+
+// A link with only the v2 info-hash of a hybrid: the metadata is checked by its SHA-256 and
+// the result has both info-hashes; a hybrid's pieces are checked by SHA-1, so no piece
+// layers are asked for.
+func TestFetchHybridByV2Hash(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeHybrid(t, src, 16<<10)
+	sc := newClient(t, swarm.ClientConfig{})
+	st := addTorrent(t, sc, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	m := &metainfo.Magnet{InfoHashV2: mi.InfoHashV2}
+	c := newClient(t, swarm.ClientConfig{})
+	got, err := fetch(t, c, m, 30*time.Second, sc.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) || got.InfoHash != mi.InfoHash || got.InfoHashV2 != mi.InfoHashV2 || got.PieceLayers != nil {
+		t.Fatalf("fetched v1 %s v2 %s, %d layers", got.InfoHash, got.InfoHashV2, len(got.PieceLayers))
+	}
+	if err := got.CheckVerifiable(); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.NumHashesSent(); n != 0 {
+		t.Errorf("the fetch asked for %d hashes", n)
+	}
+}
