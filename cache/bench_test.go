@@ -36,7 +36,7 @@ func BenchmarkWriteVerify(b *testing.B) {
 			b.SetBytes(info.TotalLength)
 			for b.Loop() {
 				dir := filepath.Join(b.TempDir(), "d")
-				s, err := Open(dir, info, Options{})
+				s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -80,7 +80,7 @@ func BenchmarkCheck(b *testing.B) {
 	writeFiles(b, dir, info, data)
 	b.SetBytes(info.TotalLength)
 	for b.Loop() {
-		s, err := Open(dir, info, Options{ReadOnly: true})
+		s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{ReadOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,9 +1,7 @@
 package cache
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"torrentfs/bitfield"
+	"torrentfs/metainfo"
 )
 
 // Check finds which pieces are already on disk and returns them. If a resume
@@ -38,7 +37,7 @@ func (s *Storage) Check(ctx context.Context, progress func(done, total int)) (bi
 		}
 	}
 	sizes := s.statFiles()
-	zero := &zeroHashes{s: s}
+	zero := &zeroHashes{}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -149,8 +148,10 @@ func (s *Storage) checkPiece(i int, sizes []int64, zero *zeroHashes) (ok, hadDat
 	}
 	// An all-hole piece can still be genuine if the piece is all zeros (disk images have
 	// such runs, and copies may store them sparse).
-	if fileSpans > 0 && !hadData && !zero.matches(i) {
-		return false, false, nil
+	if fileSpans > 0 && !hadData {
+		if c, ok := s.mi.PieceCheck(i); !ok || !zero.matches(c) {
+			return false, false, nil
+		}
 	}
 	ok, err = s.hashPiece(i, false)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -181,24 +182,28 @@ func (s *Storage) hasData(file int, off, n int64) (bool, error) {
 	return pos < off+n, nil
 }
 
-// zeroHashes computes, once, the SHA-1 of an all-zero piece of each of the two piece sizes.
+// zeroHashes tells whether all-zero bytes would pass a piece's check, hashing zeros once
+// for each shape of check (a v1 torrent has two: full pieces and the last; a v2-only one
+// one more for each length of a file's last piece). Check's workers share it.
 type zeroHashes struct {
-	s    *Storage
-	once sync.Once
-	full [sha1.Size]byte
-	last [sha1.Size]byte
+	mu   sync.Mutex
+	sums map[metainfo.PieceCheck][metainfo.Hash256Size]byte // by the check with Want cleared
 }
 
-func (z *zeroHashes) matches(i int) bool {
-	z.once.Do(func() {
-		info := z.s.info
-		buf := make([]byte, info.PieceLength)
-		z.full = sha1.Sum(buf)
-		z.last = sha1.Sum(buf[:info.PieceSize(info.NumPieces()-1)])
-	})
-	want := z.full
-	if i == z.s.info.NumPieces()-1 {
-		want = z.last
+func (z *zeroHashes) matches(c metainfo.PieceCheck) bool {
+	key := c
+	key.Want = [metainfo.Hash256Size]byte{}
+	z.mu.Lock()
+	sum, ok := z.sums[key]
+	z.mu.Unlock()
+	if !ok {
+		sum = c.Sum(make([]byte, c.Length))
+		z.mu.Lock()
+		if z.sums == nil {
+			z.sums = map[metainfo.PieceCheck][metainfo.Hash256Size]byte{}
+		}
+		z.sums[key] = sum
+		z.mu.Unlock()
 	}
-	return bytes.Equal(want[:], z.s.info.Pieces[i][:])
+	return sum == c.Want
 }

@@ -4,7 +4,8 @@
 //
 // Two types, two owners:
 //   - Storage is passive I/O: it writes blocks, reads bytes back, hashes a piece against
-//     its SHA-1, punches a piece's bytes out of the files, measures disk use, finds what is
+//     what the torrent commits to (its SHA-1, or for a v2-only torrent the BEP 52 merkle
+//     root of its blocks against the file's piece layer: metainfo.PieceCheck), punches a piece's bytes out of the files, measures disk use, finds what is
 //     already on disk at start (Check) and reads and writes the resume file. It decides
 //     nothing and keeps no have set: its callers read only what they know is verified. It is
 //     safe for concurrent use by the swarm's disk workers, uploads and the mount's reads;

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"torrentfs/internal/testutil"
+	"torrentfs/metainfo"
 )
 
 // Full disk: a 1 MiB tmpfs mounted for this test (needs root and mount(2); skipped
@@ -24,7 +25,7 @@ func TestWriteDiskFull(t *testing.T) {
 		}
 	})
 	info, data := makeTorrent(t, "full", 64*kib, false, []fileSpec{{"x/big", 4 << 20, false}})
-	s, err := Open(dir, info, Options{Log: testutil.Log(t)})
+	s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{Log: testutil.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestOpenErrors(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "e", "g"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Open(dir, info, Options{})
+		_, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{})
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "e", "g")) {
 			t.Fatalf("Open: %v, want an error naming e/g", err)
 		}
@@ -70,7 +71,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Found at Open (the file is checked there) or at the first write.
-		s, err := Open(dir, info, Options{})
+		s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{})
 		if err == nil {
 			defer s.Close()
 			err = s.WriteBlock(0, 0, data[:16*kib])

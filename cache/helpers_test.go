@@ -58,7 +58,7 @@ func open(t testing.TB, dir string, info *metainfo.Info, opts Options) *Storage 
 	if opts.Log == nil {
 		opts.Log = testutil.Log(t)
 	}
-	s, err := Open(dir, info, opts)
+	s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -35,6 +35,12 @@ func (s *Storage) torrentID() string {
 	for _, p := range s.info.Pieces {
 		h.Write(p[:])
 	}
+	if s.info.Pieces == nil {
+		// A v2-only torrent: its files' pieces roots commit to the data as piece hashes do.
+		for _, f := range s.info.Files {
+			h.Write(f.PiecesRoot[:])
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

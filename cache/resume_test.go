@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"torrentfs/bitfield"
+	"torrentfs/metainfo"
 )
 
 func TestResumeFile(t *testing.T) {
@@ -124,7 +125,7 @@ func FuzzLoadState(f *testing.F) {
 	info, _ := makeTorrent(f, "z", 16*kib, true, []fileSpec{{"", 40 * kib, false}})
 	dir := f.TempDir()
 	state := filepath.Join(dir, "state")
-	s, err := Open(dir, info, Options{StateFile: state})
+	s, err := Open(dir, &metainfo.MetaInfo{Info: *info}, Options{StateFile: state})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -40,7 +40,8 @@ type Options struct {
 // are there (the owner's Ledger does) and serves whatever bytes the files hold; its callers
 // read only pieces they know to be verified and stored. Safe for concurrent use.
 type Storage struct {
-	info  *metainfo.Info
+	mi    *metainfo.MetaInfo // what pieces hash to (metainfo.PieceCheck)
+	info  *metainfo.Info     // &mi.Info: the geometry
 	dir   string
 	opts  Options
 	log   *logrus.Entry
@@ -53,12 +54,17 @@ type Storage struct {
 	closed atomic.Bool
 }
 
-// Open prepares storage for info under dir. It creates zero-length files (so a finished
-// download has every file) and fixes the size of existing files that are wrong, but writes
-// no data; call Check to find what is already there.
-func Open(dir string, info *metainfo.Info, opts Options) (*Storage, error) {
-	if info.PieceLength <= 0 || len(info.Pieces) == 0 && info.TotalLength > 0 {
+// Open prepares storage for mi's files under dir. It creates zero-length files (so a
+// finished download has every file) and fixes the size of existing files that are wrong, but
+// writes no data; call Check to find what is already there. mi must be able to verify every
+// piece (metainfo.MetaInfo.CheckVerifiable): a v2-only torrent needs its piece layers.
+func Open(dir string, mi *metainfo.MetaInfo, opts Options) (*Storage, error) {
+	info := &mi.Info
+	if info.PieceLength <= 0 {
 		return nil, fmt.Errorf("open storage for %q: bad geometry", info.Name)
+	}
+	if err := mi.CheckVerifiable(); err != nil {
+		return nil, fmt.Errorf("open storage for %q: %w", info.Name, err)
 	}
 	paths, err := filePaths(dir, info)
 	if err != nil {
@@ -78,6 +84,7 @@ func Open(dir string, info *metainfo.Info, opts Options) (*Storage, error) {
 		log = logrus.NewEntry(l)
 	}
 	s := &Storage{
+		mi:    mi,
 		info:  info,
 		dir:   dir,
 		opts:  opts,

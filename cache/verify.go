@@ -1,8 +1,6 @@
 package cache
 
 import (
-	"bytes"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"sync"
@@ -23,10 +21,11 @@ func getBuf(n int64) *[]byte {
 
 func putBuf(b *[]byte) { bufPool.Put(b) }
 
-// HashPiece reads piece back from disk and checks it against its SHA-1. Bytes never
-// written (a missing or short file) count as a mismatch; real I/O errors are returned. It
-// records nothing: the owner admits a matching piece to its Ledger, or discards a failed
-// one's bytes (Punch).
+// HashPiece reads piece back from disk and checks it against its hash: SHA-1 for a v1 or
+// hybrid torrent, for a v2-only one the BEP 52 merkle root of its file's part against the
+// piece layer (metainfo.PieceCheck). Bytes never written (a missing or short file) count
+// as a mismatch; real I/O errors are returned. It records nothing: the owner admits a
+// matching piece to its Ledger, or discards a failed one's bytes (Punch).
 func (s *Storage) HashPiece(piece int) (bool, error) {
 	if piece < 0 || piece >= s.info.NumPieces() {
 		return false, fmt.Errorf("verify piece %d: index out of range [0,%d)", piece, s.info.NumPieces())
@@ -43,10 +42,15 @@ func (s *Storage) HashPiece(piece int) (bool, error) {
 	return ok, nil
 }
 
-// hashPiece reads piece from disk and compares its SHA-1; bytes never written count as a
-// mismatch unless strict, real I/O errors are returned.
+// hashPiece reads the bytes of piece its check hashes and compares; bytes never written
+// count as a mismatch unless strict, real I/O errors are returned.
 func (s *Storage) hashPiece(piece int, strict bool) (bool, error) {
-	buf := getBuf(s.info.PieceSize(piece))
+	c, ok := s.mi.PieceCheck(piece)
+	if !ok {
+		return false, fmt.Errorf("piece %d has no hash to check", piece) // Open checked they all have
+	}
+	// A v2 piece's pad bytes past its file's end are not hashed, so not read.
+	buf := getBuf(c.Length)
 	defer putBuf(buf)
 	s.hashed.Add(1)
 	if err := s.readAt(*buf, s.info.PieceOffset(piece)); err != nil {
@@ -55,6 +59,5 @@ func (s *Storage) hashPiece(piece int, strict bool) (bool, error) {
 		}
 		return false, err
 	}
-	sum := sha1.Sum(*buf)
-	return bytes.Equal(sum[:], s.info.Pieces[piece][:]), nil
+	return c.Matches(*buf), nil
 }

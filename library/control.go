@@ -193,7 +193,7 @@ func (l *Library) Do(req Request) Response {
 		if err != nil {
 			return Response{Error: err.Error()}
 		}
-		return Response{Torrents: []Status{{Name: e.Name(), InfoHash: e.Hash.HexString(), Origin: e.Origin, State: "removed"}}}
+		return Response{Torrents: []Status{{Name: e.Name(), InfoHash: e.shown, Origin: e.Origin, State: "removed"}}}
 	}
 	return Response{Error: fmt.Sprintf("unknown operation %q", req.Op)}
 }

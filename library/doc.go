@@ -11,7 +11,8 @@
 // and checking storage, joining the swarm) is cmd's, reached through Engine.
 //
 // Who owns what:
-//   - Library.mu guards the entries by info-hash, their order, and each entry's name,
+//   - Library.mu guards the entries by info-hash (the swarm's: a v2-only torrent's v2 one,
+//     truncated), their order, and each entry's name,
 //     state, error, metainfo and started torrent. A magnet's entry is renamed once, from
 //     its link's display name to the torrent's own name, before View.Ready.
 //   - Each entry has one goroutine from Add until its torrent runs or fails: it fetches the

@@ -60,9 +60,13 @@ func (s State) String() string {
 
 // Entry is one torrent of the library. Hash, Origin and Magnet never change.
 type Entry struct {
+	// Hash names the torrent's swarm: its v1 info-hash, or a v2-only torrent's v2 one
+	// truncated to 20 bytes (metainfo.MetaInfo.SwarmHash).
 	Hash   metainfo.Hash
 	Origin string           // how it was added: a file name, "magnet", "watch:<file>"
 	Magnet *metainfo.Magnet // nil when added from a .torrent
+
+	shown string // the info-hash users see: v1 in hex, or a v2-only torrent's whole v2 one
 
 	lib     *Library
 	cancel  context.CancelFunc
@@ -151,16 +155,15 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 		if err := Transferable(mi); err != nil {
 			return nil, err
 		}
-		e.Hash, e.mi, e.state, name = mi.InfoHash, mi, Checking, mi.Info.Name
+		e.Hash, e.mi, e.state, name = mi.SwarmHash(), mi, Checking, mi.Info.Name
+		e.shown = shownHash(mi.InfoHash, mi.InfoHashV2)
 	case spec.Magnet != "":
 		m, err := metainfo.ParseMagnet(spec.Magnet)
 		if err != nil {
 			return nil, err
 		}
-		if err := MagnetTransferable(m); err != nil {
-			return nil, err
-		}
-		e.Hash, e.Magnet, e.state, name = m.InfoHash, m, Fetching, m.DisplayName
+		e.Hash, e.Magnet, e.state, name = m.SwarmHash(), m, Fetching, m.DisplayName
+		e.shown = shownHash(m.InfoHash, m.InfoHashV2)
 		if e.Origin == "" {
 			e.Origin = "magnet"
 		}
@@ -185,26 +188,29 @@ func (l *Library) Add(spec Spec) (*Entry, error) {
 	l.order = append(l.order, e)
 	l.mu.Unlock()
 	l.view.Added(e)
-	l.log.Infof("added %s (%s) from %s", e.name, e.Hash, e.Origin)
+	l.log.Infof("added %s (%s) from %s", e.name, e.shown, e.Origin)
 	go l.start(ctx, e)
 	return e, nil
 }
 
-// Transferable refuses what the engine cannot transfer yet: a v2-only torrent (BEP 52),
-// which has no v1 piece hashes. Hybrids are transferred as v1 torrents.
+// Transferable refuses a torrent whose pieces cannot all be verified: a v2-only torrent
+// (BEP 52) without the piece layers of its files longer than a piece. A .torrent file
+// carries them (metainfo.Parse checks that) and a magnet link's fetch asks peers for them,
+// so this guards the engine against a torrent put together some other way.
 func Transferable(mi *metainfo.MetaInfo) error {
-	if !mi.Info.Version.HasV1() {
-		return fmt.Errorf("%s is a v2-only torrent: v2-only torrents cannot be downloaded yet; a hybrid torrent can", mi.Info.Name)
+	if err := mi.CheckVerifiable(); err != nil {
+		return fmt.Errorf("cannot verify the data: %w", err)
 	}
 	return nil
 }
 
-// MagnetTransferable refuses a magnet link with only a v2 info-hash, for the same reason.
-func MagnetTransferable(m *metainfo.Magnet) error {
-	if !m.HasV1() {
-		return errors.New("magnet link has only a v2 info-hash (urn:btmh): v2-only torrents cannot be downloaded yet; a hybrid torrent's link (with urn:btih too) can")
+// shownHash is the info-hash users see for a torrent with v1 hash v1 and v2 hash v2 (zero
+// when absent): v1 in hex, or the whole v2 one when there is no v1 one.
+func shownHash(v1 metainfo.Hash, v2 metainfo.Hash256) string {
+	if v1 == (metainfo.Hash{}) {
+		return v2.HexString()
 	}
-	return nil
+	return v1.HexString()
 }
 
 // uniqueName is e's name: name (the info-hash when name is no valid file name), or
@@ -243,7 +249,7 @@ func (l *Library) start(ctx context.Context, e *Entry) {
 			l.fail(ctx, e, fmt.Errorf("fetch metadata: %w", err), log)
 			return
 		}
-		log.Infof("metadata of %s received: %d files, %.1f MiB", e.Hash, len(mi.Info.Files), float64(mi.Info.TotalLength)/(1<<20))
+		log.Infof("metadata of %s received: %d files, %.1f MiB", e.shown, len(mi.Info.Files), float64(mi.Info.TotalLength)/(1<<20))
 		l.mu.Lock()
 		e.mi, e.state = mi, Checking
 		if !e.removed {
@@ -278,8 +284,8 @@ func (l *Library) fail(ctx context.Context, e *Entry, err error, log *logrus.Ent
 	l.mu.Unlock()
 }
 
-// Find is the entry named key: its name, or its info-hash in hex (40 digits, or a prefix
-// of at least 8 that only one entry has).
+// Find is the entry named key: its name, or its info-hash in hex (all of it, or a prefix of
+// at least 8 digits that only one entry has; a v2-only torrent's is its v2 info-hash).
 func (l *Library) Find(key string) (*Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -296,7 +302,7 @@ func (l *Library) findLocked(key string) (*Entry, error) {
 	var found *Entry
 	if len(lk) >= 8 && isHex(lk) {
 		for _, e := range l.order {
-			if strings.HasPrefix(e.Hash.HexString(), lk) {
+			if strings.HasPrefix(e.shown, lk) {
 				if found != nil {
 					return nil, fmt.Errorf("%q %w: give more of the info-hash", key, ErrAmbiguous)
 				}
@@ -332,7 +338,7 @@ func (l *Library) Remove(key string, deleteData bool) (*Entry, error) {
 	l.unlinkLocked(e)
 	l.mu.Unlock()
 	l.stop(e, deleteData)
-	l.log.Infof("removed %s (%s)", e.Name(), e.Hash)
+	l.log.Infof("removed %s (%s)", e.Name(), e.shown)
 	return e, nil
 }
 
@@ -390,7 +396,8 @@ func (l *Library) Close() {
 
 // Status is an entry's state for listings (ls, the control socket).
 type Status struct {
-	Name     string  `json:"name"`
+	Name string `json:"name"`
+	// InfoHash is the v1 info-hash in hex, or for a v2-only torrent the v2 one (64 digits).
 	InfoHash string  `json:"infohash"`
 	Origin   string  `json:"origin"`
 	State    string  `json:"state"`
@@ -429,7 +436,7 @@ func (l *Library) Entries() []*Entry {
 func (e *Entry) Status() Status {
 	l := e.lib
 	l.mu.Lock()
-	s := Status{Name: e.name, InfoHash: e.Hash.HexString(), Origin: e.Origin, State: e.state.String()}
+	s := Status{Name: e.name, InfoHash: e.shown, Origin: e.Origin, State: e.state.String()}
 	if e.err != nil {
 		s.Error = e.err.Error()
 	}

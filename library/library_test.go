@@ -328,3 +328,55 @@ func TestWatcher(t *testing.T) {
 		t.Fatalf("after fixing a file: %q", got)
 	}
 }
+
+// A v2-only torrent and a link with only a v2 info-hash are added like any other: each is
+// known by its swarm's hash (the v2 one truncated) and listed, found and removed by the
+// whole v2 info-hash or a prefix of it; the same torrent's link is a duplicate.
+func TestAddV2Only(t *testing.T) {
+	l := New(stuckEngine{}, &recView{}, testutil.Log(t))
+	t.Cleanup(l.Close)
+	dir := filepath.Join(t.TempDir(), "set")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "a.bin"), make([]byte, 100<<10), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.bin"), []byte("b"), 0o644)
+	mi, b, err := metainfo.Create(context.Background(), dir, metainfo.CreateOptions{Version: metainfo.V2, PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Add(Spec{Torrent: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := mi.InfoHashV2.HexString()
+	if e.Hash != mi.InfoHashV2.Truncate() || e.Status().InfoHash != v2 {
+		t.Errorf("entry hash %s, listed as %q; want %s", e.Hash, e.Status().InfoHash, v2)
+	}
+	if _, err := l.Add(Spec{Magnet: mi.Magnet().String()}); !errors.Is(err, ErrExists) {
+		t.Errorf("its btmh link added beside it: %v", err)
+	}
+	for _, key := range []string{v2, v2[:8], v2[:40]} {
+		if got, err := l.Find(key); got != e {
+			t.Errorf("Find(%q) = %v, %v", key, got, err)
+		}
+	}
+	if _, err := l.Remove(v2, false); err != nil {
+		t.Fatal(err)
+	}
+	m, err := l.Add(Spec{Magnet: "magnet:?xt=urn:btmh:1220" + v2 + "&dn=set"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Hash != mi.InfoHashV2.Truncate() || m.Status().InfoHash != v2 || m.Name() != "set" {
+		t.Errorf("btmh link: hash %s, listed %q, name %q", m.Hash, m.Status().InfoHash, m.Name())
+	}
+
+	// A v2-only torrent missing a piece layer (not from a torrent file) is refused.
+	bare := *mi
+	bare.PieceLayers = nil
+	if err := Transferable(&bare); err == nil || !strings.Contains(err.Error(), "piece layer") {
+		t.Errorf("Transferable without piece layers: %v", err)
+	}
+	if err := Transferable(mi); err != nil {
+		t.Error(err)
+	}
+}

@@ -211,18 +211,18 @@ func (w *Watcher) forget(name string, wf *watched) {
 	w.log.Infof("%s is gone: torrent removed", name)
 }
 
-// specHash is the info-hash spec names.
+// specHash is the info-hash spec names (its swarm's: see Entry.Hash).
 func specHash(s Spec) (metainfo.Hash, error) {
 	if s.Torrent != nil {
 		mi, err := metainfo.Parse(s.Torrent)
 		if err != nil {
 			return metainfo.Hash{}, err
 		}
-		return mi.InfoHash, nil
+		return mi.SwarmHash(), nil
 	}
 	m, err := metainfo.ParseMagnet(s.Magnet)
 	if err != nil {
 		return metainfo.Hash{}, err
 	}
-	return m.InfoHash, nil
+	return m.SwarmHash(), nil
 }

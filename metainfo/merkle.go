@@ -174,20 +174,7 @@ func (t *FileTree) Verify(r HashRange, hashes []Hash256) error {
 	if len(hashes) != r.Length+r.NumProofHashes() {
 		return fmt.Errorf("%w: %d hashes, want %d", ErrHashProof, len(hashes), r.Length+r.NumProofHashes())
 	}
-	// The subtree of the base hashes, which fill it (Length is a power of two).
-	scratch := make([]Hash256, r.Length)
-	copy(scratch, hashes[:r.Length])
-	cur := merkleRoot(scratch, Hash256{}, r.Length)
-	k := bits.Len(uint(r.Length - 1))
-	h, idx := r.BaseLayer+k, r.Index>>k
-	for _, u := range hashes[r.Length:] {
-		if idx&1 == 0 {
-			cur = hashPair(cur, u)
-		} else {
-			cur = hashPair(u, cur)
-		}
-		h, idx = h+1, idx>>1
-	}
+	h, idx, cur := climb(r, hashes)
 	if h < t.pieceHeight {
 		return fmt.Errorf("%w: the proof stops at layer %d, below the piece layer %d", ErrHashProof, h, t.pieceHeight)
 	}
@@ -195,6 +182,86 @@ func (t *FileTree) Verify(r HashRange, hashes []Hash256) error {
 		return fmt.Errorf("%w: layer %d node %d", ErrHashProof, h, idx)
 	}
 	return nil
+}
+
+// climb hashes an answer to r (base hashes, then uncles) up: the base hashes' subtree root
+// (Length is a power of two), then one layer per uncle. It returns the layer and index of the
+// node it reaches, and that node.
+func climb(r HashRange, hashes []Hash256) (h, idx int, node Hash256) {
+	scratch := make([]Hash256, r.Length)
+	copy(scratch, hashes[:r.Length])
+	node = merkleRoot(scratch, Hash256{}, r.Length)
+	k := bits.Len(uint(r.Length - 1))
+	h, idx = r.BaseLayer+k, r.Index>>k
+	for _, u := range hashes[r.Length:] {
+		if idx&1 == 0 {
+			node = hashPair(node, u)
+		} else {
+			node = hashPair(u, node)
+		}
+		h, idx = h+1, idx>>1
+	}
+	return h, idx, node
+}
+
+// MaxLayerRequest is how many piece-layer hashes one of our requests asks for (see
+// PieceLayerRanges): libtorrent asks for as many, and a hashes message of them stays at
+// 16 KiB.
+const MaxLayerRequest = 512
+
+// PieceLayerRanges are the hash requests that together give the piece layer of a v2 file of
+// length bytes, longer than one piece of pieceLen (a power of two of at least BlockSize):
+// runs of up to MaxLayerRequest hashes of the layer, each with the uncles that take it up to
+// the pieces root, so that each answer is checked on its own (VerifyLayerRange). A torrent
+// that came as a magnet link has no piece layers: its peers give them this way.
+func PieceLayerRanges(length, pieceLen int64) []HashRange {
+	if length <= pieceLen || pieceLen < BlockSize || bits.OnesCount64(uint64(pieceLen)) != 1 {
+		return nil
+	}
+	height, pieceHeight := treeHeights(length, pieceLen)
+	width := 1 << (height - pieceHeight)
+	n := int((length + pieceLen - 1) / pieceLen)
+	size := min(width, MaxLayerRequest)
+	var out []HashRange
+	for i := 0; i < n; i += size {
+		out = append(out, HashRange{BaseLayer: pieceHeight, Index: i, Length: size, ProofLayers: height - pieceHeight - 1})
+	}
+	return out
+}
+
+// treeHeights are the layers above the leaves of the tree of a file of length bytes, and
+// the piece layer's (for a file longer than one piece).
+func treeHeights(length, pieceLen int64) (height, pieceHeight int) {
+	blocks := (length + BlockSize - 1) / BlockSize
+	return bits.Len64(uint64(blocks - 1)), bits.Len64(uint64(pieceLen/BlockSize)) - 1
+}
+
+// VerifyLayerRange checks a peer's answer to r, one of PieceLayerRanges(length, pieceLen),
+// against the file's pieces root, and returns the piece-layer hashes it gives: those of the
+// file's pieces r covers (the hashes of the padding past the last piece dropped).
+func VerifyLayerRange(root Hash256, length, pieceLen int64, r HashRange, hashes []Hash256) ([]Hash256, error) {
+	height, pieceHeight := treeHeights(length, pieceLen)
+	switch {
+	case length <= pieceLen || r.BaseLayer != pieceHeight || r.Length <= 0 || r.Length&(r.Length-1) != 0 ||
+		r.Index < 0 || r.Index%r.Length != 0 || r.Index+r.Length > 1<<(height-pieceHeight) || r.ProofLayers != height-pieceHeight-1:
+		return nil, fmt.Errorf("%w: not a request of the piece layer", ErrHashRange)
+	case len(hashes) != r.Length+r.NumProofHashes():
+		return nil, fmt.Errorf("%w: %d hashes, want %d", ErrHashProof, len(hashes), r.Length+r.NumProofHashes())
+	}
+	if h, idx, node := climb(r, hashes); h != height || idx != 0 || node != root {
+		return nil, fmt.Errorf("%w: the piece layer's hashes %d..%d do not reach the pieces root", ErrHashProof, r.Index, r.Index+r.Length)
+	}
+	n := int((length + pieceLen - 1) / pieceLen)
+	return append([]Hash256(nil), hashes[:max(0, min(r.Length, n-r.Index))]...), nil
+}
+
+// CheckPieceLayer checks a v2 file's piece layer (its pieces' hashes, concatenated) against
+// its pieces root, as Parse checks a torrent file's.
+func CheckPieceLayer(layer []byte, root Hash256, length, pieceLen int64) error {
+	if err := checkV2PieceLength(pieceLen); err != nil {
+		return err
+	}
+	return checkPieceLayer(layer, root, length, pieceLen)
 }
 
 // VerifyBlockHashes checks the answer to BlockRequest(p) and returns the hashes of the

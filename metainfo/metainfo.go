@@ -7,7 +7,11 @@
 // geometry: a hybrid's v1 file list (with its BEP 47 pad files) is that stream, and a v2-only
 // torrent gets the same layout with pad files so that each file starts on a piece boundary.
 // A v2 or hybrid torrent adds its v2 info-hash, each file's pieces root and the checked piece
-// layers; a v2-only one has no v1 piece hashes (Info.Pieces is nil).
+// layers; a v2-only one has no v1 piece hashes (Info.Pieces is nil) and no v1 info-hash: its
+// swarm is named by the v2 one truncated (SwarmHash), and its pieces are verified by the
+// merkle roots of their blocks against the piece layers (PieceCheck, verify.go). An info
+// dictionary alone (ParseInfo, from a magnet link) has no piece layers; PieceLayerRanges and
+// VerifyLayerRange are how peers' hash messages fill them in.
 //
 // Everything here is immutable once built: a *MetaInfo and its Info are safe to share between
 // goroutines without locking, and the package keeps no mutable state of its own. Every other

@@ -6,8 +6,8 @@ import (
 	"torrentfs/picker"
 )
 
-// Per-block release (BEP 52): a read of a hybrid torrent waiting for a piece does not have
-// to wait for the whole piece and its SHA-1. The loop asks a v2 peer for the block hashes
+// Per-block release (BEP 52): a read of a hybrid or v2-only torrent waiting for a piece does
+// not have to wait for the whole piece and its hash. The loop asks a v2 peer for the block hashes
 // of each piece under the read (hashes.go, checked against the torrent's piece layer),
 // has the disk workers hash each block of those pieces as they write it, and answers the
 // read once every block under its bytes is written and matches its hash, while the rest of
@@ -104,7 +104,7 @@ func (t *Torrent) checkBlock(i int, pb *pieceBlocks, b int, sum metainfo.Hash256
 		pb.ok.Set(b)
 		return
 	}
-	// The piece will fail its SHA-1 too; the sender is known, so only it is blamed.
+	// The piece will fail its hash too; the sender is known, so only it is blamed.
 	pb.bad, pb.badFrom = true, from
 	if p := t.peers.byKey[from]; p != nil {
 		t.ban(p, "sent a block that failed its v2 hash")

@@ -113,7 +113,7 @@ func TestDiskFullStopsDownloadThenResumes(t *testing.T) {
 // keptBytes checks the pieces stored under dir and returns the bytes of those that verify.
 func keptBytes(t *testing.T, mi *metainfo.MetaInfo, dir string) int64 {
 	t.Helper()
-	store, err := cache.Open(dir, &mi.Info, cache.Options{ReadOnly: true})
+	store, err := cache.Open(dir, mi, cache.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

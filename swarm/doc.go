@@ -29,7 +29,8 @@
 //     a socket.
 //   - The loop is the one owner of which pieces are on disk: its cache.Ledger decides
 //     admission, pins and eviction, the picker follows it, and the storage only executes.
-//     Disk writes, SHA-1 checks, hole punching and resume-file writes run in a few disk
+//     Disk writes, piece checks (SHA-1, or a v2-only torrent's SHA-256 merkle roots), hole
+//     punching and resume-file writes run in a few disk
 //     workers fed by the loop, which report back to it. Other goroutines see presence
 //     through Torrent.gen (atomics only the loop writes); reads of the mount ask the loop,
 //     which pins their pieces until the bytes are copied (torrent_cache.go).
@@ -42,8 +43,9 @@
 //     evict it on that member's loop until the members fit. It owns only its member set
 //     (under its mutex) and its clock (an atomic the members' ledgers stamp reads with).
 //   - BEP 52 hash requests (hashes.go) are loop-owned too: a hybrid torrent is in the client's
-//     map under both info-hashes, a connection that names the v2 one (or takes our v2 bit's
-//     offer) trades merkle hashes; the loop keeps our requests, the verified block hashes
+//     map under both info-hashes, a v2-only one under its truncated v2 info-hash alone (its
+//     name in handshakes, trackers, the DHT and LSD: Torrent.InfoHash); a connection that
+//     names the v2 one (or takes our v2 bit's offer) trades merkle hashes; the loop keeps our requests, the verified block hashes
 //     (v2State) and each peer's bounds, and a disk worker reads and hashes the piece a
 //     request below the piece layer needs (jobHashes). A peer whose hashes fail the proof is
 //     struck like one whose data fails.
@@ -59,7 +61,8 @@
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info
-//     dictionary under the fetch's mutex. A Torrent serves its info dictionary to peers
+//     dictionary under the fetch's mutex, and for a v2-only torrent (a link with only a
+//     btmh hash) the piece layers its connections then ask for (metadata_layers.go). A Torrent serves its info dictionary to peers
 //     from its loop (ut_metadata, advertised in our extension handshake).
 //   - Peer exchange (BEP 11, ut_pex, pex.go) runs on the loop too: each connection's PEX
 //     state (what we last told that peer, when it may hear from us or be heard next) is

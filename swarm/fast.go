@@ -51,7 +51,7 @@ func (t *Torrent) grantAllowedFast(p *peerConn) {
 		return
 	}
 	p.granted = make(map[uint32]bool)
-	for _, i := range wire.AllowedFastSet(allowedFastGrant, t.info.NumPieces(), p.addr.Addr(), t.mi.InfoHash) {
+	for _, i := range wire.AllowedFastSet(allowedFastGrant, t.info.NumPieces(), p.addr.Addr(), t.ih) {
 		if !t.ledger.Present(int(i)) {
 			continue
 		}

@@ -1,8 +1,9 @@
 package swarm
 
-// BEP 52 hash requests for hybrid torrents. A connection speaks v2 when the peer named the
-// truncated v2 info-hash or took our offer to switch to it (the v2 reserved bit); on such a
-// connection both sides may ask for merkle hashes of a file's tree.
+// BEP 52 hash requests for hybrid and v2-only torrents. A connection speaks v2 when the peer
+// named the truncated v2 info-hash or took our offer to switch to it (the v2 reserved bit);
+// every connection of a v2-only torrent does. On such a connection both sides may ask for
+// merkle hashes of a file's tree.
 //
 // Serving: a request below the piece layer needs the piece's block hashes, which a disk
 // worker reads and hashes (jobHashes); the loop then builds the answer with the uncles from
@@ -433,7 +434,7 @@ func (t *Torrent) failHashFetches(err error) {
 }
 
 // BlockHashes returns the SHA-256 hashes of piece's 16 KiB blocks (BEP 52 leaves), fetched
-// from a v2 peer and checked against the torrent's piece layer, for a hybrid torrent; see
+// from a v2 peer and checked against the torrent's piece layer, for a v2 or hybrid torrent; see
 // fetchBlockHashes. It runs on the loop.
 func (t *Torrent) BlockHashes(ctx context.Context, piece int) ([]metainfo.Hash256, error) {
 	type result struct {

@@ -49,7 +49,7 @@ func (fp *fakePeer) addr() netip.AddrPort {
 func (fp *fakePeer) serve(c net.Conn) {
 	var res wire.Reserved
 	res.SetFast(true)
-	if !answerHandshake(c, fp.mi.InfoHash, res) {
+	if !answerHandshake(c, fp.mi.SwarmHash(), res) {
 		return
 	}
 	var out []byte

@@ -64,7 +64,7 @@ func newClient(t *testing.T, cfg swarm.ClientConfig) *swarm.Client {
 // addTorrent opens storage under dir, checks it and adds the torrent to c.
 func addTorrent(t *testing.T, c *swarm.Client, mi *metainfo.MetaInfo, dir string, readOnly bool, cfg swarm.TorrentConfig) *swarm.Torrent {
 	t.Helper()
-	store, err := cache.Open(dir, &mi.Info, cache.Options{ReadOnly: readOnly})
+	store, err := cache.Open(dir, mi, cache.Options{ReadOnly: readOnly})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -47,10 +48,14 @@ const (
 
 // FetchMetadata gets the info dictionary of the magnet's torrent from peers (BEP 9): those
 // given, the magnet's x.pe peers and the ones its trackers return. It asks several peers
-// at once, spreads the 16 KiB pieces over them, checks the SHA-1 against the info-hash and
-// validates the dictionary; a peer that sends bad data is dropped and not dialed again. It
-// returns when the metadata is verified or ctx ends. Its connections are closed before it
-// returns: the torrent made from the result dials the peers again.
+// at once, spreads the 16 KiB pieces over them, checks the SHA-1 against the info-hash (for
+// a link with only a v2 info-hash, the SHA-256 against that, with the peers met under its
+// first 20 bytes) and validates the dictionary; a peer that sends bad data is dropped and
+// not dialed again. A v2-only torrent also needs the piece layers of its files longer than
+// a piece, which a torrent file carries beside the info dictionary: they are asked of the
+// same peers in BEP 52 hash requests, each answer checked against its file's pieces root.
+// It returns when the metadata is verified or ctx ends. Its connections are closed before
+// it returns: the torrent made from the result dials the peers again.
 //
 // trackers overrides the magnet's tr list when non-nil (empty: no trackers); the result's
 // announce list is the magnet's either way.
@@ -58,11 +63,14 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 	start := time.Now()
 	f := &fetch{
 		c:    c,
-		ih:   m.InfoHash,
-		log:  c.log.WithField("torrent", m.InfoHash.HexString()),
+		ih:   m.SwarmHash(),
+		log:  c.log.WithField("torrent", m.SwarmHash().HexString()),
 		asm:  make(map[int]*assembly),
 		done: make(chan struct{}),
 		wake: make(chan struct{}),
+	}
+	if !m.HasV1() {
+		f.v2 = m.InfoHashV2
 	}
 	if trackers == nil {
 		trackers = m.Trackers
@@ -95,7 +103,7 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 		go func() {
 			defer wg.Done()
 			first := true
-			src.Find(fctx, m.InfoHash, c.Port(), func(addrs []netip.AddrPort) {
+			src.Find(fctx, f.ih, c.Port(), func(addrs []netip.AddrPort) {
 				if first && len(addrs) > 0 {
 					first = false
 					f.log.Infof("first %d peers from %s after %s", len(addrs), src.Name, time.Since(start).Round(time.Millisecond))
@@ -151,7 +159,7 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 		select {
 		case <-f.done:
 			if f.err != nil {
-				return nil, fmt.Errorf("fetch metadata of %s: %w", m.InfoHash, f.err)
+				return nil, fmt.Errorf("fetch metadata of %s: %w", f.ih, f.err)
 			}
 			return f.metaInfo(m), nil
 		case addrs := <-found:
@@ -183,7 +191,7 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 				why += fmt.Sprintf("; last error: %v", lastErr)
 			}
 			return nil, fmt.Errorf("fetch metadata of %s: no peer sent the metadata within %s (%s): %w",
-				m.InfoHash, time.Since(start).Round(100*time.Millisecond), why, ctx.Err())
+				f.ih, time.Since(start).Round(100*time.Millisecond), why, ctx.Err())
 		}
 	}
 }
@@ -205,7 +213,8 @@ type sessionEnd struct {
 // fetch is the state shared by a fetch's connections.
 type fetch struct {
 	c   *Client
-	ih  metainfo.Hash
+	ih  metainfo.Hash // what peers are asked for: the v1 info-hash, else the truncated v2 one
+	v2  metainfo.Hash256
 	log *logrus.Entry
 
 	mu   sync.Mutex
@@ -215,6 +224,8 @@ type fetch struct {
 	info *metainfo.Info
 	raw  []byte
 	err  error // the metadata matched the info-hash but is no valid info dictionary
+	// A v2-only torrent's piece layers, once the info dictionary is in (fetchLayers).
+	layers *layerFetch
 }
 
 // assembly gathers the pieces of metadata of one claimed size.
@@ -239,7 +250,21 @@ func metadataPieceSize(size, piece int) int {
 
 // metaInfo builds the torrent from the verified metadata and the magnet's links.
 func (f *fetch) metaInfo(m *metainfo.Magnet) *metainfo.MetaInfo {
-	mi := &metainfo.MetaInfo{Info: *f.info, InfoBytes: f.raw, InfoHash: f.ih, URLList: m.WebSeeds}
+	mi := &metainfo.MetaInfo{Info: *f.info, InfoBytes: f.raw, URLList: m.WebSeeds}
+	if m.HasV1() {
+		mi.InfoHash = m.InfoHash
+	} else {
+		// Found by its v2 hash, which the SHA-256 matched: a v2-only torrent, or a hybrid.
+		mi.InfoHashV2 = m.InfoHashV2
+		if f.info.Version.HasV1() {
+			mi.InfoHash = sha1.Sum(f.raw)
+		}
+	}
+	if f.layers != nil {
+		f.mu.Lock() // sessions may still be winding down
+		mi.PieceLayers = f.layers.result()
+		f.mu.Unlock()
+	}
 	for _, u := range m.Trackers {
 		mi.AnnounceList = append(mi.AnnounceList, []string{u})
 	}
@@ -360,6 +385,7 @@ func badPeer(format string, args ...any) error {
 func (f *fetch) session(ctx context.Context, addr netip.AddrPort) (ban bool, err error) {
 	var r wire.Reserved
 	r.SetExtended(true)
+	r.SetV2(!f.v2.IsZero()) // as a v2-only torrent's connections do
 	conn, hs, err := f.c.dial(ctx, addr, wire.Handshake{Reserved: r, InfoHash: f.ih, PeerID: f.c.peerID})
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
@@ -419,7 +445,7 @@ func (s *metaSession) run(ctx context.Context, hs wire.Handshake) error {
 	for {
 		piece, wake, done := s.f.next(s.addr, s.size)
 		if done {
-			return nil
+			return s.fetchLayers(ctx)
 		}
 		if piece < 0 {
 			select {
@@ -568,6 +594,15 @@ func (f *fetch) wakeAll() {
 	f.wake = make(chan struct{})
 }
 
+// matches tells whether raw is the info dictionary the fetch is for: its SHA-1 is the v1
+// info-hash, or, for a link with only a v2 one, its SHA-256 is that.
+func (f *fetch) matches(raw []byte) bool {
+	if !f.v2.IsZero() {
+		return sha256.Sum256(raw) == f.v2
+	}
+	return sha1.Sum(raw) == f.ih
+}
+
 // put stores a piece from the peer at addr and, once the assembly is whole, verifies it.
 // An errBadPeer names a liar.
 func (f *fetch) put(addr netip.AddrPort, size, piece, total int, data []byte) error {
@@ -594,7 +629,7 @@ func (f *fetch) put(addr netip.AddrPort, size, piece, total int, data []byte) er
 		}
 	}
 	raw := bytes.Join(a.pieces, nil)
-	if sha1.Sum(raw) == f.ih {
+	if f.matches(raw) {
 		info, err := metainfo.ParseInfo(raw)
 		if err != nil {
 			// Nobody can send better: the info-hash itself names this dictionary.
@@ -602,8 +637,11 @@ func (f *fetch) put(addr netip.AddrPort, size, piece, total int, data []byte) er
 		} else {
 			f.raw, f.info = raw, info
 			f.log.Infof("got the metadata (%d bytes) of %q", size, info.Name)
+			f.layers = newLayerFetch(f.v2, info)
 		}
-		close(f.done)
+		if f.layers == nil || f.layers.complete() {
+			close(f.done)
+		}
 		f.wakeAll()
 		return nil
 	}

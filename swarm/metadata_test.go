@@ -179,6 +179,7 @@ type metaPeer struct {
 	ih     metainfo.Hash
 	size   int
 	answer func(piece int) wire.MetadataMessage
+	hashes func(h wire.HashRequestFields) []byte // answers hash requests when set (nil: none)
 	gate   func()
 	conns  atomic.Int32 // connections accepted
 	closed atomic.Int32 // connections the engine hung up
@@ -214,6 +215,16 @@ func (mp *metaPeer) serve(c net.Conn) {
 				mp.closed.Add(1)
 			}
 			return
+		}
+		if m.ID == wire.HashRequest && !m.Keepalive && mp.hashes != nil {
+			h, err := wire.ParseHashRequest(m.Payload)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(mp.hashes(h)); err != nil {
+				return
+			}
+			continue
 		}
 		if m.ID != wire.Extended {
 			continue

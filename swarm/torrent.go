@@ -92,7 +92,8 @@ type Torrent struct {
 	cancelAnnounce context.CancelFunc // stops the announcer and the peer sources
 	fromSources    []atomic.Int64     // peers each of disc.sources reported
 	disc           discovery          // the client's peer sources and DHT port, when added
-	v2ih           metainfo.Hash      // a hybrid's truncated v2 info-hash, which peers may name too; zero otherwise
+	ih             metainfo.Hash      // the swarm's name: the v1 info-hash, or a v2-only torrent's truncated v2 one (metainfo.SwarmHash)
+	v2ih           metainfo.Hash      // the truncated v2 info-hash of a v2 or hybrid torrent (a hybrid's peers may name either); zero for v1
 
 	// loop-owned
 	pk            *picker.Picker
@@ -187,8 +188,9 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		t.disc = discovery{externalIP: t.disc.externalIP} // BEP 27: a private torrent's peers come from its trackers only
 	}
 	t.blockPool.New = func() any { b := make([]byte, 0, metainfo.BlockSize); return &b }
-	if mi.Info.Version == metainfo.Hybrid {
-		t.v2ih = mi.InfoHashV2.Truncate()
+	t.ih = mi.SwarmHash()
+	if mi.Info.Version.HasV2() && !mi.InfoHashV2.IsZero() {
+		t.v2ih = mi.InfoHashV2.Truncate() // for a v2-only torrent, t.ih too
 	}
 	t.v2.init(mi, t.v2ih != (metainfo.Hash{}))
 	t.disk.init()
@@ -225,17 +227,18 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		c.mu.Unlock()
 		return nil, errors.New("add torrent: client is closed")
 	}
-	if _, dup := c.torrents[mi.InfoHash]; dup {
+	if _, dup := c.torrents[t.ih]; dup {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("add torrent: %s is already added", mi.InfoHash)
+		return nil, fmt.Errorf("add torrent: %s is already added", t.ih)
 	}
 	if _, dup := c.torrents[t.v2ih]; dup && t.v2ih != (metainfo.Hash{}) {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("add torrent: v2 info-hash %s is already added", mi.InfoHashV2)
 	}
-	c.torrents[mi.InfoHash] = t
+	c.torrents[t.ih] = t
 	if t.v2ih != (metainfo.Hash{}) {
-		// A hybrid answers on both info-hashes: v2 peers name the truncated SHA-256 one.
+		// A hybrid answers on both info-hashes: v2 peers name the truncated SHA-256 one
+		// (a v2-only torrent's only one).
 		c.torrents[t.v2ih] = t
 	}
 	c.mu.Unlock()
@@ -268,7 +271,7 @@ func (t *Torrent) startAnnouncer(ctx context.Context) {
 	rand.Read(key[:])
 	t.announcer = tracker.NewAnnouncer(tracker.AnnouncerConfig{
 		Tiers:     tiers,
-		InfoHash:  t.mi.InfoHash,
+		InfoHash:  t.ih,
 		PeerID:    t.c.peerID,
 		Port:      t.c.Port(),
 		IP:        t.c.cfg.AnnounceIP,
@@ -311,7 +314,7 @@ func (t *Torrent) startSources(ctx context.Context) {
 		go func() {
 			defer t.wg.Done()
 			log := t.log.WithField("source", src.Name)
-			src.Find(ctx, t.mi.InfoHash, t.c.Port(), func(addrs []netip.AddrPort) {
+			src.Find(ctx, t.ih, t.c.Port(), func(addrs []netip.AddrPort) {
 				if len(addrs) == 0 {
 					return
 				}
@@ -338,7 +341,7 @@ func (t *Torrent) Close() error {
 			t.cancelAnnounce()
 		}
 		t.c.mu.Lock()
-		for _, ih := range []metainfo.Hash{t.mi.InfoHash, t.v2ih} {
+		for _, ih := range []metainfo.Hash{t.ih, t.v2ih} {
 			if t.c.torrents[ih] == t {
 				delete(t.c.torrents, ih)
 			}
@@ -354,8 +357,9 @@ func (t *Torrent) Close() error {
 	return nil
 }
 
-// InfoHash is the torrent's info-hash.
-func (t *Torrent) InfoHash() metainfo.Hash { return t.mi.InfoHash }
+// InfoHash is the 20 bytes that name the torrent's swarm: its v1 info-hash, or a v2-only
+// torrent's v2 one truncated (metainfo.MetaInfo.SwarmHash).
+func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
 
 // Info is the torrent's info dictionary.
 func (t *Torrent) Info() *metainfo.Info { return t.info }
@@ -415,9 +419,10 @@ func (t *Torrent) ourHandshake() wire.Handshake {
 	r.SetFast(true)
 	r.SetExtended(true)
 	r.SetDHT(t.disc.dhtPort != 0)
-	// BEP 52: a hybrid offers to switch to v2; a peer that takes it answers with the v2 hash.
+	// BEP 52: a hybrid offers to switch to v2 (a peer that takes it answers with the v2
+	// hash); a v2-only torrent, named by its v2 hash, sets the bit too.
 	r.SetV2(t.v2ih != metainfo.Hash{})
-	return wire.Handshake{Reserved: r, InfoHash: t.mi.InfoHash, PeerID: t.c.peerID}
+	return wire.Handshake{Reserved: r, InfoHash: t.ih, PeerID: t.c.peerID}
 }
 
 // answerHandshake is our reply to a peer's handshake that named ih with reserved bits r:

@@ -112,10 +112,7 @@ func parseInfoHash(s string) ([20]byte, error) {
 		if err != nil {
 			return [20]byte{}, err
 		}
-		if !m.HasV1() {
-			return m.InfoHashV2.Truncate(), nil // v2 swarms meet under the truncated hash (BEP 52)
-		}
-		return m.InfoHash, nil
+		return m.SwarmHash(), nil // a v2 swarm meets under the truncated hash (BEP 52)
 	}
 	h, err := metainfo.ParseHash(s)
 	if err != nil {

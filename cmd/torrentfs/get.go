@@ -65,7 +65,7 @@ func setupGet(fs *flag.FlagSet) func([]string) error {
 		if err != nil {
 			return err
 		}
-		log.Infof("downloading %s (%s) to %s", mi.Info.Name, mi.InfoHash, dataPath(*out, mi.Info.Name))
+		log.Infof("downloading %s (%s) to %s", mi.Info.Name, hashText(mi.InfoHash, mi.InfoHashV2), dataPath(*out, mi.Info.Name))
 		sctx, stopStatus := context.WithCancel(ctx)
 		go statusLine(sctx, os.Stderr, t)
 		if err := waitComplete(ctx, t); err != nil {

@@ -67,7 +67,7 @@ func (le *libEngine) FetchMetadata(ctx context.Context, m *metainfo.Magnet) (*me
 			trackers = append(trackers, tier...)
 		}
 	}
-	le.log.Infof("fetching metadata of %s...", m.InfoHash)
+	le.log.Infof("fetching metadata of %s...", hashText(m.InfoHash, m.InfoHashV2))
 	return le.e.FetchMetadata(ctx, m, cfg.Peers, trackers)
 }
 
@@ -78,7 +78,7 @@ func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metain
 	if _, err := windowFor(le.cacheSize, &mi.Info); err != nil {
 		return nil, err
 	}
-	dir, err := torrentCacheDir(le.cacheDir, mi.InfoHash)
+	dir, err := torrentCacheDir(le.cacheDir, mi.SwarmHash())
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +107,12 @@ func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metain
 		store.Close()
 		return nil, err
 	}
-	tlog.Infof("started %s (%s); cache %s holds %d of %d pieces", mi.Info.Name, mi.InfoHash, dir, have.Count(), mi.Info.NumPieces())
+	tlog.Infof("started %s (%s); cache %s holds %d of %d pieces", mi.Info.Name, hashText(mi.InfoHash, mi.InfoHashV2), dir, have.Count(), mi.Info.NumPieces())
 	return &library.Started{T: t, Dir: dir, Close: func() { store.Close() }}, nil
 }
 
-// torrentCacheDir is <base>/<infohash>, base defaulting to $XDG_CACHE_HOME/torrentfs.
+// torrentCacheDir is <base>/<infohash> (the swarm's: a v2-only torrent's truncated v2 one),
+// base defaulting to $XDG_CACHE_HOME/torrentfs.
 func torrentCacheDir(base string, ih metainfo.Hash) (string, error) {
 	if base == "" {
 		return defaultCacheDir(ih)
@@ -200,11 +201,7 @@ func (v *libView) logSessions(log *logrus.Entry) {
 // .torrent file read here (so the process serving the library need not see the path).
 func readSpec(arg string) (library.Spec, error) {
 	if metainfo.IsMagnet(arg) {
-		m, err := metainfo.ParseMagnet(arg)
-		if err != nil {
-			return library.Spec{}, err
-		}
-		if err := library.MagnetTransferable(m); err != nil {
+		if _, err := metainfo.ParseMagnet(arg); err != nil {
 			return library.Spec{}, err
 		}
 		return library.Spec{Magnet: arg, Origin: "magnet"}, nil

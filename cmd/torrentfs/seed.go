@@ -82,8 +82,8 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 			if first == nil {
 				first = t
 			}
-			log.Infof("seeding %s (%s) on %s", s.mi.Info.Name, s.mi.InfoHash, c.Addr())
-			fmt.Fprintf(cmdStdout, "seeding %s on port %d\n", s.mi.InfoHash, c.Port())
+			log.Infof("seeding %s (%s) on %s", s.mi.Info.Name, hashText(s.mi.InfoHash, s.mi.InfoHashV2), c.Addr())
+			fmt.Fprintf(cmdStdout, "seeding %s on port %d\n", hashText(s.mi.InfoHash, s.mi.InfoHashV2), c.Port())
 		}
 		if len(all) == 1 {
 			go statusLine(ctx, os.Stderr, first)

@@ -213,9 +213,6 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	if err != nil {
 		return nil, err
 	}
-	if err := library.MagnetTransferable(m); err != nil {
-		return nil, err
-	}
 	cfg, err := ef.torrentConfig(nil)
 	if err != nil {
 		return nil, err
@@ -245,6 +242,15 @@ func loadTorrent(ctx context.Context, arg string, c *swarm.Client, ef *engineFla
 	return mi, library.Transferable(mi)
 }
 
+// hashText is the info-hash a user knows a torrent by: its v1 one, or a v2-only torrent's v2
+// one (v1 is the zero hash when absent).
+func hashText(v1 metainfo.Hash, v2 metainfo.Hash256) string {
+	if v1 == (metainfo.Hash{}) {
+		return v2.HexString()
+	}
+	return v1.HexString()
+}
+
 // openStorage opens a torrent's storage under dir and verifies what is already there, with
 // a progress bar on a terminal. An interrupt during the check returns context.Canceled,
 // which run turns into a quiet exit.
@@ -259,7 +265,7 @@ func openStorage(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts ca
 // openChecked opens a torrent's storage under dir and verifies what is already there,
 // reporting the pieces checked to progress.
 func openChecked(ctx context.Context, dir string, mi *metainfo.MetaInfo, opts cache.Options, progress func(done, total int)) (*cache.Storage, bitfield.Bitfield, error) {
-	store, err := cache.Open(dir, &mi.Info, opts)
+	store, err := cache.Open(dir, mi, opts)
 	if err != nil {
 		return nil, bitfield.Bitfield{}, err
 	}

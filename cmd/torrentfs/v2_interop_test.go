@@ -34,18 +34,29 @@ import (
 // --hybrid` and the given piece size (e.g. "64K").
 func hybridSet(t *testing.T, files map[string]int64, piece string, seed uint64) (src, torrent string, mi *metainfo.MetaInfo) {
 	t.Helper()
+	return createdSet(t, "--hybrid", metainfo.Hybrid, files, piece, seed)
+}
+
+// v2OnlySet is hybridSet with `create --v2`: a v2-only torrent.
+func v2OnlySet(t *testing.T, files map[string]int64, piece string, seed uint64) (src, torrent string, mi *metainfo.MetaInfo) {
+	t.Helper()
+	return createdSet(t, "--v2", metainfo.V2, files, piece, seed)
+}
+
+func createdSet(t *testing.T, flag string, want metainfo.Version, files map[string]int64, piece string, seed uint64) (src, torrent string, mi *metainfo.MetaInfo) {
+	t.Helper()
 	src = t.TempDir()
 	testpeers.WriteFiles(t, filepath.Join(src, "set"), files, seed)
 	torrent = filepath.Join(t.TempDir(), "set.torrent")
-	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", piece, "-o", torrent, filepath.Join(src, "set")); code != 0 {
-		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
+	if _, stderr, code := runCmd(t, "create", flag, "--piece-size", piece, "-o", torrent, filepath.Join(src, "set")); code != 0 {
+		t.Fatalf("create %s: exit %d: %s", flag, code, stderr)
 	}
 	mi, err := metainfo.Load(torrent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mi.Info.Version != metainfo.Hybrid {
-		t.Fatalf("create --hybrid made a %s torrent", mi.Info.Version)
+	if mi.Info.Version != want {
+		t.Fatalf("create %s made a %s torrent", flag, mi.Info.Version)
 	}
 	return src, torrent, mi
 }
@@ -57,6 +68,16 @@ var hybridFiles = map[string]int64{
 	"docs/c.bin": 300 << 10,
 	"empty":      0,
 	"d.bin":      1 << 20,
+}
+
+// v2OnlyFiles has, with 64 KiB pieces, files smaller than a piece, of exactly one piece, of
+// several pieces with a short last one, and an empty one.
+var v2OnlyFiles = map[string]int64{
+	"a.bin":        700<<10 + 3,
+	"docs/b.txt":   5000,
+	"docs/one.bin": 64 << 10,
+	"empty":        0,
+	"d.bin":        1 << 20,
 }
 
 // peerConnectedV2 matches our debug line for a connection of a hybrid that switched to v2.
@@ -417,4 +438,103 @@ func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
 		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
 	})
+}
+
+// checkQBitSeesV2Only checks that qBittorrent took the torrent as v2-only: no v1 info-hash,
+// our v2 one, and its id the v2 one truncated.
+func checkQBitSeesV2Only(t *testing.T, q *testpeers.QBittorrent, mi *metainfo.MetaInfo) {
+	t.Helper()
+	tr := qbitTorrent(t, q)
+	t.Logf("qBittorrent's torrent: %+v", tr)
+	if tr.InfoHashV1 != "" || tr.InfoHashV2 != mi.InfoHashV2.HexString() || tr.Hash != mi.InfoHashV2.Truncate().HexString() {
+		t.Errorf("qBittorrent sees info-hashes v1 %q v2 %q (id %q), want none and %s", tr.InfoHashV1, tr.InfoHashV2, tr.Hash, mi.InfoHashV2.HexString())
+	}
+}
+
+// mountCmp compares each file under want with the file of the same path under the mount
+// dir, by cmp run as a child process.
+func mountCmp(t *testing.T, want, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.Walk(want, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(want, p)
+		sh(t, "cmp '"+p+"' '"+filepath.Join(dir, rel)+"'")
+		n++
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("compared %d files: %v", n, err)
+	}
+}
+
+// qBittorrent downloads a v2-only torrent made by `create --v2` from our seeder: it dials us
+// with the truncated v2 info-hash (inside MSE, which names the torrent by that hash too) and
+// every piece it gets passes its merkle check.
+func TestQBittorrentGetsV2OnlyFromOurSeed(t *testing.T) {
+	testutil.Need(t, "qbittorrent-nox")
+	src, torrent, mi := v2OnlySet(t, v2OnlyFiles, "64K", 31)
+	addr := "127.0.0.1:" + strconv.Itoa(testpeers.FreePort(t, "127.0.0.1"))
+	seed := testutil.Start(t, torrentfsBin(t), "seed", "--no-dht", "--no-lsd", "--no-port-map", "--no-trackers",
+		"--log-level", "debug", "--listen", addr, "--data", src, torrent)
+	testutil.WaitListening(t, addr, 10*time.Second)
+
+	q := testpeers.StartQBittorrent(t, "127.0.0.51")
+	out := t.TempDir()
+	q.AddTorrent(t, torrent, out)
+	addQBitPeers(t, q, addr)
+	waitQBitComplete(t, q, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
+	checkQBitSeesV2Only(t, q, mi)
+	testutil.WaitFor(t, 5*time.Second, "our log of a v2 connection", func() bool { return peerConnectedV2.MatchString(seed.Stderr()) })
+	t.Logf("our seeder's connections: %q", peerConnectedLines(seed.Stderr()))
+}
+
+// We fetch a v2-only torrent from a qBittorrent seeder: `get` of its .torrent (MSE
+// preferred, our default, and plaintext) and of its btmh link alone (the info dictionary by
+// ut_metadata, checked by SHA-256; the piece layers by hash requests qBittorrent answers);
+// and a mount of each, whose files cmp equal to the data.
+func TestGetAndMountV2OnlyFromQBittorrent(t *testing.T) {
+	testutil.Need(t, "qbittorrent-nox")
+	src, torrent, mi := v2OnlySet(t, v2OnlyFiles, "64K", 32)
+	q := testpeers.StartQBittorrent(t, "127.0.0.52")
+	q.AddTorrent(t, torrent, src)
+	q.WaitSeeding(t, 60*time.Second)
+	q.WaitHandshake(t, "127.0.0.52", mi.InfoHashV2.Truncate(), 20*time.Second)
+	checkQBitSeesV2Only(t, q, mi)
+	peer := fmt.Sprintf("127.0.0.52:%d", q.Port)
+	link := mi.Magnet().String()
+
+	for _, c := range []struct{ name, arg, enc string }{
+		{"get torrent encryption prefer", torrent, "prefer"},
+		{"get torrent encryption off", torrent, "off"},
+		{"get btmh link", link, "prefer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			log := runGet(t, "--no-trackers", "--log-level", "debug", "--encryption", c.enc, "--peer", peer, "--out", out, c.arg)
+			testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
+			if !peerConnectedV2.MatchString(log) {
+				t.Errorf("no v2 connection: %q", peerConnectedLines(log))
+			}
+			if c.arg == link && !strings.Contains(log, "got the piece layers") {
+				t.Errorf("the piece layers did not come from qBittorrent:\n%s", log)
+			}
+		})
+	}
+	for how, arg := range map[string]string{"torrent": torrent, "btmh link": link} {
+		t.Run("mount "+how, func(t *testing.T) {
+			testutil.NeedFUSE(t)
+			mnt := filepath.Join(t.TempDir(), "m")
+			m := mountAt(t, arg, mnt, "--log-level", "debug", "--peer", peer, "--cache-dir", t.TempDir())
+			waitFiles(t, filepath.Join(mnt, "set"), 60*time.Second)
+			mountCmp(t, filepath.Join(src, "set"), filepath.Join(mnt, "set"))
+			mountSums(t, filepath.Join(src, "set"), filepath.Join(mnt, "set"))
+			if !peerConnectedV2.MatchString(m.Stderr()) {
+				t.Errorf("the mount's connection is not v2: %q", peerConnectedLines(m.Stderr()))
+			}
+		})
+	}
 }
