@@ -29,8 +29,8 @@ type Control interface {
 	// Add adds the torrent of a .torrent file's bytes or of a magnet link (a.Torrent or
 	// a.Magnet, already checked to parse) and returns its name and info-hash. It returns
 	// at once; the torrent starts in the background. An error wrapping ErrExists means
-	// the torrent is there already; ErrInvalid, that it cannot be added (e.g. a v2-only
-	// torrent).
+	// the torrent is there already; ErrInvalid, that it cannot be added (e.g. a torrent
+	// whose pieces cannot be verified).
 	Add(ctx context.Context, a AddRequest) (name string, h metainfo.Hash, err error)
 	// Remove stops the torrent named key (its name, or its info-hash in hex, as torrentfs
 	// rm takes it), deleting its cache too with deleteCache. An error wrapping

@@ -96,14 +96,12 @@ func (e kindError) Error() string   { return e.err.Error() }
 func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // checkSpec refuses what the library would take but could not run here: a torrent or
-// link that does not parse, a v2-only one, pieces too large for --cache-size.
+// link that does not parse, one whose pieces cannot be verified, pieces too large for
+// --cache-size.
 func checkSpec(spec library.Spec, cacheSize int64) error {
 	if spec.Torrent == nil {
-		m, err := metainfo.ParseMagnet(spec.Magnet)
-		if err != nil {
-			return err
-		}
-		return library.MagnetTransferable(m)
+		_, err := metainfo.ParseMagnet(spec.Magnet)
+		return err
 	}
 	mi, err := metainfo.Parse(spec.Torrent)
 	if err != nil {
