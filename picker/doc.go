@@ -8,7 +8,8 @@
 //   - per-piece availability: how many connected peers have each piece, kept in buckets so
 //     the rarest piece is found without a scan over all pieces;
 //   - for each started ("partial") piece, which blocks are received, which are requested and
-//     from whom since when (at most maxCopies, three, copies of one request), and which
+//     from whom since when (at most maxCopies, three, copies of one request, and one more
+//     for a reserved peer), and which
 //     are free;
 //   - per peer: what it has, its outstanding requests, its measured rate, whether it choked us;
 //   - the wants of the readers (owners), each a list of piece ranges with a due time.

@@ -28,7 +28,7 @@ func FuzzOps(f *testing.F) {
 		}
 		var picked []Request
 		for len(ops) > 0 {
-			op, id := next()%17, PeerID(next()%4)
+			op, id := next()%18, PeerID(next()%4)
 			arg := next()
 			now = now.Add(time.Duration(arg) * 100 * time.Millisecond)
 			switch op {
@@ -83,6 +83,10 @@ func FuzzOps(f *testing.F) {
 				}
 				p.PeerBitfield(id, b)
 				p.PeerRate(id, float64(arg)*1000)
+			case 17:
+				for _, b := range p.SetReserved(id, arg%2 == 0) {
+					p.Cancelled(id, b)
+				}
 			}
 			checkInvariants(t, p)
 		}

@@ -21,13 +21,26 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 			return nil
 		}
 		out, _ := p.pickDue(id, pr, 1, now, nil)
-		if p.background && len(out) == 0 {
+		if p.background && !pr.reserved && len(out) == 0 {
 			out = p.pickRarest(id, pr, 1, now, out)
 		}
 		return out
 	}
 	var out []Block
 	out, streaming := p.pickDue(id, pr, limit, now, out)
+	if pr.reserved {
+		// One background block now and then keeps a rate-limited peer's quota topped up
+		// (reserve.go); none while it has anything outstanding.
+		if p.background && len(pr.out) == 0 && len(out) < limit && !now.Before(pr.trickleAt) {
+			n := len(out)
+			out = p.pickPartial(id, pr, n+1, now, out)
+			out = p.pickRarest(id, pr, n+1, now, out)
+			if len(out) > n {
+				pr.trickleAt = now.Add(reserveTrickle)
+			}
+		}
+		return out
+	}
 	if p.background {
 		bl := limit
 		switch {
@@ -79,7 +92,7 @@ func (p *Picker) PickAllowedFast(id PeerID, limit int, now time.Time) []Block {
 	pr.onlyAllowed = true
 	defer func() { pr.onlyAllowed = false }()
 	out, _ := p.pickDue(id, pr, limit, now, nil)
-	if p.background {
+	if p.background && !pr.reserved {
 		out = p.pickPartial(id, pr, limit, now, out)
 		out = p.pickRarest(id, pr, limit, now, out)
 	}
@@ -253,7 +266,9 @@ func rate(pr *peer) float64 {
 // the asking peer: it is ready now, the others may not be. This spreads a piece over idle
 // peers by rate and keeps a slow peer off it while faster peers will have room soon.
 func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
-	if p.naiveDue {
+	if p.naiveDue || pr.reserved {
+		// A reserved peer has nothing queued and, if rate-limited, quota in hand: it takes
+		// what it can.
 		return min(k, free)
 	}
 	type lane struct{ rate, queued, rtt float64 }
@@ -311,7 +326,7 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 			break
 		}
 		bs := &ps.blocks[bi]
-		if bs.got || bs.n == 0 || int(bs.n) >= maxCopies || bs.holds(id) {
+		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(blocking && pr.reserved && int(bs.n) == maxCopies) {
 			continue
 		}
 		if blocking {

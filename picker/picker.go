@@ -95,6 +95,10 @@ type peer struct {
 	// queue ahead of the request at the peer's rate, seen in the current window.
 	rtt, nextRTT  time.Duration
 	rttWindowEnds time.Time
+	// reserved peers get due blocks only, and a background block at most every
+	// reserveTrickle (reserve.go), the next at trickleAt.
+	reserved  bool
+	trickleAt time.Time
 }
 
 type blockKey struct{ piece, block int32 }

@@ -15,8 +15,8 @@ type pieceState struct {
 
 type blockState struct {
 	got  bool
-	n    uint8 // requests outstanding, in reqs[:n]
-	reqs [maxCopies]reqSlot
+	n    uint8                  // requests outstanding, in reqs[:n]
+	reqs [maxCopies + 1]reqSlot // the one past maxCopies is a reserved peer's (reserve.go)
 }
 
 // holds tells whether the peer has a request out for the block.
@@ -154,7 +154,7 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 		}
 	}
 	bs.n = 0
-	bs.reqs = [maxCopies]reqSlot{}
+	bs.reqs = [maxCopies + 1]reqSlot{}
 	return cancel, ps.got == len(ps.blocks), true
 }
 

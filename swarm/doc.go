@@ -23,7 +23,8 @@
 //     to it through channels: peer goroutines send decoded messages, disk workers send
 //     results, public methods send closures to run on the loop (named methods, listed in
 //     torrent_cache.go and torrent_stream.go). Replies go out on channels of capacity one
-//     or by closing a channel, so the loop never blocks answering.
+//     or by closing a channel, so the loop never blocks answering. The loop also owns the
+//     peer reserved for due blocks while a reader is about (reserve.go).
 //   - Each connection has a reader goroutine (decode, hand to the loop) and a writer
 //     goroutine (drain a queue guarded by the connection's mutex) so the loop never waits on
 //     a socket.

@@ -113,6 +113,8 @@ type Torrent struct {
 	v2            v2State          // BEP 52 hash requests and verified block hashes (hashes.go)
 	shrunk        bool             // the cache was shrunk to fit a full disk
 	lastTick      time.Time
+	reserved      *peerConn // kept for due blocks while a reader is about (reserve.go)
+	lastViewing   time.Time // when a read head last had wants
 	ticks         int
 	err           error // a fatal storage error: downloading stopped
 

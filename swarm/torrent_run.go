@@ -461,6 +461,7 @@ func (t *Torrent) tick(now time.Time) {
 		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
 			now.Sub(later(p.lastBlock, p.lastUnchoked)) > snubAfter
 	}
+	t.updateReserve(now)
 	t.webTick(now, dt)
 	// Expired requests stay open at their peers (a late block is still accepted) but are
 	// free for the peers that deliver.

@@ -55,6 +55,9 @@ func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
 	}
 	if n > 0 {
 		t.pins[head] = pinRange{first, n}
+		if t.reserved == nil {
+			t.updateReserve(time.Now())
+		}
 	} else {
 		delete(t.pins, head)
 	}
@@ -200,7 +203,8 @@ type PeerInfo struct {
 	UpRate    float64       `json:"up_rate"`
 	RTT       time.Duration `json:"rtt_ns"` // estimated round trip, 0 until measured
 	// Flags: 'D' we download from it (unchoked and interested), 'd' we want to but it
-	// chokes us, 'U' we upload to it, 'u' it wants to but we choke it, 'S' snubbed.
+	// chokes us, 'U' we upload to it, 'u' it wants to but we choke it, 'S' snubbed, 'R'
+	// reserved for the blocks readers wait for (reserve.go).
 	Flags string `json:"flags"`
 }
 
@@ -242,6 +246,9 @@ func (t *Torrent) Peers(ctx context.Context) []PeerInfo {
 			}
 			if p.snubbed {
 				f = append(f, 'S')
+			}
+			if p == t.reserved {
+				f = append(f, 'R')
 			}
 			pi.Flags = string(f)
 			out = append(out, pi)

@@ -1,0 +1,74 @@
+package swarm
+
+import (
+	"time"
+
+	"torrentfs/swarm/wire"
+)
+
+// While a reader is about, one good peer is kept for due blocks only (picker/reserve.go
+// says why: a rate-limited seeder that our background download keeps busy answers an
+// urgent request only at its next quota tick). A reader is about while any read head has
+// wants, and for reserveLinger after: a player that closes and reopens a file to seek, or
+// pauses, comes back soon. The background download keeps every other peer, so it needs at
+// least reserveMinPeers unchoked peers to spare one.
+const (
+	reserveLinger   = 30 * time.Second
+	reserveMinPeers = 3
+)
+
+// updateReserve picks, keeps or drops the reserved peer. Loop-owned, like the fields it
+// uses (reserved, lastViewing).
+func (t *Torrent) updateReserve(now time.Time) {
+	if len(t.pins) > 0 {
+		t.lastViewing = now
+	}
+	viewing := !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+	cur := t.reserved
+	if cur != nil && (!t.peers.has(cur) || cur.peerChoking || cur.snubbed) {
+		t.unreserve()
+		cur = nil
+	}
+	if !viewing || t.pk.Done() {
+		if cur != nil {
+			t.unreserve()
+		}
+		return
+	}
+	if cur != nil {
+		return
+	}
+	var best *peerConn
+	usable := 0
+	for _, p := range t.peers.list {
+		if p.peerChoking || p.snubbed || !p.amInterested {
+			continue
+		}
+		usable++
+		if best == nil || p.downRate.rate > best.downRate.rate {
+			best = p
+		}
+	}
+	if best == nil || usable < reserveMinPeers {
+		return
+	}
+	t.reserved = best
+	for _, b := range t.pk.SetReserved(best.key, true) {
+		t.trace(best, "cancel", b.Piece, b.Begin)
+		best.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
+		t.pk.Cancelled(best.key, b)
+	}
+	best.log.Debug("reserved for due blocks while a reader is about")
+	t.fillAll() // the cancelled background blocks go to the others
+}
+
+func (t *Torrent) unreserve() {
+	if p := t.reserved; p != nil {
+		t.pk.SetReserved(p.key, false)
+		t.reserved = nil
+		if t.peers.has(p) {
+			p.log.Debug("no longer reserved")
+			t.fill(p)
+		}
+	}
+}
