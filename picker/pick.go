@@ -266,9 +266,7 @@ func rate(pr *peer) float64 {
 // the asking peer: it is ready now, the others may not be. This spreads a piece over idle
 // peers by rate and keeps a slow peer off it while faster peers will have room soon.
 func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
-	if p.naiveDue || pr.reserved {
-		// A reserved peer has nothing queued and, if rate-limited, quota in hand: it takes
-		// what it can.
+	if p.naiveDue {
 		return min(k, free)
 	}
 	type lane struct{ rate, queued, rtt float64 }

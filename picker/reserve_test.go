@@ -7,7 +7,7 @@ import (
 
 // TestReservedPeer: a reserved peer loses its background requests, gets no background
 // beyond a trickle of one block per reserveTrickle, and serves a piece a reader is blocked
-// on: every free block of it, and a copy of every block other peers hold, past maxCopies.
+// on: a copy of every block other peers hold, past maxCopies.
 func TestReservedPeer(t *testing.T) {
 	p := newTest(t, 20)
 	for id := PeerID(1); id <= 5; id++ {
