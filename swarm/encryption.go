@@ -103,14 +103,18 @@ type errMSE struct{ err error }
 func (e errMSE) Error() string { return "encryption handshake: " + e.err.Error() }
 func (e errMSE) Unwrap() error { return e.err }
 
-// dial connects to a peer and performs the handshake for torrent ih, encrypted or not as
-// the policy says.
-func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshake) (net.Conn, wire.Handshake, error) {
+// dial connects to a peer and performs the handshake hs, encrypted or not as the policy
+// says. A hybrid torrent passes its truncated v2 hash as v2 (else zero): encrypted tries
+// name it first, MSE key and handshake, because libtorrent upgrades an encrypted
+// connection to v2 only when its MSE key is the v2 hash (it ignores the upgrade bit there);
+// a peer that does not know that hash (a v1-only client) drops the try, and an encrypted
+// one naming hs's hash follows at once. Plaintext tries name hs's hash with the upgrade bit.
+func (c *Client) dial(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, v2 [20]byte) (net.Conn, wire.Handshake, error) {
 	provide := c.cfg.Encryption.methods()
 	if c.cfg.Encryption == EncryptionPrefer && c.plain.has(addr) {
 		provide = 0
 	}
-	conn, phs, plain, err := c.dialOnce(ctx, addr, hs, provide, c.cfg.Encryption == EncryptionPrefer)
+	conn, phs, plain, err := c.dialOnce(ctx, addr, hs, v2, provide, c.cfg.Encryption == EncryptionPrefer)
 	if err == nil && plain {
 		c.plain.add(addr)
 		c.log.WithField("peer", addr).Debug("peer dropped the encryption handshake; it gets plaintext from now on")

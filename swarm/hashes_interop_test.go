@@ -1,6 +1,7 @@
 package swarm_test
 
 import (
+	"context"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -24,15 +25,22 @@ func TestBlockHashesFromLibtorrent(t *testing.T) {
 	port := testpeers.FreePort(t, "127.0.0.55")
 	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.55", Port: port, Torrent: torrent, SaveDir: src, Seed: true})
 	testpeers.LibtorrentWait(t, p, "seeding", 60*time.Second)
-	// Plaintext: libtorrent 2.0 takes the v2 bit's offer only when the handshake is what
-	// names the torrent; inside MSE (which names it first, by the v1 hash) it stays v1.
-	c := newClient(t, swarm.ClientConfig{Encryption: swarm.EncryptionOff})
-	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
-		Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.55"), uint16(port))}})
-	testutil.WaitFor(t, 20*time.Second, "a v2 connection to libtorrent", func() bool { return tr.NumV2Peers() == 1 })
-	checkBlockHashes(t, tr, mi, src)
-	if strings.Contains(p.Output(), "invalid_hash") || strings.Contains(p.Output(), "invalid hash") {
-		t.Fatalf("libtorrent complained about our hash messages:\n%s", p.Output())
+	// In plaintext libtorrent 2.0 takes the v2 bit's offer of a handshake naming the v1
+	// hash; inside MSE it ignores the bit, and our encrypted dial names the v2 hash first.
+	for _, enc := range []swarm.Encryption{swarm.EncryptionOff, swarm.EncryptionRequire} {
+		t.Run(enc.String(), func(t *testing.T) {
+			c := newClient(t, swarm.ClientConfig{Encryption: enc})
+			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
+				Peers: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.55"), uint16(port))}})
+			testutil.WaitFor(t, 20*time.Second, "a v2 connection to libtorrent", func() bool { return tr.NumV2Peers() == 1 })
+			if ps := tr.Peers(context.Background()); len(ps) != 1 || ps[0].Encrypted != (enc == swarm.EncryptionRequire) {
+				t.Fatalf("peers %+v, want one, encrypted %v", ps, enc == swarm.EncryptionRequire)
+			}
+			checkBlockHashes(t, tr, mi, src)
+			if strings.Contains(p.Output(), "invalid_hash") || strings.Contains(p.Output(), "invalid hash") {
+				t.Fatalf("libtorrent complained about our hash messages:\n%s", p.Output())
+			}
+		})
 	}
 }
 

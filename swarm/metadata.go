@@ -386,7 +386,7 @@ func (f *fetch) session(ctx context.Context, addr netip.AddrPort) (ban bool, err
 	var r wire.Reserved
 	r.SetExtended(true)
 	r.SetV2(!f.v2.IsZero()) // as a v2-only torrent's connections do
-	conn, hs, err := f.c.dial(ctx, addr, wire.Handshake{Reserved: r, InfoHash: f.ih, PeerID: f.c.peerID})
+	conn, hs, err := f.c.dial(ctx, addr, wire.Handshake{Reserved: r, InfoHash: f.ih, PeerID: f.c.peerID}, [20]byte{})
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}

@@ -255,7 +255,11 @@ func (t *Torrent) dialPeer(addr netip.AddrPort) {
 		case <-ctx.Done():
 		}
 	}()
-	conn, hs, err := t.c.dial(ctx, addr, t.ourHandshake())
+	var v2 [20]byte
+	if t.v2ih != t.ih {
+		v2 = t.v2ih // a hybrid (a v2-only torrent's t.ih is its v2 hash already)
+	}
+	conn, hs, err := t.c.dial(ctx, addr, t.ourHandshake(), v2)
 	var ev any = newConn{conn: conn, hs: hs, outgoing: true, dialed: addr}
 	if err != nil {
 		ev = dialFailed{addr: addr, err: err}

@@ -125,7 +125,15 @@ func (c *Client) connect(ctx context.Context, tr transport, addr netip.AddrPort)
 // the other transport's try (a TCP-only peer never answers uTP) would cost secondTryTimeout.
 // The tries already under way go on; the first handshake wins. plain tells whether the
 // winner is such a plaintext fallback.
-func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, provide mse.Method, fallback bool) (conn net.Conn, phs wire.Handshake, plain bool, err error) {
+func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Handshake, v2 [20]byte, provide mse.Method, fallback bool) (conn net.Conn, phs wire.Handshake, plain bool, err error) {
+	// Encrypted tries of a hybrid name its v2 hash first (see dial); v1Retry tells whether
+	// the encrypted try naming hs's own hash is still to come after a refusal.
+	encHS, v1Retry := hs, false
+	if v2 != ([20]byte{}) && provide != 0 {
+		encHS.InfoHash = v2
+		encHS.Reserved.SetV2(false)
+		v1Retry = true
+	}
 	first, known, haveSecond := overTCP, true, true
 	switch {
 	case c.cfg.UTP == nil:
@@ -148,22 +156,27 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 		tr      transport
 		provide mse.Method
 		refused bool // the peer dropped our MSE handshake
+		alt     bool // the try named the v2 hash of a hybrid
 	}
-	results := make(chan result, 3) // at most: both transports and one plaintext fallback
+	results := make(chan result, 4) // at most: both transports, one v1 retry, one plaintext fallback
 	started, done := 0, 0
 	try := func(tr transport, provide mse.Method, timeout time.Duration) {
 		started++
+		ths, alt := hs, false
+		if provide != 0 && v1Retry {
+			ths, alt = encHS, true
+		}
 		go func() {
 			tctx, tcancel := ctx, context.CancelFunc(func() {})
 			if timeout > 0 {
 				tctx, tcancel = context.WithTimeout(ctx, timeout)
 			}
 			defer tcancel()
-			conn, phs, err := c.dialVia(tctx, tr, addr, hs, provide)
+			conn, phs, err := c.dialVia(tctx, tr, addr, ths, provide)
 			// A timeout (ours, or a cancel, which sets a past deadline) is no refusal.
 			var ne net.Error
 			refused := errors.As(err, new(errMSE)) && !(errors.As(err, &ne) && ne.Timeout()) && tctx.Err() == nil
-			results <- result{conn, phs, err, tr, provide, refused}
+			results <- result{conn, phs, err, tr, provide, refused, alt}
 		}()
 	}
 	secondStarted := !haveSecond
@@ -207,7 +220,11 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 				}
 				errs = append(errs, fmt.Errorf("%s: %w", what, r.err))
 				c.log.WithFields(logrus.Fields{"peer": addr, "transport": what}).WithError(r.err).Debug("dial try failed")
-				if !plainStarted && r.refused {
+				if r.refused && r.alt && v1Retry {
+					// The peer does not know the v2 hash: encrypted again, naming the v1 one.
+					v1Retry = false
+					try(r.tr, provide, 0)
+				} else if !plainStarted && r.refused {
 					plainStarted = true
 					try(r.tr, 0, 0)
 				} else {

@@ -25,10 +25,10 @@ import (
 // switch the connection to v2 (BEP 52), whose hash messages per-block reads use.
 //
 // What the clients do on loopback, found by these tests: libtorrent switches a connection
-// to v2 when the plaintext handshake that names the torrent carries the v2 bit; when we
-// dial it inside MSE (which names the torrent first, by the v1 hash) it stays v1. When it
-// dials us it offers the switch inside MSE too, and we take it. So a mount that needs block
-// hashes from a libtorrent seeder it dials runs with `--encryption off`.
+// to v2 when the plaintext handshake that names the torrent carries the v2 bit; inside MSE
+// it ignores the bit and goes by the hash the MSE key names, so our encrypted dials of a
+// hybrid name the v2 hash (and retry with the v1 one if the peer does not know it). When it
+// dials us it offers the switch inside MSE too, and we take it.
 
 // hybridSet writes files under DIR/set and makes a hybrid torrent of them with `create
 // --hybrid` and the given piece size (e.g. "64K").
@@ -82,6 +82,9 @@ var v2OnlyFiles = map[string]int64{
 
 // peerConnectedV2 matches our debug line for a connection of a hybrid that switched to v2.
 var peerConnectedV2 = regexp.MustCompile(`msg="peer connected".* v2=true`)
+
+// peerConnectedRC4V2 matches a "peer connected" line of an encrypted v2 connection.
+var peerConnectedRC4V2 = regexp.MustCompile(`msg="peer connected".* encryption=rc4 .*v2=true`)
 
 // peerConnectedLines are our "peer connected" debug lines in log.
 func peerConnectedLines(log string) []string {
@@ -216,9 +219,8 @@ func TestQBittorrentGetsHybridFromOurSeed(t *testing.T) {
 	t.Logf("our seeder's connections: %q", peerConnectedLines(seed.Stderr()))
 }
 
-// We fetch a hybrid from a qBittorrent seeder with `get` (MSE preferred, our default:
-// the connection stays v1, see above; and plaintext, which switches to v2) and read it
-// through a mount with `--encryption off` (a v2 connection).
+// We fetch a hybrid from a qBittorrent seeder with `get` (MSE preferred, our default, and
+// plaintext: both switch to v2, see above) and read it through a mount (encrypted, v2).
 func TestGetAndMountHybridFromQBittorrent(t *testing.T) {
 	testutil.Need(t, "qbittorrent-nox")
 	src, torrent, mi := hybridSet(t, hybridFiles, "64K", 22)
@@ -239,8 +241,8 @@ func TestGetAndMountHybridFromQBittorrent(t *testing.T) {
 			if len(lines) == 0 {
 				t.Fatalf("no connection in the log:\n%s", log)
 			}
-			if enc == "off" && !peerConnectedV2.MatchString(log) {
-				t.Errorf("a plaintext connection to libtorrent did not switch to v2: %q", lines)
+			if !peerConnectedV2.MatchString(log) {
+				t.Errorf("a connection to libtorrent (encryption %s) did not switch to v2: %q", enc, lines)
 			}
 		})
 	}
@@ -248,10 +250,10 @@ func TestGetAndMountHybridFromQBittorrent(t *testing.T) {
 	t.Run("mount", func(t *testing.T) {
 		testutil.NeedFUSE(t)
 		mnt := filepath.Join(t.TempDir(), "m")
-		m := mountAt(t, torrent, mnt, "--log-level", "debug", "--encryption", "off", "--peer", peer, "--cache-dir", t.TempDir())
+		m := mountAt(t, torrent, mnt, "--log-level", "debug", "--peer", peer, "--cache-dir", t.TempDir())
 		mountSums(t, filepath.Join(src, "set"), filepath.Join(mnt, "set"))
-		if !peerConnectedV2.MatchString(m.Stderr()) {
-			t.Errorf("the mount's connection did not switch to v2: %q", peerConnectedLines(m.Stderr()))
+		if !peerConnectedRC4V2.MatchString(m.Stderr()) {
+			t.Errorf("the mount's connection is not encrypted v2: %q", peerConnectedLines(m.Stderr()))
 		}
 	})
 }
@@ -398,9 +400,8 @@ func TestTransmission300RefusesHybrids(t *testing.T) {
 // libtorrent seeder: qBittorrent sending 1 MiB/s (its limit covers loopback peers, see
 // qbit.Profile) is the only peer of a mount of a hybrid with 4 MiB pieces, and 16 KiB
 // reads at cold offsets return with the right bytes while their pieces are incomplete: the
-// block hashes come from qBittorrent in BEP 52 hash messages. The mount runs with
-// `--encryption off`: libtorrent switches a connection we dial to v2 only in plaintext
-// (inside MSE it stays v1, and a v1 connection carries no hash messages).
+// block hashes come from qBittorrent in BEP 52 hash messages, over an encrypted v2
+// connection (our MSE dial names the v2 hash).
 func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	testutil.NeedFUSE(t)
 	testutil.Need(t, "qbittorrent-nox")
@@ -421,9 +422,9 @@ func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	q.WaitHandshake(t, "127.0.0.49", mi.InfoHash, 20*time.Second)
 
 	mnt := filepath.Join(t.TempDir(), "m")
-	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--encryption", "off", "--cache-size", "64M",
+	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M",
 		"--peer", fmt.Sprintf("127.0.0.49:%d", q.Port), "--cache-dir", t.TempDir())
-	testutil.WaitFor(t, 20*time.Second, "a v2 connection to qBittorrent", func() bool { return peerConnectedV2.MatchString(m.Stderr()) })
+	testutil.WaitFor(t, 20*time.Second, "an encrypted v2 connection to qBittorrent", func() bool { return peerConnectedRC4V2.MatchString(m.Stderr()) })
 	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
 	if err != nil {
 		t.Fatal(err)
