@@ -110,3 +110,33 @@ func TestPreferBlocksAcrossPieces(t *testing.T) {
 		t.Fatalf("picked %+v, want block 3 of piece 1 and block 0 of piece 2", got)
 	}
 }
+
+// A piece already requested in block order when the read's blocks become known (a read
+// head wanted it first): PreferBlocks hands back the requests for its other blocks to
+// cancel, and the refill asks for the read's blocks first.
+func TestPreferBlocksAfterRequests(t *testing.T) {
+	p := newTest(t, 4)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	now := time.Unix(1000, 0)
+	p.SetWants(7, []Want{{First: 2, Last: 2, Due: now}})
+	first := p.Pick(1, 2, now)
+	if len(first) != 2 || first[0].Piece != 2 || first[0].Begin != 0 || first[1].Begin != BlockSize {
+		t.Fatalf("picked %+v, want blocks 0 and 1 of piece 2", first)
+	}
+	stale := p.PreferBlocks(2, 3, 3)
+	if len(stale) != 2 || stale[0].Peer != 1 || stale[0].Block.Begin+stale[1].Block.Begin != BlockSize {
+		t.Fatalf("PreferBlocks returned %+v, want the requests for blocks 0 and 1", stale)
+	}
+	for _, r := range stale {
+		p.Cancelled(r.Peer, r.Block)
+	}
+	if got := p.Pick(1, 1, now); len(got) != 1 || got[0].Piece != 2 || got[0].Begin != 3*BlockSize {
+		t.Fatalf("after the cancels picked %+v, want block 3 of piece 2", got)
+	}
+	// Once the read's block is in, nothing more is handed back.
+	p.Received(1, Block{Piece: 2, Begin: 3 * BlockSize, Length: BlockSize}, now)
+	if again := p.PreferBlocks(2, 3, 3); len(again) != 0 {
+		t.Errorf("with the read's block in, PreferBlocks returned %+v", again)
+	}
+}

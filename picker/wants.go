@@ -85,14 +85,45 @@ type blockRange struct{ lo, hi int }
 // lower blocks: a read waits for exactly those, and when each block can be verified on its
 // own (BEP 52) they are all it needs. The latest call for a piece wins; the preference
 // ends when the piece is had.
-func (p *Picker) PreferBlocks(i, lo, hi int) {
+//
+// The piece may already be requested in block order (a read head wants it before the read
+// itself comes), its hot blocks queued at peers behind others. While a hot block is still
+// to come, PreferBlocks returns the outstanding requests for the piece's other blocks, for
+// the caller to cancel at the peers and report with Cancelled: refilled, the pipelines
+// then carry the hot blocks first.
+func (p *Picker) PreferBlocks(i, lo, hi int) []Request {
 	if i < 0 || i >= p.NumPieces() || p.have.Has(i) {
-		return
+		return nil
 	}
 	n := p.geo.numBlocks(i)
 	lo, hi = max(lo, 0), min(hi, n-1)
 	if lo > hi {
-		return
+		return nil
 	}
 	p.hot[i] = blockRange{lo, hi}
+	ps := p.partial[i]
+	if ps == nil {
+		return nil
+	}
+	waiting := false
+	for b := lo; b <= hi; b++ {
+		if !ps.blocks[b].got {
+			waiting = true
+			break
+		}
+	}
+	if !waiting {
+		return nil
+	}
+	var out []Request
+	for b := range ps.blocks {
+		if b >= lo && b <= hi {
+			continue
+		}
+		bs := &ps.blocks[b]
+		for _, r := range bs.reqs[:bs.n] {
+			out = append(out, Request{Peer: r.peer, Block: p.block(blockKey{int32(i), int32(b)})})
+		}
+	}
+	return out
 }

@@ -42,7 +42,11 @@ func (t *Torrent) perBlock() bool { return t.v2ih != (metainfo.Hash{}) }
 // the torrent: the blocks under it go first, and the piece's block hashes are asked for.
 func (t *Torrent) watchBlocks(i int, lo, hi int64) {
 	start := t.info.PieceOffset(i)
-	t.pk.PreferBlocks(i, int(max(lo-start, 0)/metainfo.BlockSize), int((min(hi, start+t.info.PieceSize(i))-1-start)/metainfo.BlockSize))
+	stale := t.pk.PreferBlocks(i, int(max(lo-start, 0)/metainfo.BlockSize), int((min(hi, start+t.info.PieceSize(i))-1-start)/metainfo.BlockSize))
+	t.cancelRequests(stale) // queued ahead of the read's blocks; the refill puts those first
+	for _, r := range stale {
+		t.pk.Cancelled(r.Peer, r.Block)
+	}
 	pb := t.blk[i]
 	if pb == nil {
 		pb = &pieceBlocks{sums: map[int]blockSum{}, ok: bitfield.New(t.info.NumBlocks(i))}
