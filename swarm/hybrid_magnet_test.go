@@ -134,3 +134,31 @@ func TestHybridMagnetWithoutLayers(t *testing.T) {
 	waitComplete(t, tr, 60*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "hyb"), filepath.Join(out, "hyb"))
 }
+
+// libtorrent 2.0 seeds a hybrid made by metainfo.Create; we fetch it with its btih link
+// alone (MSE preferred, so the connection dialed again for the layers is keyed by the v2
+// hash, the only one libtorrent upgrades): libtorrent gives the info dictionary and the
+// piece layers, and we download the data from it over a v2 connection.
+func TestHybridMagnetFromLibtorrent(t *testing.T) {
+	testpeers.NeedLibtorrent(t)
+	src := t.TempDir()
+	mi, torrent := makeHybrid(t, src, 16<<10)
+	port := testpeers.FreePort(t, "127.0.0.71")
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.71", Port: port, Torrent: torrent, SaveDir: src, Seed: true})
+	testpeers.LibtorrentWait(t, p, "seeding", 60*time.Second)
+	peer := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.71"), uint16(port))
+	c := newClient(t, swarm.ClientConfig{})
+	got, err := fetch(t, c, &metainfo.Magnet{InfoHash: mi.InfoHash}, 60*time.Second, peer)
+	if err != nil {
+		t.Fatalf("%v\nlibtorrent:\n%s", err, p.Output())
+	}
+	checkFetchedHybrid(t, got, mi, true)
+	out := t.TempDir()
+	tr := addTorrent(t, c, got, out, false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{peer}})
+	waitComplete(t, tr, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "hyb"), filepath.Join(out, "hyb"))
+	// A piece of one block: its hash is the piece layer's entry, which the torrent holds.
+	if hs, err := tr.BlockHashes(context.Background(), 0); err != nil || len(hs) != 1 || hs[0] != wantBlockHashes(t, mi, src, 0)[0] {
+		t.Errorf("block hashes of piece 0: %v, %v", hs, err)
+	}
+}
