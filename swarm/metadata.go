@@ -59,8 +59,9 @@ const (
 // same peers in BEP 52 hash requests, each answer checked against its file's pieces root.
 // A hybrid's result has both info-hashes (the v2 one is the SHA-256 of its info dictionary)
 // and the piece layers its peers gave within hybridLayerWait (metadata_layers.go): without
-// them it is verified by SHA-1 alone. It returns when the metadata is verified or ctx ends. Its connections are closed before
-// it returns: the torrent made from the result dials the peers again.
+// them it is verified by SHA-1 alone. It returns when the metadata is verified or ctx ends.
+// Its connections are closed before it returns: the torrent made from the result dials the
+// peers again.
 //
 // trackers overrides the magnet's tr list when non-nil (empty: no trackers); the result's
 // announce list is the magnet's either way.
@@ -147,7 +148,7 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 	var layerWait <-chan time.Time // a hybrid's, once its info dictionary is in
 	optional := func() *metainfo.MetaInfo {
 		mi := f.metaInfo(m)
-		f.log.Infof("piece layers of %d of the hybrid's files: it is verified by SHA-1 alone where they lack", len(mi.PieceLayers))
+		f.log.Infof("piece layers of %d of the hybrid's files longer than a piece; the others' reads wait for whole pieces", len(mi.PieceLayers))
 		return mi
 	}
 	for {
