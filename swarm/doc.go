@@ -62,8 +62,10 @@
 //   - Counters read from other goroutines (stats for status lines and trackers) are atomics.
 //   - Client.FetchMetadata (BEP 9, for magnet links) runs before a Torrent exists: one
 //     goroutine per peer connection and one per tracker, sharing the assembly of the info
-//     dictionary under the fetch's mutex, and for a v2-only torrent (a link with only a
-//     btmh hash) the piece layers its connections then ask for (metadata_layers.go). A Torrent serves its info dictionary to peers
+//     dictionary under the fetch's mutex, and for a v2-only or hybrid torrent the piece
+//     layers its v2 connections then ask for (metadata_layers.go; a hybrid found by its v1
+//     hash dials its peers again by the v2 one, and takes what layers come within a bound:
+//     its pieces have SHA-1 hashes). A Torrent serves its info dictionary to peers
 //     from its loop (ut_metadata, advertised in our extension handshake).
 //   - Peer exchange (BEP 11, ut_pex, pex.go) runs on the loop too: each connection's PEX
 //     state (what we last told that peer, when it may hear from us or be heard next) is

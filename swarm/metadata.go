@@ -33,6 +33,9 @@ const (
 	// MaxMetadataSize bounds the info dictionary we accept from peers: a peer's claim is
 	// what we allocate, and real torrents stay far below (20 bytes a piece).
 	MaxMetadataSize = 16 << 20
+	// hybridLayerWait is how long a hybrid's fetch waits for piece layers once it has the
+	// info dictionary, unless every peer failed to give them sooner.
+	hybridLayerWait = 10 * time.Second
 	// fetchConns is how many peers a fetch talks to at once.
 	fetchConns = 8
 	// fetchPieceWait is how long a peer has to answer one metadata request.
@@ -54,20 +57,24 @@ const (
 // not dialed again. A v2-only torrent also needs the piece layers of its files longer than
 // a piece, which a torrent file carries beside the info dictionary: they are asked of the
 // same peers in BEP 52 hash requests, each answer checked against its file's pieces root.
-// It returns when the metadata is verified or ctx ends. Its connections are closed before
-// it returns: the torrent made from the result dials the peers again.
+// A hybrid's result has both info-hashes (the v2 one is the SHA-256 of its info dictionary)
+// and the piece layers its peers gave within hybridLayerWait (metadata_layers.go): without
+// them it is verified by SHA-1 alone. It returns when the metadata is verified or ctx ends.
+// Its connections are closed before it returns: the torrent made from the result dials the
+// peers again.
 //
 // trackers overrides the magnet's tr list when non-nil (empty: no trackers); the result's
 // announce list is the magnet's either way.
 func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []netip.AddrPort, trackers []string) (*metainfo.MetaInfo, error) {
 	start := time.Now()
 	f := &fetch{
-		c:    c,
-		ih:   m.SwarmHash(),
-		log:  c.log.WithField("torrent", m.SwarmHash().HexString()),
-		asm:  make(map[int]*assembly),
-		done: make(chan struct{}),
-		wake: make(chan struct{}),
+		c:      c,
+		ih:     m.SwarmHash(),
+		log:    c.log.WithField("torrent", m.SwarmHash().HexString()),
+		asm:    make(map[int]*assembly),
+		done:   make(chan struct{}),
+		wake:   make(chan struct{}),
+		infoIn: make(chan struct{}),
 	}
 	if !m.HasV1() {
 		f.v2 = m.InfoHashV2
@@ -137,6 +144,13 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 	var lastErr error
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	infoIn := f.infoIn
+	var layerWait <-chan time.Time // a hybrid's, once its info dictionary is in
+	optional := func() *metainfo.MetaInfo {
+		mi := f.metaInfo(m)
+		f.log.Infof("piece layers of %d of the hybrid's files longer than a piece; the others' reads wait for whole pieces", len(mi.PieceLayers))
+		return mi
+	}
 	for {
 		now := time.Now()
 		for a, cd := range cands {
@@ -162,12 +176,33 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 				return nil, fmt.Errorf("fetch metadata of %s: %w", f.ih, f.err)
 			}
 			return f.metaInfo(m), nil
+		case <-infoIn:
+			infoIn = nil
+			f.mu.Lock()
+			if f.wantsLayers() && f.layers.optional {
+				t := time.NewTimer(hybridLayerWait)
+				defer t.Stop()
+				layerWait = t.C
+			}
+			f.mu.Unlock()
+		case <-layerWait:
+			return optional(), nil
 		case addrs := <-found:
 			add(addrs)
 		case e := <-ended:
 			active--
 			cd := cands[e.addr]
 			cd.active = false
+			if errors.Is(e.err, errV1Conn) {
+				cd.nextTry = time.Time{} // dialed again by the v2 hash at once
+				continue
+			}
+			if layerWait != nil {
+				cd.layerFails++
+				if active == 0 && allFailedLayers(cands) {
+					return optional(), nil
+				}
+			}
 			cd.fails++
 			// Tried again later, longer each time: a seeder may still be starting.
 			cd.nextTry = time.Now().Add(time.Second << min(cd.fails, 5))
@@ -200,7 +235,19 @@ func (c *Client) FetchMetadata(ctx context.Context, m *metainfo.Magnet, peers []
 type fetchCand struct {
 	active, banned bool
 	fails          int
+	layerFails     int // sessions ended while a hybrid's piece layers were wanted
 	nextTry        time.Time
+}
+
+// allFailedLayers tells whether every peer a hybrid's fetch may dial ended twice without
+// giving its piece layers (once may be a lost race with its v1 connection's end).
+func allFailedLayers(cands map[netip.AddrPort]*fetchCand) bool {
+	for _, cd := range cands {
+		if !cd.banned && cd.layerFails < 2 {
+			return false
+		}
+	}
+	return true
 }
 
 // sessionEnd is how a connection's goroutine reports that it ended.
@@ -213,8 +260,8 @@ type sessionEnd struct {
 // fetch is the state shared by a fetch's connections.
 type fetch struct {
 	c   *Client
-	ih  metainfo.Hash // what peers are asked for: the v1 info-hash, else the truncated v2 one
-	v2  metainfo.Hash256
+	ih  metainfo.Hash    // what peers are asked for: the v1 info-hash, else the truncated v2 one
+	v2  metainfo.Hash256 // the link's v2 info-hash when it has no v1 one: metadata checked by it
 	log *logrus.Entry
 
 	mu   sync.Mutex
@@ -224,8 +271,14 @@ type fetch struct {
 	info *metainfo.Info
 	raw  []byte
 	err  error // the metadata matched the info-hash but is no valid info dictionary
-	// A v2-only torrent's piece layers, once the info dictionary is in (fetchLayers).
+	// infoIn is closed once info or err is set.
+	infoIn chan struct{}
+	// A v2-only or hybrid torrent's piece layers, once the info dictionary is in
+	// (fetchLayers).
 	layers *layerFetch
+	// hybridV2 is the v2 info-hash of a hybrid found by its v1 one, once its info
+	// dictionary is in: the layers are fetched over connections named by it (layerHash).
+	hybridV2 metainfo.Hash256
 }
 
 // assembly gathers the pieces of metadata of one claimed size.
@@ -253,6 +306,9 @@ func (f *fetch) metaInfo(m *metainfo.Magnet) *metainfo.MetaInfo {
 	mi := &metainfo.MetaInfo{Info: *f.info, InfoBytes: f.raw, URLList: m.WebSeeds}
 	if m.HasV1() {
 		mi.InfoHash = m.InfoHash
+		if f.info.Version.HasV2() {
+			mi.InfoHashV2 = sha256.Sum256(f.raw) // a hybrid
+		}
 	} else {
 		// Found by its v2 hash, which the SHA-256 matched: a v2-only torrent, or a hybrid.
 		mi.InfoHashV2 = m.InfoHashV2
@@ -383,17 +439,21 @@ func badPeer(format string, args ...any) error {
 
 // session talks to one peer until the metadata is complete, the peer fails or ctx ends.
 func (f *fetch) session(ctx context.Context, addr netip.AddrPort) (ban bool, err error) {
+	ih, v2 := f.ih, !f.v2.IsZero()
+	if lh := f.layerHash(); lh != (metainfo.Hash{}) {
+		ih, v2 = lh, true // only piece layers are left to fetch
+	}
 	var r wire.Reserved
 	r.SetExtended(true)
-	r.SetV2(!f.v2.IsZero()) // as a v2-only torrent's connections do
-	conn, hs, err := f.c.dial(ctx, addr, wire.Handshake{Reserved: r, InfoHash: f.ih, PeerID: f.c.peerID}, [20]byte{})
+	r.SetV2(v2) // as a v2-only torrent's connections do
+	conn, hs, err := f.c.dial(ctx, addr, wire.Handshake{Reserved: r, InfoHash: ih, PeerID: f.c.peerID}, [20]byte{})
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	s := &metaSession{f: f, conn: conn, r: wire.NewReader(conn, 0), addr: addr}
+	s := &metaSession{f: f, conn: conn, r: wire.NewReader(conn, 0), addr: addr, v2: v2}
 	err = s.run(ctx, hs)
 	var bp errBadPeer
 	if errors.As(err, &bp) {
@@ -411,6 +471,7 @@ type metaSession struct {
 	conn net.Conn
 	r    *wire.Reader
 	addr netip.AddrPort
+	v2   bool  // named by a v2 info-hash: it may ask for piece layers
 	id   uint8 // the peer's ut_metadata id
 	size int
 }
@@ -445,6 +506,9 @@ func (s *metaSession) run(ctx context.Context, hs wire.Handshake) error {
 	for {
 		piece, wake, done := s.f.next(s.addr, s.size)
 		if done {
+			if !s.v2 && s.f.layerHash() != (metainfo.Hash{}) {
+				return errV1Conn
+			}
 			return s.fetchLayers(ctx)
 		}
 		if piece < 0 {
@@ -637,8 +701,14 @@ func (f *fetch) put(addr netip.AddrPort, size, piece, total int, data []byte) er
 		} else {
 			f.raw, f.info = raw, info
 			f.log.Infof("got the metadata (%d bytes) of %q", size, info.Name)
-			f.layers = newLayerFetch(f.v2, info)
+			v2 := f.v2
+			if v2.IsZero() && info.Version.HasV2() {
+				f.hybridV2 = sha256.Sum256(raw) // a hybrid found by its v1 hash
+				v2 = f.hybridV2
+			}
+			f.layers = newLayerFetch(v2, info)
 		}
+		close(f.infoIn)
 		if f.layers == nil || f.layers.complete() {
 			close(f.done)
 		}

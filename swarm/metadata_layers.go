@@ -1,13 +1,17 @@
 package swarm
 
-// The piece layers of a v2-only torrent fetched from a magnet link: a torrent file carries
-// them beside the info dictionary (BEP 52), ut_metadata does not, and without them the
-// pieces of a file longer than one piece cannot be verified. Once a fetch has the info
-// dictionary, its connections (named by the truncated v2 info-hash, so v2 connections) ask
-// their peers for the layers in hash requests, up to metainfo.MaxLayerRequest hashes each
-// with the proof up to the file's pieces root, and check every answer on its own
-// (metainfo.VerifyLayerRange): a peer whose hashes fail is dropped as one whose metadata
-// does. The requests are spread as the metadata's pieces are, under fetch.mu.
+// The piece layers of a v2-only or hybrid torrent fetched from a magnet link: a torrent
+// file carries them beside the info dictionary (BEP 52), ut_metadata does not. Without them
+// the pieces of a v2-only torrent's files longer than one piece cannot be verified, and a
+// hybrid's reads wait for whole pieces checked by SHA-1 (no per-block release). Once a
+// fetch has the info dictionary, its v2 connections (named by the truncated v2 info-hash:
+// a hybrid fetched by its v1 hash dials its peers again by that one) ask their peers for
+// the layers in hash requests, up to metainfo.MaxLayerRequest hashes each with the proof up
+// to the file's pieces root, and check every answer on its own (metainfo.VerifyLayerRange):
+// a peer whose hashes fail is dropped as one whose metadata does. The requests are spread
+// as the metadata's pieces are, under fetch.mu. A v2-only fetch needs every layer; a
+// hybrid's are optional (its pieces have SHA-1 hashes): the fetch gives them
+// hybridLayerWait, or until every peer failed to give them, and returns what it has.
 
 import (
 	"context"
@@ -21,8 +25,9 @@ import (
 
 // layerFetch is the piece-layer requests of a fetch; fetch.mu guards it.
 type layerFetch struct {
-	jobs []*layerJob // by file, each file's in index order
-	left int         // jobs without an answer
+	jobs     []*layerJob // by file, each file's in index order
+	left     int         // jobs without an answer
+	optional bool        // a hybrid's: the torrent runs without them (see FetchMetadata)
 }
 
 // layerJob is one hash request for part of a file's piece layer.
@@ -40,14 +45,13 @@ func (j *layerJob) fields() wire.HashRequestFields {
 		Length: uint32(j.r.Length), ProofLayers: uint32(j.r.ProofLayers)}
 }
 
-// newLayerFetch lists the requests info's piece layers take when the fetch is by the v2
-// info-hash v2 and info is v2-only (a hybrid's pieces are verified by its v1 hashes); nil
-// when none are needed.
+// newLayerFetch lists the requests info's piece layers take, for a v2-only or hybrid
+// torrent whose v2 info-hash is v2; nil when none are needed.
 func newLayerFetch(v2 metainfo.Hash256, info *metainfo.Info) *layerFetch {
-	if v2.IsZero() || info.Version != metainfo.V2 {
+	if v2.IsZero() || !info.Version.HasV2() {
 		return nil
 	}
-	lf := &layerFetch{}
+	lf := &layerFetch{optional: info.Version.HasV1()}
 	seen := map[metainfo.Hash256]bool{}
 	for _, f := range info.Files {
 		if f.Padding || f.Length <= info.PieceLength || seen[f.PiecesRoot] {
@@ -67,16 +71,50 @@ func newLayerFetch(v2 metainfo.Hash256, info *metainfo.Info) *layerFetch {
 
 func (lf *layerFetch) complete() bool { return lf.left == 0 }
 
-// result is the piece layers by pieces root, once complete.
+// result is the piece layers by pieces root: those of the files whose requests are all
+// answered (all of them once complete); nil when there are none.
 func (lf *layerFetch) result() map[metainfo.Hash256][]byte {
-	out := map[metainfo.Hash256][]byte{}
+	var out map[metainfo.Hash256][]byte
+	partial := map[metainfo.Hash256]bool{}
 	for _, j := range lf.jobs {
+		if j.hashes == nil {
+			partial[j.root] = true
+		}
+	}
+	for _, j := range lf.jobs {
+		if partial[j.root] {
+			continue
+		}
+		if out == nil {
+			out = map[metainfo.Hash256][]byte{}
+		}
 		for _, h := range j.hashes {
 			out[j.root] = append(out[j.root], h[:]...)
 		}
 	}
 	return out
 }
+
+// layerHash is what a new connection of the fetch is named by while a hybrid found by its
+// v1 hash still wants piece layers: its truncated v2 info-hash, so that the connection is a
+// v2 one; zero otherwise.
+func (f *fetch) layerHash() metainfo.Hash {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hybridV2.IsZero() || !f.wantsLayers() {
+		return metainfo.Hash{}
+	}
+	return f.hybridV2.Truncate()
+}
+
+// wantsLayers tells whether piece layers are still being fetched; f.mu is held.
+func (f *fetch) wantsLayers() bool {
+	return f.err == nil && f.layers != nil && !f.layers.complete()
+}
+
+// errV1Conn ends a hybrid's connection named by its v1 hash once the info dictionary is
+// in: hash requests need a v2 one, which the fetch dials at once.
+var errV1Conn = errors.New("a v1 connection cannot fetch piece layers")
 
 // nextLayer picks a piece-layer request for a session: one nobody asks, else (the last
 // ones) the one asked of fewest. job is nil when the session has to wait for wake; done once

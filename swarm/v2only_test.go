@@ -255,8 +255,7 @@ func TestLibtorrentGetsV2OnlyMagnetFromUs(t *testing.T) {
 }
 
 // A link with only the v2 info-hash of a hybrid: the metadata is checked by its SHA-256 and
-// the result has both info-hashes; a hybrid's pieces are checked by SHA-1, so no piece
-// layers are asked for.
+// the result has both info-hashes and the piece layers, asked of the seeder.
 func TestFetchHybridByV2Hash(t *testing.T) {
 	src := t.TempDir()
 	mi, _ := makeHybrid(t, src, 16<<10)
@@ -268,13 +267,8 @@ func TestFetchHybridByV2Hash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) || got.InfoHash != mi.InfoHash || got.InfoHashV2 != mi.InfoHashV2 || got.PieceLayers != nil {
-		t.Fatalf("fetched v1 %s v2 %s, %d layers", got.InfoHash, got.InfoHashV2, len(got.PieceLayers))
-	}
-	if err := got.CheckVerifiable(); err != nil {
-		t.Fatal(err)
-	}
-	if n := st.NumHashesSent(); n != 0 {
-		t.Errorf("the fetch asked for %d hashes", n)
+	checkFetchedHybrid(t, got, mi, true)
+	if n := st.NumHashesSent(); n == 0 {
+		t.Error("the seeder sent no hashes")
 	}
 }

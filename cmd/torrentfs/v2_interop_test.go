@@ -256,6 +256,21 @@ func TestGetAndMountHybridFromQBittorrent(t *testing.T) {
 			t.Errorf("the mount's connection is not encrypted v2: %q", peerConnectedLines(m.Stderr()))
 		}
 	})
+
+	// The btih link alone: the fetch asks qBittorrent for the piece layers over an
+	// encrypted connection named (and keyed) by the v2 hash, and the download is a hybrid's.
+	t.Run("get btih link", func(t *testing.T) {
+		out := t.TempDir()
+		link := "magnet:?xt=urn:btih:" + mi.InfoHash.HexString() + "&x.pe=" + peer
+		log := runGet(t, "--no-trackers", "--log-level", "debug", "--peer", peer, "--out", out, link)
+		testpeers.SameTree(t, filepath.Join(src, "set"), filepath.Join(out, "set"))
+		if !strings.Contains(log, "got the piece layers") {
+			t.Errorf("no piece layers fetched:\n%s", log)
+		}
+		if !peerConnectedV2.MatchString(log) {
+			t.Errorf("no v2 connection: %q", peerConnectedLines(log))
+		}
+	})
 }
 
 // sameSums checks each file under want against the file of the same path under got by

@@ -226,6 +226,52 @@ func TestMountHybridReleasesBlocks(t *testing.T) {
 	})
 }
 
+// TestMountHybridMagnetReleasesBlocks is TestMountHybridReleasesBlocks mounting the hybrid's
+// magnet link, with its v1 hash alone and with both: the mount fetches the info dictionary
+// and the piece layers from the seeder, and each cold read returns while its piece is
+// still incomplete.
+func TestMountHybridMagnetReleasesBlocks(t *testing.T) {
+	testutil.NeedFUSE(t)
+	const piece = 4 << 20
+	src := t.TempDir()
+	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 15)
+	torrent := filepath.Join(t.TempDir(), "clip.torrent")
+	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
+		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
+	}
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := startSeed(t, "127.0.0.1", src, []string{"--upload-limit", "1M"}, torrent)
+	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, link := range map[string]string{
+		"btih":          "magnet:?xt=urn:btih:" + mi.InfoHash.HexString() + "&x.pe=" + peer,
+		"btih and btmh": "magnet:?xt=urn:btih:" + mi.InfoHash.HexString() + "&xt=urn:btmh:1220" + mi.InfoHashV2.HexString() + "&x.pe=" + peer,
+	} {
+		t.Run(name, func(t *testing.T) {
+			mnt := filepath.Join(t.TempDir(), "m")
+			m := mountAt(t, link, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
+			file := filepath.Join(mnt, "clip.bin", "clip.bin")
+			for _, off := range []int64{piece + piece/3, 3*piece + 321<<10} {
+				got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
+				if got != string(want[off:off+16<<10]) {
+					t.Fatalf("16 KiB at %d: wrong bytes", off)
+				}
+			}
+			testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
+				return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
+			})
+			if !strings.Contains(m.Stderr(), "got the piece layers") {
+				t.Errorf("no piece layers fetched:\n%s", m.Stderr())
+			}
+		})
+	}
+}
+
 // TestMountV2OnlyReleasesBlocks is TestMountHybridReleasesBlocks for a v2-only torrent: 16 KiB
 // reads at cold offsets of a torrent with 4 MiB pieces, from our seeder sending 1 MiB/s,
 // return with the right bytes while their pieces are incomplete.
