@@ -44,7 +44,7 @@ func keyOf(st *served, file int, r *http.Request) sessionKey {
 
 // acquire returns the viewer's session for the file, taking up a parked one or opening a
 // new head.
-func (s *Server) acquire(st *served, file int, r *http.Request) (*session, error) {
+func (s *Server) acquire(st *served, file int, r *http.Request) (_ *session, reused bool, _ error) {
 	k := keyOf(st, file, r)
 	s.mu.Lock()
 	if ss := s.sessions[k]; ss != nil && s.opts.Linger >= 0 {
@@ -55,12 +55,12 @@ func (s *Server) acquire(st *served, file int, r *http.Request) (*session, error
 		ss.refs++
 		ss.gen++
 		s.mu.Unlock()
-		return ss, nil
+		return ss, true, nil
 	}
 	s.mu.Unlock()
 	head, err := reader.New(st.t, file, s.opts.Reader)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ss := &session{key: k, head: head, refs: 1}
 	s.open.Add(1)
@@ -73,7 +73,7 @@ func (s *Server) acquire(st *served, file int, r *http.Request) (*session, error
 		s.sessions[k] = ss
 	}
 	s.mu.Unlock()
-	return ss, nil
+	return ss, false, nil
 }
 
 // release ends one request's use of ss. The last one parks it for Linger; with no linger

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // etag names one file of one torrent: its bytes never change.
@@ -53,12 +55,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ss, err := s.acquire(st, idx, r)
+	ss, reused, err := s.acquire(st, idx, r)
 	if err != nil {
 		s.opts.Log.Errorf("http %s: %v", r.URL.Path, err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	log := s.opts.Log.WithFields(logrus.Fields{"path": r.URL.Path, "from": rg.start, "length": rg.length, "client": r.RemoteAddr, "shared_head": reused})
+	log.Debug("http stream request")
 	v := &viewer{t: st, file: idx, head: ss.head}
 	s.addViewer(v)
 	defer func() {
@@ -66,14 +70,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.release(ss)
 	}()
 	w.WriteHeader(status)
-	if err := s.copyRange(r.Context(), w, v, rg, began); err != nil && r.Context().Err() == nil {
+	sent, err := s.copyRange(r.Context(), w, v, rg, began)
+	if err != nil && r.Context().Err() == nil {
 		s.opts.Log.Warnf("http %s bytes %d+%d: %v", r.URL.Path, rg.start, rg.length, err)
 	}
+	log.WithFields(logrus.Fields{"sent": sent, "took": time.Since(began).Round(time.Millisecond)}).Debug("http stream request ended")
 }
 
 // copyRange reads rg through the viewer's head in chunks and writes each out. It stops at the first
 // error: the request's context ending (client gone) cancels the read under way.
-func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer, rg byteRange, began time.Time) error {
+func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer, rg byteRange, began time.Time) (sent int64, _ error) {
 	buf := make([]byte, min(int64(s.opts.ChunkSize), max(rg.length, 1)))
 	off, end := rg.start, rg.start+rg.length
 	// The first read stops at the end of the piece it starts in: a read waits for every
@@ -91,19 +97,20 @@ func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer
 		t0 := time.Now()
 		n, err := v.head.ReadAt(ctx, p, off)
 		if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
-			return fmt.Errorf("read: %w", err)
+			return sent, fmt.Errorf("read: %w", err)
 		}
 		s.metrics.observeRead(time.Since(t0), s.opts.StallAfter)
 		if _, err := w.Write(p[:n]); err != nil {
-			return fmt.Errorf("write: %w", err)
+			return sent, fmt.Errorf("write: %w", err)
 		}
+		sent += int64(n)
 		if first {
 			s.metrics.observeFirstByte(time.Since(began).Seconds())
 			first = false
 		}
 		off += int64(n)
 	}
-	return nil
+	return sent, nil
 }
 
 // pieceEnd is the torrent offset where the piece holding torrent offset at ends.
