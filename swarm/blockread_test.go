@@ -40,12 +40,20 @@ func TestReadReleasedByVerifiedBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, off := range []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10} {
+	checkReleasedReads(t, tr, want, piece, []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10})
+}
+
+// checkReleasedReads reads 16 KiB of tr at each offset (of its first file, whose bytes are
+// want, in pieces of pieceLen), checks the bytes, and checks that each read returned while
+// its piece was incomplete and that the torrent counted at least two block releases.
+func checkReleasedReads(t *testing.T, tr *swarm.Torrent, want []byte, pieceLen int64, offs []int64) {
+	t.Helper()
+	for _, off := range offs {
 		buf := make([]byte, 16<<10)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		n, err := tr.ReadAt(ctx, buf, off) // film.bin is the torrent's first file
+		n, err := tr.ReadAt(ctx, buf, off)
 		cancel()
-		p := int(off / piece)
+		p := int(off / pieceLen)
 		complete := tr.HasPiece(p)
 		if err != nil || n != len(buf) {
 			t.Fatalf("read at %d: %d, %v", off, n, err)

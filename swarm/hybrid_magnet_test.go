@@ -87,24 +87,7 @@ func TestHybridMagnetRunsAsHybrid(t *testing.T) {
 			// The seeder answers our v2 offer with the v2 hash, which the dial takes only
 			// for a torrent registered under both.
 			testutil.WaitFor(t, 10*time.Second, "a v2 connection", func() bool { return tr.NumV2Peers() == 1 })
-			for _, off := range []int64{piece + piece/2 + 777, 2*piece + 100<<10} {
-				buf := make([]byte, 16<<10)
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				n, err := tr.ReadAt(ctx, buf, off) // film.bin is the torrent's first file
-				cancel()
-				p := int(off / piece)
-				complete := tr.HasPiece(p)
-				if err != nil || n != len(buf) {
-					t.Fatalf("read at %d: %d, %v", off, n, err)
-				}
-				if !bytes.Equal(buf, want[off:off+int64(n)]) {
-					t.Fatalf("read at %d: wrong bytes", off)
-				}
-				if complete {
-					t.Errorf("read at %d returned after its piece %d was complete: not released by blocks", off, p)
-				}
-			}
-			testutil.WaitFor(t, 5*time.Second, "two reads counted as released by blocks", func() bool { return tr.Stats().BlockReleases >= 2 })
+			checkReleasedReads(t, tr, want, piece, []int64{piece + piece/2 + 777, 2*piece + 100<<10}) // film.bin is the first file
 		})
 	}
 }

@@ -420,13 +420,7 @@ func TestTransmission300RefusesHybrids(t *testing.T) {
 func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	testutil.NeedFUSE(t)
 	testutil.Need(t, "qbittorrent-nox")
-	const piece = 4 << 20
-	src := t.TempDir()
-	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 17)
-	torrent := filepath.Join(t.TempDir(), "clip.torrent")
-	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
-		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
-	}
+	src, torrent := clipTorrent(t, "--hybrid", 17)
 	q := testpeers.StartQBittorrentLimited(t, "127.0.0.49", 1<<20)
 	q.AddTorrent(t, torrent, src)
 	q.WaitSeeding(t, 60*time.Second)
@@ -440,20 +434,7 @@ func TestMountHybridReleasesBlocksQBittorrent(t *testing.T) {
 	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M",
 		"--peer", fmt.Sprintf("127.0.0.49:%d", q.Port), "--cache-dir", t.TempDir())
 	testutil.WaitFor(t, 20*time.Second, "an encrypted v2 connection to qBittorrent", func() bool { return peerConnectedRC4V2.MatchString(m.Stderr()) })
-	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(mnt, "clip.bin", "clip.bin")
-	for _, off := range []int64{2*piece + piece/2 + 4321, 3*piece + 123<<10} {
-		got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
-		if got != string(want[off:off+16<<10]) {
-			t.Fatalf("16 KiB at %d: wrong bytes", off)
-		}
-	}
-	testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
-		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
-	})
+	checkReadsReleasedByBlocks(t, m, src, mnt, []int64{2*clipPiece + clipPiece/2 + 4321, 3*clipPiece + 123<<10})
 }
 
 // checkQBitSeesV2Only checks that qBittorrent took the torrent as v2-only: no v1 info-hash,

@@ -200,29 +200,47 @@ func TestGetHybrid(t *testing.T) {
 // verified on their own against BEP 52 block hashes.
 func TestMountHybridReleasesBlocks(t *testing.T) {
 	testutil.NeedFUSE(t)
-	const piece = 4 << 20
-	src := t.TempDir()
-	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 13)
-	torrent := filepath.Join(t.TempDir(), "clip.torrent")
-	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
-		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
-	}
+	src, torrent := clipTorrent(t, "--hybrid", 13)
 	peer := startSeed(t, "127.0.0.1", src, []string{"--upload-limit", "1M"}, torrent)
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
+	checkReadsReleasedByBlocks(t, m, src, mnt, []int64{clipPiece + clipPiece/2, 3*clipPiece + 123<<10})
+}
+
+// clipPiece is the piece size of clipTorrent's torrents.
+const clipPiece = 4 << 20
+
+// clipTorrent writes a file clip.bin of four 4 MiB pieces (content from seed) under a new
+// directory and makes its torrent with `create` and version flag (--hybrid or --v2).
+func clipTorrent(t *testing.T, version string, seed uint64) (src, torrent string) {
+	t.Helper()
+	src = t.TempDir()
+	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * clipPiece}, seed)
+	torrent = filepath.Join(t.TempDir(), "clip.torrent")
+	if _, stderr, code := runCmd(t, "create", version, "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
+		t.Fatalf("create %s: exit %d: %s", version, code, stderr)
+	}
+	return src, torrent
+}
+
+// checkReadsReleasedByBlocks reads 16 KiB at each cold offset of clip.bin through the mount
+// at mnt, compares the bytes with src's, and waits for the mount's log to say that as
+// many reads were released by verified blocks while their pieces were incomplete.
+func checkReadsReleasedByBlocks(t *testing.T, m *testutil.Proc, src, mnt string, offs []int64) {
+	t.Helper()
 	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(mnt, "clip.bin", "clip.bin")
-	for _, off := range []int64{piece + piece/2, 3*piece + 123<<10} {
+	for _, off := range offs {
 		got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
 		if got != string(want[off:off+16<<10]) {
 			t.Fatalf("16 KiB at %d: wrong bytes", off)
 		}
 	}
 	testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
-		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
+		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= len(offs)
 	})
 }
 
@@ -232,22 +250,12 @@ func TestMountHybridReleasesBlocks(t *testing.T) {
 // still incomplete.
 func TestMountHybridMagnetReleasesBlocks(t *testing.T) {
 	testutil.NeedFUSE(t)
-	const piece = 4 << 20
-	src := t.TempDir()
-	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 15)
-	torrent := filepath.Join(t.TempDir(), "clip.torrent")
-	if _, stderr, code := runCmd(t, "create", "--hybrid", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
-		t.Fatalf("create --hybrid: exit %d: %s", code, stderr)
-	}
+	src, torrent := clipTorrent(t, "--hybrid", 15)
 	mi, err := metainfo.Load(torrent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	peer := startSeed(t, "127.0.0.1", src, []string{"--upload-limit", "1M"}, torrent)
-	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, link := range map[string]string{
 		"btih":          "magnet:?xt=urn:btih:" + mi.InfoHash.HexString() + "&x.pe=" + peer,
 		"btih and btmh": "magnet:?xt=urn:btih:" + mi.InfoHash.HexString() + "&xt=urn:btmh:1220" + mi.InfoHashV2.HexString() + "&x.pe=" + peer,
@@ -255,16 +263,7 @@ func TestMountHybridMagnetReleasesBlocks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			mnt := filepath.Join(t.TempDir(), "m")
 			m := mountAt(t, link, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
-			file := filepath.Join(mnt, "clip.bin", "clip.bin")
-			for _, off := range []int64{piece + piece/3, 3*piece + 321<<10} {
-				got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
-				if got != string(want[off:off+16<<10]) {
-					t.Fatalf("16 KiB at %d: wrong bytes", off)
-				}
-			}
-			testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
-				return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
-			})
+			checkReadsReleasedByBlocks(t, m, src, mnt, []int64{clipPiece + clipPiece/3, 3*clipPiece + 321<<10})
 			if !strings.Contains(m.Stderr(), "got the piece layers") {
 				t.Errorf("no piece layers fetched:\n%s", m.Stderr())
 			}
@@ -277,28 +276,9 @@ func TestMountHybridMagnetReleasesBlocks(t *testing.T) {
 // return with the right bytes while their pieces are incomplete.
 func TestMountV2OnlyReleasesBlocks(t *testing.T) {
 	testutil.NeedFUSE(t)
-	const piece = 4 << 20
-	src := t.TempDir()
-	testpeers.WriteFiles(t, src, map[string]int64{"clip.bin": 4 * piece}, 14)
-	torrent := filepath.Join(t.TempDir(), "clip.torrent")
-	if _, stderr, code := runCmd(t, "create", "--v2", "--piece-size", "4M", "-o", torrent, filepath.Join(src, "clip.bin")); code != 0 {
-		t.Fatalf("create --v2: exit %d: %s", code, stderr)
-	}
+	src, torrent := clipTorrent(t, "--v2", 14)
 	peer := startSeed(t, "127.0.0.1", src, []string{"--upload-limit", "1M"}, torrent)
 	mnt := filepath.Join(t.TempDir(), "m")
 	m := mountAt(t, torrent, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
-	want, err := os.ReadFile(filepath.Join(src, "clip.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(mnt, "clip.bin", "clip.bin")
-	for _, off := range []int64{piece + piece/2, 3*piece + 123<<10} {
-		got := sh(t, fmt.Sprintf("dd if=%s bs=16k count=1 skip=%d iflag=skip_bytes status=none", file, off))
-		if got != string(want[off:off+16<<10]) {
-			t.Fatalf("16 KiB at %d: wrong bytes", off)
-		}
-	}
-	testutil.WaitFor(t, 10*time.Second, "the log of reads released by blocks", func() bool {
-		return strings.Count(m.Stderr(), "released by verified blocks, piece incomplete") >= 2
-	})
+	checkReadsReleasedByBlocks(t, m, src, mnt, []int64{clipPiece + clipPiece/2, 3*clipPiece + 123<<10})
 }
