@@ -10,7 +10,8 @@ import (
 // says why: a rate-limited seeder that our background download keeps busy answers an
 // urgent request only at its next quota tick). A reader is about while any read head has
 // wants, and for reserveLinger after: a player that closes and reopens a file to seek, or
-// pauses, comes back soon. The background download keeps every other peer, so it needs at
+// pauses, comes back soon. A torrent mounted or served for reading (ForReaders) keeps one
+// all along, so that the reserved peer's quota is refilled before the first read comes. The background download keeps every other peer, so it needs at
 // least reserveMinPeers unchoked peers to spare one.
 const (
 	reserveLinger   = 30 * time.Second
@@ -23,7 +24,7 @@ func (t *Torrent) updateReserve(now time.Time) {
 	if len(t.pins) > 0 {
 		t.lastViewing = now
 	}
-	viewing := !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+	viewing := t.cfg.ForReaders || !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
 	cur := t.reserved
 	if cur != nil && (!t.peers.has(cur) || cur.peerChoking || cur.snubbed) {
 		t.unreserve()

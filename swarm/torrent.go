@@ -50,6 +50,10 @@ type TorrentConfig struct {
 	UploadSlots int
 	// NoBackground stops the rarest-first fill of pieces nobody reads (bounded cache mode).
 	NoBackground bool
+	// ForReaders marks a torrent mounted or served for reading: a peer is kept reserved
+	// for due blocks from the start (reserve.go), not only once a reader shows up, so its
+	// quota is refilled by the first seek.
+	ForReaders bool
 	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
 	NoPEX bool
 	// WebSeeds overrides the metainfo's url-list (BEP 19 web seeds) when non-nil; an empty

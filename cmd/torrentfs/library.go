@@ -94,6 +94,7 @@ func (le *libEngine) Start(ctx context.Context, mi *metainfo.MetaInfo, m *metain
 		cfg.CacheBytes = le.cacheSize
 		cfg.Pool = le.pool
 		cfg.NoBackground = le.cacheSize > 0
+		cfg.ForReaders = true // mounted or served over HTTP
 		if m != nil {
 			// The magnet's own peers are often the only ones known (no trackers).
 			for _, pe := range m.Peers {
