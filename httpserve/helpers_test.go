@@ -1,7 +1,6 @@
 package httpserve
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -83,21 +82,6 @@ func start(t *testing.T, opts Options, ts ...Torrent) (*Server, *httptest.Server
 // body read.
 func get(t *testing.T, method, url string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	resp, b := send(t, method, url, nil, headers...)
+	return resp, []byte(b)
 }

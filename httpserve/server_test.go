@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -253,8 +252,8 @@ func TestHTTPViewerSession(t *testing.T) {
 			cancel() // the player seeks: it drops the request
 			resp.Body.Close()
 			testutil.WaitFor(t, 10*time.Second, "the request to end", func() bool { return s.OpenHeads() == 0 && f.Blocked() == 0 })
-			code, body := getStatus(t, hs, url, "Range", "bytes=-1000")
-			if code != 206 || !bytes.Equal(body, f.fileBytes(0)[size-1000:]) {
+			resp, body := get(t, "GET", url, "Range", "bytes=-1000")
+			if code := resp.StatusCode; code != 206 || !bytes.Equal(body, f.fileBytes(0)[size-1000:]) {
 				t.Fatalf("tail: status %d, %d bytes", code, len(body))
 			}
 			if linger < 0 {
@@ -268,8 +267,8 @@ func TestHTTPViewerSession(t *testing.T) {
 				t.Fatalf("after the tail request: piece 5 wanted %v, %d parked heads, want true and 1", f.Wanted(5), s.ParkedHeads())
 			}
 			// Another player on the same machine is another viewer.
-			code, _ = getStatus(t, hs, url, "Range", "bytes=-10", "User-Agent", "other player")
-			if code != 206 || s.ParkedHeads() != 2 {
+			resp, _ = get(t, "GET", url, "Range", "bytes=-10", "User-Agent", "other player")
+			if code := resp.StatusCode; code != 206 || s.ParkedHeads() != 2 {
 				t.Fatalf("another viewer: status %d, %d parked heads, want 206 and 2", code, s.ParkedHeads())
 			}
 			s.Remove(f.InfoHash())
@@ -278,25 +277,6 @@ func TestHTTPViewerSession(t *testing.T) {
 			}
 		})
 	}
-}
-
-// getStatus makes one request with headers (name, value, ...) and reads all of its body.
-func getStatus(t *testing.T, hs *httptest.Server, url string, headers ...string) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := hs.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
 }
 
 // TestHTTPFirstReadEndsAtPiece: a file starting inside a piece gets its first bytes out as
