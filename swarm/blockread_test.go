@@ -21,26 +21,36 @@ import (
 // A read of a hybrid torrent returns once the blocks under it are verified against their
 // BEP 52 hashes, long before its 4 MiB piece could be complete from a seeder sending 1 MiB/s.
 func TestReadReleasedByVerifiedBlocks(t *testing.T) {
-	const piece = 4 << 20
-	src := t.TempDir()
-	root := filepath.Join(src, "film")
-	testpeers.WriteFiles(t, root, map[string]int64{"film.bin": 3 * piece, "notes.txt": 1000}, 7)
-	mi, _, err := metainfo.Create(context.Background(), root, metainfo.CreateOptions{PieceLength: piece, NoDate: true, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const piece = filmPiece
+	src, mi, want := filmHybrid(t, 7)
 	seeder := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.2:0"})
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
 		NoBackground: true, CacheBytes: 64 << 20, Peers: []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()}})
 	testutil.WaitFor(t, 10*time.Second, "a v2 connection", func() bool { return tr.NumV2Peers() == 1 })
+	checkReleasedReads(t, tr, want, piece, []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10})
+}
 
-	want, err := os.ReadFile(filepath.Join(root, "film.bin"))
+// filmPiece is the piece size of filmHybrid's torrents.
+const filmPiece = 4 << 20
+
+// filmHybrid writes a torrent directory film (film.bin of three 4 MiB pieces, content from
+// seed, and a small notes.txt) under a new directory src and makes a hybrid of it; want is
+// film.bin's content.
+func filmHybrid(t *testing.T, seed uint64) (src string, mi *metainfo.MetaInfo, want []byte) {
+	t.Helper()
+	src = t.TempDir()
+	root := filepath.Join(src, "film")
+	testpeers.WriteFiles(t, root, map[string]int64{"film.bin": 3 * filmPiece, "notes.txt": 1000}, seed)
+	mi, _, err := metainfo.Create(context.Background(), root, metainfo.CreateOptions{PieceLength: filmPiece, NoDate: true, Version: metainfo.Hybrid})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReleasedReads(t, tr, want, piece, []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10})
+	if want, err = os.ReadFile(filepath.Join(root, "film.bin")); err != nil {
+		t.Fatal(err)
+	}
+	return src, mi, want
 }
 
 // checkReleasedReads reads 16 KiB of tr at each offset (of its first file, whose bytes are

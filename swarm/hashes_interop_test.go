@@ -11,6 +11,7 @@ import (
 
 	"torrentfs/internal/testpeers"
 	"torrentfs/internal/testutil"
+	"torrentfs/metainfo"
 	"torrentfs/swarm"
 )
 
@@ -53,13 +54,21 @@ func TestLibtorrentGetsPieceLayersFromUs(t *testing.T) {
 	testpeers.NeedLibtorrent(t)
 	src := t.TempDir()
 	mi, _ := makeHybrid(t, src, 16<<10) // small pieces: big.bin's piece layer has 22 hashes
+	libtorrentGetsMagnetFromUs(t, mi, src, "hyb", "127.0.0.56")
+}
+
+// libtorrentGetsMagnetFromUs has python-libtorrent on ip fetch mi's magnet link from our
+// seeder of src (the torrent's directory is name), checks the copy, and checks that it
+// asked us for hashes.
+func libtorrentGetsMagnetFromUs(t *testing.T, mi *metainfo.MetaInfo, src, name, ip string) {
+	t.Helper()
 	seeder := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	out := t.TempDir()
-	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.56", Torrent: mi.Magnet().String(), SaveDir: out,
+	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: ip, Torrent: mi.Magnet().String(), SaveDir: out,
 		Peers: []string{"127.0.0.1:" + strconv.Itoa(int(seeder.Port()))}})
 	testpeers.LibtorrentWait(t, p, "finished", 120*time.Second)
-	testpeers.SameTree(t, filepath.Join(src, "hyb"), filepath.Join(out, "hyb"))
+	testpeers.SameTree(t, filepath.Join(src, name), filepath.Join(out, name))
 	if n := tr.NumHashesSent(); n == 0 {
 		t.Fatalf("libtorrent asked us for no hashes:\n%s", p.Output())
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,26 +43,17 @@ func checkFetchedHybrid(t *testing.T, got, mi *metainfo.MetaInfo, layers bool) {
 
 // A hybrid's magnet link with its v1 hash (alone, or beside the v2 one) fetched from our
 // seeders gives a hybrid: both info-hashes and the piece layers, asked over connections
-// the fetch dials again by the v2 hash. The torrent made from it speaks v2 to its seeder, and a 16 KiB read at a cold offset of a 4 MiB piece from a
-// seeder sending 1 MiB/s is released by verified blocks, its piece still incomplete.
+// the fetch dials again by the v2 hash. The torrent made from it speaks v2 to its seeder,
+// and a 16 KiB read at a cold offset of a 4 MiB piece from a seeder sending 1 MiB/s is
+// released by verified blocks, its piece still incomplete.
 func TestHybridMagnetRunsAsHybrid(t *testing.T) {
-	const piece = 4 << 20
-	src := t.TempDir()
-	root := filepath.Join(src, "film")
-	testpeers.WriteFiles(t, root, map[string]int64{"film.bin": 3 * piece, "notes.txt": 1000}, 17)
-	mi, _, err := metainfo.Create(context.Background(), root, metainfo.CreateOptions{PieceLength: piece, NoDate: true, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const piece = filmPiece
+	src, mi, want := filmHybrid(t, 17)
 	var seeders []netip.AddrPort
 	for range 2 {
 		sc := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
 		addTorrent(t, sc, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 		seeders = append(seeders, sc.Addr().(*net.TCPAddr).AddrPort())
-	}
-	want, err := os.ReadFile(filepath.Join(root, "film.bin"))
-	if err != nil {
-		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string

@@ -39,11 +39,14 @@ func TestReserveWhileReading(t *testing.T) {
 				return n
 			}
 			if !forReaders {
-				// No reader yet: every seeder works for the background download.
-				time.Sleep(1500 * time.Millisecond) // past a tick, which would reserve
-				if n := reserved(); n != 0 {
-					t.Fatalf("%d peers reserved with no reader about", n)
-				}
+				// No reader yet: every seeder works for the background download, through
+				// the first 4 MiB (more than a second of ticks at 3 MiB/s).
+				testutil.WaitFor(t, 30*time.Second, "4 MiB downloaded with no peer reserved", func() bool {
+					if n := reserved(); n != 0 {
+						t.Fatalf("%d peers reserved with no reader about", n)
+					}
+					return tr.Stats().Downloaded >= 4<<20
+				})
 				last := mi.Info.NumPieces() - 1
 				tr.SetWants(1, last, []time.Time{time.Now()}) // a reader wants the last piece, now
 			}

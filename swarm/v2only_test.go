@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,16 +241,7 @@ func TestLibtorrentGetsV2OnlyMagnetFromUs(t *testing.T) {
 	testpeers.NeedLibtorrent(t)
 	src := t.TempDir()
 	mi, _ := makeV2Only(t, src, 16<<10)
-	seeder := newClient(t, swarm.ClientConfig{})
-	tr := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	out := t.TempDir()
-	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: "127.0.0.58", Torrent: mi.Magnet().String(), SaveDir: out,
-		Peers: []string{"127.0.0.1:" + strconv.Itoa(int(seeder.Port()))}})
-	testpeers.LibtorrentWait(t, p, "finished", 120*time.Second)
-	testpeers.SameTree(t, filepath.Join(src, "v2o"), filepath.Join(out, "v2o"))
-	if n := tr.NumHashesSent(); n == 0 {
-		t.Fatalf("libtorrent asked us for no hashes:\n%s", p.Output())
-	}
+	libtorrentGetsMagnetFromUs(t, mi, src, "v2o", "127.0.0.58")
 }
 
 // A link with only the v2 info-hash of a hybrid: the metadata is checked by its SHA-256 and
