@@ -78,6 +78,10 @@ type diskState struct {
 	queue         []diskJob
 	held          []diskJob // writes to fenced pieces, in arrival order
 	fence         map[int]int
+	// punches counts punches queued and not yet done. Writes wait for them: the ledger
+	// counts an evicted piece as gone once its punch is queued, so a write landing first
+	// would put the cache over its bound on disk for a moment (seen at +256 KiB).
+	punches int
 	writeBytes    int64 // block bytes received and not yet written: bounded by fill
 	pendingWrites map[int]int
 	awaiting      map[int]bool
@@ -103,7 +107,7 @@ func (d *diskState) init() {
 func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
 	for len(d.queue) > 0 {
 		j := d.queue[0]
-		if j.kind != jobWrite || d.fence[j.piece] == 0 {
+		if j.kind != jobWrite || d.fence[j.piece] == 0 && d.punches == 0 {
 			return jobs, j
 		}
 		d.held = append(d.held, j)
@@ -119,7 +123,8 @@ func (d *diskState) taken() {
 	d.queue = d.queue[1:]
 }
 
-// unfence lifts a punch's fences and puts the writes they held back in front of the queue.
+// unfence lifts a done punch's fences and puts the writes they (or the punches still to be
+// done) held back in front of the queue.
 func (d *diskState) unfence(j diskJob) {
 	for _, i := range fenced(j) {
 		if d.fence[i]--; d.fence[i] <= 0 {
@@ -127,8 +132,9 @@ func (d *diskState) unfence(j diskJob) {
 		}
 	}
 	var back []diskJob
+	d.punches--
 	d.held = slices.DeleteFunc(d.held, func(h diskJob) bool {
-		if d.fence[h.piece] == 0 {
+		if d.fence[h.piece] == 0 && d.punches == 0 {
 			back = append(back, h)
 			return true
 		}
@@ -213,6 +219,7 @@ func (t *Torrent) queuePunch(i int) {
 	for _, k := range fenced(j) {
 		t.disk.fence[k]++
 	}
+	t.disk.punches++
 	t.disk.queue = append(t.disk.queue, j)
 }
 
