@@ -75,13 +75,13 @@ type diskResult struct {
 // done per piece, pieces whose blocks are all in and wait for their writes to verify, and
 // the fences that keep writes off the bytes a punch is freeing.
 type diskState struct {
-	queue         []diskJob
-	held          []diskJob // writes to fenced pieces, in arrival order
-	fence         map[int]int
+	queue []diskJob
+	held  []diskJob // writes to fenced pieces, in arrival order
+	fence map[int]int
 	// punches counts punches queued and not yet done. Writes wait for them: the ledger
 	// counts an evicted piece as gone once its punch is queued, so a write landing first
 	// would put the cache over its bound on disk for a moment (seen at +256 KiB).
-	punches int
+	punches       int
 	writeBytes    int64 // block bytes received and not yet written: bounded by fill
 	pendingWrites map[int]int
 	awaiting      map[int]bool
