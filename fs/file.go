@@ -11,6 +11,7 @@ import (
 
 	"bazil.org/fuse"
 	bfs "bazil.org/fuse/fs"
+	"github.com/sirupsen/logrus"
 
 	"torrentfs/reader"
 )
@@ -103,8 +104,13 @@ func (n *file) Open(ctx context.Context, req *fuse.OpenRequest, resp *fuse.OpenR
 		return nil, syscall.EIO
 	}
 	resp.Flags |= fuse.OpenKeepCache
-	return &handle{file: n, head: h}, nil
+	hd := &handle{file: n, head: h}
+	tt.fs.log.WithField("path", hd.path()).Debug("open")
+	return hd, nil
 }
+
+// slowRead: reads that waited this long are logged at debug level.
+const slowRead = 5 * time.Millisecond
 
 // handle is one open file.
 type handle struct {
@@ -123,7 +129,12 @@ func (h *handle) Read(ctx context.Context, req *fuse.ReadRequest, resp *fuse.Rea
 	ctx, cancel := tt.readContext(ctx)
 	defer cancel()
 	buf := make([]byte, req.Size)
+	began := time.Now()
 	n, err := h.head.ReadAt(ctx, buf, req.Offset)
+	if waited := time.Since(began); waited >= slowRead && f.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		// What a viewer waited for, read by read: the timeline of a player's start-up.
+		f.log.WithFields(logrus.Fields{"path": h.path(), "offset": req.Offset, "size": req.Size, "waited": waited.Round(time.Millisecond), "err": err}).Debug("read waited")
+	}
 	if err == nil || errors.Is(err, io.EOF) {
 		resp.Data = buf[:n]
 		return nil

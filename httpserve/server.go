@@ -83,10 +83,12 @@ type served struct {
 
 // viewer is one stream request with its head (its viewer's session's).
 type viewer struct {
-	t    *served
-	file int
-	head *reader.Head
-	pos  atomic.Int64 // file offset of the read under way
+	t       *served
+	file    int
+	head    *reader.Head
+	session *session
+	seq     uint64       // the request's number in its session (turn)
+	pos     atomic.Int64 // file offset of the read under way
 }
 
 // New serves torrents. Their info must be known (no magnet still fetching metadata).

@@ -563,3 +563,54 @@ func TestAddRemoveTorrents(t *testing.T) {
 		t.Errorf("api after remove:\n%s\n%s", api, pl)
 	}
 }
+
+// TestHTTPNewestRequestFirst: while a player's newer request (the index at the tail) waits
+// for its first bytes, the read its older request's handler made ahead of the player is
+// called off, so the two do not compete for peers; the older request goes on afterwards
+// and sends the right bytes.
+func TestHTTPNewestRequestFirst(t *testing.T) {
+	const size = 4 << 20 // 64 pieces
+	f := newFake("show", 0xab, ffile{[]string{"ep 1.mkv"}, size})
+	f.Provide(0)
+	_, hs := start(t, Options{}, f)
+	url := streamURL(hs.URL, f, "show/ep 1.mkv")
+	resp, err := hs.Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the first request to wait for piece 1", func() bool { return f.Blocked() == 1 })
+	tail := make(chan []byte, 1)
+	go func() {
+		_, body := get(t, "GET", url, "Range", "bytes=-1000")
+		tail <- body
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the tail request to wait for piece 63", func() bool { return f.WaitingFor(63) == 1 })
+	// Only the tail request waits at the torrent now: the first one's read was called off.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.WaitingFor(1) != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	n := f.Blocked()
+	f.Provide(63)
+	if body := <-tail; !bytes.Equal(body, f.fileBytes(0)[size-1000:]) {
+		f.ProvideAll()
+		t.Fatalf("tail: %d bytes, not the file's last 1000", len(body))
+	}
+	if n != 1 {
+		f.ProvideAll()
+		t.Fatalf("%d reads waited at the torrent while the tail request waited, want 1 (the tail's)", n)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the first request to wait for piece 1 again", func() bool { return f.Blocked() == 1 })
+	f.ProvideAll()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rest, f.fileBytes(0)[64<<10:]) {
+		t.Fatalf("the first request's rest: %d bytes, not the file's", len(rest))
+	}
+}

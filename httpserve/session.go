@@ -1,8 +1,11 @@
 package httpserve
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"torrentfs/reader"
@@ -26,12 +29,95 @@ type sessionKey struct {
 	agent  string
 }
 
-// session is a head shared by one viewer's requests. Guarded by Server.mu.
+// session is a head shared by one viewer's requests. Its first fields are guarded by
+// Server.mu, turn by its own mutex.
 type session struct {
 	key  sessionKey
 	head *reader.Head
 	refs int    // requests using it now
 	gen  uint64 // bumped on every park and take-up, so a stale expiry does nothing
+	turn turn
+}
+
+// A player waits on one read at a time: when it seeks it opens a new request and stops
+// reading the old one, though it may keep that connection open until the new one has
+// answered (ffmpeg reads a tail index so). The old request's handler does not know: it
+// goes on filling its socket, and each of its reads wants its pieces now, ahead of the
+// reads the player is waiting for. The reads of one open file in the mount never compete
+// so, the player being one thread. turn gives a viewer's newest request the line: a read
+// of a request waits while a newer request of the same session has a read under way, and
+// a read starting calls off the older requests' reads under way (they are made again
+// afterwards). An older request's pieces stay wanted through the head's window, at the
+// times the window gives them, and its reads of pieces already here are not held up
+// for long: the newer request's reads of pieces here take no time.
+type turn struct {
+	mu      sync.Mutex
+	seq     uint64                 // the newest request's number
+	reads   map[*turnRead]struct{} // reads under way
+	changed chan struct{}          // closed (and replaced) when a read ends
+}
+
+type turnRead struct {
+	seq    uint64
+	cancel context.CancelCauseFunc
+}
+
+// errYield calls off a read of an older request of the session.
+var errYield = errors.New("a newer request of the viewer goes first")
+
+// request numbers a new request of the session: the newest goes first.
+func (t *turn) request() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	return t.seq
+}
+
+// begin waits until no newer request than seq has a read under way, calls off the reads of
+// older ones, and returns the context of request seq's read; end must be called when the
+// read ends.
+func (t *turn) begin(ctx context.Context, seq uint64) (_ context.Context, end func(), _ error) {
+	t.mu.Lock()
+	for {
+		var wait chan struct{}
+		for r := range t.reads {
+			if r.seq > seq {
+				wait = t.changed
+				break
+			}
+		}
+		if wait == nil {
+			break
+		}
+		t.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		t.mu.Lock()
+	}
+	for r := range t.reads {
+		if r.seq < seq {
+			r.cancel(errYield)
+		}
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	me := &turnRead{seq: seq, cancel: cancel}
+	if t.reads == nil {
+		t.reads = map[*turnRead]struct{}{}
+		t.changed = make(chan struct{})
+	}
+	t.reads[me] = struct{}{}
+	t.mu.Unlock()
+	return rctx, func() {
+		t.mu.Lock()
+		delete(t.reads, me)
+		close(t.changed)
+		t.changed = make(chan struct{})
+		t.mu.Unlock()
+		cancel(nil)
+	}, nil
 }
 
 func keyOf(st *served, file int, r *http.Request) sessionKey {

@@ -63,7 +63,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.opts.Log.WithFields(logrus.Fields{"path": r.URL.Path, "from": rg.start, "length": rg.length, "client": r.RemoteAddr, "shared_head": reused})
 	log.Debug("http stream request")
-	v := &viewer{t: st, file: idx, head: ss.head}
+	v := &viewer{t: st, file: idx, head: ss.head, session: ss, seq: ss.turn.request()}
 	s.addViewer(v)
 	defer func() {
 		s.removeViewer(v)
@@ -95,7 +95,7 @@ func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer
 		}
 		v.pos.Store(off)
 		t0 := time.Now()
-		n, err := v.head.ReadAt(ctx, p, off)
+		n, err := s.readTurn(ctx, v, p, off)
 		if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
 			return sent, fmt.Errorf("read: %w", err)
 		}
@@ -111,6 +111,23 @@ func (s *Server) copyRange(ctx context.Context, w http.ResponseWriter, v *viewer
 		off += int64(n)
 	}
 	return sent, nil
+}
+
+// readTurn reads through the viewer's head in the session's order (see turn): the read
+// waits while a newer request of the viewer reads, and is made again when one calls it off.
+func (s *Server) readTurn(ctx context.Context, v *viewer, p []byte, off int64) (int, error) {
+	for {
+		rctx, end, err := v.session.turn.begin(ctx, v.seq)
+		if err != nil {
+			return 0, err
+		}
+		n, err := v.head.ReadAt(rctx, p, off)
+		end()
+		if err != nil && errors.Is(context.Cause(rctx), errYield) && ctx.Err() == nil {
+			continue
+		}
+		return n, err
+	}
 }
 
 // pieceEnd is the torrent offset where the piece holding torrent offset at ends.

@@ -66,6 +66,10 @@ const (
 	// refreshWants re-sends a stream's wants this often even if its pieces did not
 	// change, so due times follow the measured rate.
 	refreshWants = time.Second
+	// yieldDelay is how much later than a read of one stream the other stream's pieces
+	// that were due now become due (yield). It is more than the torrent's slack for
+	// pieces due at about the same moment, so their queued requests may be cancelled.
+	yieldDelay = 250 * time.Millisecond
 )
 
 func (o Options) withDefaults() Options {

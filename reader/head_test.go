@@ -435,3 +435,49 @@ func TestPrefetchStaysBehindReads(t *testing.T) {
 		t.Fatal("a prefetch whose pieces are in was asked for again")
 	}
 }
+
+// A player reads on one thread: once it reads far away, the piece the main stream wanted
+// now (under a read the kernel or an HTTP handler made ahead of it) must not stay ahead of
+// the far read, and it is wanted now again when the player comes back.
+func TestFarReadYieldsMainWants(t *testing.T) {
+	ft := newFake(256*kib, 64*mib)
+	ft.ProvideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, Now: clk.Now})
+	read(t, h, ft, 0, 128*kib)
+	mainID := h.main.id
+	w, _ := ft.WantsOf(mainID)
+	if !w.Due[0].Equal(clk.Now()) {
+		t.Fatalf("main's first piece due %v, want now (%v)", w.Due[0], clk.Now())
+	}
+	clk.advance(5 * time.Millisecond)
+	read(t, h, ft, 60*mib, 64*kib)
+	side, _ := ft.WantsOf(h.side.id)
+	w, _ = ft.WantsOf(mainID)
+	if !side.Due[0].Equal(clk.Now()) {
+		t.Fatalf("far read's piece due %v, want now", side.Due[0])
+	}
+	if got := w.Due[0].Sub(clk.Now()); got < yieldDelay {
+		t.Fatalf("after a far read main's first piece is due in %v, want at least %v", got, yieldDelay)
+	}
+	for k := 1; k < len(w.Due); k++ {
+		if w.Due[k].Before(w.Due[k-1]) {
+			t.Fatalf("main's yielded wants out of order at %d: %v", k, w.Due)
+		}
+	}
+	// A second far read near the first changes nothing more for main.
+	clk.advance(5 * time.Millisecond)
+	read(t, h, ft, 60*mib+64*kib, 64*kib)
+	if w2, _ := ft.WantsOf(mainID); !w2.Due[0].Equal(w.Due[0]) {
+		t.Fatalf("main re-timed again: %v -> %v", w.Due[0], w2.Due[0])
+	}
+	// Back on main: its piece is wanted now again, and the side's pieces go behind it.
+	clk.advance(5 * time.Millisecond)
+	read(t, h, ft, 128*kib, 128*kib)
+	if w, _ = ft.WantsOf(mainID); !w.Due[0].Equal(clk.Now()) {
+		t.Fatalf("back on main, its first piece is due %v, want now (%v)", w.Due[0], clk.Now())
+	}
+	if side, _ = ft.WantsOf(h.side.id); side.Due[0].Sub(clk.Now()) < yieldDelay {
+		t.Fatalf("back on main, the side's first piece is due in %v, want at least %v", side.Due[0].Sub(clk.Now()), yieldDelay)
+	}
+}

@@ -17,6 +17,7 @@ type stream struct {
 	// What was last sent with SetWants.
 	wantFirst, wantLast int
 	wantAt              time.Time
+	yielded             bool // its wants were moved behind the other stream's (yield)
 }
 
 func newStream(off int64, now time.Time, window int64) *stream {
@@ -80,6 +81,11 @@ func (h *Head) demand(off, end int64) error {
 		target := int64(s.rate * o.WindowTime.Seconds())
 		s.window = min(max(s.window, target, o.MinWindow), o.MaxWindow)
 	}
+	if s == h.side {
+		h.yield(h.main, now)
+	} else {
+		h.yield(h.side, now)
+	}
 	h.want(s, off, end, now)
 	h.refreshPrefetch(now)
 	return nil
@@ -109,23 +115,43 @@ func (h *Head) want(s *stream, off, end int64, now time.Time) {
 	stale := now.Sub(s.wantAt) >= refreshWants
 	outside := rfirst < s.wantFirst || rlast > s.wantLast
 	moved := first-s.wantFirst >= step || last-s.wantLast >= step
-	if !stale && !outside && !moved && (rfirst == s.wantFirst || h.present(rfirst, rlast)) {
+	if !stale && !outside && !moved && !s.yielded && (rfirst == s.wantFirst || h.present(rfirst, rlast)) {
 		return
 	}
+	h.sendWants(s, first, last, end, now, now)
+}
+
+// sendWants wants s's pieces first..last: those before file offset end due at start, the
+// others when the reader should reach them from there.
+func (h *Head) sendWants(s *stream, first, last int, end int64, now, start time.Time) {
 	rate := max(s.rate, rateFloor)
 	if h.main != nil && s != h.main {
 		rate = max(h.main.rate, rateFloor)
 	}
 	due := make([]time.Time, last-first+1)
 	for k := range due {
-		ahead := info.PieceOffset(first+k) - base - end
-		due[k] = now
+		ahead := h.info.PieceOffset(first+k) - h.file.Offset - end
+		due[k] = start
 		if ahead > 0 {
-			due[k] = now.Add(time.Duration(float64(ahead) / rate * float64(time.Second)))
+			due[k] = start.Add(time.Duration(float64(ahead) / rate * float64(time.Second)))
 		}
 	}
 	h.t.SetWants(s.id, first, due)
-	s.wantFirst, s.wantLast, s.wantAt = first, last, now
+	s.wantFirst, s.wantLast, s.wantAt, s.yielded = first, last, now, start.After(now)
+}
+
+// yield moves s's wants behind a read of the head's other stream. A player reads on one
+// thread, so once it reads far from s, what s wanted now (the pieces under its last
+// reads, and under readahead reads the kernel or an HTTP handler made for it) holds
+// nobody up any more; left due now, those pieces would come before the read the player
+// waits on, and their blocks would fill the peers' queues ahead of it. They become due
+// yieldDelay from now, the rest of s's window after them, and the torrent may cancel
+// their queued requests to serve the new read first. s's next read wants them now again.
+func (h *Head) yield(s *stream, now time.Time) {
+	if s == nil || s.yielded || s.wantLast < s.wantFirst {
+		return
+	}
+	h.sendWants(s, s.wantFirst, s.wantLast, s.pos, now, now.Add(yieldDelay))
 }
 
 func (h *Head) present(first, last int) bool {

@@ -20,8 +20,9 @@ type Torrent struct {
 	have    []bool
 	ready   []chan struct{}
 	wants   map[int]Wants
-	waiting int // reads blocked right now
-	reads   int // the last read's id: negative, apart from the heads' ids
+	waiting int         // reads blocked right now
+	waitFor map[int]int // reads blocked right now, by the piece they wait for
+	reads   int         // the last read's id: negative, apart from the heads' ids
 }
 
 // Wants is what one head last asked for.
@@ -62,10 +63,15 @@ func (t *Torrent) waitPiece(ctx context.Context, i int) error {
 	t.mu.Lock()
 	ch := t.ready[i]
 	t.waiting++
+	if t.waitFor == nil {
+		t.waitFor = map[int]int{}
+	}
+	t.waitFor[i]++
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
 		t.waiting--
+		t.waitFor[i]--
 		t.mu.Unlock()
 	}()
 	select {
@@ -129,6 +135,13 @@ func (t *Torrent) Blocked() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.waiting
+}
+
+// WaitingFor is the number of reads waiting for piece i right now.
+func (t *Torrent) WaitingFor(i int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.waitFor[i]
 }
 
 // WantsOf returns a head's current wants.
