@@ -60,7 +60,7 @@ func FuzzOps(f *testing.F) {
 			case 9:
 				if len(picked) > 0 {
 					r := picked[arg%len(picked)]
-					p.Rejected(r.Peer, r.Block)
+					p.Rejected(r.Peer, r.Block, now)
 				}
 			case 10:
 				p.Expired(now)

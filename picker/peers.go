@@ -2,6 +2,7 @@ package picker
 
 import (
 	"slices"
+	"time"
 
 	"torrentfs/bitfield"
 )
@@ -132,6 +133,7 @@ func (p *Picker) PeerChokedFast(id PeerID) {
 func (p *Picker) PeerUnchoked(id PeerID) {
 	if pr := p.peers[id]; pr != nil {
 		pr.choked = false
+		pr.forgive(time.Time{}, true)
 	}
 }
 

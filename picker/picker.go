@@ -99,6 +99,9 @@ type peer struct {
 	// reserveTrickle (reserve.go), the next at trickleAt.
 	reserved  bool
 	trickleAt time.Time
+	// refused are pieces the peer rejected a request for while it had us unchoked (BEP 6),
+	// and when: they are not asked of it again for refuseFor, or until it unchokes us anew.
+	refused map[int]time.Time
 }
 
 type blockKey struct{ piece, block int32 }
@@ -106,6 +109,11 @@ type blockKey struct{ piece, block int32 }
 func (pr *peer) hasPiece(i int) bool {
 	if pr.onlyAllowed {
 		if _, ok := pr.allowed[i]; !ok {
+			return false
+		}
+	}
+	if pr.refused != nil {
+		if _, ok := pr.refused[i]; ok {
 			return false
 		}
 	}

@@ -203,7 +203,7 @@ func TestDropsFreeBlocks(t *testing.T) {
 	}{
 		{"remove", func(p *Picker, _ []Block) []Block { return p.PeerRemove(1) }},
 		{"choke", func(p *Picker, _ []Block) []Block { return p.PeerChoked(1) }},
-		{"reject", func(p *Picker, b []Block) []Block { p.Rejected(1, b[1]); return b[1:2] }},
+		{"reject", func(p *Picker, b []Block) []Block { p.Rejected(1, b[1], time.Unix(0, 0)); return b[1:2] }},
 		{"cancel", func(p *Picker, b []Block) []Block { p.Cancelled(1, b[2]); return b[2:3] }},
 		{"expire", func(p *Picker, _ []Block) []Block {
 			var out []Block
@@ -414,7 +414,7 @@ func checkInvariants(t *testing.T, p *Picker) {
 				if _, ok := pr.out[blockKey{int32(i), int32(bi)}]; !ok {
 					t.Fatalf("piece %d block %d requested from %d, not in its outstanding", i, bi, r.peer)
 				}
-				if !pr.hasPiece(i) {
+				if !pr.all && !pr.has.Has(i) {
 					t.Fatalf("piece %d requested from peer %d without it", i, r.peer)
 				}
 			}
@@ -683,4 +683,53 @@ func TestQueuedAheadOfBlockedPiece(t *testing.T) {
 		t.Fatal("still behind after the refill: the cancelled blocks went ahead again")
 	}
 	checkInvariants(t, p)
+}
+
+// A piece a peer rejected while it had us unchoked is not asked of it again at once (a
+// spreading seed rejects pieces others have), but is after refuseFor, or once it unchokes
+// us anew; other peers are still asked for it.
+func TestRejectedPieceRestsAtThatPeer(t *testing.T) {
+	p := newTest(t, 2)
+	for id := PeerID(1); id <= 2; id++ {
+		p.PeerAdd(id)
+		p.PeerHaveAll(id)
+		p.PeerRate(id, 1<<20)
+	}
+	now := time.Unix(100, 0)
+	got := p.Pick(1, 1, now)
+	if len(got) != 1 {
+		t.Fatalf("picked %v", got)
+	}
+	refused := got[0].Piece
+	p.Rejected(1, got[0], now)
+	for _, b := range p.Pick(1, 8, now) {
+		if b.Piece == refused {
+			t.Fatalf("piece %d asked of the peer that just rejected it", refused)
+		}
+	}
+	if !slices.Contains(pieces(p.Pick(2, 8, now)), refused) {
+		t.Fatalf("the other peer is not asked for piece %d", refused)
+	}
+	p.Expired(now.Add(refuseFor)) // forgiven (and peer 2's requests expired: free again)
+	if !slices.Contains(pieces(p.Pick(1, 8, now.Add(refuseFor))), refused) {
+		t.Fatalf("piece %d still not asked of peer 1 after %v", refused, refuseFor)
+	}
+	checkInvariants(t, p)
+
+	// Rejects from a choking peer are no refusal, and an unchoke forgives.
+	q := newTest(t, 1)
+	q.PeerAdd(1)
+	q.PeerHaveAll(1)
+	b := q.Pick(1, 1, now)[0]
+	q.Rejected(1, b, now)
+	q.PeerUnchoked(1)
+	if len(q.Pick(1, 1, now)) != 1 {
+		t.Fatal("an unchoke did not forgive the refusal")
+	}
+	b = q.Pick(1, 1, now)[0]
+	q.PeerChokedFast(1)
+	q.Rejected(1, b, now)
+	if got := q.Pick(1, 1, now); len(got) != 1 || got[0].Piece != b.Piece {
+		t.Fatalf("after a choking peer's reject picked %v, want piece %d again", got, b.Piece)
+	}
 }

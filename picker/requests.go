@@ -158,9 +158,36 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 	return cancel, ps.got == len(ps.blocks), true
 }
 
+// refuseFor is how long a piece the peer rejected a request for (while it had us
+// unchoked) is not asked of it again. A seed that spreads its pieces (a fleet's origin)
+// rejects a piece others already have; without this the block would go straight back to
+// it, a round trip each time.
+const refuseFor = 5 * time.Second
+
 // Rejected records a reject-request (BEP 6) for the block: the request is gone and the block
-// is free again unless another copy is out.
-func (p *Picker) Rejected(id PeerID, b Block) { p.dropRequest(id, b) }
+// is free again unless another copy is out. Unless the peer chokes us (a choking peer
+// rejects what it will not serve), its piece is not asked of it again for refuseFor.
+func (p *Picker) Rejected(id PeerID, b Block, now time.Time) {
+	p.dropRequest(id, b)
+	if pr := p.peers[id]; pr != nil && !pr.choked && b.Piece >= 0 && b.Piece < p.geo.numPieces {
+		if pr.refused == nil {
+			pr.refused = map[int]time.Time{}
+		}
+		pr.refused[b.Piece] = now
+	}
+}
+
+// forgive ends the peer's refusals older than refuseFor, or all of them.
+func (pr *peer) forgive(now time.Time, all bool) {
+	for i, at := range pr.refused {
+		if all || now.Sub(at) >= refuseFor {
+			delete(pr.refused, i)
+		}
+	}
+	if len(pr.refused) == 0 {
+		pr.refused = nil
+	}
+}
 
 // Cancelled records that the caller cancelled its request for the block at the peer.
 func (p *Picker) Cancelled(id PeerID, b Block) { p.dropRequest(id, b) }
@@ -194,6 +221,9 @@ func (p *Picker) timeout(pr *peer) time.Duration {
 func (p *Picker) Expired(now time.Time) []Request {
 	var out []Request
 	for id, pr := range p.peers {
+		if pr.refused != nil {
+			pr.forgive(now, false)
+		}
 		limit := p.timeout(pr)
 		for k := range pr.out {
 			ps := p.partial[int(k.piece)]

@@ -24,7 +24,8 @@
 //     results, public methods send closures to run on the loop (named methods, listed in
 //     torrent_cache.go and torrent_stream.go). Replies go out on channels of capacity one
 //     or by closing a channel, so the loop never blocks answering. The loop also owns the
-//     peer reserved for due blocks while a reader is about (reserve.go).
+//     peer reserved for due blocks while a reader is about (reserve.go), and a spreading
+//     seed's count of which pieces went out to whom (spread.go).
 //   - Each connection has a reader goroutine (decode, hand to the loop) and a writer
 //     goroutine (drain a queue guarded by the connection's mutex) so the loop never waits on
 //     a socket.

@@ -84,13 +84,19 @@ type rawConn struct {
 // dialHandshake2 is dialHandshake that also returns our engine's handshake and a reader.
 func dialHandshake2(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved) rawConn {
 	t.Helper()
+	return dialHandshakeAs(t, addr, infoHash, res, fakePeerID)
+}
+
+// dialHandshakeAs is dialHandshake2 under another peer ID, for tests with several fake peers.
+func dialHandshakeAs(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wire.Reserved, peerID [20]byte) rawConn {
+	t.Helper()
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	if err := wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: fakePeerID}); err != nil {
+	if err := wire.WriteHandshake(c, wire.Handshake{Reserved: res, InfoHash: infoHash, PeerID: peerID}); err != nil {
 		t.Fatal(err)
 	}
 	reserved, ih, err := wire.ReadHandshakeHeader(c)

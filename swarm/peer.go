@@ -76,14 +76,15 @@ type peerConn struct {
 	upRate         rateMeter
 	strikes        int // pieces it contributed to that failed verification
 	clientName     string
-	pieceSetBy     wire.ID         // the message that gave its piece set, 0 before
-	floodWarnings  int             // requests over the queue limit this second
-	sentDHTPort    bool            // it sent a PORT message (only the first one is passed on)
-	granted        map[uint32]bool // pieces we let it fetch while we choke it (BEP 6), nil before
-	pex            pexPeer         // BEP 11 state (pex.go)
-	v2             bool            // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
-	hashJobs       int             // its hash requests being read and hashed for it
-	hashAsks       int             // our hash requests it has not answered
+	pieceSetBy     wire.ID           // the message that gave its piece set, 0 before
+	floodWarnings  int               // requests over the queue limit this second
+	sentDHTPort    bool              // it sent a PORT message (only the first one is passed on)
+	granted        map[uint32]bool   // pieces we let it fetch while we choke it (BEP 6), nil before
+	given          bitfield.Bitfield // pieces we began to send it while spreading (spread.go), empty before
+	pex            pexPeer           // BEP 11 state (pex.go)
+	v2             bool              // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
+	hashJobs       int               // its hash requests being read and hashed for it
+	hashAsks       int               // our hash requests it has not answered
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

@@ -54,6 +54,9 @@ type TorrentConfig struct {
 	// for due blocks from the start (reserve.go), not only once a reader shows up, so its
 	// quota is refilled by the first seek.
 	ForReaders bool
+	// Spread makes a seed send each piece about once before any twice, rejecting requests
+	// for pieces a downloading peer already has (spread.go): for the origin of a fleet.
+	Spread bool
 	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
 	NoPEX bool
 	// WebSeeds overrides the metainfo's url-list (BEP 19 web seeds) when non-nil; an empty
@@ -117,8 +120,9 @@ type Torrent struct {
 	v2            v2State          // BEP 52 hash requests and verified block hashes (hashes.go)
 	shrunk        bool             // the cache was shrunk to fit a full disk
 	lastTick      time.Time
-	reserved      *peerConn // kept for due blocks while a reader is about (reserve.go)
-	lastViewing   time.Time // when a read head last had wants
+	reserved      *peerConn    // kept for due blocks while a reader is about (reserve.go)
+	spread        *spreadState // with TorrentConfig.Spread, until every piece went out (spread.go)
+	lastViewing   time.Time    // when a read head last had wants
 	ticks         int
 	err           error // a fatal storage error: downloading stopped
 
@@ -220,6 +224,9 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		t.pk.SetBackground(false)
 	}
 	t.addWebSeeds()
+	if cfg.Spread {
+		t.spread = newSpread(t.ledger.Present, t.info.NumPieces())
+	}
 	if t.ledger.PresentCount() == t.info.NumPieces() {
 		close(t.complete)
 	}

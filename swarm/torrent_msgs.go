@@ -129,7 +129,7 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.disconnect(p, "reject without the fast extension")
 			return
 		}
-		t.pk.Rejected(p.key, picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)})
+		t.pk.Rejected(p.key, picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)}, time.Now())
 		if !p.peerChoking {
 			t.fill(p)
 		}
@@ -214,6 +214,10 @@ func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
 		}
 	}
 	if (p.amChoking && !p.granted[m.Index]) || !t.ledger.Present(i) {
+		reject()
+		return
+	}
+	if t.spreadRefuses(p, i) {
 		reject()
 		return
 	}

@@ -32,6 +32,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 	var ef engineFlags
 	ef.register(fs)
 	data := fs.String("data", ".", "directory holding the torrents' data")
+	spread := fs.Bool("spread", false, "send each piece about once before any piece twice, rejecting requests for pieces a downloading peer already has (BEP 6): for the origin of a fleet, whose uplink every node waits on")
 	return func(args []string) error {
 		if len(args) == 0 {
 			return usagef("want a .torrent file")
@@ -75,7 +76,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 		defer c.Close()
 		var first *swarm.Torrent
 		for _, s := range all {
-			t, err := ef.addTorrent(c, s.mi, s.store, s.have, nil)
+			t, err := ef.addTorrent(c, s.mi, s.store, s.have, func(cfg *swarm.TorrentConfig) { cfg.Spread = *spread })
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,71 @@
+package swarm
+
+import "torrentfs/bitfield"
+
+// Spreading (TorrentConfig.Spread, `seed --spread`): the origin of a fleet should send each
+// piece about once and let the nodes trade the rest. Left alone it does not: early on every
+// node sees every piece at the origin only, two nodes pick the same rarest piece, and the
+// origin's uplink, the one every node waits on, carries it twice (1.5 copies of the image
+// at 8 nodes, docs/BENCHMARKS.md). BEP 16's super-seeding hides pieces and reveals them one
+// at a time; this is a gentler way to the same end that needs nothing of the peers but the
+// fast extension (BEP 6): while some piece has not been given to anybody, a request for a
+// piece already given to another peer, that a downloading peer already has, is rejected.
+// The requester takes it from that peer, and asks us for a piece nobody has yet (its
+// rarest). A peer keeps getting a piece it was given, so nobody is left with half of one;
+// a peer without the fast extension is served as usual; once every piece has gone out,
+// requests are served as usual.
+
+// spreadState counts which pieces went out to whom. Loop-owned.
+type spreadState struct {
+	given   []uint16 // peers each piece was given to
+	ungiven int      // pieces present here and given to nobody yet
+}
+
+func newSpread(present func(int) bool, n int) *spreadState {
+	s := &spreadState{given: make([]uint16, n)}
+	for i := range n {
+		if present(i) {
+			s.ungiven++
+		}
+	}
+	return s
+}
+
+// spreadRefuses decides a request of p for piece i under spreading, recording the piece as
+// given to p when it is served.
+func (t *Torrent) spreadRefuses(p *peerConn, i int) bool {
+	s := t.spread
+	if s == nil || s.ungiven == 0 || !p.fast || p.given.Has(i) {
+		return false
+	}
+	if s.given[i] > 0 && t.leecherHas(p, i) {
+		return true
+	}
+	if p.given.Len() == 0 {
+		p.given = bitfield.New(t.info.NumPieces())
+	}
+	p.given.Set(i)
+	if s.given[i] == 0 {
+		s.ungiven--
+		if s.ungiven == 0 {
+			t.log.Debug("spreading done: every piece has gone out once")
+		}
+	}
+	if s.given[i] < ^uint16(0) {
+		s.given[i]++
+	}
+	return false
+}
+
+// leecherHas tells whether a connected peer other than p that is still downloading has
+// piece i: it can pass the piece on. (Another seed could too, but then spreading
+// our pieces would not spare anybody's uplink.)
+func (t *Torrent) leecherHas(p *peerConn, i int) bool {
+	n := t.info.NumPieces()
+	for _, q := range t.peers.list {
+		if q != p && !q.hasAll && q.has.Has(i) && q.has.Count() < n {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,82 @@
+package swarm_test
+
+import (
+	"testing"
+	"time"
+
+	"torrentfs/swarm"
+	"torrentfs/swarm/wire"
+)
+
+// A spreading seed (seed --spread) rejects a request for a piece it already gave to
+// another peer that is downloading and has it, while some piece has gone to nobody; a
+// piece it gave to a peer keeps coming to that peer; once every piece has gone out once,
+// requests are served as usual.
+func TestSpreadingSeed(t *testing.T) {
+	const block = 16 << 10
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "spread", map[string]int64{"a.bin": 4 * 2 * block}, 2*block) // 4 pieces of 2 blocks
+	seeder := newClient(t, swarm.ClientConfig{})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}, Spread: true})
+
+	var res wire.Reserved
+	res.SetFast(true)
+	// leecher connects, has nothing, is interested and waits to be unchoked.
+	leecher := func(name string) rawConn {
+		var id [20]byte
+		copy(id[:], "-FK0001-spread-"+name)
+		conn := dialHandshakeAs(t, seeder.Addr(), mi.InfoHash, res, id)
+		writeMsg(t, conn.c, wire.Message{ID: wire.HaveNone})
+		writeMsg(t, conn.c, wire.Message{ID: wire.Interested})
+		conn.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			m, err := conn.r.Read()
+			if err != nil {
+				t.Fatalf("waiting for an unchoke: %v", err)
+			}
+			if m.ID == wire.Unchoke {
+				return conn
+			}
+		}
+	}
+	// ask requests a block and returns the answer's message ID (Piece or Reject).
+	ask := func(conn rawConn, piece, begin uint32) wire.ID {
+		t.Helper()
+		writeMsg(t, conn.c, wire.Message{ID: wire.Request, Index: piece, Begin: begin, Length: block})
+		conn.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			m, err := conn.r.Read()
+			if err != nil {
+				t.Fatalf("request %d+%d: %v", piece, begin, err)
+			}
+			if (m.ID == wire.Piece || m.ID == wire.Reject) && m.Index == piece && m.Begin == begin {
+				return m.ID
+			}
+		}
+	}
+	a, b := leecher("a"), leecher("b")
+	if got := ask(a, 0, 0); got != wire.Piece {
+		t.Fatalf("a's first request for piece 0: %v, want a piece", got)
+	}
+	writeMsg(t, a.c, wire.Message{ID: wire.Have, Index: 0})
+	// Ordering: the have reaches the seeder before b's request does only if the seeder read
+	// it first; ask a again (served: it was given piece 0) to be sure it was read.
+	if got := ask(a, 0, block); got != wire.Piece {
+		t.Fatalf("a's second block of piece 0: %v, want a piece (it was given the piece)", got)
+	}
+	if got := ask(b, 0, 0); got != wire.Reject {
+		t.Fatalf("b's request for piece 0, which a has: %v, want a reject", got)
+	}
+	if got := ask(b, 1, 0); got != wire.Piece {
+		t.Fatalf("b's request for piece 1, given to nobody: %v, want a piece", got)
+	}
+	for _, i := range []uint32{2, 3} {
+		if got := ask(a, i, 0); got != wire.Piece {
+			t.Fatalf("a's request for piece %d, given to nobody: %v, want a piece", i, got)
+		}
+	}
+	// Every piece has gone out once: spreading is over.
+	if got := ask(b, 0, 0); got != wire.Piece {
+		t.Fatalf("b's request for piece 0 after every piece went out: %v, want a piece", got)
+	}
+}
