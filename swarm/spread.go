@@ -9,9 +9,9 @@ import "torrentfs/bitfield"
 // at 8 nodes, docs/BENCHMARKS.md). BEP 16's super-seeding hides pieces and reveals them one
 // at a time; this is a gentler way to the same end that needs nothing of the peers but the
 // fast extension (BEP 6): while some piece has not been given to anybody, a request for a
-// piece already given to another peer, that a downloading peer already has, is rejected.
-// The requester takes it from that peer, and asks us for a piece nobody has yet (its
-// rarest). A peer keeps getting a piece it was given, so nobody is left with half of one;
+// piece already given to another peer that is still downloading (and so has it, or will
+// have it soon, and can pass it on) is rejected. The requester takes it from that peer,
+// and asks us for a piece nobody has yet (its rarest). A peer keeps getting a piece it was given, so nobody is left with half of one;
 // a peer without the fast extension is served as usual; once every piece has gone out,
 // requests are served as usual.
 
@@ -58,12 +58,12 @@ func (t *Torrent) spreadRefuses(p *peerConn, i int) bool {
 }
 
 // leecherHas tells whether a connected peer other than p that is still downloading has
-// piece i: it can pass the piece on. (Another seed could too, but then spreading
-// our pieces would not spare anybody's uplink.)
+// piece i, or is getting it from us: it can pass the piece on. (Another seed could too,
+// but then spreading our pieces would not spare anybody's uplink.)
 func (t *Torrent) leecherHas(p *peerConn, i int) bool {
 	n := t.info.NumPieces()
 	for _, q := range t.peers.list {
-		if q != p && !q.hasAll && q.has.Has(i) && q.has.Count() < n {
+		if q != p && !q.hasAll && (q.has.Has(i) || q.given.Has(i)) && q.has.Count() < n {
 			return true
 		}
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // A spreading seed (seed --spread) rejects a request for a piece it already gave to
-// another peer that is downloading and has it, while some piece has gone to nobody; a
+// another peer that is still downloading (has it or is getting it), while some piece has
+// gone to nobody; a
 // piece it gave to a peer keeps coming to that peer; once every piece has gone out once,
 // requests are served as usual.
 func TestSpreadingSeed(t *testing.T) {
@@ -70,10 +71,15 @@ func TestSpreadingSeed(t *testing.T) {
 	if got := ask(b, 1, 0); got != wire.Piece {
 		t.Fatalf("b's request for piece 1, given to nobody: %v, want a piece", got)
 	}
-	for _, i := range []uint32{2, 3} {
-		if got := ask(a, i, 0); got != wire.Piece {
-			t.Fatalf("a's request for piece %d, given to nobody: %v, want a piece", i, got)
-		}
+	if got := ask(a, 2, 0); got != wire.Piece {
+		t.Fatalf("a's request for piece 2, given to nobody: %v, want a piece", got)
+	}
+	// a is getting piece 2 from us: it will pass it on.
+	if got := ask(b, 2, block); got != wire.Reject {
+		t.Fatalf("b's request for piece 2, on its way to a: %v, want a reject", got)
+	}
+	if got := ask(a, 3, 0); got != wire.Piece {
+		t.Fatalf("a's request for piece 3, given to nobody: %v, want a piece", got)
 	}
 	// Every piece has gone out once: spreading is over.
 	if got := ask(b, 0, 0); got != wire.Piece {

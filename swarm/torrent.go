@@ -55,7 +55,8 @@ type TorrentConfig struct {
 	// quota is refilled by the first seek.
 	ForReaders bool
 	// Spread makes a seed send each piece about once before any twice, rejecting requests
-	// for pieces a downloading peer already has (spread.go): for the origin of a fleet.
+	// for pieces it gave a peer that is still downloading (spread.go): for the origin of a
+	// fleet.
 	Spread bool
 	// NoPEX turns off peer exchange (BEP 11); a private torrent never has it.
 	NoPEX bool

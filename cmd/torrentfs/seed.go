@@ -32,7 +32,7 @@ func setupSeed(fs *flag.FlagSet) func([]string) error {
 	var ef engineFlags
 	ef.register(fs)
 	data := fs.String("data", ".", "directory holding the torrents' data")
-	spread := fs.Bool("spread", false, "send each piece about once before any piece twice, rejecting requests for pieces a downloading peer already has (BEP 6): for the origin of a fleet, whose uplink every node waits on")
+	spread := fs.Bool("spread", false, "send each piece about once before any piece twice, rejecting (BEP 6) requests for pieces already sent to a peer that is still downloading: for the origin of a fleet, whose uplink every node waits on")
 	return func(args []string) error {
 		if len(args) == 0 {
 			return usagef("want a .torrent file")
