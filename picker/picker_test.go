@@ -629,62 +629,6 @@ func TestPreemptOvertakesWindow(t *testing.T) {
 	checkInvariants(t, p)
 }
 
-// A piece requested before it became urgent (a window's piece the reader caught up with)
-// sits behind the background requests made before it; once a reader waits on it, those
-// are found, and after they are cancelled and the pipeline refilled nothing less urgent is
-// ahead of it, and the cancelled blocks queue behind it.
-func TestQueuedAheadOfBlockedPiece(t *testing.T) {
-	p := newTest(t, 16)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerRate(1, 1<<20)
-	t0 := time.Unix(100, 0)
-	bg := p.Pick(1, 8, t0) // background, asked for first
-	if len(bg) != 8 {
-		t.Fatalf("picked %d background blocks, want 8", len(bg))
-	}
-	win := 15
-	if slices.Contains(pieces(bg), win) {
-		win = 14
-	}
-	// The window wants the piece in 5 s: it is asked for behind the background.
-	p.SetWants(1, []Want{{First: win, Last: win, Due: t0.Add(5 * time.Second)}})
-	t1 := t0.Add(10 * time.Millisecond)
-	if got := p.Pick(1, 4, t1); len(got) != 4 || got[0].Piece != win {
-		t.Fatalf("picked %v, want the window's piece", got)
-	}
-	if p.BlockedBehind(t1) || len(p.QueuedAhead(1, t1)) != 0 {
-		t.Fatal("behind before anyone waits on the piece")
-	}
-	if p.Starved(t1.Add(2 * time.Second)) {
-		t.Fatal("starved, though every block of the due piece is on order")
-	}
-	// The reader catches up: the piece is due now.
-	t2 := t1.Add(20 * time.Millisecond)
-	p.SetWants(1, []Want{{First: win, Last: win, Due: t2}})
-	if !p.BlockedBehind(t2) {
-		t.Fatal("a piece a reader waits on behind background requests is not seen")
-	}
-	pre := p.QueuedAhead(1, t2)
-	if len(pre) != 8 {
-		t.Fatalf("queued ahead: %v, want the 8 background requests", pre)
-	}
-	for _, b := range pre {
-		if b.Piece == win {
-			t.Fatalf("would cancel the blocked piece's own block %v", b)
-		}
-		p.Cancelled(1, b)
-	}
-	t3 := t2.Add(time.Millisecond)
-	// While the reader waits, the pipeline is refilled with little background (pick.go),
-	// and whatever is asked for now queues behind the blocked piece.
-	p.Pick(1, 8, t3)
-	if p.BlockedBehind(t3) || len(p.QueuedAhead(1, t3)) != 0 {
-		t.Fatal("still behind after the refill: the cancelled blocks went ahead again")
-	}
-	checkInvariants(t, p)
-}
-
 // A piece a peer rejected while it had us unchoked is not asked of it again at once (a
 // spreading seed rejects pieces others have), but is after refuseFor, or once it unchokes
 // us anew; other peers are still asked for it.

@@ -96,38 +96,19 @@ const urgentHorizon = 2 * time.Second
 // readahead window a seek just left behind, would wait for all of them. Those requests
 // are cancelled (a block already on its way is still accepted) and the pipelines refilled,
 // urgent blocks first.
-//
-// The same goes for a piece a reader waits on whose blocks were asked for before it became
-// urgent (a window's piece the reader caught up with, a prefetched tail a player reads):
-// the requests queued ahead of them at their peers, for less urgent pieces, are cancelled
-// and asked for again behind them.
 func (t *Torrent) preempt(now time.Time) {
 	by := now.Add(urgentHorizon)
-	starved, behind := t.pk.Starved(by), t.pk.BlockedBehind(now)
-	if !starved && !behind {
+	if !t.pk.Starved(by) {
 		return
 	}
-	if starved {
-		for _, ws := range t.webSeeds {
-			t.preemptWeb(ws, by)
-		}
+	for _, ws := range t.webSeeds {
+		t.preemptWeb(ws, by)
 	}
 	for _, p := range t.peers.list {
 		if p.peerChoking {
 			continue
 		}
-		var pre []picker.Block
-		if starved {
-			pre = t.pk.Preemptible(p.key, by)
-		}
-		if behind {
-			pre = append(pre, t.pk.QueuedAhead(p.key, now)...)
-			if starved {
-				slices.SortFunc(pre, func(a, b picker.Block) int { return cmp.Or(a.Piece-b.Piece, a.Begin-b.Begin) })
-				pre = slices.Compact(pre)
-			}
-		}
-		for _, b := range pre {
+		for _, b := range t.pk.Preemptible(p.key, by) {
 			t.trace(p, "cancel", b.Piece, b.Begin)
 			p.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 			t.pk.Cancelled(p.key, b)
