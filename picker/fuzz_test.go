@@ -28,7 +28,7 @@ func FuzzOps(f *testing.F) {
 		}
 		var picked []Request
 		for len(ops) > 0 {
-			op, id := next()%18, PeerID(next()%4)
+			op, id := next()%20, PeerID(next()%4)
 			arg := next()
 			now = now.Add(time.Duration(arg) * 100 * time.Millisecond)
 			switch op {
@@ -87,6 +87,10 @@ func FuzzOps(f *testing.F) {
 				for _, b := range p.SetReserved(id, arg%2 == 0) {
 					p.Cancelled(id, b)
 				}
+			case 18:
+				p.PeerSuggest(id, arg%(n+1)-1)
+			case 19:
+				p.PeerUnchoked(id)
 			}
 			checkInvariants(t, p)
 		}

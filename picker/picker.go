@@ -102,6 +102,8 @@ type peer struct {
 	// refused are pieces the peer rejected a request for while it had us unchoked (BEP 6),
 	// and when: they are not asked of it again for refuseFor, or until it unchokes us anew.
 	refused map[int]time.Time
+	// suggested are pieces it suggested we fetch from it (BEP 6), newest first (suggest.go).
+	suggested []int
 }
 
 type blockKey struct{ piece, block int32 }

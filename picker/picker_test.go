@@ -677,3 +677,29 @@ func TestRejectedPieceRestsAtThatPeer(t *testing.T) {
 		t.Fatalf("after a choking peer's reject picked %v, want piece %d again", got, b.Piece)
 	}
 }
+
+// A suggested piece (BEP 6) is started before the rarest-first choice, after due pieces;
+// a suggestion of a piece we have is dropped.
+func TestSuggestedPieceFirst(t *testing.T) {
+	p := newTest(t, 8)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.SetHave(2)
+	now := time.Unix(100, 0)
+	p.PeerSuggest(1, 2) // had: no effect
+	p.PeerSuggest(1, 6)
+	got := p.Pick(1, 4, now)
+	if len(got) != 4 || slices.ContainsFunc(got, func(b Block) bool { return b.Piece != 6 }) {
+		t.Fatalf("picked %v, want the 4 blocks of suggested piece 6", got)
+	}
+	if len(p.peers[1].suggested) != 0 {
+		t.Fatalf("suggestions left: %v", p.peers[1].suggested)
+	}
+	// A due piece still comes first.
+	p.SetWants(1, []Want{{First: 7, Last: 7, Due: now}})
+	p.PeerSuggest(1, 5)
+	if got := p.Pick(1, 1, now); len(got) != 1 || got[0].Piece != 7 {
+		t.Fatalf("picked %v, want the due piece 7 before the suggestion", got)
+	}
+	checkInvariants(t, p)
+}

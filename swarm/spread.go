@@ -19,10 +19,15 @@ import "torrentfs/bitfield"
 type spreadState struct {
 	given   []uint16 // peers each piece was given to
 	ungiven int      // pieces present here and given to nobody yet
+	// offered are ungiven pieces suggested to some peer since the last sweep; the next
+	// suggestion is looked for from cursor, so peers are sent to different pieces.
+	offered bitfield.Bitfield
+	cursor  int
+	present func(int) bool
 }
 
 func newSpread(present func(int) bool, n int) *spreadState {
-	s := &spreadState{given: make([]uint16, n)}
+	s := &spreadState{given: make([]uint16, n), offered: bitfield.New(n), present: present}
 	for i := range n {
 		if present(i) {
 			s.ungiven++
@@ -55,6 +60,24 @@ func (t *Torrent) spreadRefuses(p *peerConn, i int) bool {
 		s.given[i]++
 	}
 	return false
+}
+
+// suggestion is an ungiven piece to suggest (BEP 6) with a reject, one not suggested to
+// anybody since the last sweep if there is one, or -1.
+func (s *spreadState) suggestion() int {
+	n := len(s.given)
+	for sweep := 0; sweep < 2; sweep++ {
+		for k := range n {
+			i := (s.cursor + k) % n
+			if s.given[i] == 0 && s.present(i) && !s.offered.Has(i) {
+				s.offered.Set(i)
+				s.cursor = (i + 1) % n
+				return i
+			}
+		}
+		s.offered = bitfield.New(n) // every ungiven piece was offered: offer them again
+	}
+	return -1
 }
 
 // leecherHas tells whether a connected peer other than p that is still downloading has

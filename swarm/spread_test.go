@@ -40,7 +40,9 @@ func TestSpreadingSeed(t *testing.T) {
 			}
 		}
 	}
-	// ask requests a block and returns the answer's message ID (Piece or Reject).
+	suggested := map[rawConn][]uint32{}
+	// ask requests a block and returns the answer's message ID (Piece or Reject); the
+	// suggestions read meanwhile go to suggested.
 	ask := func(conn rawConn, piece, begin uint32) wire.ID {
 		t.Helper()
 		writeMsg(t, conn.c, wire.Message{ID: wire.Request, Index: piece, Begin: begin, Length: block})
@@ -49,6 +51,9 @@ func TestSpreadingSeed(t *testing.T) {
 			m, err := conn.r.Read()
 			if err != nil {
 				t.Fatalf("request %d+%d: %v", piece, begin, err)
+			}
+			if m.ID == wire.Suggest {
+				suggested[conn] = append(suggested[conn], m.Index)
 			}
 			if (m.ID == wire.Piece || m.ID == wire.Reject) && m.Index == piece && m.Begin == begin {
 				return m.ID
@@ -70,6 +75,11 @@ func TestSpreadingSeed(t *testing.T) {
 	}
 	if got := ask(b, 1, 0); got != wire.Piece {
 		t.Fatalf("b's request for piece 1, given to nobody: %v, want a piece", got)
+	}
+	// With the reject came a suggestion of a piece given to nobody (the suggest follows the
+	// reject on the wire, so it was read by the time the next answer came).
+	if got := suggested[b]; len(got) != 1 || got[0] == 0 {
+		t.Fatalf("b was suggested %v, want one piece other than 0", got)
 	}
 	if got := ask(a, 2, 0); got != wire.Piece {
 		t.Fatalf("a's request for piece 2, given to nobody: %v, want a piece", got)

@@ -167,8 +167,15 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			p.sentDHTPort = true
 			t.disc.onDHTPort(netip.AddrPortFrom(p.addr.Addr(), m.Port))
 		}
+	case wire.Suggest:
+		if int(m.Index) < t.info.NumPieces() {
+			t.pk.PeerSuggest(p.key, int(m.Index))
+			if !p.peerChoking {
+				t.fill(p)
+			}
+		}
 	default:
-		// Suggest and unknown messages are legal to ignore.
+		// Unknown messages are legal to ignore.
 	}
 }
 
@@ -219,6 +226,16 @@ func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
 	}
 	if t.spreadRefuses(p, i) {
 		reject()
+		if !p.spreadRefused.Has(i) {
+			// Once per refused piece and peer: a peer asks for a piece block by block.
+			if p.spreadRefused.Len() == 0 {
+				p.spreadRefused = bitfield.New(t.info.NumPieces())
+			}
+			p.spreadRefused.Set(i)
+			if s := t.spread.suggestion(); s >= 0 {
+				p.send(wire.Message{ID: wire.Suggest, Index: uint32(s)})
+			}
+		}
 		return
 	}
 	if p.queuedUploads.Load() >= maxUploadQueue {
