@@ -10,8 +10,9 @@
 //
 // State: the orchestrator's state (started processes, collected samples) belongs to the main
 // goroutine; each started process has one waiter goroutine that owns its exec.Cmd after
-// Start and publishes the exit through a closed channel. The fleet lab's delay
-// lines (netns.Delay) are goroutines of this process too, each owning its TUN devices.
+// Start and publishes the exit through a closed channel. The delay lines of the fleet lab
+// and of the WAN stream lab (stream --wan; netns.Delay) are goroutines of this process too,
+// each owning its TUN devices.
 //
 // Run it only inside a network namespace with just loopback (scripts/bench does, through
 // netjail): btfs has no switch to turn its DHT off.
