@@ -323,8 +323,33 @@ func (l *lab) startWAN(ctx context.Context, seeders []wanSeeder) (w *wanLab, err
 		if err := warmSeeders(ctx, ih, addrs); err != nil {
 			return nil, err
 		}
+		if j == 0 {
+			if err := checkLinks(ctx, ih, addrs, seeders); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return w, nil
+}
+
+// checkLinks times a BitTorrent handshake with each seeder from the bridge (a TCP connect
+// and the handshakes: two round trips) and fails if one came back sooner than the link's
+// RTT allows: then the delay line is not in the seeder's path.
+func checkLinks(ctx context.Context, ih [20]byte, addrs []string, seeders []wanSeeder) error {
+	var parts []string
+	for i, a := range addrs {
+		t0 := time.Now()
+		if err := handshakeOnce(ctx, a, ih); err != nil {
+			return fmt.Errorf("link check, seeder %s: %w", a, err)
+		}
+		el := time.Since(t0)
+		if el < 2*seeders[i].rtt {
+			return fmt.Errorf("link check: a handshake with seeder %s took %v, under two round trips of %v: its packets skip the delay line", a, el.Round(time.Millisecond), seeders[i].rtt)
+		}
+		parts = append(parts, fmt.Sprintf("%s %v", a, el.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(os.Stderr, "stream --wan: link check, handshakes (2 RTT each): %s\n", strings.Join(parts, ", "))
+	return nil
 }
 
 // wanSeederPort is where a seeder of kind listens for the j-th torrent.
