@@ -52,6 +52,8 @@ func main() {
 		err = probePlay(ctx, os.Args[2:])
 	case "fetch":
 		err = probeFetch(os.Args[2:])
+	case "tcpsend":
+		err = probeTCPSend(os.Args[2:])
 	default:
 		usage()
 	}
@@ -68,6 +70,7 @@ func usage() {
        benchtool paced FILE BYTES_PER_SECOND SECONDS
        benchtool play FILE SECONDS
        benchtool fetch URL
+       benchtool tcpsend ADDR BYTES
 FILE may be an http:// URL (torrentfs mount --http).`)
 	os.Exit(2)
 }

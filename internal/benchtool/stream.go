@@ -434,11 +434,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (l *lab) repCopy(ctx context.Context, rep int) error {
-	for _, c := range l.order("aria2c") {
+	extra := []string{"aria2c"}
+	if l.wan != nil {
+		extra = append(extra, tcpClient)
+	}
+	for _, c := range l.order(extra...) {
 		var err error
-		if c == "aria2c" {
+		switch c {
+		case "aria2c":
 			err = l.ariaCeiling(ctx, rep)
-		} else {
+		case tcpClient:
+			err = l.tcpCeiling(ctx, rep)
+		default:
 			err = l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
 				return l.copy(ctx, c, rep, dir+"/"+bigFile, pid)
 			})
@@ -642,6 +649,7 @@ func parseReadAt(out string) (done, first float64, err error) {
 }
 
 func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int) error {
+	links := l.links()
 	t0 := time.Now()
 	var out string
 	var err error
@@ -660,7 +668,7 @@ func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid
 	}
 	mibs := 128 / secs
 	l.rec.add(sample{Client: client, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
-	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac"})
+	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
 	l.rec.add(sample{Client: client, Metric: "rss_copy", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB"})
 	if note != "" {
 		return fmt.Errorf("%s copy: data read from the mount differs from the original", client)
@@ -677,6 +685,7 @@ func (l *lab) ariaCeiling(ctx context.Context, rep int) error {
 	}
 	dir := filepath.Join(l.cfg.work, fmt.Sprintf("aria2c-%d", rep))
 	defer os.RemoveAll(dir)
+	links := l.links()
 	t0 := time.Now()
 	_, err = runCmd(ctx, 180*time.Second, l.viewer("aria2c", "--dir="+dir, "--seed-time=0", "--enable-dht=false",
 		"--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--listen-port=7202",
@@ -692,7 +701,7 @@ func (l *lab) ariaCeiling(ctx context.Context, rep int) error {
 	}
 	mibs := 128 / secs
 	l.rec.add(sample{Client: "aria2c", Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
-	l.rec.add(sample{Client: "aria2c", Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac"})
+	l.rec.add(sample{Client: "aria2c", Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
 	return nil
 }
 

@@ -491,3 +491,149 @@ func retarget(src, dst, announce string) error {
 	}
 	return os.WriteFile(dst, out, 0o644)
 }
+
+// tcpClient is the copy step's TCP ceiling in the WAN lab (tcpCeiling).
+const tcpClient = "tcp"
+
+// links snapshots what each seeder host has sent so far (counted on its veth's bridge end,
+// frames with their headers, as tbf counts them), for linkNote; nil in the loopback lab.
+func (l *lab) links() []int64 {
+	if l.wan == nil {
+		return nil
+	}
+	return sentBytes(l.wan.net.Hosts[1:])
+}
+
+// linkNote says how busy each seeder's link was over the secs since the snapshot before:
+// what it sent against what its rate allows ("" in the loopback lab).
+func (l *lab) linkNote(before []int64, secs float64) string {
+	if l.wan == nil || before == nil || secs <= 0 {
+		return ""
+	}
+	after := l.links()
+	var parts []string
+	for i, sd := range l.wan.seeders {
+		parts = append(parts, fmt.Sprintf("%s/s %.0f%%", humanRate(sd.rate), 100*float64(after[i]-before[i])/(float64(sd.rate)*secs)))
+	}
+	return "links busy: " + strings.Join(parts, ", ")
+}
+
+// tcpCeiling is the copy as no BitTorrent client can beat it: every seeder host sends its
+// share of 128 MiB (in proportion to its rate, so that all would end together) over one
+// fresh TCP connection to the bridge, all at once; the copy rate is 128 MiB over the time
+// until the last byte is in. What is lost to R is TCP/IP framing (tbf counts whole frames)
+// and each connection's ramp-up over its round trip.
+func (l *lab) tcpCeiling(ctx context.Context, rep int) error {
+	const total = 128 << 20
+	logs := filepath.Join(l.cfg.work, "logs")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sum := wanSum(l.wan.seeders)
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop(5 * time.Second)
+		}
+	}()
+	addrs := make([]string, len(l.wan.seeders))
+	shares := make([]int64, len(l.wan.seeders))
+	var left int64 = total
+	for i, sd := range l.wan.seeders {
+		h := l.wan.net.Hosts[1+i]
+		addrs[i] = net.JoinHostPort(h.IP.String(), "9000")
+		shares[i] = total * sd.rate / sum
+		if i == len(l.wan.seeders)-1 {
+			shares[i] = left
+		}
+		left -= shares[i]
+		p, err := start(fmt.Sprintf("tcpsend%d", i+1), filepath.Join(logs, fmt.Sprintf("tcpsend%d.log", i+1)),
+			h.Command(self, "tcpsend", addrs[i], strconv.FormatInt(shares[i], 10))...)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	err = poll(ctx, 30*time.Second, 20*time.Millisecond, func() bool {
+		for _, p := range procs {
+			if b, _ := os.ReadFile(p.logPath); !strings.Contains(string(b), "ready") {
+				return p.exited()
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("tcp ceiling: senders not ready: %w", err)
+	}
+	links := l.links()
+	t0 := time.Now()
+	errs := make(chan error, len(addrs))
+	for i, a := range addrs {
+		go func() { errs <- receiveAll(ctx, a, shares[i]) }()
+	}
+	for range addrs {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	secs := time.Since(t0).Seconds()
+	if err != nil {
+		return fmt.Errorf("tcp ceiling: %w", err)
+	}
+	mibs := 128 / secs
+	l.rec.add(sample{Client: tcpClient, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s"})
+	l.rec.add(sample{Client: tcpClient, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
+	return nil
+}
+
+// receiveAll connects to addr and reads until EOF, which must come after exactly n bytes.
+func receiveAll(ctx context.Context, addr string, n int64) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Minute))
+	got, err := io.Copy(io.Discard, c)
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("%s sent %d bytes, want %d", addr, got, n)
+	}
+	return nil
+}
+
+// probeTCPSend: benchtool tcpsend ADDR BYTES listens on ADDR, says "ready", and sends BYTES
+// zero bytes to the first connection, then closes it.
+func probeTCPSend(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("usage: tcpsend ADDR BYTES")
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("tcpsend: bad byte count %q", args[1])
+	}
+	ln, err := net.Listen("tcp", args[0])
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	fmt.Println("ready")
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 1<<16)
+	for n > 0 {
+		k := min(n, int64(len(buf)))
+		if _, err := c.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
