@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +177,49 @@ func TestRetarget(t *testing.T) {
 	if err := retarget(src, dst, url); err == nil || !strings.Contains(err.Error(), "no info") {
 		t.Errorf("retarget of a torrent without info: %v", err)
 	}
+}
+
+func TestTCPSendReceive(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	const n = 5<<20 + 123
+	done := make(chan error, 1)
+	go func() { done <- probeTCPSend([]string{addr, strconv.Itoa(n)}) }()
+	var got error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = receiveAll(context.Background(), addr, n)
+		if got == nil || time.Now().After(deadline) || !strings.Contains(got.Error(), "refused") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the listener is not up yet
+	}
+	if got != nil {
+		t.Fatalf("receiveAll: %v", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("tcpsend: %v", err)
+	}
+
+	// A sender that stops short is an error, not a fast copy.
+	port, err = freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = "127.0.0.1:" + strconv.Itoa(port)
+	go func() { done <- probeTCPSend([]string{addr, "1000"}) }()
+	for {
+		got = receiveAll(context.Background(), addr, 2000)
+		if got == nil || !strings.Contains(got.Error(), "refused") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got == nil || !strings.Contains(got.Error(), "sent 1000 bytes, want 2000") {
+		t.Errorf("short sender: %v", got)
+	}
+	<-done
 }
