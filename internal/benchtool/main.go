@@ -10,8 +10,9 @@
 //
 // State: the orchestrator's state (started processes, collected samples) belongs to the main
 // goroutine; each started process has one waiter goroutine that owns its exec.Cmd after
-// Start and publishes the exit through a closed channel. The fleet lab's delay
-// lines (netns.Delay) are goroutines of this process too, each owning its TUN devices.
+// Start and publishes the exit through a closed channel. The delay lines of the fleet lab
+// and of the WAN stream lab (stream --wan; netns.Delay) are goroutines of this process too,
+// each owning its TUN devices.
 //
 // Run it only inside a network namespace with just loopback (scripts/bench does, through
 // netjail): btfs has no switch to turn its DHT off.
@@ -51,6 +52,8 @@ func main() {
 		err = probePlay(ctx, os.Args[2:])
 	case "fetch":
 		err = probeFetch(os.Args[2:])
+	case "tcpsend":
+		err = probeTCPSend(os.Args[2:])
 	default:
 		usage()
 	}
@@ -67,6 +70,7 @@ func usage() {
        benchtool paced FILE BYTES_PER_SECOND SECONDS
        benchtool play FILE SECONDS
        benchtool fetch URL
+       benchtool tcpsend ADDR BYTES
 FILE may be an http:// URL (torrentfs mount --http).`)
 	os.Exit(2)
 }

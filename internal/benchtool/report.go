@@ -155,24 +155,34 @@ func checkTargets(w io.Writer, sums []summary, targets []target) {
 	fmt.Fprintln(w, "\n| target | measured | met |")
 	fmt.Fprintln(w, "|--------|---------:|-----|")
 	for _, t := range targets {
-		var got *summary
-		for i := range sums {
-			s := &sums[i]
-			if s.client == t.client && s.metric == t.metric && s.piece == t.piece {
-				got = s
-			}
-		}
-		if got == nil {
+		v, unit, ok, found := evalTarget(sums, t)
+		if !found {
 			fmt.Fprintf(w, "| %s | not measured | no |\n", t.what)
 			continue
 		}
-		v := map[string]float64{"min": got.min, "median": got.med, "max": got.max}[t.stat]
-		ok := v <= t.limit
-		if t.op == ">=" {
-			ok = v >= t.limit
-		}
-		fmt.Fprintf(w, "| %s | %s %s | %s |\n", t.what, t.stat, fmtValue(v, got.unit), map[bool]string{true: "yes", false: "**no**"}[ok])
+		fmt.Fprintf(w, "| %s | %s %s | %s |\n", t.what, t.stat, fmtValue(v, unit), map[bool]string{true: "yes", false: "**no**"}[ok])
 	}
+}
+
+// evalTarget finds the statistic t is about and tells whether it meets t; found is false
+// when the metric was not measured.
+func evalTarget(sums []summary, t target) (v float64, unit string, ok, found bool) {
+	var got *summary
+	for i := range sums {
+		s := &sums[i]
+		if s.client == t.client && s.metric == t.metric && s.piece == t.piece {
+			got = s
+		}
+	}
+	if got == nil {
+		return 0, "", false, false
+	}
+	v = map[string]float64{"min": got.min, "median": got.med, "max": got.max}[t.stat]
+	ok = v <= t.limit
+	if t.op == ">=" {
+		ok = v >= t.limit
+	}
+	return v, got.unit, ok, true
 }
 
 // statOf finds a summary's statistic, for targets relative to another client.

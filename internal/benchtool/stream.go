@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +26,8 @@ import (
 // measurement starts from a fresh mount with an empty cache; clients alternate A B, B A.
 // With --http, torrentfs is measured a second time through its HTTP endpoint (client
 // torrentfs-http: mount --http, the same probes reading the stream URL), and the report
-// puts its medians beside the FUSE path's.
+// puts its medians beside the FUSE path's. With --wan the seeders are hosts of their own
+// behind shaped, delayed links instead (wan.go).
 
 const (
 	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
@@ -34,7 +36,7 @@ const (
 	videoTail = "video-tailindex.mp4"
 
 	httpClient = "torrentfs-http"
-	httpAddr   = "127.0.0.1:7210"
+	httpPort   = 7210 // of torrentfs mount --http, on the viewer's host
 	// httpGoal is how far behind the FUSE path HTTP may be on any median (issue 11).
 	httpGoal = 10 * time.Millisecond
 )
@@ -61,7 +63,43 @@ type lab struct {
 	runs  int // mounts so far, for cache directory names
 	rate  float64
 	sha   string
-	pairs int // measurement steps so far, for alternating the order of clients
+	pairs int     // measurement steps so far, for alternating the order of clients
+	wan   *wanLab // the WAN lab's hosts; nil in the loopback lab
+}
+
+// totalRate is what the seeders can upload together, bytes per second.
+func (l *lab) totalRate() float64 {
+	if l.wan != nil {
+		return float64(wanSum(l.wan.seeders))
+	}
+	return swarmRate
+}
+
+// labels are the piece-size labels of the torrents measured, in the order they are measured.
+func (l *lab) labels() []string {
+	out := []string{"256K", "4M"}
+	if l.cfg.torrents[piece4Mv2] != "" {
+		out = append(out, piece4Mv2)
+	}
+	return out
+}
+
+// viewer is argv run on the viewer's host: as is in the loopback lab, in the viewer's
+// network namespace in the WAN lab.
+func (l *lab) viewer(argv ...string) []string {
+	if l.wan == nil {
+		return argv
+	}
+	return l.wan.viewer.Command(argv[0], argv[1:]...)
+}
+
+// viewerAddr is host:port on the viewer's host.
+func (l *lab) viewerAddr(port int) string {
+	ip := "127.0.0.1"
+	if l.wan != nil {
+		ip = l.wan.viewerIP()
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
 // piece4Mv2 labels the hybrid torrent with 4 MiB pieces: seeks of it are released block by
@@ -95,8 +133,25 @@ func runStream(ctx context.Context, args []string) error {
 	mountArgs := fl.String("mount-args", "", "extra flags for torrentfs mount, space-separated (e.g. \"--cache-size 64M\")")
 	fl.DurationVar(&cfg.settle, "settle", time.Second, "pause before each mount after the first: a rate-limited libtorrent seeder hands out upload quota every 500 ms, and a mount made right after the last one's download found it spent")
 	withHTTP := fl.Bool("http", false, "also measure torrentfs through mount --http (client "+httpClient+"), beside the FUSE path")
+	wan := fl.Bool("wan", false, "seeders on hosts of their own behind shaped, delayed links (--wan-rates, --wan-rtts), qbittorrent unless --seeder says otherwise (issue 13)")
+	wanRates := fl.String("wan-rates", "1M,2M,4M,8M", "with --wan: each seeder's uplink, bytes per second (K, M suffixes), comma-separated")
+	wanRTTs := fl.String("wan-rtts", "20ms,50ms,100ms,200ms", "with --wan: each seeder's round-trip time to the viewer, paired with --wan-rates in order")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	var seeders []wanSeeder
+	if *wan {
+		var err error
+		if seeders, err = parseWANSeeders(*wanRates, *wanRTTs); err != nil {
+			return err
+		}
+		if !flagSet(fl, "seeder") && !flagSet(fl, "seeders") {
+			cfg.seeder = "qbittorrent"
+		}
+		if flagSet(fl, "upload-limit") {
+			return fmt.Errorf("--wan: the links set the seeders' rates (--wan-rates); --upload-limit is for the loopback lab")
+		}
+		cfg.uploadLimit = ""
 	}
 	cfg.readTimeout = 10 * time.Second
 	if *quick {
@@ -133,14 +188,21 @@ func runStream(ctx context.Context, args []string) error {
 	if l.sha, err = sha256File(filepath.Join(cfg.data, bigFile)); err != nil {
 		return err
 	}
-	rec, closeRec, err := newRecorder("stream", *results)
+	bench := "stream"
+	if *wan {
+		bench = "stream-wan"
+	}
+	rec, closeRec, err := newRecorder(bench, *results)
 	if err != nil {
 		return err
 	}
 	defer closeRec()
 	l.rec = rec
 	rec.args = strings.Join(cfg.mountArgs, " ")
-	if cfg.seeder != "aria2c" || cfg.uploadLimit != "2M" {
+	switch {
+	case *wan:
+		rec.args += fmt.Sprintf(" (wan: %s seeders, %s)", cfg.seeder, describeWAN(seeders))
+	case cfg.seeder != "aria2c" || cfg.uploadLimit != "2M":
 		rec.args += fmt.Sprintf(" (seeders: %s, upload limit %q)", cfg.seeder, cfg.uploadLimit)
 	}
 	if isMounted(l.mnt) {
@@ -152,28 +214,19 @@ func runStream(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(l.mnt, 0o755); err != nil {
 		return err
 	}
-	sw256, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
-		torrent: cfg.torrents["256K"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
-		label: "-256K", portBase: 6880, seeder: cfg.seeder})
-	if err != nil {
-		return err
-	}
-	defer sw256.stop()
-	sw4m, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
-		torrent: cfg.torrents["4M"], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
-		label: "-4M", portBase: 6890, noTracker: true, seeder: cfg.seeder})
-	if err != nil {
-		return err
-	}
-	defer sw4m.stop()
-	if t := cfg.torrents[piece4Mv2]; t != "" {
-		sw, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
-			torrent: t, data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
-			label: "-4Mv2", portBase: 6900, noTracker: true, seeder: cfg.seeder})
+	if *wan {
+		if l.wan, err = l.startWAN(ctx, seeders); err != nil {
+			return err
+		}
+		defer l.wan.stop()
+		fmt.Fprintf(os.Stderr, "stream --wan: %d %s seeders (%s), R = %s/s, farthest RTT %v; viewer %s on %s\n",
+			len(seeders), cfg.seeder, describeWAN(seeders), humanRate(wanSum(seeders)), wanFarthest(seeders), l.wan.viewerIP(), l.wan.net.Bridge)
+	} else {
+		stop, err := l.startLoopback(ctx)
 		if err != nil {
 			return err
 		}
-		defer sw.stop()
+		defer stop()
 	}
 	fmt.Fprintf(os.Stderr, "stream: clients %v, %s seeders, %d reps, %d seeks, %.0f s playback; video %.1f Mbit/s; mount args %q\n",
 		cfg.clients, cfg.seeder, cfg.reps, cfg.seeks, cfg.playSeconds, l.rate*8/1e6, cfg.mountArgs)
@@ -186,6 +239,25 @@ func runStream(ctx context.Context, args []string) error {
 	sums := summarize(rec.samples)
 	fmt.Println()
 	printTable(os.Stdout, sums)
+	if *wan {
+		units := map[string]int64{}
+		for _, label := range l.labels() {
+			units[label] = wanUnit(label, l.mi[label].Info.PieceLength)
+		}
+		fmt.Printf("\nGoals for R = %s/s (%s), farthest RTT %v:\n", humanRate(wanSum(seeders)), describeWAN(seeders), wanFarthest(seeders))
+		var cs []string
+		for _, c := range cfg.clients {
+			if c != httpClient {
+				cs = append(cs, c)
+			}
+		}
+		printGoalsSideBySide(os.Stdout, sums, cs, func(c string) []target { return wanGoals(seeders, units, c) })
+		if slices.Contains(cfg.clients, httpClient) && slices.Contains(cfg.clients, "torrentfs") {
+			fmt.Println()
+			printComparison(os.Stdout, compare(sums, "torrentfs", httpClient, 128<<20, httpGoal), "FUSE", "HTTP")
+		}
+		return nil
+	}
 	ariaMed, _ := statOf(sums, "aria2c", "copy", "256K", "median")
 	checkTargets(os.Stdout, sums, []target{
 		{"torrentfs", "ttfb", "256K", "median", "<=", 0.15, "time to first byte ≤ 0.15 s (median)"},
@@ -212,6 +284,36 @@ func runStream(ctx context.Context, args []string) error {
 		printComparison(os.Stdout, compare(sums, "torrentfs", httpClient, 128<<20, httpGoal), "FUSE", "HTTP")
 	}
 	return nil
+}
+
+// startLoopback starts the loopback lab's swarms: four seeders of each torrent on
+// 127.0.0.11-14 and one tracker. stop stops them.
+func (l *lab) startLoopback(ctx context.Context) (stop func(), err error) {
+	cfg := l.cfg
+	var sws []*swarm
+	stop = func() {
+		for i := len(sws) - 1; i >= 0; i-- {
+			sws[i].stop()
+		}
+	}
+	for i, label := range l.labels() {
+		sw, err := startSwarm(ctx, swarmConfig{torrentfs: cfg.torrentfs, trackerAddr: cfg.trackerAddr,
+			torrent: cfg.torrents[label], data: cfg.data, work: cfg.work, seeders: 4, uploadLimit: cfg.uploadLimit,
+			label: "-" + label, portBase: 6880 + 10*i, noTracker: i > 0, seeder: cfg.seeder})
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		sws = append(sws, sw)
+	}
+	return stop, nil
+}
+
+// flagSet tells whether the flag called name was given on the command line.
+func flagSet(fl *flag.FlagSet, name string) bool {
+	set := false
+	fl.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // order alternates the clients from one measurement step to the next (A B, B A, ...).
@@ -276,11 +378,7 @@ func (l *lab) repTTFB(ctx context.Context, rep int) error {
 }
 
 func (l *lab) repSeek(ctx context.Context, rep int, big int64) error {
-	pieces := []string{"256K", "4M"}
-	if l.cfg.torrents[piece4Mv2] != "" {
-		pieces = append(pieces, piece4Mv2)
-	}
-	for _, piece := range pieces {
+	for _, piece := range l.labels() {
 		for k := range l.cfg.seeks {
 			off := seekOffset(k, big)
 			for _, c := range l.order() {
@@ -306,11 +404,7 @@ const (
 // viewer jumping around a video meets: every seeder is busy with our own background
 // requests when the seek comes (issue 14). Offsets are cold: none of the fresh-mount ones.
 func (l *lab) repSeekLive(ctx context.Context, rep int, big int64) error {
-	pieces := []string{"256K", "4M"}
-	if l.cfg.torrents[piece4Mv2] != "" {
-		pieces = append(pieces, piece4Mv2)
-	}
-	for _, piece := range pieces {
+	for _, piece := range l.labels() {
 		for _, c := range l.order() {
 			if err := l.withMount(ctx, c, piece, rep, func(dir string, pid int) error {
 				if err := sleepCtx(ctx, liveWarmup); err != nil {
@@ -344,11 +438,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (l *lab) repCopy(ctx context.Context, rep int) error {
-	for _, c := range l.order("aria2c") {
+	extra := []string{"aria2c"}
+	if l.wan != nil {
+		extra = append(extra, tcpClient)
+	}
+	for _, c := range l.order(extra...) {
 		var err error
-		if c == "aria2c" {
+		switch c {
+		case "aria2c":
 			err = l.ariaCeiling(ctx, rep)
-		} else {
+		case tcpClient:
+			err = l.tcpCeiling(ctx, rep)
+		default:
 			err = l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
 				return l.copy(ctx, c, rep, dir+"/"+bigFile, pid)
 			})
@@ -427,8 +528,9 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	case "torrentfs":
 		argv = l.torrentfsArgv(piece, cacheDir)
 	case httpClient:
-		argv = l.torrentfsArgv(piece, cacheDir, "--http", httpAddr)
-		dir = streamURL(httpAddr, mi)
+		addr := l.viewerAddr(httpPort)
+		argv = l.torrentfsArgv(piece, cacheDir, "--http", addr)
+		dir = streamURL(addr, mi)
 		listed = func() bool { return headOK(ctx, dir+"/"+bigFile) }
 	case "btfs":
 		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
@@ -437,7 +539,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 		return fmt.Errorf("unknown client %q", client)
 	}
 	t0 := time.Now()
-	p, err := start(client, logPath, argv...)
+	p, err := start(client, logPath, l.viewer(argv...)...)
 	if err != nil {
 		return err
 	}
@@ -462,9 +564,9 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 // torrentfsArgv is the torrentfs mount command line for the torrent of piece size piece,
 // with extra flags before the torrent.
 func (l *lab) torrentfsArgv(piece, cacheDir string, extra ...string) []string {
-	argv := append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--no-port-map", "--cache-dir", cacheDir, "--listen", "127.0.0.1:7200"}, l.cfg.mountArgs...)
+	argv := append([]string{l.cfg.torrentfs, "mount", "--no-dht", "--no-lsd", "--no-port-map", "--cache-dir", cacheDir, "--listen", l.viewerAddr(7200)}, l.cfg.mountArgs...)
 	argv = append(argv, extra...)
-	if l.cfg.seeder == "torrentfs" {
+	if l.cfg.seeder == "torrentfs" && l.wan == nil {
 		// Our seeders announce from 127.0.0.1, not the address they listen on, so the
 		// tracker's list is no use: name them.
 		base := map[string]int{"256K": 6880, "4M": 6890, piece4Mv2: 6900}[piece]
@@ -558,6 +660,7 @@ func parseReadAt(out string) (done, first float64, err error) {
 }
 
 func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int) error {
+	links := l.links()
 	t0 := time.Now()
 	var out string
 	var err error
@@ -576,7 +679,7 @@ func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid
 	}
 	mibs := 128 / secs
 	l.rec.add(sample{Client: client, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
-	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (swarmRate >> 20), Unit: "frac"})
+	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
 	l.rec.add(sample{Client: client, Metric: "rss_copy", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB"})
 	if note != "" {
 		return fmt.Errorf("%s copy: data read from the mount differs from the original", client)
@@ -593,10 +696,11 @@ func (l *lab) ariaCeiling(ctx context.Context, rep int) error {
 	}
 	dir := filepath.Join(l.cfg.work, fmt.Sprintf("aria2c-%d", rep))
 	defer os.RemoveAll(dir)
+	links := l.links()
 	t0 := time.Now()
-	_, err = runCmd(ctx, 180*time.Second, "aria2c", "--dir="+dir, "--seed-time=0", "--enable-dht=false",
+	_, err = runCmd(ctx, 180*time.Second, l.viewer("aria2c", "--dir="+dir, "--seed-time=0", "--enable-dht=false",
 		"--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--listen-port=7202",
-		"--console-log-level=warn", "--summary-interval=0", "--select-file="+idx, l.cfg.torrents["256K"])
+		"--console-log-level=warn", "--summary-interval=0", "--select-file="+idx, l.cfg.torrents["256K"])...)
 	secs := time.Since(t0).Seconds()
 	if err != nil {
 		return fmt.Errorf("aria2c ceiling: %w", err)
@@ -608,7 +712,7 @@ func (l *lab) ariaCeiling(ctx context.Context, rep int) error {
 	}
 	mibs := 128 / secs
 	l.rec.add(sample{Client: "aria2c", Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
-	l.rec.add(sample{Client: "aria2c", Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (swarmRate >> 20), Unit: "frac"})
+	l.rec.add(sample{Client: "aria2c", Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
 	return nil
 }
 

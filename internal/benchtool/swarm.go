@@ -95,7 +95,7 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 				return nil, err
 			}
 			cfgDir := filepath.Join(cfg.work, name+"-config")
-			if err := transmissionSeederConfig(cfgDir, dir, cfg.portBase+i, limit); err != nil {
+			if err := transmissionSeederConfig(cfgDir, dir, "127.0.0.1", cfg.portBase+i, limit); err != nil {
 				s.stop()
 				return nil, err
 			}
@@ -227,20 +227,20 @@ func runSwarm(ctx context.Context, args []string) error {
 	return nil
 }
 
-// transmissionSeederConfig writes a Transmission 3.00 config dir for a seeder on
-// 127.0.0.1:port uploading at most limit bytes per second (0: no limit), with DHT, PEX, LPD,
-// uTP and port mapping off.
-func transmissionSeederConfig(dir, dataDir string, port int, limit int64) error {
+// transmissionSeederConfig writes a Transmission 3.00 config dir for a seeder on ip:port
+// uploading at most limit bytes per second (0: no limit), with DHT, PEX, LPD, uTP and port
+// mapping off.
+func transmissionSeederConfig(dir, dataDir, ip string, port int, limit int64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	kbps := (limit + 999) / 1000 // its speed unit is kB/s (1000 bytes)
 	settings := fmt.Sprintf(`{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
  "utp-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false,
- "bind-address-ipv4": "127.0.0.1", "peer-port": %d, "peer-port-random-on-start": false,
+ "bind-address-ipv4": %q, "peer-port": %d, "peer-port-random-on-start": false,
  "encryption": 0, "speed-limit-up-enabled": %t, "speed-limit-up": %d,
  "speed-limit-down-enabled": false, "alt-speed-enabled": false, "ratio-limit-enabled": false,
  "idle-seeding-limit-enabled": false, "download-dir": %q, "incomplete-dir-enabled": false,
- "start-added-torrents": true, "message-level": 1}`, port, limit > 0, kbps, dataDir)
+ "start-added-torrents": true, "message-level": 1}`, ip, port, limit > 0, kbps, dataDir)
 	return os.WriteFile(filepath.Join(dir, "settings.json"), []byte(settings), 0o644)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -13,47 +12,52 @@ import (
 )
 
 // The kernel here has tbf but no netem, so latency is added in user space: a delay line
-// per host, like mahimahi's delay shell. Every packet the host sends is routed into a TUN
-// device ("dlyo"); this process reads it, holds it for the host's one-way delay and writes
-// it into a second TUN device ("dlyi"), from which the kernel forwards it out of eth0 (a
-// policy rule sends what comes in on dlyi to a table that routes through eth0). What a
-// host receives is not delayed: the round trip between two hosts is the sum of their
-// delays, and between a host and the bridge (the test process) it is the host's delay.
-// Multicast keeps its direct route on eth0. Shape's tbf on eth0 applies after the delay.
+// per host, like mahimahi's delay shell. Every IPv4 packet the host sends is stolen where
+// it enters the test's namespace, at the ingress of the host's veth end on the bridge (a
+// clsact qdisc with a u32 filter whose mirred action redirects it into a TUN device,
+// "<veth>o"); this process reads it there, holds it for the host's one-way delay and
+// writes it into a second TUN device ("<veth>i"), from which the test's namespace routes
+// it on: out of the bridge to another host, or to itself when it was for the bridge's
+// address. What a host receives is not delayed: the round trip between two hosts is the
+// sum of their delays, and between a host and the bridge (the test process) it is the
+// host's delay. Multicast goes straight onto the bridge, undelayed.
+//
+// Taking the packets outside the host, rather than routing them into a TUN device inside
+// it, keeps the delay whatever the host's programs do with their sockets: libtorrent
+// (qBittorrent, btfs) binds its sockets to the device of its address (SO_BINDTODEVICE),
+// and a bound socket sends straight out of eth0, past any route. Shape's tbf on the
+// host's eth0 applies before the delay, as a link's queue comes before its propagation.
 
 // Delay adds a one-way delay d to everything host h sends; it lasts until the Net is
 // removed. The delay line runs in this process: two goroutines per host.
 func (nt *Net) Delay(t T, h *Host, d time.Duration) {
 	t.Helper()
-	out, in, err := openTUNs(h.Name, "dlyo", "dlyi")
+	outName, inName := h.Veth+"o", h.Veth+"i"
+	out, in, err := openTUNs(outName, inName)
 	if err != nil {
 		t.Fatalf("delay line for %s: %v", h.Name, err)
 	}
 	t.Cleanup(func() {
-		// Closing the devices ends the goroutines' reads and writes; the namespace's removal
-		// takes the devices themselves.
+		// Closing the devices ends the goroutines' reads and writes and, the devices not
+		// being persistent, removes them; the veth's removal takes its filters.
 		out.Close()
 		in.Close()
 	})
-	subnet := fmt.Sprintf("%s/24", subnetAddr(nt.slot, 0))
-	src := h.IP.String()
-	n := func(args ...string) { ip(t, append([]string{"-n", h.Name}, args...)...) }
-	n("link", "set", "dlyo", "up")
-	n("link", "set", "dlyi", "up")
-	// Forwarding what comes back in on dlyi: its source is our own address, which the
-	// kernel calls martian unless told to accept it.
-	for _, kv := range [][2]string{
-		{"ipv4/ip_forward", "1"}, {"ipv4/conf/all/rp_filter", "0"}, {"ipv4/conf/dlyi/rp_filter", "0"},
-		{"ipv4/conf/dlyi/accept_local", "1"}, {"ipv4/conf/all/send_redirects", "0"},
-	} {
-		run(t, h.Command("sh", "-c", "echo "+kv[1]+" > /proc/sys/net/"+kv[0])...)
+	ip(t, "link", "set", outName, "up")
+	ip(t, "link", "set", inName, "up")
+	// What comes out of the delay line is forwarded: only what arrives on inName (per
+	// device forwarding), whatever its source (no reverse-path filter there).
+	for _, kv := range [][2]string{{"forwarding", "1"}, {"rp_filter", "0"}} {
+		if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+inName+"/"+kv[0], []byte(kv[1]), 0o644); err != nil {
+			t.Fatalf("delay line for %s: %v", h.Name, err)
+		}
 	}
-	n("route", "add", subnet, "dev", "eth0", "src", src, "table", "100")
-	n("route", "add", "default", "via", nt.BridgeIP.String(), "dev", "eth0", "table", "100")
-	n("rule", "add", "iif", "dlyi", "lookup", "100", "pref", "100")
-	n("route", "del", subnet, "dev", "eth0")
-	n("route", "add", subnet, "dev", "dlyo", "src", src)
-	n("route", "replace", "default", "dev", "dlyo", "src", src)
+	run(t, "tc", "qdisc", "add", "dev", h.Veth, "clsact")
+	// Only what is for the LAN's addresses (hosts and bridge): this kernel has no gact,
+	// whose "ok" would let multicast through by a filter of its own.
+	subnet := subnetAddr(nt.slot, 0).String() + "/24"
+	run(t, "tc", "filter", "add", "dev", h.Veth, "ingress", "prio", "1", "protocol", "ip", "u32",
+		"match", "ip", "dst", subnet, "action", "mirred", "egress", "redirect", "dev", outName)
 	go delayLine(out, in, d)
 }
 
@@ -92,47 +96,20 @@ func delayLine(out, in *os.File, d time.Duration) {
 }
 
 // openTUNs creates TUN devices (IP packets, no packet info header) with the given names in
-// the named network namespace and returns them open. The devices belong to that namespace;
-// the descriptors work from any thread.
-func openTUNs(ns string, names ...string) (*os.File, *os.File, error) {
-	type result struct {
-		files []*os.File
-		err   error
-	}
-	res := make(chan result, 1)
-	go func() {
-		// This thread enters the namespace; it is thrown away afterwards rather than
-		// trusted to have come back.
-		runtime.LockOSThread()
-		var r result
-		defer func() { res <- r }()
-		target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// this process's network namespace and returns them open.
+func openTUNs(names ...string) (*os.File, *os.File, error) {
+	var files []*os.File
+	for _, name := range names {
+		f, err := openTUN(name)
 		if err != nil {
-			r.err = err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			r.err = fmt.Errorf("setns: %w", err)
-			return
-		}
-		for _, name := range names {
-			f, err := openTUN(name)
-			if err != nil {
-				for _, f := range r.files {
-					f.Close()
-				}
-				r.files, r.err = nil, err
-				return
+			for _, f := range files {
+				f.Close()
 			}
-			r.files = append(r.files, f)
+			return nil, nil, err
 		}
-	}()
-	r := <-res
-	if r.err != nil {
-		return nil, nil, r.err
+		files = append(files, f)
 	}
-	return r.files[0], r.files[1], nil
+	return files[0], files[1], nil
 }
 
 func openTUN(name string) (*os.File, error) {

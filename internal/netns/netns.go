@@ -16,9 +16,10 @@
 // because /run/netns is shared by every jail on the machine.
 //
 // Links can be made to look like a WAN: Shape limits a host's send rate (tbf), Delay adds
-// a one-way delay to what it sends (a user-space delay line through TUN devices, since the
-// kernel here has no netem; delay.go). The delay lines are goroutines of this process,
-// one reader and one writer per host, owning nothing but their two devices.
+// a one-way delay to what it sends (a user-space delay line through TUN devices in the
+// test's namespace, since the kernel here has no netem; delay.go). The delay lines are
+// goroutines of this process, one reader and one writer per host, owning nothing but their
+// two devices.
 package netns
 
 import (

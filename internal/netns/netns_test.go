@@ -2,13 +2,17 @@ package netns
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"torrentfs/internal/testutil"
 )
@@ -30,6 +34,27 @@ func helper(args []string) error {
 	switch args[0] {
 	case "listen": // listen ADDR: accept one connection and greet it
 		l, err := net.Listen("tcp", args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = fmt.Fprintf(c, "hello from %s\n", c.LocalAddr())
+		return err
+	case "listen-bound": // listen-bound ADDR: like listen, the socket bound to eth0 as libtorrent binds its own
+		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0") })
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		l, err := lc.Listen(context.Background(), "tcp", args[1])
 		if err != nil {
 			return err
 		}
@@ -235,5 +260,41 @@ func TestDelayLine(t *testing.T) {
 	t.Logf("refused connect from the bridge: %v", el)
 	if el < d {
 		t.Errorf("a refused connect took %v, less than the host's delay %v", el, d)
+	}
+}
+
+// A socket bound to eth0 (SO_BINDTODEVICE, as libtorrent binds its own) sends past the
+// host's routes; its packets are delayed all the same, and the delayed host still reaches
+// an undelayed one and the bridge.
+func TestDelayLineBoundSocket(t *testing.T) {
+	needRoot(t)
+	nt := New(t, 2)
+	a, b := nt.Hosts[0], nt.Hosts[1]
+	const d = 100 * time.Millisecond
+	nt.Delay(t, b, d)
+	srv := startHelper(t, b, "listen-bound", b.IP.String()+":7000")
+	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv.Stdout(), "ready") })
+	// From the bridge: the SYN-ACK and then the greeting come from b, each delayed.
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", b.IP.String()+":7000", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	el := time.Since(start)
+	if err != nil || !strings.Contains(line, "hello from "+b.IP.String()) {
+		t.Fatalf("greeting %q, %v", line, err)
+	}
+	t.Logf("connect and greeting from a bound socket behind a %v delay line: %v", d, el)
+	if el < 2*d {
+		t.Errorf("connect and greeting took %v; with %v on b's sends they take at least %v", el, d, 2*d)
+	}
+	// b dials the undelayed host a: a connect is one delayed SYN, one undelayed SYN-ACK.
+	srv2 := startHelper(t, a, "listen", a.IP.String()+":7001")
+	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv2.Stdout(), "ready") })
+	if got := b.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", a.IP.String()+":7001"); !strings.Contains(got, "hello from "+a.IP.String()) {
+		t.Fatalf("from the delayed host to an undelayed one: %q", got)
 	}
 }

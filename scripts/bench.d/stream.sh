@@ -3,18 +3,19 @@
 
 STREAM_TRACKER=http://127.0.0.1:6969/announce
 
-# bench_stream [--quick] [--http] [benchtool flags]: see internal/benchtool/stream.go for what is
-# measured. Mounts live under .bench/stream/mnt; whatever happens, nothing stays mounted.
+# bench_stream [--quick] [--http] [--wan] [benchtool flags]: see internal/benchtool/stream.go
+# for what is measured, and wan.go for --wan (seeders on hosts of their own behind shaped,
+# delayed links). Mounts live under .bench/stream/mnt; whatever happens, nothing stays mounted.
 bench_stream() {
 	need_debs aria2:aria2c btfs:btfs ffmpeg:ffmpeg fuse3:fusermount3 mktorrent:mktorrent qbittorrent-nox:qbittorrent-nox transmission-cli:transmission-cli \
-		openssl:openssl opentracker:opentracker
+		openssl:openssl opentracker:opentracker iproute2:ip
 	build_torrentfs
 	build_benchtool
 	stream_payload
 	local dir=$BENCH/stream
 	mkdir -p "$dir/mnt"
 	trap 'stream_unmount_all' EXIT
-	echo "stream: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+	echo "stream: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), engine $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo +changes)"
 	jail "$BENCH/benchtool" stream --torrentfs "$BENCH/torrentfs" --data "$dir/payload" \
 		--torrent256 "$dir/payload-256K.torrent" --torrent4m "$dir/payload-4M.torrent" \
 		--torrent4mv2 "$dir/payload-4M-hybrid.torrent" \
