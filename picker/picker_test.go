@@ -539,7 +539,7 @@ func TestStarvedAndPreemptible(t *testing.T) {
 	if p.Starved(now.Add(-time.Second)) {
 		t.Fatal("starved before the piece is due")
 	}
-	pre := p.Preemptible(1, now.Add(time.Second))
+	pre := p.Preemptible(1, now, now.Add(time.Second))
 	if len(pre) != 8 {
 		t.Fatalf("preemptible %d, want the 8 background requests", len(pre))
 	}
@@ -593,12 +593,12 @@ func TestPreemptOvertakesWindow(t *testing.T) {
 	if !p.Starved(by) {
 		t.Fatal("the seek's pieces are not starved")
 	}
-	if pre := p.Preemptible(3, by); len(pre) != 0 {
+	if pre := p.Preemptible(3, now, by); len(pre) != 0 {
 		t.Fatalf("peer 3 lacks the seek's pieces but would cancel %v", pre)
 	}
 	// As the run loop does: cancel at every peer, then refill.
 	for id := PeerID(1); id <= 2; id++ {
-		pre := p.Preemptible(id, by)
+		pre := p.Preemptible(id, now, by)
 		if len(pre) == 0 {
 			t.Fatalf("peer %d: nothing to preempt", id)
 		}
@@ -702,4 +702,36 @@ func TestSuggestedPieceFirst(t *testing.T) {
 		t.Fatalf("picked %v, want the due piece 7 before the suggestion", got)
 	}
 	checkInvariants(t, p)
+}
+
+// A distant peer's requests younger than its round trip are not preempted: a cancel would
+// arrive after the block was queued, and the block would come twice.
+func TestPreemptSparesYoungRequests(t *testing.T) {
+	p := newTest(t, 16)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 1<<20)
+	p.peers[1].rtt = 200 * time.Millisecond
+	t0 := time.Unix(100, 0)
+	bg := p.Pick(1, 8, t0) // background
+	if len(bg) != 8 {
+		t.Fatalf("picked %d", len(bg))
+	}
+	seek := 15
+	if slices.Contains(pieces(bg), seek) {
+		seek = 14
+	}
+	now := t0.Add(50 * time.Millisecond)
+	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now}})
+	by := now.Add(2 * time.Second)
+	if !p.Starved(by) {
+		t.Fatal("the seek's piece is not starved")
+	}
+	if pre := p.Preemptible(1, now, by); len(pre) != 0 {
+		t.Fatalf("preempted %d requests 50 ms old at a peer 200 ms away", len(pre))
+	}
+	later := t0.Add(250 * time.Millisecond)
+	if pre := p.Preemptible(1, later, by); len(pre) != 8 {
+		t.Fatalf("preempted %d requests older than the round trip, want 8", len(pre))
+	}
 }

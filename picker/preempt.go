@@ -42,7 +42,13 @@ const preemptSlack = 100 * time.Millisecond
 // prefetch that a seek just overtook). A peer serves requests in order, so without this the urgent blocks
 // would wait for all of them. The caller cancels them at the peer, reports each with
 // Cancelled, and fills the pipeline again, where the urgent blocks now come first.
-func (p *Picker) Preemptible(id PeerID, by time.Time) []Block {
+//
+// Requests younger than the peer's round trip are left alone: the peer has barely seen them,
+// a cancel would reach it after it queued the block (libtorrent reads requested blocks into
+// its send buffer at once), and the block would come anyway while a copy of it is asked of
+// another peer. At a distant peer, cancelling what the last refill asked for made the same
+// blocks go back and forth, each arriving several times (docs/BENCHMARKS.md, WAN lab).
+func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 	pr := p.peers[id]
 	if pr == nil || len(pr.out) == 0 {
 		return nil
@@ -66,10 +72,16 @@ func (p *Picker) Preemptible(id PeerID, by time.Time) []Block {
 		return nil
 	}
 	keep := first.Add(preemptSlack)
+	young := now.Add(-pr.rtt)
 	var out []Block
 	for k := range pr.out {
 		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
 			continue
+		}
+		if pr.rtt > 0 {
+			if s, ok := p.requestedAt(id, k); ok && s.After(young) {
+				continue
+			}
 		}
 		out = append(out, p.block(k))
 	}
@@ -80,4 +92,19 @@ func (p *Picker) Preemptible(id PeerID, by time.Time) []Block {
 		return a.Begin - b.Begin
 	})
 	return out
+}
+
+// requestedAt is when peer id was asked for block k, or false if it was not.
+func (p *Picker) requestedAt(id PeerID, k blockKey) (time.Time, bool) {
+	ps := p.partial[int(k.piece)]
+	if ps == nil {
+		return time.Time{}, false
+	}
+	bs := &ps.blocks[k.block]
+	for _, r := range bs.reqs[:bs.n] {
+		if r.peer == id {
+			return r.since, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -108,7 +108,7 @@ func (t *Torrent) preempt(now time.Time) {
 		if p.peerChoking {
 			continue
 		}
-		for _, b := range t.pk.Preemptible(p.key, by) {
+		for _, b := range t.pk.Preemptible(p.key, now, by) {
 			t.trace(p, "cancel", b.Piece, b.Begin)
 			p.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 			t.pk.Cancelled(p.key, b)

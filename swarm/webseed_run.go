@@ -242,7 +242,7 @@ func (t *Torrent) preemptWeb(ws *webSeed, by time.Time) {
 	if ws.resting || len(ws.jobs) < webSlots {
 		return
 	}
-	pre := t.pk.Preemptible(ws.key, by)
+	pre := t.pk.Preemptible(ws.key, time.Now(), by)
 	if len(pre) == 0 {
 		return
 	}
