@@ -315,10 +315,9 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 // is not.
 //
 // For a piece a reader is blocked on, every peer that has it gets a copy (up to maxCopies)
-// without that estimate, once the first holder has had a round trip to answer: seeders
-// that serve in turns (aria2 with an upload limit answers once a second) make estimates
-// useless at this scale, and whichever peer's turn comes first then delivers; the others
-// are cancelled. It costs a few duplicate blocks per read.
+// without that estimate: seeders that serve in turns (aria2 with an upload limit answers
+// once a second) make estimates useless at this scale, and whichever peer's turn comes
+// first then delivers; the others are cancelled. It costs a few duplicate blocks per read.
 func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int, blocking bool, now time.Time, out []Block) []Block {
 	if p.noDuplicates {
 		return out
@@ -332,12 +331,6 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 			continue
 		}
 		if blocking {
-			// Not before the first holder had a round trip to answer: over a WAN the
-			// cancel of the spare copies comes too late, and a sequential reader, blocked
-			// on every piece, would get each block two or three times.
-			if h := p.peers[bs.reqs[0].peer]; h != nil && now.Sub(bs.reqs[0].since) < h.rtt {
-				continue
-			}
 			out = append(out, p.request(id, pr, i, ps, bi, now))
 			continue
 		}
