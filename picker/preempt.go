@@ -36,6 +36,9 @@ func (p *Picker) Starved(by time.Time) bool {
 // opened, must not hold up a seek that a player makes right after opening.
 const preemptSlack = 100 * time.Millisecond
 
+// maxSpared bounds the age under which Preemptible leaves a request alone.
+const maxSpared = 300 * time.Millisecond
+
 // Preemptible returns the peer's outstanding requests that stand in the way of a starved
 // piece due by `by` that the peer could serve: requests for pieces not due at all, and for
 // pieces due more than preemptSlack after the earliest such piece (a readahead window or a
@@ -48,6 +51,10 @@ const preemptSlack = 100 * time.Millisecond
 // its send buffer at once), and the block would come anyway while a copy of it is asked of
 // another peer. At a distant peer, cancelling what the last refill asked for made the same
 // blocks go back and forth, each arriving several times (docs/BENCHMARKS.md, WAN lab).
+//
+// The round trip counted is at most maxSpared: a seeder that answers in turns (aria2c
+// with an upload limit, once a second) looks far away, and its requests must still give
+// way to a seek.
 func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 	pr := p.peers[id]
 	if pr == nil || len(pr.out) == 0 {
@@ -72,7 +79,7 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		return nil
 	}
 	keep := first.Add(preemptSlack)
-	young := now.Add(-pr.rtt)
+	young := now.Add(-min(pr.rtt, maxSpared))
 	var out []Block
 	for k := range pr.out {
 		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
