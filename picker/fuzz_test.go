@@ -60,7 +60,7 @@ func FuzzOps(f *testing.F) {
 			case 9:
 				if len(picked) > 0 {
 					r := picked[arg%len(picked)]
-					p.Rejected(r.Peer, r.Block, now)
+					p.Rejected(r.Peer, r.Block, now, arg%2 == 0)
 				}
 			case 10:
 				p.Expired(now)

@@ -203,7 +203,7 @@ func TestDropsFreeBlocks(t *testing.T) {
 	}{
 		{"remove", func(p *Picker, _ []Block) []Block { return p.PeerRemove(1) }},
 		{"choke", func(p *Picker, _ []Block) []Block { return p.PeerChoked(1) }},
-		{"reject", func(p *Picker, b []Block) []Block { p.Rejected(1, b[1], time.Unix(0, 0)); return b[1:2] }},
+		{"reject", func(p *Picker, b []Block) []Block { p.Rejected(1, b[1], time.Unix(0, 0), true); return b[1:2] }},
 		{"cancel", func(p *Picker, b []Block) []Block { p.Cancelled(1, b[2]); return b[2:3] }},
 		{"expire", func(p *Picker, _ []Block) []Block {
 			var out []Block
@@ -645,7 +645,7 @@ func TestRejectedPieceRestsAtThatPeer(t *testing.T) {
 		t.Fatalf("picked %v", got)
 	}
 	refused := got[0].Piece
-	p.Rejected(1, got[0], now)
+	p.Rejected(1, got[0], now, true)
 	for _, b := range p.Pick(1, 8, now) {
 		if b.Piece == refused {
 			t.Fatalf("piece %d asked of the peer that just rejected it", refused)
@@ -660,19 +660,29 @@ func TestRejectedPieceRestsAtThatPeer(t *testing.T) {
 	}
 	checkInvariants(t, p)
 
+	// Without rest (a peer that rejects for reasons of its own) the piece is asked again.
+	r := newTest(t, 1)
+	r.PeerAdd(1)
+	r.PeerHaveAll(1)
+	rb := r.Pick(1, 1, now)[0]
+	r.Rejected(1, rb, now, false)
+	if got := r.Pick(1, 1, now); len(got) != 1 || got[0].Piece != rb.Piece {
+		t.Fatalf("after a reject without rest picked %v, want piece %d again", got, rb.Piece)
+	}
+
 	// Rejects from a choking peer are no refusal, and an unchoke forgives.
 	q := newTest(t, 1)
 	q.PeerAdd(1)
 	q.PeerHaveAll(1)
 	b := q.Pick(1, 1, now)[0]
-	q.Rejected(1, b, now)
+	q.Rejected(1, b, now, true)
 	q.PeerUnchoked(1)
 	if len(q.Pick(1, 1, now)) != 1 {
 		t.Fatal("an unchoke did not forgive the refusal")
 	}
 	b = q.Pick(1, 1, now)[0]
 	q.PeerChokedFast(1)
-	q.Rejected(1, b, now)
+	q.Rejected(1, b, now, true)
 	if got := q.Pick(1, 1, now); len(got) != 1 || got[0].Piece != b.Piece {
 		t.Fatalf("after a choking peer's reject picked %v, want piece %d again", got, b.Piece)
 	}

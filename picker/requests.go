@@ -165,11 +165,14 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 const refuseFor = 5 * time.Second
 
 // Rejected records a reject-request (BEP 6) for the block: the request is gone and the block
-// is free again unless another copy is out. Unless the peer chokes us (a choking peer
-// rejects what it will not serve), its piece is not asked of it again for refuseFor.
-func (p *Picker) Rejected(id PeerID, b Block, now time.Time) {
+// is free again unless another copy is out. With rest, unless the peer chokes us (a
+// choking peer rejects what it will not serve), its piece is not asked of it again for
+// refuseFor. The caller asks for rest where a reject means "not this piece" (a spreading
+// seed, which suggests another); other peers reject for reasons of their own (aria2c's
+// queue), and resting pieces there only slows a download.
+func (p *Picker) Rejected(id PeerID, b Block, now time.Time, rest bool) {
 	p.dropRequest(id, b)
-	if pr := p.peers[id]; pr != nil && !pr.choked && b.Piece >= 0 && b.Piece < p.geo.numPieces {
+	if pr := p.peers[id]; rest && pr != nil && !pr.choked && b.Piece >= 0 && b.Piece < p.geo.numPieces {
 		if pr.refused == nil {
 			pr.refused = map[int]time.Time{}
 		}

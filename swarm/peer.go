@@ -82,6 +82,7 @@ type peerConn struct {
 	granted        map[uint32]bool   // pieces we let it fetch while we choke it (BEP 6), nil before
 	given          bitfield.Bitfield // pieces we began to send it while spreading (spread.go), empty before
 	spreadRefused  bitfield.Bitfield // pieces it was refused while spreading, a suggestion sent for each
+	suggests       int               // suggest-piece messages it sent us (BEP 6)
 	pex            pexPeer           // BEP 11 state (pex.go)
 	v2             bool              // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
 	hashJobs       int               // its hash requests being read and hashed for it

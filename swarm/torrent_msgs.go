@@ -129,7 +129,8 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.disconnect(p, "reject without the fast extension")
 			return
 		}
-		t.pk.Rejected(p.key, picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)}, time.Now())
+		// A peer that suggests pieces (a spreading seed) rejects to point us elsewhere.
+		t.pk.Rejected(p.key, picker.Block{Piece: int(m.Index), Begin: int(m.Begin), Length: int(m.Length)}, time.Now(), p.suggests > 0)
 		if !p.peerChoking {
 			t.fill(p)
 		}
@@ -169,6 +170,7 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 		}
 	case wire.Suggest:
 		if int(m.Index) < t.info.NumPieces() {
+			p.suggests++
 			t.pk.PeerSuggest(p.key, int(m.Index))
 			if !p.peerChoking {
 				t.fill(p)
