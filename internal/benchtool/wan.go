@@ -131,23 +131,18 @@ func wanGoals(seeders []wanSeeder, units map[string]int64, client string) []targ
 		ts = append(ts, target{client, "ttfb", "256K", "median", "<=", lim,
 			fmt.Sprintf("first byte ≤ 5 RTT + 256 KiB at R = %s (median)", fmtValue(lim, "s"))})
 	}
-	for _, label := range []string{"256K", "4M", piece4Mv2} {
-		if _, ok := units[label]; !ok {
-			continue
+	for _, g := range []struct {
+		metric, what string
+		rtts         float64
+	}{{"seek", "fresh-mount seek", 5}, {"seek_live", "seek in a downloading mount", 2}} {
+		for _, label := range []string{"256K", "4M", piece4Mv2} {
+			if _, ok := units[label]; !ok {
+				continue
+			}
+			lim := g.rtts*rtt + xfer(label)
+			ts = append(ts, target{client, g.metric, label, "median", "<=", lim,
+				fmt.Sprintf("%s ≤ %g RTT + %s at R = %s (median), %s", g.what, g.rtts, unitWhat(label, units[label]), fmtValue(lim, "s"), label)})
 		}
-		what := unitWhat(label, units[label])
-		lim := 5*rtt + xfer(label)
-		ts = append(ts, target{client, "seek", label, "median", "<=", lim,
-			fmt.Sprintf("fresh-mount seek ≤ 5 RTT + %s at R = %s (median), %s", what, fmtValue(lim, "s"), label)})
-	}
-	for _, label := range []string{"256K", "4M", piece4Mv2} {
-		if _, ok := units[label]; !ok {
-			continue
-		}
-		what := unitWhat(label, units[label])
-		lim := 2*rtt + xfer(label)
-		ts = append(ts, target{client, "seek_live", label, "median", "<=", lim,
-			fmt.Sprintf("seek in a downloading mount ≤ 2 RTT + %s at R = %s (median), %s", what, fmtValue(lim, "s"), label)})
 	}
 	ts = append(ts,
 		target{client, "copy_frac", "256K", "median", ">=", 0.9, fmt.Sprintf("sequential copy ≥ 90%% of R = %s/s", humanRate(int64(rate)))},

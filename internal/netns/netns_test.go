@@ -30,42 +30,35 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// greetOne listens on addr with lc, says "ready", accepts one connection and greets it.
+func greetOne(lc net.ListenConfig, addr string) error {
+	l, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	c, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = fmt.Fprintf(c, "hello from %s\n", c.LocalAddr())
+	return err
+}
+
 func helper(args []string) error {
 	switch args[0] {
 	case "listen": // listen ADDR: accept one connection and greet it
-		l, err := net.Listen("tcp", args[1])
-		if err != nil {
-			return err
-		}
-		fmt.Println("ready")
-		c, err := l.Accept()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = fmt.Fprintf(c, "hello from %s\n", c.LocalAddr())
-		return err
+		return greetOne(net.ListenConfig{}, args[1])
 	case "listen-bound": // listen-bound ADDR: like listen, the socket bound to eth0 as libtorrent binds its own
-		lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		return greetOne(net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, "eth0") })
 			if err != nil {
 				return err
 			}
 			return serr
-		}}
-		l, err := lc.Listen(context.Background(), "tcp", args[1])
-		if err != nil {
-			return err
-		}
-		fmt.Println("ready")
-		c, err := l.Accept()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = fmt.Fprintf(c, "hello from %s\n", c.LocalAddr())
-		return err
+		}}, args[1])
 	case "dial": // dial ADDR: print the greeting
 		c, err := net.Dial("tcp", args[1])
 		if err != nil {
