@@ -309,6 +309,7 @@ func (t *Torrent) askHashes(f *hashFetch, now time.Time) {
 	case best != nil:
 		f.peer, f.asked, f.since = best, now, now
 		best.hashAsks++
+		t.trace(best, "hash request", f.piece, 0)
 		best.send(f.fields.Message(wire.HashRequest))
 	case !busy && now.Sub(f.since) >= hashTimeout:
 		t.finishFetch(f, nil, ErrNoBlockHashes)
@@ -355,6 +356,7 @@ func (t *Torrent) onHashes(p *peerConn, payload []byte) {
 		return
 	}
 	f.answered(p)
+	t.trace(p, "hashes", f.piece, 0)
 	leaves := make([]metainfo.Hash256, len(hs))
 	for i := range hs {
 		leaves[i] = hs[i]
