@@ -714,8 +714,9 @@ func TestSuggestedPieceFirst(t *testing.T) {
 	checkInvariants(t, p)
 }
 
-// A distant peer's requests younger than its round trip are not preempted: a cancel would
-// arrive after the block was queued, and the block would come twice.
+// A distant peer's requests younger than its round trip are not preempted for a piece not
+// due yet: a cancel would arrive after the block was queued, and the block would come
+// twice. For a piece a reader waits on now they are.
 func TestPreemptSparesYoungRequests(t *testing.T) {
 	p := newTest(t, 16)
 	p.PeerAdd(1)
@@ -732,10 +733,11 @@ func TestPreemptSparesYoungRequests(t *testing.T) {
 		seek = 14
 	}
 	now := t0.Add(50 * time.Millisecond)
-	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now}})
+	// A readahead window's piece, due in a second.
+	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now.Add(time.Second)}})
 	by := now.Add(2 * time.Second)
 	if !p.Starved(by) {
-		t.Fatal("the seek's piece is not starved")
+		t.Fatal("the window's piece is not starved")
 	}
 	if pre := p.Preemptible(1, now, by); len(pre) != 0 {
 		t.Fatalf("preempted %d requests 50 ms old at a peer 200 ms away", len(pre))
@@ -743,5 +745,10 @@ func TestPreemptSparesYoungRequests(t *testing.T) {
 	later := t0.Add(250 * time.Millisecond)
 	if pre := p.Preemptible(1, later, by); len(pre) != 8 {
 		t.Fatalf("preempted %d requests older than the round trip, want 8", len(pre))
+	}
+	// A reader waiting now (a seek) gets even young requests out of its way.
+	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now}})
+	if pre := p.Preemptible(1, now, by); len(pre) != 8 {
+		t.Fatalf("for a piece due now preempted %d young requests, want 8", len(pre))
 	}
 }

@@ -79,13 +79,20 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		return nil
 	}
 	keep := first.Add(preemptSlack)
+	// Young requests are spared only for a piece that is not due yet (a readahead window
+	// filling): a reader waiting now gets every request out of its way, cancels that come
+	// too late included. (Sparing those made a seek's blocks queue behind the prefetch its
+	// own open had ordered a millisecond before.)
 	young := now.Add(-min(pr.rtt, maxSpared))
+	if !first.After(now) {
+		young = now
+	}
 	var out []Block
 	for k := range pr.out {
 		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
 			continue
 		}
-		if pr.rtt > 0 {
+		if young.Before(now) {
 			if s, ok := p.requestedAt(id, k); ok && s.After(young) {
 				continue
 			}
