@@ -74,3 +74,51 @@ func TestQuickAckAfterExchange(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestQuickAckSkippedWhileUploading: a wrapped connection that writes a block's worth
+// between its reads (an upload: the acknowledgements ride on our segments) leaves the
+// kernel's ping-pong mode alone, like a plain socket; the first read after a small write
+// acknowledges at once again.
+func TestQuickAckSkippedWhileUploading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a = withQuickAck(a)
+	exchange := func(n int) {
+		t.Helper()
+		if _, err := a.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(b, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Write([]byte{2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 8 {
+		exchange(quickAckSkipAfter)
+	}
+	if got := quickAckOn(t, a); got != 0 {
+		t.Errorf("TCP_QUICKACK reads %d after uploading exchanges, want 0 (no quick acks asked)", got)
+	}
+	exchange(1)
+	if got := quickAckOn(t, a); got != 1 {
+		t.Errorf("TCP_QUICKACK reads %d after a small exchange, want 1", got)
+	}
+}

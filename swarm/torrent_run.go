@@ -378,6 +378,8 @@ func (t *Torrent) acceptConn(ev newConn) {
 		downLimit: t.c.downLimit,
 		uploaded:  &t.uploaded,
 		blockPool: &t.blockPool,
+
+		serveRequest: t.serveRequest,
 	})
 	have := t.ledger.Have()
 	switch {
@@ -522,7 +524,7 @@ func (t *Torrent) setChoking(p *peerConn, choke bool) {
 	}
 	p.amChoking = choke
 	if !choke {
-		p.send(wire.Message{ID: wire.Unchoke})
+		p.unchoke()
 		return
 	}
 	p.send(wire.Message{ID: wire.Choke})
