@@ -262,6 +262,7 @@ type peerIO struct {
 	events    chan<- any
 	closed    <-chan struct{}
 	readBlock blockReader
+	pieceSize func(piece int) int64
 	maxMsgLen int
 	upLimit   *rateLimiter
 	downLimit *rateLimiter
@@ -359,7 +360,7 @@ func (p *peerConn) writeLoop(io peerIO) {
 	defer p.done.Done()
 	defer p.conn.Close() // a write error ends the reader too
 	w := bufio.NewWriterSize(p.conn, 64<<10)
-	block := make([]byte, 0, wireBlockSize)
+	up := newUploadReader()
 	var frame []byte
 	keepalive := time.NewTimer(keepaliveEvery)
 	defer keepalive.Stop()
@@ -390,11 +391,8 @@ func (p *peerConn) writeLoop(io peerIO) {
 			}
 			p.queuedUploads.Add(-1)
 			n := int(m.msg.Length)
-			if cap(block) < n {
-				block = make([]byte, n)
-			}
-			block = block[:n]
-			if err := io.readBlock(int(m.msg.Index), int(m.msg.Begin), block); err != nil {
+			block, err := up.block(io.readBlock, io.pieceSize(int(m.msg.Index)), int(m.msg.Index), int(m.msg.Begin), n)
+			if err != nil {
 				p.log.WithError(err).Debug("upload read failed")
 				continue
 			}
