@@ -57,7 +57,9 @@ func main() {
 		// is soft: past it the collector works harder, nothing fails.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	adaptProcs(os.Getenv) // GOMAXPROCS follows the process's CPU use (procs.go)
+	if len(os.Args) > 1 {
+		adaptProcs(os.Args[1], os.Getenv) // GOMAXPROCS follows the process's CPU use (procs.go)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -12,18 +12,26 @@ import (
 // which finds nothing to do and sleeps again: futex, epoll and nanosleep calls were two
 // thirds of the system calls per 16 KiB block of a seeder or downloader at 2 MiB/s, and
 // GOMAXPROCS=1 took a quarter to a third off their CPU per GiB, with the same
-// throughput. A process that needs a core or more (a fast download hashing as it goes,
-// `create`) wants them all. So GOMAXPROCS follows the process's own CPU use: the runtime's
-// default (all cores, or the container's quota) while the process uses most of a core,
-// one P once it has used less than procsLow of a core for procsCalm seconds in a row.
-// A GOMAXPROCS environment variable turns this off.
+// throughput; a download from four loopback seeders at 100-200 MiB/s, about half a core
+// of work, cost 10-25% less CPU per GiB on one P too. A process that needs more than a
+// core (a download hashing at several hundred MiB/s, the check of a torrent's data at
+// start) wants them all. So GOMAXPROCS follows the process's own CPU use: it starts at
+// one P, goes to the runtime's default (all cores, or the container's quota) as soon as a
+// quarter second used procsHigh of a core, and back to one P once it has used less than
+// procsLow for procsCalm samples in a row. Only the commands that run a swarm or a DHT
+// node do this (procsCommands); a GOMAXPROCS environment variable turns it off.
 
 const (
-	procsEvery = time.Second
-	procsCalm  = 5   // samples below procsLow before going down to one P
-	procsLow   = 0.4 // cores
-	procsHigh  = 0.7 // cores: back up to the default at once
+	procsEvery = 250 * time.Millisecond
+	procsCalm  = 20  // samples below procsLow before going down to one P: five seconds
+	procsLow   = 0.5 // cores
+	procsHigh  = 0.8 // cores: up to the default at once
 )
+
+// procsCommands are the commands whose GOMAXPROCS follows their CPU use: the ones that
+// talk to peers for as long as they run. `create` and the rest hash or print at full
+// speed and exit.
+var procsCommands = map[string]bool{"get": true, "seed": true, "mount": true, "serve": true, "dht": true}
 
 // procsPolicy decides GOMAXPROCS from the process's CPU use, one sample at a time. It is
 // pure: the caller measures and applies.
@@ -49,18 +57,19 @@ func (p *procsPolicy) next(cores float64) int {
 	return p.cur
 }
 
-// adaptProcs runs the policy for the life of the process (its goroutine ends with it),
-// unless GOMAXPROCS is set or there is one core anyway. It is started from main, never
-// from run, which tests call in-process.
-func adaptProcs(getenv func(string) string) {
-	if getenv("GOMAXPROCS") != "" {
+// adaptProcs runs the policy for the life of the process (its goroutine ends with it)
+// when cmd is one of procsCommands, unless GOMAXPROCS is set or there is one core anyway.
+// It is started from main, never from run, which tests call in-process.
+func adaptProcs(cmd string, getenv func(string) string) {
+	if !procsCommands[cmd] || getenv("GOMAXPROCS") != "" {
 		return
 	}
 	n := runtime.GOMAXPROCS(0)
 	if n <= 1 {
 		return
 	}
-	p := procsPolicy{max: n, cur: n}
+	p := procsPolicy{max: n, cur: 1}
+	runtime.GOMAXPROCS(1)
 	go func() {
 		t := time.NewTicker(procsEvery)
 		defer t.Stop()
