@@ -69,13 +69,15 @@ type diskJob struct {
 
 // pieceSum is the SHA-1 of a piece fed with its blocks as they are written, so that a
 // piece whose blocks were written in order is verified without reading it back from disk
-// (a read of the whole piece and a copy of it, 5% of a download's CPU). Blocks usually
-// come in order: a peer serves a piece's requests in the order we sent them. One out of
-// order (two peers on one piece), a failed write, or a pad file in the piece (whose bytes
-// the storage drops, so the piece on disk is not what the peers sent) makes it broken,
-// and the piece is read back as before. Only one write of a piece is at a worker at a
-// time (diskState.writing) and the verify job is queued after the last write is back, so
-// the worker holding a job that carries it is its only user.
+// (a read of the whole piece and a copy of it, 5% of a download's CPU). The loop writes a
+// piece's blocks in order (writeOrder): a block that came before the one ahead of it
+// waits in the queue for it, while the blocks waiting for the disk take less than half
+// their bound. A block written out of order all the same (the bound, or a read waiting
+// for the piece block by block), a failed write, or a pad file in the piece (whose bytes
+// the storage drops, so the piece on disk is not what the peers sent) breaks the sum, and
+// the piece is read back as before. Only one write of a piece is at a worker at a time
+// (diskState.writing) and the verify job is queued after the last write is back, so the
+// worker holding a job that carries the sum is its only user.
 type pieceSum struct {
 	h      hash.Hash
 	next   int64 // bytes fed so far
@@ -117,8 +119,9 @@ type diskState struct {
 	// waits for it, so that its blocks are written, and hashed (sums), in order.
 	writing map[int]bool
 	sums    map[int]*pieceSum // running SHA-1 of pieces being written, until verified
-	offered int               // the index in queue of the job next offered
-	bySum   int               // pieces checked by their running SHA-1 (tests read it)
+	order   map[int]*writeOrder
+	offered int // the index in queue of the job next offered
+	bySum   int // pieces checked by their running SHA-1 (tests read it)
 	// punches counts punches queued and not yet done. Writes wait for them: the ledger
 	// counts an evicted piece as gone once its punch is queued, so a write landing first
 	// would put the cache over its bound on disk for a moment (seen at +256 KiB).
@@ -138,6 +141,7 @@ func (d *diskState) init() {
 	d.fence = make(map[int]int)
 	d.writing = make(map[int]bool)
 	d.sums = make(map[int]*pieceSum)
+	d.order = make(map[int]*writeOrder)
 	d.pendingWrites = make(map[int]int)
 	d.awaiting = make(map[int]bool)
 	d.verifying = make(map[int]bool)
@@ -145,9 +149,17 @@ func (d *diskState) init() {
 	d.contributors = make(map[int]map[picker.PeerID]bool)
 }
 
+// writeOrder is where the next block of a piece must start for its writes to stay in
+// order (pieceSum); keep is false once that no longer matters.
+type writeOrder struct {
+	next int
+	keep bool
+}
+
 // next returns the channel and job to offer the workers, setting aside writes to fenced
-// pieces and passing over writes of pieces with a write at a worker; a nil channel when
-// there is nothing to offer.
+// pieces and passing over writes of pieces with a write at a worker, and writes that
+// would come before the one ahead of them (pieceSum); a nil channel when there is nothing
+// to offer.
 func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
 	for i := 0; i < len(d.queue); {
 		j := d.queue[i]
@@ -157,7 +169,7 @@ func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
 				d.remove(i)
 				continue
 			}
-			if d.writing[j.piece] {
+			if d.writing[j.piece] || d.waitsForEarlier(j) {
 				i++
 				continue
 			}
@@ -168,10 +180,23 @@ func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
 	return nil, diskJob{}
 }
 
+// waitsForEarlier tells whether write j should wait for the block before it.
+func (d *diskState) waitsForEarlier(j diskJob) bool {
+	o := d.order[j.piece]
+	return o != nil && o.keep && j.begin != o.next && !j.hashV2 && d.writeBytes < maxWriteBacklog/2
+}
+
 // taken drops the job just handed to a worker.
 func (d *diskState) taken() {
 	if j := d.queue[d.offered]; j.kind == jobWrite {
 		d.writing[j.piece] = true
+		if o := d.order[j.piece]; o != nil {
+			if j.begin == o.next {
+				o.next += len(j.data)
+			} else {
+				o.keep = false // the sum is broken: no use waiting any more
+			}
+		}
 	}
 	d.remove(d.offered)
 }
@@ -274,6 +299,7 @@ func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, 
 	if j.sum == nil {
 		j.sum = t.newPieceSum(piece)
 		t.disk.sums[piece] = j.sum
+		t.disk.order[piece] = &writeOrder{keep: !j.sum.broken} // broken from the start: read only here, before any worker has it
 	}
 	t.disk.queue = append(t.disk.queue, j)
 	t.disk.writeBytes += int64(len(data))
@@ -321,6 +347,7 @@ func (t *Torrent) maybeVerify(piece int) {
 		t.disk.verifying[piece] = true
 		t.disk.queue = append(t.disk.queue, diskJob{kind: jobVerify, piece: piece, sum: t.disk.sums[piece]})
 		delete(t.disk.sums, piece)
+		delete(t.disk.order, piece)
 	}
 }
 
@@ -356,6 +383,7 @@ func (t *Torrent) checkSum(piece int, s *pieceSum) (ok, done bool) {
 func (t *Torrent) discardPiece(piece int, err error) {
 	delete(t.disk.contributors, piece)
 	delete(t.disk.sums, piece)
+	delete(t.disk.order, piece)
 	t.pk.PieceFailed(piece)
 	t.ledger.Abort(piece)
 	t.queuePunch(piece)
