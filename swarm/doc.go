@@ -32,7 +32,9 @@
 //     admission, pins and eviction, the picker follows it, and the storage only executes.
 //     Disk writes, piece checks (SHA-1, or a v2-only torrent's SHA-256 merkle roots), hole
 //     punching and resume-file writes run in a few disk
-//     workers fed by the loop, which report back to it. Other goroutines see presence
+//     workers fed by the loop, which report back to it; a piece's waiting blocks go to one
+//     worker at a time, in one job, with the piece's running SHA-1 (pieceSum), which
+//     spares most pieces a read back to verify them. Other goroutines see presence
 //     through Torrent.gen (atomics only the loop writes); reads of the mount ask the loop,
 //     which pins their pieces until the bytes are copied (torrent_cache.go).
 //   - Storage faults (a full disk, a read-only file system, a file deleted underneath) are

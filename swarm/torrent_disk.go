@@ -34,7 +34,7 @@ const saveEvery = 256
 type jobKind uint8
 
 const (
-	jobWrite  jobKind = iota // write a received block
+	jobWrite  jobKind = iota // write the received blocks of a piece that wait
 	jobVerify                // hash a piece whose blocks are all written
 	jobPunch                 // free a piece's bytes (evicted, failed or abandoned)
 	jobUsage                 // measure disk use and free space (full disk)
@@ -47,9 +47,8 @@ const (
 type diskJob struct {
 	kind  jobKind
 	piece int
-	begin int
-	data  []byte
-	buf   *[]byte // returned to the pool after the write
+	// write: the piece's blocks, in the order they came.
+	blocks []blockWrite
 	// punch: whether the neighbours' shared file-system blocks may be freed too.
 	freeBefore, freeAfter bool
 	// save: the have set, taken on the loop after the stat.
@@ -59,25 +58,31 @@ type diskJob struct {
 	regrow bool
 	// hashes: the request to answer once the piece's blocks are hashed (hashes.go).
 	hashReq *hashServe
-	// write: hash the block too (blockread.go); from is its sender.
-	hashV2 bool
-	from   picker.PeerID
-	// write: the piece's running SHA-1, fed with the block; verify: the finished one, nil
+	// write: the piece's running SHA-1, fed with the blocks; verify: the finished one, nil
 	// to read the piece back (pieceSum).
 	sum *pieceSum
 }
 
+// blockWrite is a received block waiting for the disk.
+type blockWrite struct {
+	begin int
+	data  []byte
+	buf   *[]byte // returned to the pool after the write
+	// hash the block too (blockread.go); from is its sender.
+	hashV2 bool
+	from   picker.PeerID
+}
+
 // pieceSum is the SHA-1 of a piece fed with its blocks as they are written, so that a
 // piece whose blocks were written in order is verified without reading it back from disk
-// (a read of the whole piece and a copy of it, 5% of a download's CPU). The loop writes a
-// piece's blocks in order (writeOrder): a block that came before the one ahead of it
-// waits in the queue for it, while the blocks waiting for the disk take less than half
-// their bound. A block written out of order all the same (the bound, or a read waiting
-// for the piece block by block), a failed write, or a pad file in the piece (whose bytes
-// the storage drops, so the piece on disk is not what the peers sent) breaks the sum, and
-// the piece is read back as before. Only one write of a piece is at a worker at a time
-// (diskState.writing) and the verify job is queued after the last write is back, so the
-// worker holding a job that carries the sum is its only user.
+// (a read of the whole piece and a copy of it, 5% of a download's CPU). Blocks mostly come
+// in order (a peer serves a piece's requests in the order we sent them), and a worker
+// writes the blocks of a write job in order of their offsets. A gap (a block that came
+// before the one ahead of it was written), a failed write, or a pad file in the piece
+// (whose bytes the storage drops, so the piece on disk is not what the peers sent) breaks
+// the sum, and the piece is read back as before. One write job of a piece is at a worker
+// at a time (diskState.writing) and the verify job is queued after the last write is
+// back, so the worker holding a job that carries the sum is its only user.
 type pieceSum struct {
 	h      hash.Hash
 	next   int64 // bytes fed so far
@@ -105,23 +110,27 @@ type diskResult struct {
 	used, avail int64 // usage
 	stats       cache.FileStats
 	leaves      []metainfo.Hash256 // hashes: the block hashes of the piece's file part
-	sum         metainfo.Hash256   // write with hashV2: the block's SHA-256
+	sums        []metainfo.Hash256 // write: each block's SHA-256 where hashV2 asked for it
+	written     int                // write: how many of the (sorted) blocks were written
 }
 
 // diskState is the loop's view of disk work: jobs not yet taken by a worker, writes not yet
-// done per piece, pieces whose blocks are all in and wait for their writes to verify, and
-// the fences that keep writes off the bytes a punch is freeing.
+// done per piece, pieces whose blocks are all in and wait for their writes to verify.
+//
+// Block writes wait apart from the other jobs, per piece: a worker takes all the waiting
+// blocks of a piece at once, one job, and a piece has one such job at a worker at a time,
+// so its blocks are written, and fed to its pieceSum, in order. At a few hundred MiB/s a
+// job carries a dozen blocks or more (one hand-off to a worker and back instead of one per
+// block); at a few MiB/s, one. Other jobs go first, in the order they came: they are few
+// (a verify per piece, a punch per eviction) and a read may wait for them.
 type diskState struct {
-	queue []diskJob
-	held  []diskJob // writes to fenced pieces, in arrival order
-	fence map[int]int
-	// writing holds the pieces with a write at a worker: the next write of such a piece
-	// waits for it, so that its blocks are written, and hashed (sums), in order.
-	writing map[int]bool
-	sums    map[int]*pieceSum // running SHA-1 of pieces being written, until verified
-	order   map[int]*writeOrder
-	offered int // the index in queue of the job next offered
-	bySum   int // pieces checked by their running SHA-1 (tests read it)
+	queue   []diskJob            // jobs other than writes
+	writes  map[int][]blockWrite // blocks waiting, per piece
+	ready   []int                // pieces with blocks waiting and no write job at a worker, oldest first
+	writing map[int]bool         // pieces with a write job at a worker
+	offered bool                 // next offered a write job (of ready[0]), not queue[0]
+	sums    map[int]*pieceSum    // running SHA-1 of pieces being written, until verified
+	bySum   int                  // pieces checked by their running SHA-1 (tests read it)
 	// punches counts punches queued and not yet done. Writes wait for them: the ledger
 	// counts an evicted piece as gone once its punch is queued, so a write landing first
 	// would put the cache over its bound on disk for a moment (seen at +256 KiB).
@@ -138,10 +147,9 @@ type diskState struct {
 }
 
 func (d *diskState) init() {
-	d.fence = make(map[int]int)
+	d.writes = make(map[int][]blockWrite)
 	d.writing = make(map[int]bool)
 	d.sums = make(map[int]*pieceSum)
-	d.order = make(map[int]*writeOrder)
 	d.pendingWrites = make(map[int]int)
 	d.awaiting = make(map[int]bool)
 	d.verifying = make(map[int]bool)
@@ -149,101 +157,55 @@ func (d *diskState) init() {
 	d.contributors = make(map[int]map[picker.PeerID]bool)
 }
 
-// writeOrder is where the next block of a piece must start for its writes to stay in
-// order (pieceSum); keep is false once that no longer matters.
-type writeOrder struct {
-	next int
-	keep bool
-}
-
-// next returns the channel and job to offer the workers, setting aside writes to fenced
-// pieces and passing over writes of pieces with a write at a worker, and writes that
-// would come before the one ahead of them (pieceSum); a nil channel when there is nothing
-// to offer.
+// next returns the channel and job to offer the workers: the oldest other job, else the
+// waiting blocks of the piece that has waited longest, unless a punch is pending; a nil
+// channel when there is nothing to offer.
 func (d *diskState) next(jobs chan diskJob) (chan diskJob, diskJob) {
-	for i := 0; i < len(d.queue); {
-		j := d.queue[i]
-		if j.kind == jobWrite {
-			if d.fence[j.piece] != 0 || d.punches != 0 {
-				d.held = append(d.held, j)
-				d.remove(i)
-				continue
-			}
-			if d.writing[j.piece] || d.waitsForEarlier(j) {
-				i++
-				continue
-			}
-		}
-		d.offered = i
-		return jobs, j
+	if len(d.queue) > 0 {
+		d.offered = false
+		return jobs, d.queue[0]
+	}
+	if len(d.ready) > 0 && d.punches == 0 {
+		p := d.ready[0]
+		d.offered = true
+		return jobs, diskJob{kind: jobWrite, piece: p, blocks: d.writes[p], sum: d.sums[p]}
 	}
 	return nil, diskJob{}
 }
 
-// waitsForEarlier tells whether write j should wait for the block before it.
-func (d *diskState) waitsForEarlier(j diskJob) bool {
-	o := d.order[j.piece]
-	return o != nil && o.keep && j.begin != o.next && !j.hashV2 && d.writeBytes < maxWriteBacklog/2
-}
-
 // taken drops the job just handed to a worker.
 func (d *diskState) taken() {
-	if j := d.queue[d.offered]; j.kind == jobWrite {
-		d.writing[j.piece] = true
-		if o := d.order[j.piece]; o != nil {
-			if j.begin == o.next {
-				o.next += len(j.data)
-			} else {
-				o.keep = false // the sum is broken: no use waiting any more
-			}
-		}
-	}
-	d.remove(d.offered)
-}
-
-// remove drops queue[i]; the head goes without moving the rest.
-func (d *diskState) remove(i int) {
-	if i == 0 {
+	if !d.offered {
 		d.queue[0] = diskJob{}
 		d.queue = d.queue[1:]
 		return
 	}
-	d.queue = slices.Delete(d.queue, i, i+1)
+	p := d.ready[0]
+	d.ready = d.ready[1:]
+	delete(d.writes, p)
+	d.writing[p] = true
 }
 
-// unfence lifts a done punch's fences and puts the writes they (or the punches still to be
-// done) held back in front of the queue.
-func (d *diskState) unfence(j diskJob) {
-	for _, i := range fenced(j) {
-		if d.fence[i]--; d.fence[i] <= 0 {
-			delete(d.fence, i)
-		}
+// addWrite puts a block in line for the disk.
+func (d *diskState) addWrite(piece int, b blockWrite) {
+	if len(d.writes[piece]) == 0 && !d.writing[piece] {
+		d.ready = append(d.ready, piece)
 	}
-	var back []diskJob
-	d.punches--
-	d.held = slices.DeleteFunc(d.held, func(h diskJob) bool {
-		if d.fence[h.piece] == 0 && d.punches == 0 {
-			back = append(back, h)
-			return true
-		}
-		return false
-	})
-	if len(back) > 0 {
-		d.queue = append(back, d.queue...)
+	d.writes[piece] = append(d.writes[piece], b)
+	d.writeBytes += int64(len(b.data))
+	d.pendingWrites[piece]++
+}
+
+// written takes back a piece's write job: its next blocks may go.
+func (d *diskState) written(piece int) {
+	delete(d.writing, piece)
+	if len(d.writes[piece]) > 0 {
+		d.ready = append(d.ready, piece)
 	}
 }
 
-// fenced lists the pieces a punch job keeps writes away from.
-func fenced(j diskJob) []int {
-	out := []int{j.piece}
-	if j.freeBefore {
-		out = append(out, j.piece-1)
-	}
-	if j.freeAfter {
-		out = append(out, j.piece+1)
-	}
-	return out
-}
+// busy tells whether any disk work waits for a worker.
+func (d *diskState) busy() bool { return len(d.queue) > 0 || len(d.ready) > 0 }
 
 func (t *Torrent) diskWorker() {
 	defer t.wg.Done()
@@ -257,13 +219,7 @@ func (t *Torrent) diskWorker() {
 		res := diskResult{job: job}
 		switch job.kind {
 		case jobWrite:
-			if job.hashV2 {
-				res.sum = metainfo.HashBlock(job.data)
-			}
-			res.err = t.store.WriteBlock(job.piece, job.begin, job.data)
-			if job.sum != nil {
-				job.sum.feed(job.begin, job.data, res.err)
-			}
+			t.writeBlocks(job, &res)
 		case jobVerify:
 			if ok, done := t.checkSum(job.piece, job.sum); done {
 				res.ok, res.bySum = ok, true
@@ -289,21 +245,38 @@ func (t *Torrent) diskWorker() {
 	}
 }
 
+// writeBlocks writes a piece's blocks in order of their offsets, feeding its pieceSum, on
+// a disk worker; it stops at the first failure.
+func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
+	slices.SortStableFunc(job.blocks, func(a, b blockWrite) int { return a.begin - b.begin })
+	for i, b := range job.blocks {
+		if b.hashV2 {
+			if res.sums == nil {
+				res.sums = make([]metainfo.Hash256, len(job.blocks))
+			}
+			res.sums[i] = metainfo.HashBlock(b.data)
+		}
+		res.err = t.store.WriteBlock(job.piece, b.begin, b.data)
+		if job.sum != nil {
+			job.sum.feed(b.begin, b.data, res.err)
+		}
+		if res.err != nil {
+			return
+		}
+		res.written++
+	}
+}
+
 // queueWrite hands a received block to the disk workers.
 func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, buf *[]byte) {
-	j := diskJob{kind: jobWrite, piece: piece, begin: begin, data: data, buf: buf}
+	b := blockWrite{begin: begin, data: data, buf: buf}
 	if t.hashWrite(piece) {
-		j.hashV2, j.from = true, from
+		b.hashV2, b.from = true, from
 	}
-	j.sum = t.disk.sums[piece]
-	if j.sum == nil {
-		j.sum = t.newPieceSum(piece)
-		t.disk.sums[piece] = j.sum
-		t.disk.order[piece] = &writeOrder{keep: !j.sum.broken} // broken from the start: read only here, before any worker has it
+	if t.disk.sums[piece] == nil {
+		t.disk.sums[piece] = t.newPieceSum(piece)
 	}
-	t.disk.queue = append(t.disk.queue, j)
-	t.disk.writeBytes += int64(len(data))
-	t.disk.pendingWrites[piece]++
+	t.disk.addWrite(piece, b)
 	c := t.disk.contributors[piece]
 	if c == nil {
 		c = make(map[picker.PeerID]bool)
@@ -312,16 +285,12 @@ func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, 
 	c[from] = true
 }
 
-// queuePunch frees piece i's bytes, fencing writes off it and off any neighbour whose
-// shared file-system block the punch may free.
+// queuePunch frees piece i's bytes (and those of a neighbour's shared file-system block
+// when the neighbour is idle); no block is written while a punch is pending.
 func (t *Torrent) queuePunch(i int) {
 	t.blocksGone(i) // its bytes go: no read may be released from them
-	j := diskJob{kind: jobPunch, piece: i, freeBefore: t.ledger.Idle(i - 1), freeAfter: t.ledger.Idle(i + 1)}
-	for _, k := range fenced(j) {
-		t.disk.fence[k]++
-	}
 	t.disk.punches++
-	t.disk.queue = append(t.disk.queue, j)
+	t.disk.queue = append(t.disk.queue, diskJob{kind: jobPunch, piece: i, freeBefore: t.ledger.Idle(i - 1), freeAfter: t.ledger.Idle(i + 1)})
 }
 
 // pieceReceived notes that every block of piece is in; it is verified once written.
@@ -347,7 +316,6 @@ func (t *Torrent) maybeVerify(piece int) {
 		t.disk.verifying[piece] = true
 		t.disk.queue = append(t.disk.queue, diskJob{kind: jobVerify, piece: piece, sum: t.disk.sums[piece]})
 		delete(t.disk.sums, piece)
-		delete(t.disk.order, piece)
 	}
 }
 
@@ -383,7 +351,6 @@ func (t *Torrent) checkSum(piece int, s *pieceSum) (ok, done bool) {
 func (t *Torrent) discardPiece(piece int, err error) {
 	delete(t.disk.contributors, piece)
 	delete(t.disk.sums, piece)
-	delete(t.disk.order, piece)
 	t.pk.PieceFailed(piece)
 	t.ledger.Abort(piece)
 	t.queuePunch(piece)
@@ -399,17 +366,14 @@ func (t *Torrent) handleDisk(r diskResult) {
 	j := r.job
 	switch j.kind {
 	case jobWrite:
-		t.writeDone(j, r.err)
-		if j.hashV2 && r.err == nil {
-			t.blockWritten(j.piece, j.begin, r.sum, j.from)
-		}
+		t.writeDone(j, r)
 	case jobVerify:
 		if r.bySum {
 			t.disk.bySum++
 		}
 		t.verifyDone(j.piece, r.ok, r.err)
 	case jobPunch:
-		t.disk.unfence(j)
+		t.disk.punches--
 		if r.err != nil {
 			t.log.WithError(r.err).WithField("piece", j.piece).Warn("a freed piece still takes disk space")
 		}
@@ -434,20 +398,27 @@ func (t *Torrent) handleDisk(r diskResult) {
 	t.fillAll()
 }
 
-func (t *Torrent) writeDone(j diskJob, err error) {
-	delete(t.disk.writing, j.piece)
-	t.disk.writeBytes -= int64(len(j.data))
-	if j.buf != nil {
-		t.blockPool.Put(j.buf)
+// writeDone takes back a write job: its blocks are done with, written or not (a failed
+// write fails the piece, which is discarded once its last write is back).
+func (t *Torrent) writeDone(j diskJob, r diskResult) {
+	t.disk.written(j.piece)
+	for i, b := range j.blocks {
+		t.disk.writeBytes -= int64(len(b.data))
+		if i < r.written && b.hashV2 {
+			t.blockWritten(j.piece, b.begin, r.sums[i], b.from)
+		}
+		if b.buf != nil {
+			t.blockPool.Put(b.buf)
+		}
 	}
-	if t.disk.pendingWrites[j.piece]--; t.disk.pendingWrites[j.piece] <= 0 {
+	if t.disk.pendingWrites[j.piece] -= len(j.blocks); t.disk.pendingWrites[j.piece] <= 0 {
 		delete(t.disk.pendingWrites, j.piece)
 	}
-	if err != nil {
+	if r.err != nil {
 		if _, seen := t.disk.failed[j.piece]; !seen {
-			t.disk.failed[j.piece] = err
+			t.disk.failed[j.piece] = r.err
 		}
-		t.storageFailed(fmt.Errorf("write piece %d: %w", j.piece, err))
+		t.storageFailed(fmt.Errorf("write piece %d: %w", j.piece, r.err))
 	}
 	t.maybeVerify(j.piece)
 }

@@ -131,7 +131,7 @@ func (t *Torrent) run() {
 // (complete, or a bounded cache nobody reads), no read waiting, no disk work, no dial in
 // flight, and no peer moving data or waiting for our unchoke.
 func (t *Torrent) quiet() bool {
-	if !t.pk.Done() || len(t.waiting) > 0 || t.halfOpen > 0 || len(t.disk.queue) > 0 || t.shrunk {
+	if !t.pk.Done() || len(t.waiting) > 0 || t.halfOpen > 0 || t.disk.busy() || t.shrunk {
 		return false
 	}
 	for _, p := range t.peers.list {
@@ -150,9 +150,11 @@ func (t *Torrent) shutdown() {
 	for _, p := range t.peers.list {
 		p.done.Wait()
 	}
-	for _, j := range append(t.disk.queue, t.disk.held...) {
-		if j.buf != nil {
-			t.blockPool.Put(j.buf)
+	for _, blocks := range t.disk.writes {
+		for _, b := range blocks {
+			if b.buf != nil {
+				t.blockPool.Put(b.buf)
+			}
 		}
 	}
 	t.failReads(ErrClosed)
