@@ -122,3 +122,68 @@ func TestQuickAckSkippedWhileUploading(t *testing.T) {
 		t.Errorf("TCP_QUICKACK reads %d after a small exchange, want 1", got)
 	}
 }
+
+// TestQuickAckSkippedWhileReceiving: in ping-pong mode after small exchanges, a read that
+// follows one that filled a large buffer leaves the mode alone (more was waiting); the
+// read after a short one asks for the quick ack again.
+func TestQuickAckSkippedWhileReceiving(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Ping-pong mode first, on the plain socket, as TestQuickAckAfterExchange shows.
+	buf := make([]byte, 1)
+	for range 8 {
+		if _, err := raw.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(b, buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Write([]byte{2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(raw, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if quickAckOn(t, raw) != 0 {
+		t.Skip("the kernel did not enter ping-pong mode")
+	}
+	a := withQuickAck(raw).(*quickAckConn)
+	a.full = true // as after a read that filled a large buffer
+	if _, err := b.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, quickAckSkipAfter)
+	n, err := a.Read(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := quickAckOn(t, a); got != 0 {
+		t.Errorf("TCP_QUICKACK reads %d after a read that followed a full one, want 0 (not asked)", got)
+	}
+	if n == len(big) || a.full {
+		t.Fatalf("a %d-byte read of 100 bytes counted as full", n)
+	}
+	if _, err := b.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if got := quickAckOn(t, a); got != 1 {
+		t.Errorf("TCP_QUICKACK reads %d after a read that followed a short one, want 1", got)
+	}
+}
