@@ -27,7 +27,11 @@
 //     peer reserved for due blocks while a reader is about (reserve.go).
 //   - Each connection has a reader goroutine (decode, hand to the loop) and a writer
 //     goroutine (drain a queue guarded by the connection's mutex) so the loop never waits on
-//     a socket.
+//     a socket. The reader queues an unchoked peer's requests for pieces we have itself
+//     (Torrent.serveRequest: the geometry, presence through Torrent.gen, and the peer's
+//     queue and serving flag under that mutex, which the loop's choke takes too); every
+//     other request, and every other message, goes to the loop. The writer reads the
+//     blocks it uploads (uploadReader, read ahead for a piece asked for in order).
 //   - The loop is the one owner of which pieces are on disk: its cache.Ledger decides
 //     admission, pins and eviction, the picker follows it, and the storage only executes.
 //     Disk writes, piece checks (SHA-1, or a v2-only torrent's SHA-256 merkle roots), hole
