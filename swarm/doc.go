@@ -28,12 +28,18 @@
 //     seed's count of which pieces went out to whom (spread.go).
 //   - Each connection has a reader goroutine (decode, hand to the loop) and a writer
 //     goroutine (drain a queue guarded by the connection's mutex) so the loop never waits on
-//     a socket.
+//     a socket. The reader queues an unchoked peer's requests for pieces we have itself
+//     (Torrent.serveRequest: the geometry, presence through Torrent.gen, and the peer's
+//     queue and serving flag under that mutex, which the loop's choke takes too); every
+//     other request, and every other message, goes to the loop. The writer reads the
+//     blocks it uploads (uploadReader, read ahead for a piece asked for in order).
 //   - The loop is the one owner of which pieces are on disk: its cache.Ledger decides
 //     admission, pins and eviction, the picker follows it, and the storage only executes.
 //     Disk writes, piece checks (SHA-1, or a v2-only torrent's SHA-256 merkle roots), hole
 //     punching and resume-file writes run in a few disk
-//     workers fed by the loop, which report back to it. Other goroutines see presence
+//     workers fed by the loop, which report back to it; a piece's waiting blocks go to one
+//     worker at a time, in one job, with the piece's running SHA-1 (pieceSum), which
+//     spares most pieces a read back to verify them. Other goroutines see presence
 //     through Torrent.gen (atomics only the loop writes); reads of the mount ask the loop,
 //     which pins their pieces until the bytes are copied (torrent_cache.go).
 //   - Storage faults (a full disk, a read-only file system, a file deleted underneath) are

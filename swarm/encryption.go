@@ -21,10 +21,12 @@ import (
 type Encryption int
 
 const (
-	// EncryptionPrefer (the default) dials with MSE offering RC4 or plaintext; a peer that
-	// drops the MSE handshake is dialed again at once in plaintext over the same transport
-	// (dialOnce, utp.go) and, once that works, remembered as one that wants plaintext.
-	// Incoming connections may be either.
+	// EncryptionPrefer (the default) dials with MSE offering RC4 or plaintext (the peer
+	// chooses); a peer that drops the MSE handshake is dialed again at once in plaintext
+	// over the same transport (dialOnce, utp.go) and, once that works, remembered as one
+	// that wants plaintext. Incoming connections may be either; an incoming MSE handshake
+	// that offers both gets plaintext (mse.choose: RC4 costs both sides a pass over every
+	// byte, and the peer said it can do without), one that offers only RC4 gets RC4.
 	EncryptionPrefer Encryption = iota
 	// EncryptionRequire speaks MSE with RC4 only, both ways: plaintext handshakes and peers
 	// that offer only plaintext inside MSE are refused.

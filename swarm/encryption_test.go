@@ -71,7 +71,7 @@ func TestEncryptionPolicies(t *testing.T) {
 		want        string // the method of the connection; "" means no connection
 	}{
 		{swarm.EncryptionRequire, swarm.EncryptionRequire, "rc4"},
-		{swarm.EncryptionPrefer, swarm.EncryptionPrefer, "rc4"},
+		{swarm.EncryptionPrefer, swarm.EncryptionPrefer, "plaintext"}, // MSE, then plaintext: both allow it
 		{swarm.EncryptionRequire, swarm.EncryptionPrefer, "rc4"},
 		{swarm.EncryptionPrefer, swarm.EncryptionRequire, "rc4"},
 		{swarm.EncryptionOff, swarm.EncryptionPrefer, "none"}, // the fallback

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"torrentfs/picker"
 )
 
@@ -30,7 +32,7 @@ func (t *Torrent) publish(i int, present bool) {
 
 // admit makes a verified piece present: ledger, picker, waiters, peers.
 func (t *Torrent) admit(i int) {
-	t.log.WithField("piece", i).Debug("piece verified")
+	t.debugPiece(i, "piece verified")
 	ev := t.ledger.Admit(i)
 	if !t.ledger.Present(i) {
 		// A cache so small that the piece went at once, being the only one unpinned:
@@ -51,7 +53,15 @@ func (t *Torrent) evict(pieces []int) {
 		t.publish(i, false)
 		t.pk.Lost(i)
 		t.queuePunch(i)
-		t.log.WithField("piece", i).Debug("evicted piece")
+		t.debugPiece(i, "evicted piece")
+	}
+}
+
+// debugPiece logs a per-piece event at Debug level. The check keeps the entry (a map copy)
+// from being built a thousand times a GiB when debug logging is off.
+func (t *Torrent) debugPiece(i int, msg string) {
+	if t.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		t.log.WithField("piece", i).Debug(msg)
 	}
 }
 

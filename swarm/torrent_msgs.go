@@ -209,11 +209,33 @@ func (t *Torrent) unchokeIfRoom(p *peerConn) {
 	}
 }
 
+// validRequest tells whether a request names bytes of the torrent that we serve. It reads
+// only the torrent's geometry, so any goroutine may call it.
+func (t *Torrent) validRequest(m wire.Message) bool {
+	i := int(m.Index)
+	return i < t.info.NumPieces() && m.Length != 0 && m.Length <= maxRequestLen &&
+		int64(m.Begin)+int64(m.Length) <= t.info.PieceSize(i)
+}
+
+// serveRequest runs on p's reader goroutine: it queues the upload of a request that
+// handleRequest would queue (a valid request of an unchoked peer for a piece we have, with
+// room in its queue) without a round trip through the loop. It reads only what other
+// goroutines may: the geometry, presence through t.gen, and p's queue and serving flag
+// under p's lock, which the loop's choke takes too. Anything else (an invalid request,
+// one to reject, an allowed-fast piece while choked, a flood) returns false and goes to
+// the loop as before. A piece that goes between this check and the writer's read is
+// caught there, by readBlock's seqlock, as for the loop's own check. A spreading seed
+// (spread.go) leaves every request to the loop, which owns the record of who was given
+// what; t.spread is set before the peers start and never changes.
+func (t *Torrent) serveRequest(p *peerConn, m wire.Message) bool {
+	return t.spread == nil && t.validRequest(m) && t.HasPiece(int(m.Index)) &&
+		p.queueRequest(m.Index, m.Begin, m.Length)
+}
+
 // handleRequest queues an upload when the request is valid and the peer may have it.
 func (t *Torrent) handleRequest(p *peerConn, m wire.Message) {
 	i := int(m.Index)
-	if i >= t.info.NumPieces() || m.Length == 0 || m.Length > maxRequestLen ||
-		int64(m.Begin)+int64(m.Length) > t.info.PieceSize(i) {
+	if !t.validRequest(m) {
 		t.disconnect(p, fmt.Sprintf("bad request %d/%d+%d", m.Index, m.Begin, m.Length))
 		return
 	}

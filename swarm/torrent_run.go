@@ -131,7 +131,7 @@ func (t *Torrent) run() {
 // (complete, or a bounded cache nobody reads), no read waiting, no disk work, no dial in
 // flight, and no peer moving data or waiting for our unchoke.
 func (t *Torrent) quiet() bool {
-	if !t.pk.Done() || len(t.waiting) > 0 || t.halfOpen > 0 || len(t.disk.queue) > 0 || t.shrunk {
+	if !t.pk.Done() || len(t.waiting) > 0 || t.halfOpen > 0 || t.disk.busy() || t.shrunk {
 		return false
 	}
 	for _, p := range t.peers.list {
@@ -150,9 +150,11 @@ func (t *Torrent) shutdown() {
 	for _, p := range t.peers.list {
 		p.done.Wait()
 	}
-	for _, j := range append(t.disk.queue, t.disk.held...) {
-		if j.buf != nil {
-			t.blockPool.Put(j.buf)
+	for _, blocks := range t.disk.writes {
+		for _, b := range blocks {
+			if b.buf != nil {
+				t.blockPool.Put(b.buf)
+			}
 		}
 	}
 	t.failReads(ErrClosed)
@@ -373,11 +375,14 @@ func (t *Torrent) acceptConn(ev newConn) {
 		events:    t.events,
 		closed:    t.closing,
 		readBlock: t.readBlock,
+		pieceSize: t.info.PieceSize,
 		maxMsgLen: wire.MaxLenFor(t.info.NumPieces()),
 		upLimit:   t.c.upLimit,
 		downLimit: t.c.downLimit,
 		uploaded:  &t.uploaded,
 		blockPool: &t.blockPool,
+
+		serveRequest: t.serveRequest,
 	})
 	have := t.ledger.Have()
 	switch {
@@ -522,7 +527,7 @@ func (t *Torrent) setChoking(p *peerConn, choke bool) {
 	}
 	p.amChoking = choke
 	if !choke {
-		p.send(wire.Message{ID: wire.Unchoke})
+		p.unchoke()
 		return
 	}
 	p.send(wire.Message{ID: wire.Choke})
@@ -561,6 +566,19 @@ func (t *Torrent) fillAll() {
 	}
 }
 
+// topUpEvery: without a reader about, a pipeline is refilled once a 1/topUpEvery of it is
+// free (see fill).
+const topUpEvery = 4
+
+// readerAbout tells whether reads are being served or may come soon: the torrent is
+// mounted or served for reading, a read waits, a read head has wants now or had them
+// within reserveLinger. Then every free slot of a pipeline is filled at once, so that a
+// block a read waits for is asked for as soon as there is room.
+func (t *Torrent) readerAbout(now time.Time) bool {
+	return t.cfg.ForReaders || len(t.waiting) > 0 || len(t.pins) > 0 ||
+		!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+}
+
 // pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon
 // plus a round trip (the bandwidth-delay product, so a distant peer is never idle waiting
 // for our next request), or more when the pipeline has proven too shallow (pipeBoost).
@@ -596,11 +614,19 @@ func (t *Torrent) fill(p *peerConn) {
 	if !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	n := t.pipelineDepth(p) - t.pk.Outstanding(p.key)
+	depth := t.pipelineDepth(p)
+	n := depth - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
 	}
-	for _, b := range t.pk.Pick(p.key, n, time.Now()) {
+	now := time.Now()
+	if n < depth/topUpEvery && !t.readerAbout(now) {
+		// A block in, a request out would cost both sides a message, a system call and a
+		// wake-up per block; with nobody reading, the pipeline is topped up a quarter at a
+		// time instead, and stays at least three quarters deep.
+		return
+	}
+	for _, b := range t.pk.Pick(p.key, n, now) {
 		t.trace(p, "request", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 	}

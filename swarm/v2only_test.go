@@ -52,12 +52,13 @@ func makeV2Only(t *testing.T, dir string, pieceLen int64) (*metainfo.MetaInfo, s
 }
 
 // A v2-only torrent goes from our seeder to our downloader: both know it by its truncated
-// v2 info-hash (MSE preferred: the encryption handshake names it by that hash too), every
-// connection is a v2 one, and every piece passes its merkle check.
+// v2 info-hash (MSE preferred: the encryption handshake names it by that hash too; the
+// seeder requires RC4 so that the connection shows it went through MSE), every connection
+// is a v2 one, and every piece passes its merkle check.
 func TestV2OnlyDownloadFromOurSeeder(t *testing.T) {
 	src := t.TempDir()
 	mi, _ := makeV2Only(t, src, 64<<10)
-	seeder := newClient(t, swarm.ClientConfig{})
+	seeder := newClient(t, swarm.ClientConfig{Encryption: swarm.EncryptionRequire})
 	st := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	if st.InfoHash() != mi.InfoHashV2.Truncate() || !st.Stats().Complete {
 		t.Fatalf("seeder: info-hash %s, complete %v", st.InfoHash(), st.Stats().Complete)

@@ -165,3 +165,27 @@ func TestDialContextCancel(t *testing.T) {
 		t.Fatalf("%d connections left", len(a.conns))
 	}
 }
+
+// A socket without connections runs no timers; the first connection starts them. (The
+// first half waits a while to see that nothing happens: there is no event to wait for.)
+func TestIdleSocketSleeps(t *testing.T) {
+	sa, sb := newSocketPair(t, nil)
+	time.Sleep(20 * tickInterval)
+	if n := sa.ticks.Load(); n > 1 {
+		t.Fatalf("an idle socket ran its timers %d times in %v", n, 20*tickInterval)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sa.DialContext(ctx, addrOf(sb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for sa.ticks.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("timers ran %d times with a connection", sa.ticks.Load())
+		}
+		time.Sleep(tickInterval)
+	}
+}

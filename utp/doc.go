@@ -5,7 +5,8 @@
 // Ownership:
 //   - A Socket owns one net.PacketConn (it closes it). One goroutine reads its packets and
 //     dispatches them by (remote address, connection id); another runs the timers every
-//     10 ms (delayed ACKs, retransmission timeouts, SYN retries, lingering closes).
+//     10 ms (delayed ACKs, retransmission timeouts, SYN retries, lingering closes) while
+//     the socket has connections, and sleeps while it has none.
 //   - Every connection's state (windows, buffers, sequence numbers, timers) is guarded by
 //     its socket's mutex, which those two goroutines and the callers of Conn methods take.
 //     Packets are written to the PacketConn under that mutex: a UDP write does not wait

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -42,9 +43,11 @@ type Socket struct {
 	closed  bool
 	scratch []byte // encoding buffer for outgoing packets
 
-	acceptQ chan *Conn // filled only by the reader, under mu, never blocking
+	acceptQ chan *Conn    // filled only by the reader, under mu, never blocking
+	busy    chan struct{} // cap 1: a connection was added; wakes a sleeping tickLoop
 	closing chan struct{}
 	wg      sync.WaitGroup
+	ticks   atomic.Int64 // timer rounds run (tests read it)
 }
 
 // NewSocket starts serving uTP on pc: one goroutine reads and dispatches its packets,
@@ -66,6 +69,7 @@ func NewSocket(pc net.PacketConn, log *logrus.Entry) *Socket {
 		epoch:   time.Now(),
 		conns:   make(map[connKey]*Conn),
 		acceptQ: make(chan *Conn, acceptBacklog),
+		busy:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 	}
 	s.wg.Add(2)
@@ -135,6 +139,7 @@ func (s *Socket) DialContext(ctx context.Context, addr netip.AddrPort) (net.Conn
 	c.state = stateSynSent
 	c.seqNr = 1
 	s.conns[connKey{addr, id}] = c
+	s.wakeTicks()
 	c.sendSyn(time.Now())
 	s.mu.Unlock()
 
@@ -259,10 +264,14 @@ func (s *Socket) onSyn(from netip.AddrPort, h *header, now time.Time) {
 	c.replyMicro = s.micros(now) - h.ts
 	c.peerWnd = int(h.wnd)
 	s.conns[key] = c
+	s.wakeTicks()
 	c.sendAck(now)
 	s.acceptQ <- c
 }
 
+// tickLoop runs the connections' timers every tickInterval while there are any. A socket
+// without connections (a client whose peers all speak TCP) sleeps until one is added,
+// rather than waking a hundred times a second for nothing.
 func (s *Socket) tickLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(tickInterval)
@@ -272,12 +281,32 @@ func (s *Socket) tickLoop() {
 		case <-s.closing:
 			return
 		case now := <-t.C:
+			s.ticks.Add(1)
 			s.mu.Lock()
 			for _, c := range s.conns {
 				c.tick(now)
 			}
+			idle := len(s.conns) == 0
 			s.mu.Unlock()
+			if !idle {
+				continue
+			}
+			t.Stop()
+			select {
+			case <-s.closing:
+				return
+			case <-s.busy:
+			}
+			t.Reset(tickInterval)
 		}
+	}
+}
+
+// wakeTicks tells tickLoop a connection was added; s.mu is held.
+func (s *Socket) wakeTicks() {
+	select {
+	case s.busy <- struct{}{}:
+	default:
 	}
 }
 

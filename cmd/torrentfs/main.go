@@ -57,6 +57,9 @@ func main() {
 		// is soft: past it the collector works harder, nothing fails.
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+	if len(os.Args) > 1 {
+		adaptProcs(os.Args[1], os.Getenv) // GOMAXPROCS follows the process's CPU use (procs.go)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

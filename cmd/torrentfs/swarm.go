@@ -57,7 +57,7 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noWebSeeds, "no-web-seeds", false, "do not fetch from the torrent's web seeds (BEP 19 url-list, a magnet's ws)")
 	fs.IntVar(&f.maxPeers, "max-peers", 50, "maximum peer connections of each torrent")
 	fs.IntVar(&f.maxConns, "max-conns", 200, "maximum peer connections of all torrents together")
-	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (RC4, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
+	fs.Var(&f.encryption, "encryption", "peer connection encryption (MSE/PE), `MODE` prefer (encrypted handshake; RC4 if the peer wants it, else plaintext), require (RC4 only) or off (plaintext only) (default prefer)")
 	fs.BoolVar(&f.noUTP, "no-utp", false, "do not connect to peers over uTP (BEP 29): TCP only")
 	fs.BoolVar(&f.noTCP, "no-tcp", false, "do not connect to peers over TCP: uTP only")
 	f.discoveryFlags.register(fs)

@@ -1,4 +1,4 @@
-// Command benchtool is the instrument behind scripts/bench get, stream, discovery and fleet: it
+// Command benchtool is the instrument behind scripts/bench get, seed, stream, discovery and fleet: it
 // starts the swarm (our tracker and aria2c seeders), runs the clients under test (torrentfs,
 // aria2c, btfs, Transmission, nginx, curl) as child processes, measures them, prints tables and appends JSON lines for
 // later comparison. It drives the built torrentfs binary and imports only metainfo, to
@@ -36,6 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "get":
 		err = runGet(ctx, os.Args[2:])
+	case "seed":
+		err = runSeed(ctx, os.Args[2:])
 	case "swarm":
 		err = runSwarm(ctx, os.Args[2:])
 	case "stream":
@@ -65,7 +67,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: benchtool get|stream|swarm|discovery|fleet [flags]     (see scripts/bench)
+	fmt.Fprintln(os.Stderr, `usage: benchtool get|seed|stream|swarm|discovery|fleet [flags]     (see scripts/bench)
        benchtool readat FILE OFFSET LENGTH
        benchtool paced FILE BYTES_PER_SECOND SECONDS
        benchtool play FILE SECONDS

@@ -23,11 +23,12 @@ type swarmConfig struct {
 	data        string // the torrent's content (file or directory named like the torrent)
 	work        string // where seeder directories and logs go
 	seeders     int
-	uploadLimit string // aria2c --max-upload-limit per seeder; "" for none
-	noTracker   bool   // another swarm's tracker serves this torrent too
-	label       string // names the seeders' directories, logs and ports apart
-	portBase    int    // seeder i listens on portBase+i
-	seeder      string // "aria2c" (default), "torrentfs", "qbittorrent" or "transmission"
+	uploadLimit string   // aria2c --max-upload-limit per seeder; "" for none
+	noTracker   bool     // another swarm's tracker serves this torrent too
+	label       string   // names the seeders' directories, logs and ports apart
+	portBase    int      // seeder i listens on portBase+i
+	seeder      string   // "aria2c" (default), "torrentfs", "qbittorrent" or "transmission"
+	seederArgs  []string // more flags for torrentfs seeders (--no-pex, --cpuprofile)
 }
 
 // swarm is our tracker and aria2c seeders, each seeder on its own loopback address
@@ -86,6 +87,7 @@ func startSwarm(ctx context.Context, cfg swarmConfig) (*swarm, error) {
 			if cfg.uploadLimit != "" {
 				args = append(args, "--upload-limit", cfg.uploadLimit)
 			}
+			args = append(args, cfg.seederArgs...)
 		case "transmission":
 			// Transmission announces the source address of its HTTP request, which is
 			// 127.0.0.1 whatever it binds, so its seeders share 127.0.0.1 on their own ports.

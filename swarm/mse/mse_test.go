@@ -85,7 +85,7 @@ func TestHandshakeRoundTrip(t *testing.T) {
 		want           Method // 0: no common method
 	}{
 		{RC4, RC4, RC4},
-		{RC4 | Plaintext, RC4 | Plaintext, RC4},
+		{RC4 | Plaintext, RC4 | Plaintext, Plaintext},
 		{RC4 | Plaintext, RC4, RC4},
 		{RC4, RC4 | Plaintext, RC4},
 		{Plaintext, RC4 | Plaintext, Plaintext},
