@@ -505,8 +505,8 @@ func seekOffset(k int, size int64) int64 {
 // withMount mounts the torrent of piece size piece with client, on an empty cache, records
 // how long until its files are listed, runs fn on the directory holding them, and
 // unmounts. Nothing stays mounted, whatever fn does. For httpClient the "directory" is the
-// torrent's stream URL prefix (http://ADDR/stream/HASH/NAME) and listed means that the big
-// file answers a HEAD there.
+// torrent's stream URL prefix (http://ADDR/stream/HASH/NAME) and listed means that the
+// mount lists the big file and it answers a HEAD there.
 func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn func(dir string, pid int) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -530,8 +530,13 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	case httpClient:
 		addr := l.viewerAddr(httpPort)
 		argv = l.torrentfsArgv(piece, cacheDir, "--http", addr)
+		// The same process mounts the files too: its clock starts when both are up, so
+		// FUSE and HTTP measurements begin at the same point of its start-up (a HEAD
+		// answers some 20 ms before the mount lists the files, while the peers are still
+		// being greeted, and a seek timed from there paid for their greeting).
+		fuseDir := dir
 		dir = streamURL(addr, mi)
-		listed = func() bool { return headOK(ctx, dir+"/"+bigFile) }
+		listed = func() bool { return hasFile(fuseDir, bigFile) && headOK(ctx, dir+"/"+bigFile) }
 	case "btfs":
 		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
 			l.cfg.torrents[piece], l.mnt}
