@@ -246,7 +246,8 @@ func (t *Torrent) diskWorker() {
 }
 
 // writeBlocks writes a piece's blocks in order of their offsets, feeding its pieceSum, on
-// a disk worker; it stops at the first failure.
+// a disk worker; it stops at the first failure. Blocks that follow one another go to the
+// storage in one vectored write.
 func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
 	slices.SortStableFunc(job.blocks, func(a, b blockWrite) int { return a.begin - b.begin })
 	for i, b := range job.blocks {
@@ -256,14 +257,34 @@ func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
 			}
 			res.sums[i] = metainfo.HashBlock(b.data)
 		}
-		res.err = t.store.WriteBlock(job.piece, b.begin, b.data)
+	}
+	var bufs [][]byte
+	for i := 0; i < len(job.blocks); {
+		j, end := i+1, job.blocks[i].begin+len(job.blocks[i].data)
+		for j < len(job.blocks) && job.blocks[j].begin == end {
+			end += len(job.blocks[j].data)
+			j++
+		}
+		run := job.blocks[i:j]
+		if len(run) == 1 {
+			res.err = t.store.WriteBlock(job.piece, run[0].begin, run[0].data)
+		} else {
+			bufs = bufs[:0]
+			for _, b := range run {
+				bufs = append(bufs, b.data)
+			}
+			res.err = t.store.WriteBlocks(job.piece, run[0].begin, bufs)
+		}
 		if job.sum != nil {
-			job.sum.feed(b.begin, b.data, res.err)
+			for _, b := range run {
+				job.sum.feed(b.begin, b.data, res.err)
+			}
 		}
 		if res.err != nil {
 			return
 		}
-		res.written++
+		res.written = j
+		i = j
 	}
 }
 
