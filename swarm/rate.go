@@ -24,34 +24,43 @@ func (r *rateMeter) tick(bytes int64, dt time.Duration) {
 
 // rateLimiter is a token bucket shared by every connection that it limits; its mutex owns
 // the bucket. A nil *rateLimiter means unlimited.
+//
+// The bucket may run into debt by up to slack before a caller sleeps, and a sleeper
+// sleeps until the debt is paid: a connection then moves a few blocks between sleeps
+// instead of sleeping after every block. A download limited to 2 MiB/s made 128 timer
+// wake-ups a second, and 31k context switches for 64 MiB (1.4 s of CPU, aria2c's own
+// limiter 0.2 s); the long-run rate is the same.
 type rateLimiter struct {
 	mu     sync.Mutex
 	rate   float64 // bytes per second
 	burst  float64
+	slack  float64
 	tokens float64
 	last   time.Time
 }
+
+// limiterSlack is how far, in time at the limit's rate, the bucket may run into debt
+// before a caller sleeps; at least minLimiterSlack bytes.
+const (
+	limiterSlack    = 25 * time.Millisecond
+	minLimiterSlack = 64 << 10
+)
 
 func newRateLimiter(bytesPerSec int64) *rateLimiter {
 	if bytesPerSec <= 0 {
 		return nil
 	}
-	burst := max(float64(bytesPerSec)/4, 64<<10)
-	return &rateLimiter{rate: float64(bytesPerSec), burst: burst, tokens: burst, last: time.Now()}
+	rate := float64(bytesPerSec)
+	burst := max(rate/4, 64<<10)
+	slack := min(burst, max(rate*limiterSlack.Seconds(), minLimiterSlack))
+	return &rateLimiter{rate: rate, burst: burst, slack: slack, tokens: burst, last: time.Now()}
 }
 
 // wait takes n bytes' worth of tokens, sleeping as needed; it returns false if stop closed
 // first.
 func (l *rateLimiter) wait(n int, stop <-chan struct{}) bool {
 	l.mu.Lock()
-	now := time.Now()
-	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-	l.tokens -= float64(n)
-	var delay time.Duration
-	if l.tokens < 0 {
-		delay = time.Duration(-l.tokens / l.rate * float64(time.Second))
-	}
+	delay := l.take(n, time.Now())
 	l.mu.Unlock()
 	if delay == 0 {
 		return true
@@ -64,4 +73,16 @@ func (l *rateLimiter) wait(n int, stop <-chan struct{}) bool {
 	case <-stop:
 		return false
 	}
+}
+
+// take takes n bytes' worth of tokens at now and returns how long the caller sleeps: none
+// while the debt is within slack, else until it is paid. l.mu is held.
+func (l *rateLimiter) take(n int, now time.Time) time.Duration {
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	l.tokens -= float64(n)
+	if l.tokens >= -l.slack {
+		return 0
+	}
+	return time.Duration(-l.tokens / l.rate * float64(time.Second))
 }

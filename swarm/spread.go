@@ -1,6 +1,9 @@
 package swarm
 
-import "torrentfs/bitfield"
+import (
+	"torrentfs/bitfield"
+	"torrentfs/swarm/wire"
+)
 
 // Spreading (TorrentConfig.Spread, `seed --spread`): the origin of a fleet should send each
 // piece about once and let the nodes trade the rest. Left alone it does not: early on every
@@ -51,6 +54,9 @@ func (t *Torrent) spreadRefuses(p *peerConn, i int) bool {
 	}
 	p.given.Set(i)
 	if s.given[i] == 0 {
+		// p takes a piece nobody had: line up its next one, so that its request after
+		// this piece is for an ungiven piece too, not a reject and a round trip.
+		defer t.spreadSuggest(p, 1)
 		s.ungiven--
 		if s.ungiven == 0 {
 			t.log.Debug("spreading done: every piece has gone out once")
@@ -60,6 +66,28 @@ func (t *Torrent) spreadRefuses(p *peerConn, i int) bool {
 		s.given[i]++
 	}
 	return false
+}
+
+// spreadSuggest suggests (BEP 6) up to n ungiven pieces to p, a downloading peer with
+// the fast extension, while spreading: at its unchoke, and each time it is given a piece
+// nobody had, so that its picker (which takes a suggested piece before its rarest-first
+// choice) asks us for pieces the fleet lacks before it asks for one we would reject.
+func (t *Torrent) spreadSuggest(p *peerConn, n int) {
+	s := t.spread
+	if s == nil || s.ungiven == 0 || !p.fast || p.hasAll {
+		return
+	}
+	for tries := 0; n > 0 && tries < 4*n; tries++ {
+		i := s.suggestion()
+		if i < 0 {
+			return
+		}
+		if p.has.Has(i) || p.given.Has(i) {
+			continue
+		}
+		p.send(wire.Message{ID: wire.Suggest, Index: uint32(i)})
+		n--
+	}
 }
 
 // suggestion is an ungiven piece to suggest (BEP 6) with a reject, one not suggested to

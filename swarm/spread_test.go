@@ -1,6 +1,7 @@
 package swarm_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ func TestSpreadingSeed(t *testing.T) {
 
 	var res wire.Reserved
 	res.SetFast(true)
+	atUnchoke := map[string][]uint32{}
 	// leecher connects, has nothing, is interested and waits to be unchoked.
 	leecher := func(name string) rawConn {
 		var id [20]byte
@@ -36,9 +38,22 @@ func TestSpreadingSeed(t *testing.T) {
 				t.Fatalf("waiting for an unchoke: %v", err)
 			}
 			if m.ID == wire.Unchoke {
-				return conn
+				break
 			}
 		}
+		// With the unchoke come two suggestions of pieces given to nobody.
+		var got []uint32
+		for len(got) < 2 {
+			m, err := conn.r.Read()
+			if err != nil {
+				t.Fatalf("waiting for the suggestions that follow an unchoke: %v", err)
+			}
+			if m.ID == wire.Suggest {
+				got = append(got, m.Index)
+			}
+		}
+		atUnchoke[name] = got
+		return conn
 	}
 	suggested := map[rawConn][]uint32{}
 	// ask requests a block and returns the answer's message ID (Piece or Reject); the
@@ -61,6 +76,12 @@ func TestSpreadingSeed(t *testing.T) {
 		}
 	}
 	a, b := leecher("a"), leecher("b")
+	// Each was sent to pieces of its own: the seed's uplink carries distinct pieces.
+	for _, i := range atUnchoke["a"] {
+		if slices.Contains(atUnchoke["b"], i) {
+			t.Fatalf("a and b were both suggested piece %d at their unchokes (a %v, b %v)", i, atUnchoke["a"], atUnchoke["b"])
+		}
+	}
 	if got := ask(a, 0, 0); got != wire.Piece {
 		t.Fatalf("a's first request for piece 0: %v, want a piece", got)
 	}
@@ -78,8 +99,8 @@ func TestSpreadingSeed(t *testing.T) {
 	}
 	// With the reject came a suggestion of a piece given to nobody (the suggest follows the
 	// reject on the wire, so it was read by the time the next answer came).
-	if got := suggested[b]; len(got) != 1 || got[0] == 0 {
-		t.Fatalf("b was suggested %v, want one piece other than 0", got)
+	if got := suggested[b]; len(got) == 0 || got[len(got)-1] == 0 {
+		t.Fatalf("b was suggested %v since its unchoke, want a piece other than 0 last", got)
 	}
 	if got := ask(a, 2, 0); got != wire.Piece {
 		t.Fatalf("a's request for piece 2, given to nobody: %v, want a piece", got)

@@ -528,6 +528,7 @@ func (t *Torrent) setChoking(p *peerConn, choke bool) {
 	p.amChoking = choke
 	if !choke {
 		p.unchoke()
+		t.spreadSuggest(p, 2)
 		return
 	}
 	p.send(wire.Message{ID: wire.Choke})
