@@ -129,18 +129,24 @@ func keyOf(st *served, file int, r *http.Request) sessionKey {
 }
 
 // acquire returns the viewer's session for the file, taking up a parked one or opening a
-// new head.
-func (s *Server) acquire(st *served, file int, r *http.Request) (_ *session, reused bool, _ error) {
+// new head. A parked one taken up by a request at from, a file offset that continues none
+// of its head's streams, starts afresh (reader.Head.Restart): the viewer has seeked, and
+// its last position's readahead would take the peers from the new one.
+func (s *Server) acquire(st *served, file int, r *http.Request, from int64) (_ *session, reused bool, _ error) {
 	k := keyOf(st, file, r)
 	s.mu.Lock()
 	if ss := s.sessions[k]; ss != nil && s.opts.Linger >= 0 {
-		if ss.refs == 0 {
+		parked := ss.refs == 0
+		if parked {
 			s.parked.Add(-1)
 			s.open.Add(1)
 		}
 		ss.refs++
 		ss.gen++
 		s.mu.Unlock()
+		if parked {
+			ss.head.Restart(from)
+		}
 		return ss, true, nil
 	}
 	s.mu.Unlock()

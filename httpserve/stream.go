@@ -55,7 +55,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ss, reused, err := s.acquire(st, idx, r)
+	ss, reused, err := s.acquire(st, idx, r, rg.start)
 	if err != nil {
 		s.opts.Log.Errorf("http %s: %v", r.URL.Path, err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

@@ -245,6 +245,27 @@ func (h *Head) Close() error {
 	return nil
 }
 
+// Restart readies the head for a reader's new request at file offset off, one that does
+// not go on from a request still under way (an HTTP viewer's next request): if off
+// continues neither of its streams, both are dropped, as closing a file drops a FUSE
+// reader's, and the next read starts a main stream afresh. The reader has seeked: the
+// readahead of where it was would keep the peers busy with pieces it left. A request that
+// continues either stream changes nothing, so a viewer alternating between two places
+// keeps both windows.
+func (h *Head) Restart(off int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.main == nil {
+		return
+	}
+	if h.main.near(off, h.opts.Slack) || h.side != nil && h.side.near(off, h.opts.Slack) {
+		return
+	}
+	h.drop(h.main)
+	h.drop(h.side)
+	h.main, h.side = nil, nil
+}
+
 // Window reports the main stream's position and the end of its readahead window, file
 // offsets, for status displays; ok is false before the first read and after Close.
 func (h *Head) Window() (pos, end int64, ok bool) {

@@ -481,3 +481,42 @@ func TestFarReadYieldsMainWants(t *testing.T) {
 		t.Fatalf("back on main, the side's first piece is due in %v, want at least %v", side.Due[0].Sub(clk.Now()), yieldDelay)
 	}
 }
+
+// TestRestart: a new request far from both streams drops them (their wants go), one that
+// continues either keeps both.
+func TestRestart(t *testing.T) {
+	ft := newFake(256*kib, 64*mib)
+	ft.ProvideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, Now: clk.Now})
+	read(t, h, ft, 0, 128*kib)
+	clk.advance(5 * time.Millisecond)
+	read(t, h, ft, 40*mib, 64*kib)
+	mainID, sideID := h.main.id, h.side.id
+	// Continuing the side, or main: nothing changes.
+	h.Restart(40*mib + 64*kib)
+	h.Restart(128 * kib)
+	if _, ok := ft.WantsOf(mainID); !ok || h.main == nil || h.main.id != mainID {
+		t.Fatal("a request continuing main dropped it")
+	}
+	if _, ok := ft.WantsOf(sideID); !ok || h.side == nil || h.side.id != sideID {
+		t.Fatal("a request continuing the side dropped it")
+	}
+	// Far from both: both go, and the next read starts a main stream there.
+	h.Restart(20 * mib)
+	if _, ok := ft.WantsOf(mainID); ok {
+		t.Error("main's wants stayed after a restart far from it")
+	}
+	if _, ok := ft.WantsOf(sideID); ok {
+		t.Error("the side's wants stayed after a restart far from it")
+	}
+	clk.advance(5 * time.Millisecond)
+	read(t, h, ft, 20*mib, 64*kib)
+	if h.main == nil || h.main.id == mainID || h.side != nil {
+		t.Fatalf("after a restart the read did not start a fresh main stream (main %v, side %v)", h.main, h.side)
+	}
+	w, _ := ft.WantsOf(h.main.id)
+	if !w.Due[0].Equal(clk.Now()) {
+		t.Fatalf("the new main's first piece is due %v, want now", w.Due[0])
+	}
+}

@@ -232,7 +232,9 @@ func (l *lab) startWAN(ctx context.Context, seeders []wanSeeder) (w *wanLab, err
 		for i, sd := range seeders {
 			h := w.net.Hosts[1+i]
 			w.net.Delay(w.bt, h, sd.rtt)
-			w.net.Shape(w.bt, h, int(sd.rate))
+			// The link's queue holds a round trip's worth (at least 50 ms), as a WAN
+			// router's buffer does: a smaller one caps a TCP stream below the rate.
+			w.net.ShapeQueue(w.bt, h, int(sd.rate), max(sd.rtt, 50*time.Millisecond))
 		}
 	}); err != nil {
 		return nil, err
