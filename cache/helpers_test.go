@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"math/rand/v2"
 	"os"
@@ -118,3 +119,15 @@ func writeFiles(t testing.TB, dir string, info *metainfo.Info, data []byte) {
 }
 
 func sha1Sum(b []byte) metainfo.Hash { return metainfo.Hash(sha1.Sum(b)) }
+
+// readAllEqual checks that a read of the whole torrent returns data.
+func readAllEqual(t testing.TB, s *Storage, data []byte) {
+	t.Helper()
+	got := make([]byte, s.Info().TotalLength)
+	if n, err := s.ReadAt(got, 0); err != nil || n != len(got) {
+		t.Fatalf("ReadAt all: %d, %v", n, err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("ReadAt returned different bytes")
+	}
+}

@@ -50,13 +50,7 @@ func TestWriteVerifyRead(t *testing.T) {
 				writePiece(t, s, data, i, rng.Perm(info.NumBlocks(i)))
 				verify(t, s, i, true)
 			}
-			got := make([]byte, info.TotalLength)
-			if n, err := s.ReadAt(got, 0); err != nil || n != len(got) {
-				t.Fatalf("ReadAt all: %d, %v", n, err)
-			}
-			if !bytes.Equal(got, data) {
-				t.Fatal("ReadAt returned different bytes")
-			}
+			readAllEqual(t, s, data)
 			// Every file on disk holds exactly its bytes; pad files are not there.
 			for _, f := range info.Files {
 				p := filepath.Join(dir, "t")

@@ -34,13 +34,7 @@ func TestWriteBlocks(t *testing.T) {
 				}
 				verify(t, s, i, true)
 			}
-			got := make([]byte, info.TotalLength)
-			if n, err := s.ReadAt(got, 0); err != nil || n != len(got) {
-				t.Fatalf("ReadAt all: %d, %v", n, err)
-			}
-			if !bytes.Equal(got, data) {
-				t.Fatal("ReadAt returned different bytes")
-			}
+			readAllEqual(t, s, data)
 		})
 	}
 }
