@@ -233,7 +233,7 @@ func (l *lab) startWAN(ctx context.Context, seeders []wanSeeder) (w *wanLab, err
 			h := w.net.Hosts[1+i]
 			w.net.Delay(w.bt, h, sd.rtt)
 			// The link's queue holds a round trip's worth (at least 50 ms), as a WAN
-			// router's buffer does: a smaller one caps a TCP stream below the rate.
+			// router's buffer is sized to.
 			w.net.ShapeQueue(w.bt, h, int(sd.rate), max(sd.rtt, 50*time.Millisecond))
 		}
 	}); err != nil {
