@@ -11,17 +11,27 @@ import (
 // file bytes are dropped (they read as zeros). The owner never writes to a verified piece:
 // late duplicates from endgame must not disturb data being served.
 func (s *Storage) WriteBlock(piece, begin int, data []byte) error {
-	if s.opts.ReadOnly {
-		return ErrReadOnly
-	}
-	if err := s.checkRange(piece, int64(begin), int64(len(data))); err != nil {
-		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
-	}
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("write block", piece, begin, int64(len(data))); err != nil {
+		return err
 	}
 	if err := s.writeAt(data, s.info.PieceOffset(piece)+int64(begin)); err != nil {
 		return fmt.Errorf("write block %d+%d of piece %d: %w", begin, len(data), piece, err)
+	}
+	return nil
+}
+
+// checkWrite tells whether n bytes at offset begin of piece may be written now: the
+// storage is writable and open, and the bytes lie inside the piece (what names the write
+// in that error).
+func (s *Storage) checkWrite(what string, piece, begin int, n int64) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := s.checkRange(piece, int64(begin), n); err != nil {
+		return fmt.Errorf("%s %d+%d of piece %d: %w", what, begin, n, piece, err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
 	}
 	return nil
 }

@@ -17,18 +17,12 @@ const maxIovecs = 1024
 // kernel spends about twice as much per byte on a 16 KiB write as on a 256 KiB one, and a
 // download at a few hundred MiB/s writes 64k blocks a GiB.
 func (s *Storage) WriteBlocks(piece, begin int, bufs [][]byte) error {
-	if s.opts.ReadOnly {
-		return ErrReadOnly
-	}
 	var n int64
 	for _, b := range bufs {
 		n += int64(len(b))
 	}
-	if err := s.checkRange(piece, int64(begin), n); err != nil {
-		return fmt.Errorf("write blocks %d+%d of piece %d: %w", begin, n, piece, err)
-	}
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("write blocks", piece, begin, n); err != nil {
+		return err
 	}
 	rest := bufs
 	for _, sp := range s.info.Spans(s.info.PieceOffset(piece)+int64(begin), n) {
