@@ -95,6 +95,12 @@ type peer struct {
 	// queue ahead of the request at the peer's rate, seen in the current window.
 	rtt, nextRTT  time.Duration
 	rttWindowEnds time.Time
+	// What a cancel can still stop at the peer (preempt.go): the preemptive cancels sent
+	// and the queue place each had, and the deepest place at which one was seen to fail,
+	// over the current window and the last.
+	cancelled                map[blockKey]cancelNote
+	committed, nextCommitted int
+	committedWindowEnds      time.Time
 	// reserved peers get due blocks only, and a background block at most every
 	// reserveTrickle (reserve.go), the next at trickleAt.
 	reserved  bool

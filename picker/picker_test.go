@@ -724,17 +724,18 @@ func TestPreemptSparesYoungRequests(t *testing.T) {
 	p.PeerRate(1, 1<<20)
 	p.peers[1].rtt = 200 * time.Millisecond
 	t0 := time.Unix(100, 0)
-	bg := p.Pick(1, 8, t0) // background
-	if len(bg) != 8 {
+	bg := p.Pick(1, 24, t0) // background
+	if len(bg) != 24 {
 		t.Fatalf("picked %d", len(bg))
 	}
 	seek := 15
-	if slices.Contains(pieces(bg), seek) {
-		seek = 14
+	for slices.Contains(pieces(bg), seek) {
+		seek--
 	}
 	now := t0.Add(50 * time.Millisecond)
-	// A readahead window's piece, due in a second.
-	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now.Add(time.Second)}})
+	// A readahead window's piece, due in half a second: sooner than the peer's queue
+	// drains (24 blocks and the piece's 4 at 1 MiB/s, and the round trip).
+	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now.Add(500 * time.Millisecond)}})
 	by := now.Add(2 * time.Second)
 	if !p.Starved(by) {
 		t.Fatal("the window's piece is not starved")
@@ -743,12 +744,119 @@ func TestPreemptSparesYoungRequests(t *testing.T) {
 		t.Fatalf("preempted %d requests 50 ms old at a peer 200 ms away", len(pre))
 	}
 	later := t0.Add(250 * time.Millisecond)
-	if pre := p.Preemptible(1, later, by); len(pre) != 8 {
-		t.Fatalf("preempted %d requests older than the round trip, want 8", len(pre))
+	// The oldest 13 (200 ms at 1 MiB/s) are committed: in flight, or sent before a cancel
+	// would arrive.
+	if pre := p.Preemptible(1, later, by); len(pre) != 24-13 {
+		t.Fatalf("preempted %d requests older than the round trip, want the 11 not committed", len(pre))
 	}
 	// A reader waiting now (a seek) gets even young requests out of its way.
 	p.SetWants(1, []Want{{First: seek, Last: seek, Due: now}})
-	if pre := p.Preemptible(1, now, by); len(pre) != 8 {
-		t.Fatalf("for a piece due now preempted %d young requests, want 8", len(pre))
+	if pre := p.Preemptible(1, now, by); len(pre) != 24-13 {
+		t.Fatalf("for a piece due now preempted %d young requests, want the 11 not committed", len(pre))
+	}
+}
+
+// A peer that sends blocks we cancelled (libtorrent reads requests into its send buffer)
+// shows how deep its committed queue is; later preemptions leave that many of its oldest
+// requests alone, since cancelling them would only bring each block twice, and the
+// lesson is forgotten after two windows without a failed cancel.
+func TestPreemptLearnsCommittedDepth(t *testing.T) {
+	p := newTest(t, 16)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 1<<20)
+	p.peers[1].rtt = time.Millisecond // a round trip's worth is one block
+	t0 := time.Unix(100, 0)
+	bg := p.Pick(1, 16, t0)
+	if len(bg) != 16 {
+		t.Fatalf("picked %d", len(bg))
+	}
+	seek := 15
+	for slices.Contains(pieces(bg), seek) {
+		seek--
+	}
+	p.SetWants(1, []Want{{First: seek, Last: seek, Due: t0}})
+	by := t0.Add(2 * time.Second)
+	now := t0.Add(10 * time.Millisecond)
+	pre := p.Preemptible(1, now, by)
+	if len(pre) != 15 {
+		t.Fatalf("preempted %d of 16, want all but the oldest", len(pre))
+	}
+	for _, b := range pre {
+		p.Cancelled(1, b)
+	}
+	// The peer sends the 8 oldest it was asked to cancel anyway: places 1 to 8.
+	for _, b := range bg[1:9] {
+		if _, _, ok := p.Received(1, b, now.Add(5*time.Millisecond)); !ok {
+			t.Fatalf("block %+v not accepted", b)
+		}
+	}
+	if got := p.peers[1].committed; got != 9 {
+		t.Fatalf("learned a committed depth of %d, want 9", got)
+	}
+	// Background again, a full pipeline, then another piece due now.
+	now = now.Add(20 * time.Millisecond)
+	p.ClearWants(1)
+	more := p.Pick(1, 24, now)
+	if len(p.peers[1].out) < 20 {
+		t.Fatalf("%d outstanding after a refill of %d", len(p.peers[1].out), len(more))
+	}
+	next := 15
+	for p.partial[next] != nil || p.Have(next) {
+		next--
+	}
+	p.SetWants(1, []Want{{First: next, Last: next, Due: now}})
+	if !p.Starved(by) {
+		t.Fatal("the second due piece is not starved")
+	}
+	order := p.queueOrder(1, p.peers[1])
+	pre = p.Preemptible(1, now, by)
+	if len(pre) != len(order)-9 {
+		t.Errorf("preempted %d of %d outstanding, want all but the committed 9", len(pre), len(order))
+	}
+	for _, b := range pre {
+		k, _ := p.key(b)
+		if i := slices.Index(order, k); i < 9 {
+			t.Errorf("cancels block %+v, place %d in the queue, within the committed 9", b, i)
+		}
+	}
+	// Two windows later without a failed cancel, only the round trip's worth is spared.
+	p.committedDepth(p.peers[1], now.Add(committedWindow+time.Second))
+	if d := p.committedDepth(p.peers[1], now.Add(2*committedWindow+2*time.Second)); d != 1 {
+		t.Errorf("committed depth %d two windows later, want 1", d)
+	}
+	checkInvariants(t, p)
+}
+
+// A window's piece that the peer can still deliver in time behind its queue cancels
+// nothing there; one due before the queue drains does.
+func TestPreemptOnlyWhatCannotWait(t *testing.T) {
+	p := newTest(t, 16)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 1<<20)
+	p.peers[1].rtt = 20 * time.Millisecond
+	now := time.Unix(100, 0)
+	bg := p.Pick(1, 8, now) // 128 KiB: 125 ms at 1 MiB/s
+	if len(bg) != 8 {
+		t.Fatalf("picked %d", len(bg))
+	}
+	w := 15
+	for slices.Contains(pieces(bg), w) {
+		w--
+	}
+	by := now.Add(2 * time.Second)
+	later := now.Add(50 * time.Millisecond) // the requests are older than the round trip
+	// Queue, the piece's 4 blocks and the round trip: 207 ms.
+	p.SetWants(1, []Want{{First: w, Last: w, Due: now.Add(300 * time.Millisecond)}})
+	if !p.Starved(by) {
+		t.Fatal("not starved")
+	}
+	if pre := p.Preemptible(1, later, by); len(pre) != 0 {
+		t.Errorf("preempted %d requests for a piece the queue delivers in time", len(pre))
+	}
+	p.SetWants(1, []Want{{First: w, Last: w, Due: now.Add(150 * time.Millisecond)}})
+	if pre := p.Preemptible(1, later, by); len(pre) != 8-2 {
+		t.Errorf("preempted %d requests for a piece due before the queue drains, want 6 (20 ms at 1 MiB/s, 1.3 blocks, round up to 2 committed)", len(pre))
 	}
 }

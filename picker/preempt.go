@@ -1,6 +1,7 @@
 package picker
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -61,7 +62,7 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		return nil
 	}
 	var first time.Time
-	found := false
+	found, free := false, 0
 	for _, d := range p.due {
 		if d.due.After(by) {
 			break
@@ -69,8 +70,12 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		if p.have.Has(d.piece) || !pr.hasPiece(d.piece) {
 			continue
 		}
-		if ps := p.partial[d.piece]; ps != nil && ps.free == 0 {
-			continue
+		free = p.geo.numBlocks(d.piece)
+		if ps := p.partial[d.piece]; ps != nil {
+			if ps.free == 0 {
+				continue
+			}
+			free = ps.free
 		}
 		first, found = d.due, true
 		break
@@ -78,7 +83,20 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 	if !found {
 		return nil
 	}
+	// A piece not due yet that the peer could still deliver in time behind its queue (its
+	// free blocks appended, a round trip on top) needs nothing cancelled there. The due
+	// stage leaves a window's blocks free on purpose when a faster peer will have room
+	// soon; cancelling for them at every refill only shuffled the peers' queues, and at a
+	// distant peer every shuffle brought blocks twice.
+	if first.After(now) {
+		drain := pr.rtt + seconds(float64((len(pr.out)+free)*BlockSize)/rate(pr))
+		if !now.Add(drain).After(first) {
+			return nil
+		}
+	}
 	keep := first.Add(preemptSlack)
+	order := p.queueOrder(id, pr)
+	committed := order[:min(p.committedDepth(pr, now), len(order))]
 	// Young requests are spared only for a piece that is not due yet (a readahead window
 	// filling): a reader waiting now gets every request out of its way, cancels that come
 	// too late included. (Sparing those made a seek's blocks queue behind the prefetch its
@@ -92,12 +110,18 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
 			continue
 		}
+		if slices.Contains(committed, k) {
+			continue
+		}
 		if young.Before(now) {
 			if s, ok := p.requestedAt(id, k); ok && s.After(young) {
 				continue
 			}
 		}
 		out = append(out, p.block(k))
+	}
+	if len(out) > 0 {
+		noteCancels(pr, order, out, now)
 	}
 	slices.SortFunc(out, func(a, b Block) int {
 		if a.Piece != b.Piece {
@@ -110,15 +134,126 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 
 // requestedAt is when peer id was asked for block k, or false if it was not.
 func (p *Picker) requestedAt(id PeerID, k blockKey) (time.Time, bool) {
+	r := p.requestSlot(id, k)
+	return r.since, r.peer == id && !r.since.IsZero()
+}
+
+// requestSlot is peer id's request for block k, or the zero slot.
+func (p *Picker) requestSlot(id PeerID, k blockKey) reqSlot {
 	ps := p.partial[int(k.piece)]
 	if ps == nil {
-		return time.Time{}, false
+		return reqSlot{}
 	}
 	bs := &ps.blocks[k.block]
 	for _, r := range bs.reqs[:bs.n] {
 		if r.peer == id {
-			return r.since, true
+			return r
 		}
 	}
-	return time.Time{}, false
+	return reqSlot{}
+}
+
+// A cancel stops a block only if it reaches the peer before the peer has committed to
+// sending it. The oldest requests at a peer are committed: blocks in flight already, and
+// those it sends while the cancel travels, a round trip's worth at its rate. Some clients
+// commit to more (libtorrent reads requested blocks into its send buffer, up to a
+// watermark of 500 KiB by default). Cancelling a committed block gains nothing, since it
+// comes anyway, and a copy asked of another peer, or of the same peer again, arrives twice:
+// in the WAN lab a third of a copy's bytes were such duplicates. So Preemptible leaves
+// the peer's oldest requests alone: a round trip's worth at its rate, or as deep into its
+// queue as a cancel of ours was seen to fail there lately, whichever is more.
+
+// maxCommitted bounds the requests counted as committed at a peer (1 MiB).
+const maxCommitted = 64
+
+// committedWindow is how long a failed cancel's depth is remembered (at least one window,
+// at most two), so that a peer whose send buffer shrinks is trusted again.
+const committedWindow = 10 * time.Second
+
+// cancelNote is a preemptive cancel sent to a peer: the block's place in its queue then
+// (0 is the oldest request outstanding) and when.
+type cancelNote struct {
+	place int32
+	at    time.Time
+}
+
+// cancelMemory is how long a preemptive cancel is remembered: a block that comes after
+// that was not sent for it.
+const cancelMemory = 3 * time.Second
+
+// committedDepth is how many of the peer's oldest requests a cancel sent now would not
+// stop: as many as it sends in a round trip, or as its lately failed cancels show,
+// whichever is more.
+func (p *Picker) committedDepth(pr *peer, now time.Time) int {
+	if now.After(pr.committedWindowEnds) {
+		pr.committed, pr.nextCommitted = pr.nextCommitted, 0
+		pr.committedWindowEnds = now.Add(committedWindow)
+	}
+	n := int(math.Ceil(rate(pr) * min(pr.rtt, maxSpared).Seconds() / BlockSize))
+	return min(max(n, pr.committed), maxCommitted)
+}
+
+// queueOrder is the peer's outstanding requests, oldest first: the order it serves them in.
+func (p *Picker) queueOrder(id PeerID, pr *peer) []blockKey {
+	type aged struct {
+		k    blockKey
+		slot reqSlot
+	}
+	all := make([]aged, 0, len(pr.out))
+	for k := range pr.out {
+		all = append(all, aged{k, p.requestSlot(id, k)})
+	}
+	// Requests sent together are told apart by their place in the queue when sent.
+	slices.SortFunc(all, func(a, b aged) int {
+		if c := a.slot.since.Compare(b.slot.since); c != 0 {
+			return c
+		}
+		if a.slot.ahead != b.slot.ahead {
+			return int(a.slot.ahead - b.slot.ahead)
+		}
+		return cmpKey(a.k, b.k)
+	})
+	out := make([]blockKey, len(all))
+	for i, a := range all {
+		out[i] = a.k
+	}
+	return out
+}
+
+// noteCancels remembers the preemptive cancels about to be sent to the peer, with each
+// block's place in its queue (order, oldest first), and forgets old ones.
+func noteCancels(pr *peer, order []blockKey, blocks []Block, now time.Time) {
+	if pr.cancelled == nil {
+		pr.cancelled = make(map[blockKey]cancelNote)
+	}
+	for k, c := range pr.cancelled {
+		if now.Sub(c.at) > cancelMemory {
+			delete(pr.cancelled, k)
+		}
+	}
+	cancelled := make(map[blockKey]bool, len(blocks))
+	for _, b := range blocks {
+		cancelled[blockKey{int32(b.Piece), int32(b.Begin / BlockSize)}] = true
+	}
+	for i, k := range order {
+		if cancelled[k] {
+			pr.cancelled[k] = cancelNote{place: int32(i), at: now}
+		}
+	}
+}
+
+// cancelFailed is called with a block the peer sent: if it was cancelled lately, the
+// cancel came too late, and the peer commits to requests at least that deep in its queue.
+func (pr *peer) cancelFailed(k blockKey, now time.Time) {
+	c, ok := pr.cancelled[k]
+	if !ok {
+		return
+	}
+	delete(pr.cancelled, k)
+	if now.Sub(c.at) > cancelMemory {
+		return
+	}
+	d := int(c.place) + 1
+	pr.nextCommitted = max(pr.nextCommitted, d)
+	pr.committed = max(pr.committed, d)
 }

@@ -79,6 +79,9 @@ func (p *Picker) request(id PeerID, pr *peer, i int, ps *pieceState, bi int, now
 		ps.free--
 		p.partialFree--
 	}
+	// A block asked of the peer again may come for the new request: no sign of a failed
+	// cancel then.
+	delete(pr.cancelled, blockKey{int32(i), int32(bi)})
 	bs.reqs[bs.n] = reqSlot{peer: id, since: now, ahead: int32(len(pr.out))}
 	bs.n++
 	k := blockKey{int32(i), int32(bi)}
@@ -125,6 +128,9 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 		return nil, false, false
 	}
 	bs := &ps.blocks[k.block]
+	if pr := p.peers[id]; pr != nil && len(pr.cancelled) > 0 {
+		pr.cancelFailed(k, now)
+	}
 	if bs.got {
 		if pr := p.peers[id]; pr != nil {
 			p.unrequest(id, pr, k)

@@ -566,8 +566,13 @@ func (l *lab) tcpCeiling(ctx context.Context, rep int) error {
 	links := l.links()
 	t0 := time.Now()
 	errs := make(chan error, len(addrs))
+	took := make([]time.Duration, len(addrs))
 	for i, a := range addrs {
-		go func() { errs <- receiveAll(ctx, a, shares[i]) }()
+		go func() {
+			err := receiveAll(ctx, a, shares[i])
+			took[i] = time.Since(t0)
+			errs <- err
+		}()
 	}
 	for range addrs {
 		if e := <-errs; e != nil && err == nil {
@@ -578,9 +583,17 @@ func (l *lab) tcpCeiling(ctx context.Context, rep int) error {
 	if err != nil {
 		return fmt.Errorf("tcp ceiling: %w", err)
 	}
+	// Each connection's own goodput, over the time until its last byte: a link whose
+	// connection ramps up over a long round trip (slow start to a large bandwidth-delay
+	// product) finishes last and sets the row's rate, while the others idle at the end.
+	var own []string
+	for i, sd := range l.wan.seeders {
+		own = append(own, fmt.Sprintf("%s/s %v: %.0f%% in %.1fs", humanRate(sd.rate), sd.rtt, 100*float64(shares[i])/took[i].Seconds()/float64(sd.rate), took[i].Seconds()))
+	}
 	mibs := 128 / secs
 	l.rec.add(sample{Client: tcpClient, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s"})
-	l.rec.add(sample{Client: tcpClient, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
+	l.rec.add(sample{Client: tcpClient, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac",
+		Note: l.linkNote(links, secs) + "; each connection's goodput until its end: " + strings.Join(own, ", ")})
 	return nil
 }
 
