@@ -9,13 +9,21 @@ import (
 // counted since the last tick and calls tick once a second.
 type rateMeter struct {
 	rate float64 // bytes per second
+	last float64 // the last tick's rate alone
 }
+
+// recent is the rate for sizing a pipeline: the smoothed rate, or the last tick's when that
+// is more, so that a pipeline grows with a connection that ramps up (a distant peer's, TCP
+// slow start over a long round trip) within a tick or two instead of the smoothed rate's
+// five seconds, while one slow tick does not shrink it.
+func (r *rateMeter) recent() float64 { return max(r.rate, r.last) }
 
 func (r *rateMeter) tick(bytes int64, dt time.Duration) {
 	if dt <= 0 {
 		return
 	}
 	inst := float64(bytes) / dt.Seconds()
+	r.last = inst
 	// A 5 s time constant: fast enough to rank peers at each 10 s choking round, slow
 	// enough that one bursty second does not swing it.
 	const alpha = 0.2

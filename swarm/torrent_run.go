@@ -464,7 +464,9 @@ func (t *Torrent) tick(now time.Time) {
 		t.adaptPipeline(p)
 		p.downRate.tick(p.downloaded.Swap(0), dt)
 		p.upRate.tick(p.uploaded.Swap(0), dt)
-		t.pk.PeerRate(p.key, p.downRate.rate)
+		// The picker plans with the recent rate: a connection still ramping up (TCP's slow
+		// start over a long round trip) is not held to the smoothed rate's first seconds.
+		t.pk.PeerRate(p.key, p.downRate.recent())
 		// Anti-snubbing: a peer that has our requests but sent nothing for a minute loses
 		// its regular upload slot until it delivers again.
 		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
@@ -580,12 +582,13 @@ func (t *Torrent) readerAbout(now time.Time) bool {
 		!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
 }
 
-// pipelineDepth is how many requests to keep at p: its measured rate over requestHorizon
-// plus a round trip (the bandwidth-delay product, so a distant peer is never idle waiting
-// for our next request), or more when the pipeline has proven too shallow (pipeBoost).
+// pipelineDepth is how many requests to keep at p: its measured rate (rateMeter.recent)
+// over requestHorizon plus a round trip (the bandwidth-delay product, so a distant peer is
+// never idle waiting for our next request), or more when the pipeline has proven too
+// shallow (pipeBoost).
 func (t *Torrent) pipelineDepth(p *peerConn) int {
 	horizon := requestHorizon + t.pk.RTT(p.key).Seconds()
-	d := int(p.downRate.rate*horizon/metainfo.BlockSize) + minPipeline
+	d := int(p.downRate.recent()*horizon/metainfo.BlockSize) + minPipeline
 	return min(max(d, p.pipeBoost), p.reqq, maxPipeline)
 }
 
