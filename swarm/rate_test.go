@@ -51,3 +51,20 @@ func TestRateLimiterUnderLimit(t *testing.T) {
 		now = now.Add(10 * time.Millisecond) // 1.6 MiB/s
 	}
 }
+
+// A connection ramping up: the smoothed rate lags by seconds, the recent one follows the
+// last tick; one slow tick does not pull recent below the smoothed rate.
+func TestRateMeterRecent(t *testing.T) {
+	var r rateMeter
+	r.tick(1<<20, time.Second)
+	if r.rate >= 1<<20 || r.recent() != 1<<20 {
+		t.Fatalf("after one 1 MiB tick: smoothed %.0f, recent %.0f", r.rate, r.recent())
+	}
+	for range 20 {
+		r.tick(1<<20, time.Second)
+	}
+	r.tick(0, time.Second)
+	if r.recent() != r.rate || r.rate < 1<<19 {
+		t.Fatalf("after a stall of one tick: smoothed %.0f, recent %.0f", r.rate, r.recent())
+	}
+}
