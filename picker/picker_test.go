@@ -718,20 +718,9 @@ func TestSuggestedPieceFirst(t *testing.T) {
 // due yet: a cancel would arrive after the block was queued, and the block would come
 // twice. For a piece a reader waits on now they are.
 func TestPreemptSparesYoungRequests(t *testing.T) {
-	p := newTest(t, 16)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerRate(1, 1<<20)
-	p.peers[1].rtt = 200 * time.Millisecond
 	t0 := time.Unix(100, 0)
-	bg := p.Pick(1, 24, t0) // background
-	if len(bg) != 24 {
-		t.Fatalf("picked %d", len(bg))
-	}
-	seek := 15
-	for slices.Contains(pieces(bg), seek) {
-		seek--
-	}
+	p, bg := busyPeer(t, 200*time.Millisecond, 24, t0)
+	seek := notIn(bg, 15)
 	now := t0.Add(50 * time.Millisecond)
 	// A readahead window's piece, due in half a second: sooner than the peer's queue
 	// drains (24 blocks and the piece's 4 at 1 MiB/s, and the round trip).
@@ -761,20 +750,9 @@ func TestPreemptSparesYoungRequests(t *testing.T) {
 // requests alone, since cancelling them would only bring each block twice, and the
 // lesson is forgotten after two windows without a failed cancel.
 func TestPreemptLearnsCommittedDepth(t *testing.T) {
-	p := newTest(t, 16)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerRate(1, 1<<20)
-	p.peers[1].rtt = time.Millisecond // a round trip's worth is one block
 	t0 := time.Unix(100, 0)
-	bg := p.Pick(1, 16, t0)
-	if len(bg) != 16 {
-		t.Fatalf("picked %d", len(bg))
-	}
-	seek := 15
-	for slices.Contains(pieces(bg), seek) {
-		seek--
-	}
+	p, bg := busyPeer(t, time.Millisecond, 16, t0) // a round trip's worth is one block
+	seek := notIn(bg, 15)
 	p.SetWants(1, []Want{{First: seek, Last: seek, Due: t0}})
 	by := t0.Add(2 * time.Second)
 	now := t0.Add(10 * time.Millisecond)
@@ -831,20 +809,9 @@ func TestPreemptLearnsCommittedDepth(t *testing.T) {
 // A window's piece that the peer can still deliver in time behind its queue cancels
 // nothing there; one due before the queue drains does.
 func TestPreemptOnlyWhatCannotWait(t *testing.T) {
-	p := newTest(t, 16)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerRate(1, 1<<20)
-	p.peers[1].rtt = 20 * time.Millisecond
 	now := time.Unix(100, 0)
-	bg := p.Pick(1, 8, now) // 128 KiB: 125 ms at 1 MiB/s
-	if len(bg) != 8 {
-		t.Fatalf("picked %d", len(bg))
-	}
-	w := 15
-	for slices.Contains(pieces(bg), w) {
-		w--
-	}
+	p, bg := busyPeer(t, 20*time.Millisecond, 8, now) // 128 KiB: 125 ms at 1 MiB/s
+	w := notIn(bg, 15)
 	by := now.Add(2 * time.Second)
 	later := now.Add(50 * time.Millisecond) // the requests are older than the round trip
 	// Queue, the piece's 4 blocks and the round trip: 207 ms.
@@ -859,4 +826,28 @@ func TestPreemptOnlyWhatCannotWait(t *testing.T) {
 	if pre := p.Preemptible(1, later, by); len(pre) != 8-2 {
 		t.Errorf("preempted %d requests for a piece due before the queue drains, want 6 (20 ms at 1 MiB/s, 1.3 blocks, round up to 2 committed)", len(pre))
 	}
+}
+
+// busyPeer makes a picker of 16 four-block pieces with one have-all peer at 1 MiB/s and
+// the given round trip, whose pipeline holds n background requests made at t0.
+func busyPeer(t *testing.T, rtt time.Duration, n int, t0 time.Time) (*Picker, []Block) {
+	t.Helper()
+	p := newTest(t, 16)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 1<<20)
+	p.peers[1].rtt = rtt
+	bg := p.Pick(1, n, t0)
+	if len(bg) != n {
+		t.Fatalf("picked %d background blocks, want %d", len(bg), n)
+	}
+	return p, bg
+}
+
+// notIn is the highest piece, from `from` down, that none of blocks is of.
+func notIn(blocks []Block, from int) int {
+	for slices.Contains(pieces(blocks), from) {
+		from--
+	}
+	return from
 }
