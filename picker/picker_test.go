@@ -430,7 +430,7 @@ func checkInvariants(t *testing.T, p *Picker) {
 	for id, pr := range p.peers {
 		for k := range pr.out {
 			ps := p.partial[int(k.piece)]
-			if ps == nil || !ps.blocks[k.block].requestedBy(id) {
+			if ps == nil || !ps.blocks[k.block].holds(id) {
 				t.Fatalf("peer %d outstanding %v unknown to its piece", id, k)
 			}
 		}
@@ -794,7 +794,7 @@ func TestPreemptLearnsCommittedDepth(t *testing.T) {
 	}
 	for _, b := range pre {
 		k, _ := p.key(b)
-		if i := slices.Index(order, k); i < 9 {
+		if i := slices.IndexFunc(order, func(q queued) bool { return q.k == k }); i < 9 {
 			t.Errorf("cancels block %+v, place %d in the queue, within the committed 9", b, i)
 		}
 	}

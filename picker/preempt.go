@@ -95,8 +95,6 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		}
 	}
 	keep := first.Add(preemptSlack)
-	order := p.queueOrder(id, pr)
-	committed := order[:min(p.committedDepth(pr, now), len(order))]
 	// Young requests are spared only for a piece that is not due yet (a readahead window
 	// filling): a reader waiting now gets every request out of its way, cancels that come
 	// too late included. (Sparing those made a seek's blocks queue behind the prefetch its
@@ -105,23 +103,22 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 	if !first.After(now) {
 		young = now
 	}
+	forgetCancels(pr, now)
 	var out []Block
-	for k := range pr.out {
-		if due, ok := p.dueAt[int(k.piece)]; ok && !due.After(keep) {
+	order := p.queueOrder(id, pr)
+	for place := min(p.committedDepth(pr, now), len(order)); place < len(order); place++ {
+		q := order[place]
+		if due, ok := p.dueAt[int(q.k.piece)]; ok && !due.After(keep) {
 			continue
 		}
-		if slices.Contains(committed, k) {
+		if q.since.After(young) {
 			continue
 		}
-		if young.Before(now) {
-			if s, ok := p.requestedAt(id, k); ok && s.After(young) {
-				continue
-			}
+		if pr.cancelled == nil {
+			pr.cancelled = make(map[blockKey]cancelNote)
 		}
-		out = append(out, p.block(k))
-	}
-	if len(out) > 0 {
-		noteCancels(pr, order, out, now)
+		pr.cancelled[q.k] = cancelNote{place: int32(place), at: now}
+		out = append(out, p.block(q.k))
 	}
 	slices.SortFunc(out, func(a, b Block) int {
 		if a.Piece != b.Piece {
@@ -130,27 +127,6 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		return a.Begin - b.Begin
 	})
 	return out
-}
-
-// requestedAt is when peer id was asked for block k, or false if it was not.
-func (p *Picker) requestedAt(id PeerID, k blockKey) (time.Time, bool) {
-	r := p.requestSlot(id, k)
-	return r.since, r.peer == id && !r.since.IsZero()
-}
-
-// requestSlot is peer id's request for block k, or the zero slot.
-func (p *Picker) requestSlot(id PeerID, k blockKey) reqSlot {
-	ps := p.partial[int(k.piece)]
-	if ps == nil {
-		return reqSlot{}
-	}
-	bs := &ps.blocks[k.block]
-	for _, r := range bs.reqs[:bs.n] {
-		if r.peer == id {
-			return r
-		}
-	}
-	return reqSlot{}
 }
 
 // A cancel stops a block only if it reaches the peer before the peer has committed to
@@ -193,51 +169,48 @@ func (p *Picker) committedDepth(pr *peer, now time.Time) int {
 	return min(max(n, pr.committed), maxCommitted)
 }
 
+// queued is a request outstanding at a peer: the block, when it was asked, and how many
+// requests were outstanding there before it.
+type queued struct {
+	k     blockKey
+	since time.Time
+	ahead int32
+}
+
 // queueOrder is the peer's outstanding requests, oldest first: the order it serves them in.
-func (p *Picker) queueOrder(id PeerID, pr *peer) []blockKey {
-	type aged struct {
-		k    blockKey
-		slot reqSlot
-	}
-	all := make([]aged, 0, len(pr.out))
+func (p *Picker) queueOrder(id PeerID, pr *peer) []queued {
+	all := make([]queued, 0, len(pr.out))
 	for k := range pr.out {
-		all = append(all, aged{k, p.requestSlot(id, k)})
+		ps := p.partial[int(k.piece)]
+		if ps == nil {
+			continue
+		}
+		bs := &ps.blocks[k.block]
+		for _, r := range bs.reqs[:bs.n] {
+			if r.peer == id {
+				all = append(all, queued{k, r.since, r.ahead})
+				break
+			}
+		}
 	}
 	// Requests sent together are told apart by their place in the queue when sent.
-	slices.SortFunc(all, func(a, b aged) int {
-		if c := a.slot.since.Compare(b.slot.since); c != 0 {
+	slices.SortFunc(all, func(a, b queued) int {
+		if c := a.since.Compare(b.since); c != 0 {
 			return c
 		}
-		if a.slot.ahead != b.slot.ahead {
-			return int(a.slot.ahead - b.slot.ahead)
+		if a.ahead != b.ahead {
+			return int(a.ahead - b.ahead)
 		}
 		return cmpKey(a.k, b.k)
 	})
-	out := make([]blockKey, len(all))
-	for i, a := range all {
-		out[i] = a.k
-	}
-	return out
+	return all
 }
 
-// noteCancels remembers the preemptive cancels about to be sent to the peer, with each
-// block's place in its queue (order, oldest first), and forgets old ones.
-func noteCancels(pr *peer, order []blockKey, blocks []Block, now time.Time) {
-	if pr.cancelled == nil {
-		pr.cancelled = make(map[blockKey]cancelNote)
-	}
+// forgetCancels drops the notes of preemptive cancels older than cancelMemory.
+func forgetCancels(pr *peer, now time.Time) {
 	for k, c := range pr.cancelled {
 		if now.Sub(c.at) > cancelMemory {
 			delete(pr.cancelled, k)
-		}
-	}
-	cancelled := make(map[blockKey]bool, len(blocks))
-	for _, b := range blocks {
-		cancelled[blockKey{int32(b.Piece), int32(b.Begin / BlockSize)}] = true
-	}
-	for i, k := range order {
-		if cancelled[k] {
-			pr.cancelled[k] = cancelNote{place: int32(i), at: now}
 		}
 	}
 }

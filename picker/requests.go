@@ -35,15 +35,6 @@ type reqSlot struct {
 	ahead int32 // requests the peer had outstanding before this one: its place in the queue
 }
 
-func (bs *blockState) requestedBy(id PeerID) bool {
-	for _, r := range bs.reqs[:bs.n] {
-		if r.peer == id {
-			return true
-		}
-	}
-	return false
-}
-
 // start makes piece i partial.
 func (p *Picker) start(i int) *pieceState {
 	n := p.geo.numBlocks(i)
@@ -79,12 +70,12 @@ func (p *Picker) request(id PeerID, pr *peer, i int, ps *pieceState, bi int, now
 		ps.free--
 		p.partialFree--
 	}
+	k := blockKey{int32(i), int32(bi)}
 	// A block asked of the peer again may come for the new request: no sign of a failed
 	// cancel then.
-	delete(pr.cancelled, blockKey{int32(i), int32(bi)})
+	delete(pr.cancelled, k)
 	bs.reqs[bs.n] = reqSlot{peer: id, since: now, ahead: int32(len(pr.out))}
 	bs.n++
-	k := blockKey{int32(i), int32(bi)}
 	pr.out[k] = struct{}{}
 	return p.block(k)
 }
