@@ -266,15 +266,11 @@ func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
 			j++
 		}
 		run := job.blocks[i:j]
-		if len(run) == 1 {
-			res.err = t.store.WriteBlock(job.piece, run[0].begin, run[0].data)
-		} else {
-			bufs = bufs[:0]
-			for _, b := range run {
-				bufs = append(bufs, b.data)
-			}
-			res.err = t.store.WriteBlocks(job.piece, run[0].begin, bufs)
+		bufs = bufs[:0]
+		for _, b := range run {
+			bufs = append(bufs, b.data)
 		}
+		res.err = t.store.WriteBlocks(job.piece, run[0].begin, bufs)
 		if job.sum != nil {
 			for _, b := range run {
 				job.sum.feed(b.begin, b.data, res.err)

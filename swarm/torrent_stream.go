@@ -102,7 +102,7 @@ func (t *Torrent) preempt(now time.Time) {
 		return
 	}
 	for _, ws := range t.webSeeds {
-		t.preemptWeb(ws, by)
+		t.preemptWeb(ws, now, by)
 	}
 	for _, p := range t.peers.list {
 		if p.peerChoking {

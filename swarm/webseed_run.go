@@ -238,11 +238,11 @@ func (t *Torrent) webVerified(piece int, contributors map[picker.PeerID]bool, ok
 
 // preemptWeb gives up a web seed's jobs whose blocks still to come all stand in the way of
 // a starved due piece (see preempt), so a free slot asks for the due piece at once.
-func (t *Torrent) preemptWeb(ws *webSeed, by time.Time) {
+func (t *Torrent) preemptWeb(ws *webSeed, now, by time.Time) {
 	if ws.resting || len(ws.jobs) < webSlots {
 		return
 	}
-	pre := t.pk.Preemptible(ws.key, time.Now(), by)
+	pre := t.pk.Preemptible(ws.key, now, by)
 	if len(pre) == 0 {
 		return
 	}
