@@ -14,9 +14,9 @@ import (
 // fast extension (BEP 6): while some piece has not been given to anybody, a request for a
 // piece already given to another peer that is still downloading (and so has it, or will
 // have it soon, and can pass it on) is rejected. The requester takes it from that peer,
-// and asks us for a piece nobody has yet (its rarest). A peer keeps getting a piece it was given, so nobody is left with half of one;
-// a peer without the fast extension is served as usual; once every piece has gone out,
-// requests are served as usual.
+// and asks us for a piece nobody has yet (its rarest). A peer keeps getting a piece it
+// was given, so nobody is left with half of one; a peer without the fast extension is
+// served as usual; once every piece has gone out, requests are served as usual.
 
 // spreadState counts which pieces went out to whom. Loop-owned.
 type spreadState struct {

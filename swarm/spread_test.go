@@ -11,9 +11,8 @@ import (
 
 // A spreading seed (seed --spread) rejects a request for a piece it already gave to
 // another peer that is still downloading (has it or is getting it), while some piece has
-// gone to nobody; a
-// piece it gave to a peer keeps coming to that peer; once every piece has gone out once,
-// requests are served as usual.
+// gone to nobody; a piece it gave to a peer keeps coming to that peer; once every piece
+// has gone out once, requests are served as usual.
 func TestSpreadingSeed(t *testing.T) {
 	const block = 16 << 10
 	src := t.TempDir()

@@ -33,8 +33,13 @@ import (
 func (nt *Net) Delay(t T, h *Host, d time.Duration) {
 	t.Helper()
 	outName, inName := h.Veth+"o", h.Veth+"i"
-	out, in, err := openTUNs(outName, inName)
+	out, err := openTUN(outName)
 	if err != nil {
+		t.Fatalf("delay line for %s: %v", h.Name, err)
+	}
+	in, err := openTUN(inName)
+	if err != nil {
+		out.Close()
 		t.Fatalf("delay line for %s: %v", h.Name, err)
 	}
 	t.Cleanup(func() {
@@ -95,23 +100,8 @@ func delayLine(out, in *os.File, d time.Duration) {
 	}
 }
 
-// openTUNs creates TUN devices (IP packets, no packet info header) with the given names in
-// this process's network namespace and returns them open.
-func openTUNs(names ...string) (*os.File, *os.File, error) {
-	var files []*os.File
-	for _, name := range names {
-		f, err := openTUN(name)
-		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, nil, err
-		}
-		files = append(files, f)
-	}
-	return files[0], files[1], nil
-}
-
+// openTUN creates a TUN device (IP packets, no packet info header) with the given name in
+// this process's network namespace and returns it open.
 func openTUN(name string) (*os.File, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -156,10 +156,8 @@ func (nt *Net) Shape(t T, h *Host, rate int) { nt.ShapeQueue(t, h, rate, 50*time
 // ShapeQueue is Shape with a queue of the given time at rate: what the link's router
 // holds before it drops. The classic rule for router buffers is one bandwidth-delay
 // product, so that a TCP sender's losses do not come before its window covers the path.
-// (It did not move the WAN lab's TCP row, 81% of the summed rates: that row is set by its
-// 200 ms, 8 MiB/s link, whose connection spends the first seconds of a 9 s transfer in slow
-// start. Alone, a stream through a shaped, delayed link gets 95% of the rate at 20 ms, what
-// TCP/IP framing leaves; see docs/BENCHMARKS.md.)
+// A stream through a shaped, delayed link gets 95% of the rate at 20 ms, what TCP/IP
+// framing leaves (docs/BENCHMARKS.md, WAN lab).
 func (nt *Net) ShapeQueue(t T, h *Host, rate int, queue time.Duration) {
 	t.Helper()
 	if rate == 0 {

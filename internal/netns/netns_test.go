@@ -112,6 +112,14 @@ func startHelper(t *testing.T, h *Host, args ...string) *testutil.Proc {
 	return testutil.Start(t, argv[0], argv[1:]...)
 }
 
+// listen starts a listening helper (kind "listen" or "listen-bound") in host h and waits
+// until it listens on addr.
+func listen(t *testing.T, h *Host, kind, addr string) {
+	t.Helper()
+	l := startHelper(t, h, kind, addr)
+	testutil.WaitFor(t, 10*time.Second, "the listener in "+h.Name, func() bool { return strings.Contains(l.Stdout(), "ready") })
+}
+
 func needRoot(t *testing.T) {
 	t.Helper()
 	testutil.Need(t, "ip")
@@ -130,8 +138,7 @@ func TestHostsReachEachOtherAndTheBridge(t *testing.T) {
 	}
 
 	// Test process -> host a.
-	l := startHelper(t, a, "listen", a.IP.String()+":7000")
-	testutil.WaitFor(t, 10*time.Second, "listener in host a", func() bool { return strings.Contains(l.Stdout(), "ready") })
+	listen(t, a, "listen", a.IP.String()+":7000")
 	c, err := net.Dial("tcp", a.IP.String()+":7000")
 	if err != nil {
 		t.Fatalf("dial host a from the test's namespace: %v", err)
@@ -143,8 +150,7 @@ func TestHostsReachEachOtherAndTheBridge(t *testing.T) {
 	}
 
 	// Host b -> host a, across the bridge.
-	l = startHelper(t, a, "listen", a.IP.String()+":7001")
-	testutil.WaitFor(t, 10*time.Second, "listener in host a", func() bool { return strings.Contains(l.Stdout(), "ready") })
+	listen(t, a, "listen", a.IP.String()+":7001")
 	if got := b.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", a.IP.String()+":7001"); !strings.Contains(got, "hello from "+a.IP.String()) {
 		t.Errorf("host b got %q from host a", got)
 	}
@@ -231,8 +237,7 @@ func TestDelayLine(t *testing.T) {
 	const d = 40 * time.Millisecond
 	nt.Delay(t, a, d)
 	nt.Delay(t, b, d)
-	srv := startHelper(t, b, "listen", b.IP.String()+":7000")
-	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv.Stdout(), "ready") })
+	listen(t, b, "listen", b.IP.String()+":7000")
 	start := time.Now()
 	if got := a.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", b.IP.String()+":7000"); !strings.Contains(got, "hello from "+b.IP.String()) {
 		t.Fatalf("through two delay lines: %q", got)
@@ -265,8 +270,7 @@ func TestDelayLineBoundSocket(t *testing.T) {
 	a, b := nt.Hosts[0], nt.Hosts[1]
 	const d = 100 * time.Millisecond
 	nt.Delay(t, b, d)
-	srv := startHelper(t, b, "listen-bound", b.IP.String()+":7000")
-	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv.Stdout(), "ready") })
+	listen(t, b, "listen-bound", b.IP.String()+":7000")
 	// From the bridge: the SYN-ACK and then the greeting come from b, each delayed.
 	start := time.Now()
 	c, err := net.DialTimeout("tcp", b.IP.String()+":7000", 10*time.Second)
@@ -285,8 +289,7 @@ func TestDelayLineBoundSocket(t *testing.T) {
 		t.Errorf("connect and greeting took %v; with %v on b's sends they take at least %v", el, d, 2*d)
 	}
 	// b dials the undelayed host a: a connect is one delayed SYN, one undelayed SYN-ACK.
-	srv2 := startHelper(t, a, "listen", a.IP.String()+":7001")
-	testutil.WaitFor(t, 10*time.Second, "the listener", func() bool { return strings.Contains(srv2.Stdout(), "ready") })
+	listen(t, a, "listen", a.IP.String()+":7001")
 	if got := b.Run(t, "env", "NETNS_HELPER=1", os.Args[0], "dial", a.IP.String()+":7001"); !strings.Contains(got, "hello from "+a.IP.String()) {
 		t.Fatalf("from the delayed host to an undelayed one: %q", got)
 	}
