@@ -31,6 +31,9 @@ import (
 // measures the time until every node has it (max and median over the nodes), and what the
 // origin and the nodes sent, counted on the bridge side of each host's veth (the bytes a
 // host sends, whatever the client: TCP/IP headers included).
+// fleetRows are the fleet lab's rows, in the order they run by default.
+var fleetRows = []string{"torrentfs", "torrentfs-spread", "aria2c", "transmission", "http", "webseed"}
+
 func runFleet(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	var c fleetConfig
@@ -42,7 +45,7 @@ func runFleet(ctx context.Context, args []string) error {
 	size := fl.String("size", "64M", "the image's size (K, M suffixes)")
 	piece := fl.String("piece-size", "256K", "the torrent's piece size")
 	fl.DurationVar(&c.delay, "delay", 20*time.Millisecond, "one-way delay on every host's uplink")
-	clients := fl.String("clients", "torrentfs,torrentfs-spread,aria2c,transmission,http,webseed", "comma-separated rows: torrentfs, torrentfs-spread (the origin runs seed --spread), aria2c, transmission, http, webseed")
+	clients := fl.String("clients", strings.Join(fleetRows, ","), "comma-separated rows: torrentfs, torrentfs-spread (the origin runs seed --spread), aria2c, transmission, http, webseed")
 	rounds := fl.Int("rounds", 1, "runs of each row")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -65,7 +68,7 @@ func runFleet(ctx context.Context, args []string) error {
 	}
 	rows := strings.Split(*clients, ",")
 	for _, r := range rows {
-		if !slices.Contains([]string{"torrentfs", "torrentfs-spread", "aria2c", "transmission", "http", "webseed"}, r) {
+		if !slices.Contains(fleetRows, r) {
 			return fmt.Errorf("--clients: unknown row %q", r)
 		}
 	}

@@ -632,6 +632,11 @@ func probeTCPSend(args []string) error {
 	}
 	defer ln.Close()
 	fmt.Println("ready")
+	return sendZeros(ln, n)
+}
+
+// sendZeros sends n zero bytes to the first connection ln accepts, then closes it.
+func sendZeros(ln net.Listener, n int64) error {
 	c, err := ln.Accept()
 	if err != nil {
 		return err

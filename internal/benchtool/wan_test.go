@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,45 +180,29 @@ func TestRetarget(t *testing.T) {
 }
 
 func TestTCPSendReceive(t *testing.T) {
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	const n = 5<<20 + 123
-	done := make(chan error, 1)
-	go func() { done <- probeTCPSend([]string{addr, strconv.Itoa(n)}) }()
-	var got error
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got = receiveAll(context.Background(), addr, n)
-		if got == nil || time.Now().After(deadline) || !strings.Contains(got.Error(), "refused") {
-			break
+	// send listens on loopback and sends n bytes to the first connection.
+	send := func(n int64) (string, chan error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond) // the listener is not up yet
+		t.Cleanup(func() { ln.Close() })
+		done := make(chan error, 1)
+		go func() { done <- sendZeros(ln, n) }()
+		return ln.Addr().String(), done
 	}
-	if got != nil {
-		t.Fatalf("receiveAll: %v", got)
+	const n = 5<<20 + 123
+	addr, done := send(n)
+	if err := receiveAll(context.Background(), addr, n); err != nil {
+		t.Fatalf("receiveAll: %v", err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("tcpsend: %v", err)
 	}
 
 	// A sender that stops short is an error, not a fast copy.
-	port, err = freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = "127.0.0.1:" + strconv.Itoa(port)
-	go func() { done <- probeTCPSend([]string{addr, "1000"}) }()
-	for {
-		got = receiveAll(context.Background(), addr, 2000)
-		if got == nil || !strings.Contains(got.Error(), "refused") || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got == nil || !strings.Contains(got.Error(), "sent 1000 bytes, want 2000") {
+	addr, done = send(1000)
+	if got := receiveAll(context.Background(), addr, 2000); got == nil || !strings.Contains(got.Error(), "sent 1000 bytes, want 2000") {
 		t.Errorf("short sender: %v", got)
 	}
 	<-done
