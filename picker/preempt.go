@@ -181,16 +181,8 @@ type queued struct {
 func (p *Picker) queueOrder(id PeerID, pr *peer) []queued {
 	all := make([]queued, 0, len(pr.out))
 	for k := range pr.out {
-		ps := p.partial[int(k.piece)]
-		if ps == nil {
-			continue
-		}
-		bs := &ps.blocks[k.block]
-		for _, r := range bs.reqs[:bs.n] {
-			if r.peer == id {
-				all = append(all, queued{k, r.since, r.ahead})
-				break
-			}
+		if r, ok := p.reqOf(id, k); ok {
+			all = append(all, queued{k, r.since, r.ahead})
 		}
 	}
 	// Requests sent together are told apart by their place in the queue when sent.

@@ -35,6 +35,21 @@ type reqSlot struct {
 	ahead int32 // requests the peer had outstanding before this one: its place in the queue
 }
 
+// reqOf is peer id's request for block k, if it has one out.
+func (p *Picker) reqOf(id PeerID, k blockKey) (reqSlot, bool) {
+	ps := p.partial[int(k.piece)]
+	if ps == nil {
+		return reqSlot{}, false
+	}
+	bs := &ps.blocks[k.block]
+	for _, r := range bs.reqs[:bs.n] {
+		if r.peer == id {
+			return r, true
+		}
+	}
+	return reqSlot{}, false
+}
+
 // start makes piece i partial.
 func (p *Picker) start(i int) *pieceState {
 	n := p.geo.numBlocks(i)
@@ -226,15 +241,8 @@ func (p *Picker) Expired(now time.Time) []Request {
 		}
 		limit := p.timeout(pr)
 		for k := range pr.out {
-			ps := p.partial[int(k.piece)]
-			if ps == nil {
-				continue
-			}
-			bs := &ps.blocks[k.block]
-			for _, r := range bs.reqs[:bs.n] {
-				if r.peer == id && now.Sub(r.since) > limit {
-					out = append(out, Request{Peer: id, Block: p.block(k)})
-				}
+			if r, ok := p.reqOf(id, k); ok && now.Sub(r.since) > limit {
+				out = append(out, Request{Peer: id, Block: p.block(k)})
 			}
 		}
 	}
