@@ -64,9 +64,16 @@ func NewLedger(info *metainfo.Info, bound int64) *Ledger {
 // share one can tell whose least recently read piece is older (see Oldest).
 func (l *Ledger) SetClock(clock func() int64) { l.clock = clock }
 
+// Evictable tells whether ordinary eviction has anything to take: some present piece
+// without a pin. It is cheap; Oldest walks past pinned pieces.
+func (l *Ledger) Evictable() bool { return l.presentBytes > l.softBytes }
+
 // Oldest is the least recently read piece that ordinary eviction may take (present, not
 // pinned) and its stamp.
 func (l *Ledger) Oldest() (piece int, stamp int64, ok bool) {
+	if !l.Evictable() {
+		return 0, 0, false
+	}
 	for i := l.head - 1; i >= 0; i = l.next[i] - 1 {
 		if l.hard[i] == 0 && l.soft[i] == 0 {
 			return int(i), l.stamp[i], true

@@ -210,6 +210,38 @@ func TestLedgerLRUOrderAndPins(t *testing.T) {
 	}
 }
 
+// Oldest passes over pinned pieces, and Evictable says when it has nothing to find.
+func TestLedgerOldestSkipsPins(t *testing.T) {
+	l := NewLedger(geo(10, 10), 0)
+	if l.Evictable() {
+		t.Fatal("an empty ledger has something to evict")
+	}
+	for i := range 3 {
+		l.Pin(i, i == 1)
+		l.Start(i, false)
+		l.Admit(i)
+	}
+	if l.Evictable() {
+		t.Fatal("three pinned pieces are evictable")
+	}
+	if _, _, ok := l.Oldest(); ok {
+		t.Fatal("Oldest found a pinned piece")
+	}
+	l.Unpin(1, true) // 1 becomes the most recent, and the only evictable piece
+	if i, _, ok := l.Oldest(); !ok || i != 1 || !l.Evictable() {
+		t.Fatalf("Oldest = %d, %v; Evictable %v; want piece 1", i, ok, l.Evictable())
+	}
+	l.Unpin(0, false)
+	_, s0, _ := l.Oldest()
+	if i, _, _ := l.Oldest(); i != 1 {
+		t.Fatalf("Oldest = %d after unpinning 0, want 1 (released pieces are the most recent)", i)
+	}
+	l.Touch(1)
+	if i, s, _ := l.Oldest(); i != 0 || s <= s0 {
+		t.Fatalf("Oldest = %d stamp %d after touching 1, want 0 with a stamp after %d", i, s, s0)
+	}
+}
+
 func TestLedgerOverPinned(t *testing.T) {
 	l := NewLedger(geo(10, 10), 20)
 	for i := range 3 {

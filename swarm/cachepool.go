@@ -151,14 +151,19 @@ func (t *Torrent) evictOldest() int64 {
 // publishPool tells the pool what the cache uses and how old its oldest evictable piece
 // is. Loop only, after every event; a no-op outside a pool. Finding the oldest piece walks
 // past the pinned ones at the head of the order, so it is redone at most every
-// poolEvery/4: the pool only looks every poolEvery.
+// poolEvery/4 (the pool only looks every poolEvery), except when the last answer was
+// "nothing to evict" and there is now something.
 func (t *Torrent) publishPool() {
 	if t.cfg.Pool == nil {
 		return
 	}
 	t.poolUsed.Store(t.ledger.Used())
 	now := time.Now()
-	if now.Sub(t.poolOldestAt) < poolEvery/4 {
+	// A stale stamp of a piece since read again or evicted only makes the torrent look
+	// older than it is for a moment; a stale "nothing to evict" would hide its pieces
+	// from the pool until its next publish, which a quiet torrent makes seconds later.
+	nothing := t.poolOldest.Load() == math.MaxInt64
+	if now.Sub(t.poolOldestAt) < poolEvery/4 && !(nothing && t.ledger.Evictable()) {
 		return
 	}
 	t.poolOldestAt = now
