@@ -1,6 +1,7 @@
 package swarm_test
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"torrentfs/internal/testutil"
 	"torrentfs/swarm"
+	"torrentfs/swarm/wire"
 )
 
 // The client's bound on connections holds across its torrents, incoming ones included,
@@ -81,4 +83,56 @@ func TestDuplicateConnectionNotRedialledInALoop(t *testing.T) {
 	if tb.Stats().Peers != 1 {
 		t.Errorf("%d peers, want the one connection kept", tb.Stats().Peers)
 	}
+}
+
+// A peer that keeps the first of two connections (aria2 does) hangs up the one it dialed
+// after ours, which our rule (the larger peer ID's dial stays) had kept in place of ours:
+// both are then gone, and the engine redials at once instead of after redialAfter (it
+// lost every aria2 seeder of a stream lab run for five seconds this way).
+func TestDuplicateKeptByThePeerRedialled(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
+	var conns, shook atomic.Int32
+	first := make(chan struct{})
+	firstClosed := make(chan struct{})
+	ln := acceptPeers(t, "127.0.0.77", &conns, func(c net.Conn) {
+		if !answerHandshake(c, mi.InfoHash, wire.Reserved{}) {
+			return // the engine's encrypted first try: it falls back to plaintext
+		}
+		n := shook.Add(1)
+		if n == 1 {
+			close(first)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
+			}
+		}
+		if n == 1 {
+			close(firstClosed)
+		}
+	})
+	if ours := wire.NewPeerID("-TF0001-"); bytes.Compare(fakePeerID[:], ours[:]) <= 0 {
+		t.Fatal("the fake peer's id must be the larger, so that the engine keeps the peer's dial")
+	}
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.78:0"})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
+		Peers: []netip.AddrPort{ln.Addr().(*net.TCPAddr).AddrPort()}})
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine never dialed the peer")
+	}
+	testutil.WaitFor(t, 5*time.Second, "the engine to take the connection", func() bool { return tr.Stats().Peers == 1 })
+	// The peer dials too; the engine keeps this one and drops its own.
+	rc := dialHandshakeAs(t, c.Addr(), mi.InfoHash, wire.Reserved{}, fakePeerID)
+	select {
+	case <-firstClosed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine kept both connections")
+	}
+	rc.c.Close() // the peer keeps the first, which is gone: now neither is left
+	testutil.WaitFor(t, 5*time.Second, "the engine to dial the peer again", func() bool { return shook.Load() >= 2 })
 }

@@ -34,10 +34,13 @@ const (
 // queue so the loop never waits on a socket. The queue and serving (and nothing else here)
 // are guarded by mu; the fields under "loop-owned" belong to the torrent's run loop alone.
 type peerConn struct {
-	conn   net.Conn
-	addr   netip.AddrPort
-	peerID [20]byte
-	log    *logrus.Entry
+	conn net.Conn
+	addr netip.AddrPort
+	// replaced is the address to redial if this connection, which replaced a duplicate,
+	// ends soon after it began (see acceptConn); invalid otherwise.
+	replaced netip.AddrPort
+	peerID   [20]byte
+	log      *logrus.Entry
 
 	mu    sync.Mutex
 	queue []outMsg

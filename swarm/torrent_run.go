@@ -25,6 +25,9 @@ const (
 	chokeEvery     = 10 // ticks
 	snubAfter      = 60 * time.Second
 	redialAfter    = 30 * time.Second
+	// duplicateGrace: a connection that replaced a duplicate and ends within this long
+	// was hung up by a peer that kept the other one (acceptConn).
+	duplicateGrace = 5 * time.Second
 	// redialFailed is how long a peer whose dial or handshake failed waits for its first
 	// retry; it doubles with every failure in a row (up to about 8 minutes). A client still
 	// checking its data, or just done with it (qBittorrent resets handshakes for a second
@@ -309,6 +312,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 	}
 	addr := remoteAddrPort(ev.conn)
 	reject := ""
+	var replaced netip.AddrPort
 	// An outgoing connection holds the room its dial took; an incoming one takes it now.
 	slot := ev.outgoing || t.takeConn()
 	switch {
@@ -325,6 +329,13 @@ func (t *Torrent) acceptConn(ev newConn) {
 		if old := t.peers.byID[ev.hs.PeerID]; old.pex.outgoing != ev.outgoing && t.keepDialedBy(ev.outgoing, ev.hs.PeerID) {
 			// Both sides dialed: both keep the same one of the two connections, the one
 			// dialed by the larger peer ID, or each might drop the one the other keeps.
+			// Not every client keeps that one: aria2 keeps whichever came first, and hangs
+			// up the other. Then both are gone, and the address we can dial is redialled
+			// at once (see dropPeer) rather than after redialAfter.
+			replaced = ev.dialed
+			if old.pex.outgoing {
+				replaced = old.addr
+			}
 			t.dropPeer(old, errors.New("a duplicate connection: keeping the other one"))
 			break
 		}
@@ -357,6 +368,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 		p.addr = ev.dialed
 	}
 	p.pex.outgoing = ev.outgoing
+	p.replaced = replaced
 	p.clientName = wire.ClientName(ev.hs.PeerID)
 	p.connectedAt = time.Now()
 	p.has = bitfield.New(t.info.NumPieces())
@@ -432,6 +444,14 @@ func (t *Torrent) dropPeer(p *peerConn, err error) {
 	if c := t.cands[p.addr]; c != nil {
 		c.connected = false
 		c.nextTry = time.Now().Add(redialAfter)
+	}
+	if c := t.cands[p.replaced]; c != nil && time.Since(p.connectedAt) < duplicateGrace {
+		// This connection replaced a duplicate and the peer hung it up at once: it kept
+		// the other one, which we dropped. Dial it again now: neither side holds a
+		// connection any more.
+		c.connected = false
+		c.nextTry = time.Time{}
+		p.log.Debug("the peer kept the duplicate we dropped: redialling")
 	}
 	t.hashPeerGone(p)
 	p.log.WithError(err).Debug("peer disconnected")
