@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testutil"
+	"torrentfs/metainfo"
 	"torrentfs/swarm"
 	"torrentfs/swarm/wire"
 )
@@ -85,23 +86,28 @@ func TestDuplicateConnectionNotRedialledInALoop(t *testing.T) {
 	}
 }
 
-// A peer that keeps the first of two connections (aria2 does) hangs up the one it dialed
-// after ours, which our rule (the larger peer ID's dial stays) had kept in place of ours:
-// both are then gone, and the engine redials at once instead of after redialAfter (it
-// lost every aria2 seeder of a stream lab run for five seconds this way).
-func TestDuplicateKeptByThePeerRedialled(t *testing.T) {
-	src := t.TempDir()
-	mi, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
-	var conns, shook atomic.Int32
-	first := make(chan struct{})
-	firstClosed := make(chan struct{})
-	ln := acceptPeers(t, "127.0.0.77", &conns, func(c net.Conn) {
-		if !answerHandshake(c, mi.InfoHash, wire.Reserved{}) {
+// dupPeer is a fake peer at ip that answers the engine's dials, and tells when the first
+// connection it answered is up and when it ends.
+type dupPeer struct {
+	addr               netip.AddrPort
+	shook              atomic.Int32 // connections whose handshake it answered
+	first, firstClosed chan struct{}
+}
+
+func newDupPeer(t *testing.T, ip string, ih metainfo.Hash) *dupPeer {
+	t.Helper()
+	if ours := wire.NewPeerID("-TF0001-"); bytes.Compare(fakePeerID[:], ours[:]) <= 0 {
+		t.Fatal("the fake peer's id must be the larger, so that the engine keeps the peer's dial in a race")
+	}
+	d := &dupPeer{first: make(chan struct{}), firstClosed: make(chan struct{})}
+	var conns atomic.Int32
+	ln := acceptPeers(t, ip, &conns, func(c net.Conn) {
+		if !answerHandshake(c, ih, wire.Reserved{}) {
 			return // the engine's encrypted first try: it falls back to plaintext
 		}
-		n := shook.Add(1)
+		n := d.shook.Add(1)
 		if n == 1 {
-			close(first)
+			close(d.first)
 		}
 		c.SetDeadline(time.Now().Add(20 * time.Second))
 		buf := make([]byte, 4096)
@@ -111,28 +117,72 @@ func TestDuplicateKeptByThePeerRedialled(t *testing.T) {
 			}
 		}
 		if n == 1 {
-			close(firstClosed)
+			close(d.firstClosed)
 		}
 	})
-	if ours := wire.NewPeerID("-TF0001-"); bytes.Compare(fakePeerID[:], ours[:]) <= 0 {
-		t.Fatal("the fake peer's id must be the larger, so that the engine keeps the peer's dial")
-	}
-	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.78:0"})
-	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
-		Peers: []netip.AddrPort{ln.Addr().(*net.TCPAddr).AddrPort()}})
+	d.addr = ln.Addr().(*net.TCPAddr).AddrPort()
+	return d
+}
+
+func (d *dupPeer) waitFirst(t *testing.T) {
+	t.Helper()
 	select {
-	case <-first:
+	case <-d.first:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the engine never dialed the peer")
 	}
-	testutil.WaitFor(t, 5*time.Second, "the engine to take the connection", func() bool { return tr.Stats().Peers == 1 })
-	// The peer dials too; the engine keeps this one and drops its own.
+}
+
+// Both sides dial at once, the engine keeps the peer's dial (the larger peer ID's), and
+// the peer keeps the first connection instead and hangs up its own: both are gone, and
+// the engine redials at once instead of after redialAfter (it lost aria2 seeders of the
+// stream lab for five seconds this way).
+func TestDuplicateKeptByThePeerRedialled(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
+	d := newDupPeer(t, "127.0.0.77", mi.InfoHash)
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.78:0"})
+	cfg := swarm.WithDuplicateRace(swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{d.addr}}, 10*time.Second)
+	addTorrent(t, c, mi, t.TempDir(), false, cfg)
+	d.waitFirst(t)
 	rc := dialHandshakeAs(t, c.Addr(), mi.InfoHash, wire.Reserved{}, fakePeerID)
 	select {
-	case <-firstClosed:
+	case <-d.firstClosed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the engine kept both connections")
 	}
 	rc.c.Close() // the peer keeps the first, which is gone: now neither is left
-	testutil.WaitFor(t, 5*time.Second, "the engine to dial the peer again", func() bool { return shook.Load() >= 2 })
+	testutil.WaitFor(t, 5*time.Second, "the engine to dial the peer again", func() bool { return d.shook.Load() >= 2 })
+}
+
+// A peer that dials a while after the engine's connection with it is up did not know it
+// was us: the engine keeps the connection that is up, whatever the peer IDs, and hangs up
+// the new one (aria2 does the same from its side).
+func TestDuplicateLateKeepsTheFirst(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "a", multiFile, 32<<10)
+	d := newDupPeer(t, "127.0.0.79", mi.InfoHash)
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.80:0"})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: []netip.AddrPort{d.addr}})
+	d.waitFirst(t)
+	testutil.WaitFor(t, 5*time.Second, "the engine to take the connection", func() bool { return tr.Stats().Peers == 1 })
+	time.Sleep(time.Second) // well past a race
+	rc := dialHandshakeAs(t, c.Addr(), mi.InfoHash, wire.Reserved{}, fakePeerID)
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := rc.r.Read(); err != nil {
+			if !hungUp(err) {
+				t.Fatal("the engine kept the late duplicate open")
+			}
+			break
+		}
+	}
+	select {
+	case <-d.firstClosed:
+		t.Fatal("the engine dropped the connection that was up for the late one")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if n := tr.Stats().Peers; n != 1 {
+		t.Errorf("%d peers, want the first connection", n)
+	}
 }

@@ -36,11 +36,12 @@ const (
 type peerConn struct {
 	conn net.Conn
 	addr netip.AddrPort
-	// replaced is the address to redial if this connection, which replaced a duplicate,
-	// ends soon after it began (see acceptConn); invalid otherwise.
-	replaced netip.AddrPort
-	peerID   [20]byte
-	log      *logrus.Entry
+	// replaced is the address to redial if this connection, kept over a duplicate at
+	// replacedAt, ends soon after (see acceptConn); invalid otherwise. Loop-owned.
+	replaced   netip.AddrPort
+	replacedAt time.Time
+	peerID     [20]byte
+	log        *logrus.Entry
 
 	mu    sync.Mutex
 	queue []outMsg

@@ -38,3 +38,10 @@ func (t *Torrent) NumHashesSent() int {
 	t.do(context.Background(), func() { n = t.v2.sent })
 	return n
 }
+
+// WithDuplicateRace returns cfg with the window in which two connections with one peer
+// count as dialed at once widened, for tests whose fake peer dials under load.
+func WithDuplicateRace(cfg TorrentConfig, d time.Duration) TorrentConfig {
+	cfg.duplicateRace = d
+	return cfg
+}

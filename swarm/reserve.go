@@ -25,6 +25,7 @@ func (t *Torrent) updateReserve(now time.Time) {
 		t.lastViewing = now
 	}
 	viewing := t.cfg.ForReaders || !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+	t.pk.SetViewing(viewing)
 	cur := t.reserved
 	if cur != nil && (!t.peers.has(cur) || cur.peerChoking || cur.snubbed) {
 		t.unreserve()

@@ -66,7 +66,8 @@ type TorrentConfig struct {
 	// webRetry shortens a web seed's first rest after a failure, for tests (webseed_run.go).
 	webRetry time.Duration
 	// pexInterval shortens the minute between ut_pex messages, for tests (pex.go).
-	pexInterval time.Duration
+	pexInterval   time.Duration
+	duplicateRace time.Duration // tests: a longer window for two dials to count as a race (acceptConn)
 }
 
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped

@@ -161,6 +161,13 @@ func (t *Torrent) startRead(r *readReq) {
 		t.answer(r, t.err)
 		return
 	}
+	if t.log.Logger.IsLevelEnabled(logrus.TraceLevel) {
+		for _, p := range t.peers.list {
+			p.log.WithFields(logrus.Fields{"piece": r.first, "outstanding": t.pk.Outstanding(p.key),
+				"rate": int64(p.downRate.recent()), "rtt": t.pk.RTT(p.key), "reserved": p == t.reserved,
+				"choking": p.peerChoking}).Trace("read blocked")
+		}
+	}
 	t.cancelRequests(t.pk.SetWants(r.id, []picker.Want{{First: r.first, Last: r.last, Due: time.Now()}}))
 	if t.unservable(r) {
 		return

@@ -28,6 +28,9 @@ const (
 	// duplicateGrace: a connection that replaced a duplicate and ends within this long
 	// was hung up by a peer that kept the other one (acceptConn).
 	duplicateGrace = 5 * time.Second
+	// duplicateRace: two connections with one peer whose handshakes completed within
+	// this long of each other were dialed at the same time, by both sides (acceptConn).
+	duplicateRace = 250 * time.Millisecond
 	// redialFailed is how long a peer whose dial or handshake failed waits for its first
 	// retry; it doubles with every failure in a row (up to about 8 minutes). A client still
 	// checking its data, or just done with it (qBittorrent resets handshakes for a second
@@ -326,18 +329,29 @@ func (t *Torrent) acceptConn(ev newConn) {
 	case t.banned[addr.Addr()]:
 		reject = "banned"
 	case t.peers.byID[ev.hs.PeerID] != nil:
-		if old := t.peers.byID[ev.hs.PeerID]; old.pex.outgoing != ev.outgoing && t.keepDialedBy(ev.outgoing, ev.hs.PeerID) {
-			// Both sides dialed: both keep the same one of the two connections, the one
-			// dialed by the larger peer ID, or each might drop the one the other keeps.
-			// Not every client keeps that one: aria2 keeps whichever came first, and hangs
-			// up the other. Then both are gone, and the address we can dial is redialled
-			// at once (see dropPeer) rather than after redialAfter.
-			replaced = ev.dialed
+		if old := t.peers.byID[ev.hs.PeerID]; old.pex.outgoing != ev.outgoing {
+			// Both sides dialed. Within a moment of each other, both keep the same one of
+			// the two connections, the one dialed by the larger peer ID, or each might
+			// drop the one the other keeps. A connection that has been up for longer is
+			// kept: the peer dialed without knowing it was us (aria2 does, on its own
+			// timer, and then hangs up its new one whatever the peer IDs). Should the
+			// peer keep the other one after all, both are gone: the survivor ending soon
+			// redials the address we can dial at once (dropPeer) rather than after
+			// redialAfter.
+			dialable := ev.dialed
 			if old.pex.outgoing {
-				replaced = old.addr
+				dialable = old.addr
 			}
-			t.dropPeer(old, errors.New("a duplicate connection: keeping the other one"))
-			break
+			race := duplicateRace
+			if t.cfg.duplicateRace > 0 {
+				race = t.cfg.duplicateRace
+			}
+			if time.Since(old.connectedAt) < race && t.keepDialedBy(ev.outgoing, ev.hs.PeerID) {
+				replaced = dialable
+				t.dropPeer(old, errors.New("a duplicate connection: keeping the other one"))
+				break
+			}
+			old.replaced, old.replacedAt = dialable, time.Now()
 		}
 		reject = "duplicate connection"
 	case len(t.peers.list) >= t.cfg.MaxPeers:
@@ -368,7 +382,7 @@ func (t *Torrent) acceptConn(ev newConn) {
 		p.addr = ev.dialed
 	}
 	p.pex.outgoing = ev.outgoing
-	p.replaced = replaced
+	p.replaced, p.replacedAt = replaced, time.Now()
 	p.clientName = wire.ClientName(ev.hs.PeerID)
 	p.connectedAt = time.Now()
 	p.has = bitfield.New(t.info.NumPieces())
@@ -445,10 +459,10 @@ func (t *Torrent) dropPeer(p *peerConn, err error) {
 		c.connected = false
 		c.nextTry = time.Now().Add(redialAfter)
 	}
-	if c := t.cands[p.replaced]; c != nil && time.Since(p.connectedAt) < duplicateGrace {
-		// This connection replaced a duplicate and the peer hung it up at once: it kept
-		// the other one, which we dropped. Dial it again now: neither side holds a
-		// connection any more.
+	if c := t.cands[p.replaced]; c != nil && time.Since(p.replacedAt) < duplicateGrace {
+		// This connection was kept over a duplicate and the peer hung it up soon after:
+		// it kept the other one, which we dropped. Dial it again now: neither side holds
+		// a connection any more.
 		c.connected = false
 		c.nextTry = time.Time{}
 		p.log.Debug("the peer kept the duplicate we dropped: redialling")
