@@ -2,6 +2,7 @@ package picker
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -49,11 +50,12 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 			// ahead of the reader's next requests at the peer and take its bandwidth, so
 			// they only keep an otherwise idle pipeline warm.
 			bl = min(limit, len(out)+max(0, streamingBackground-len(pr.out)))
-		case len(p.wants) > 0:
-			// A file is open but nothing is due: the next read may be a seek, and a peer
-			// serves our requests in order (libtorrent even reads them into its send
-			// buffer, out of reach of a cancel). Background requests there are kept to
-			// what it delivers in idleHorizon, so a seek waits behind no more.
+		case len(p.wants) > 0 || p.viewing:
+			// A reader is about but waits for nothing this peer has: the next read may be
+			// a seek, and a peer serves our requests in order (libtorrent even reads them
+			// into its send buffer, out of reach of a cancel). Background requests there
+			// are kept to what it delivers in idleHorizon and a round trip, so a seek
+			// waits behind no more.
 			bl = min(limit, len(out)+max(0, idleBackground(pr)-len(pr.out)))
 		}
 		out = p.pickPartial(id, pr, bl, now, out)
@@ -111,14 +113,17 @@ const blockingPieces = 2
 // pieces get none, while it has pieces a reader is waiting for.
 const streamingBackground = 2
 
-// idleHorizon bounds the background requests at a peer while a file is open and nothing is
-// due: a seek then waits for at most this much of the peer's time.
-const idleHorizon = 0.25 // seconds
+// idleHorizon bounds the background requests at a peer while a reader is about and
+// nothing is due: a seek then waits for at most this much of the peer's time, once what is
+// on the wire has come.
+const idleHorizon = 0.1 // seconds
 
 // idleBackground is how many background requests the peer may have outstanding while a
-// file is open and nothing is due: idleHorizon of its rate, at least streamingBackground.
+// reader is about and nothing is due: idleHorizon of its rate plus a round trip's worth
+// (the bandwidth-delay product, without which a distant peer would idle between our
+// requests), at least streamingBackground.
 func idleBackground(pr *peer) int {
-	return max(streamingBackground, int(rate(pr)*idleHorizon/BlockSize))
+	return max(streamingBackground, int(rate(pr)*(idleHorizon+pr.rtt.Seconds())/BlockSize))
 }
 
 // pickDue picks blocks of due pieces; streaming tells whether the peer has any due piece
@@ -315,26 +320,23 @@ func (p *Picker) share(id PeerID, pr *peer, i, free, k int) int {
 // is not.
 //
 // For a piece a reader is blocked on, every peer that has it gets a copy (up to maxCopies)
-// without that estimate: seeders that serve in turns (aria2 with an upload limit answers
-// once a second) make estimates useless at this scale, and whichever peer's turn comes
-// first then delivers; the others are cancelled. It costs a few duplicate blocks per read.
+// without that estimate (copyBlocking): seeders that serve in turns (aria2 with an upload
+// limit answers once a second, libtorrent's hands out quota in 500 ms ticks) make
+// estimates useless at this scale, and whichever peer's turn comes first then delivers;
+// the others are cancelled. It costs a few duplicate blocks per read.
 func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int, blocking bool, now time.Time, out []Block) []Block {
 	if p.noDuplicates {
 		return out
+	}
+	if blocking {
+		return p.copyBlocking(id, pr, i, ps, limit, now, out)
 	}
 	for bi := range ps.blocks {
 		if len(out) >= limit {
 			break
 		}
 		bs := &ps.blocks[bi]
-		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(blocking && pr.reserved && int(bs.n) == maxCopies) {
-			continue
-		}
-		if blocking {
-			out = append(out, p.request(id, pr, i, ps, bi, now))
-			continue
-		}
-		if bs.n != 1 {
+		if bs.got || bs.n != 1 || bs.holds(id) {
 			continue
 		}
 		eta := seconds(float64((len(pr.out)+1)*BlockSize) / rate(pr))
@@ -352,6 +354,46 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 			}
 		}
 		out = append(out, p.request(id, pr, i, ps, bi, now))
+	}
+	return out
+}
+
+// copyBlocking is duplicate for a piece a reader is blocked on: the peer gets a copy of
+// every block outstanding elsewhere (up to maxCopies, one more for a reserved peer), those
+// their holders are expected to deliver last first. A peer serves our requests in order, so
+// its copies then start where the other peers' queues end, and the peers meet in the
+// middle instead of two of them sending the same first blocks: libtorrent reads what we
+// ask into a send buffer a cancel cannot reach, and a seeder paced by quota ticks sends a
+// burst of its queue's head at each tick, so a copy near the head of two queues comes twice.
+func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit int, now time.Time, out []Block) []Block {
+	type cand struct {
+		bi  int
+		eta time.Time
+	}
+	var cs []cand
+	for bi := range ps.blocks {
+		bs := &ps.blocks[bi]
+		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(pr.reserved && int(bs.n) == maxCopies) {
+			continue
+		}
+		var eta time.Time
+		for k, r := range bs.reqs[:bs.n] {
+			e := r.since
+			if holder := p.peers[r.peer]; holder != nil {
+				e = e.Add(seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder)))
+			}
+			if k == 0 || e.Before(eta) {
+				eta = e
+			}
+		}
+		cs = append(cs, cand{bi, eta})
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return b.eta.Compare(a.eta) })
+	for _, c := range cs {
+		if len(out) >= limit {
+			break
+		}
+		out = append(out, p.request(id, pr, i, ps, c.bi, now))
 	}
 	return out
 }

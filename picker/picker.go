@@ -52,6 +52,7 @@ type Picker struct {
 	skipCount   int
 	wantedCount int // pieces neither had nor skipped
 	background  bool
+	viewing     bool // a reader is about (SetViewing): background pipelines stay shallow
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
 	haveAll int     // peers that have every piece; they shift all availabilities equally
@@ -201,6 +202,13 @@ func (p *Picker) SetBackground(on bool) []Request {
 	p.background = on
 	return p.dropStale()
 }
+
+// SetViewing tells the picker whether a reader is about (reading, or likely to read again
+// soon). While one is, a peer's background requests are kept to what it delivers in
+// idleHorizon plus a round trip, so that the part of its queue a cancel can no longer
+// reach (libtorrent reads up to 500 KiB of requests into its send buffer) holds little
+// that a seek must wait behind.
+func (p *Picker) SetViewing(on bool) { p.viewing = on }
 
 // SetGate installs a check asked once before a piece is started, that is before its first
 // block is requested: a piece it refuses stays unstarted for now and is asked about again
