@@ -26,8 +26,11 @@ import (
 	"torrentfs/swarm/wire"
 )
 
-// utpHeadStart is how long the preferred transport runs alone.
-const utpHeadStart = 500 * time.Millisecond
+// utpHeadStart is how long the preferred transport runs alone: happy eyeballs' 250 ms
+// (RFC 8305's connection attempt delay). A qBittorrent seeder just started left our TCP
+// SYN unanswered while its uTP answered at once; with 500 ms here a first read waited
+// half a second for it.
+const utpHeadStart = 250 * time.Millisecond
 
 // secondTryTimeout bounds the dial over the transport an address never answered on: a
 // closed UDP port says nothing, so a uTP dial to a TCP-only peer would wait out every SYN.
