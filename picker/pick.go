@@ -154,8 +154,13 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 			}
 		}
 	}
+	// A reserved peer works ahead only while a read is blocked (reserve.go).
+	horizon := time.Time{}
+	if pr.reserved && (len(p.due) == 0 || now.Before(p.due[0].due)) {
+		horizon = now.Add(reserveAhead)
+	}
 	for k, d := range p.due {
-		if len(out) >= limit {
+		if len(out) >= limit || !horizon.IsZero() && d.due.After(horizon) {
 			break
 		}
 		i := d.piece

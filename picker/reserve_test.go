@@ -97,3 +97,57 @@ func TestReservedPeer(t *testing.T) {
 		t.Fatal("unreserved peer gets no background")
 	}
 }
+
+// TestReservedPeerStaysNear: with no read blocked, a reserved peer takes only pieces due
+// within reserveAhead; while a read is blocked it works ahead with the others, and
+// TrimReserved takes that readahead back once no read is blocked.
+func TestReservedPeerStaysNear(t *testing.T) {
+	p := newTest(t, 20)
+	for id := PeerID(1); id <= 3; id++ {
+		p.PeerAdd(id)
+		p.PeerHaveAll(id)
+		p.PeerUnchoked(id)
+		p.PeerRate(id, 1<<20)
+	}
+	p.SetBackground(false)
+	p.SetReserved(1, true)
+	now := t0
+	// A viewer's readahead, nothing blocked: pieces 5 and 6 due in 1 and 2 s.
+	p.SetWants(100, []Want{{First: 5, Last: 5, Due: now.Add(time.Second)}, {First: 6, Last: 6, Due: now.Add(2 * time.Second)}})
+	if got := p.Pick(1, 64, now); len(got) != 0 {
+		t.Fatalf("reserved peer, nothing due within reserveAhead: %d blocks %v, want none", len(got), got)
+	}
+	// Piece 4 blocks a read: the reserved peer takes it and works ahead.
+	p.SetWants(101, []Want{{First: 4, Last: 4, Due: now}})
+	now = now.Add(time.Millisecond)
+	p.Pick(2, 8, now)
+	p.Pick(3, 8, now)
+	pieces := map[int]int{}
+	for _, b := range p.Pick(1, 64, now) {
+		pieces[b.Piece]++
+	}
+	if pieces[4] == 0 || pieces[5] == 0 {
+		t.Fatalf("reserved peer, piece 4 blocking: took %v, want 4 and the readahead after it", pieces)
+	}
+	if got := p.TrimReserved(now); len(got) != 0 {
+		t.Fatalf("TrimReserved while a read is blocked: %v", got)
+	}
+	// The read is done: what the reserved peer holds of pieces 5 and 6 goes back.
+	p.ClearWants(101)
+	trimmed := p.TrimReserved(now)
+	if len(trimmed) != pieces[5]+pieces[6] {
+		t.Fatalf("TrimReserved returned %d requests, want the %d of pieces 5 and 6", len(trimmed), pieces[5]+pieces[6])
+	}
+	for _, r := range trimmed {
+		if r.Peer != 1 || r.Block.Piece < 5 {
+			t.Fatalf("TrimReserved returned %+v", r)
+		}
+	}
+	if n := p.Outstanding(1); n != 0 {
+		t.Fatalf("reserved peer still has %d requests out", n)
+	}
+	// Those blocks are free again for the other peers.
+	if got := p.Pick(2, 64, now); len(got) == 0 {
+		t.Fatal("the trimmed readahead went to no other peer")
+	}
+}

@@ -82,6 +82,8 @@ type Torrent struct {
 	// What the cache pool sees of this torrent (cachepool.go); written by the loop.
 	poolUsed, poolOldest atomic.Int64
 	poolOldestAt         time.Time    // when the loop last published poolOldest
+	lastReadEnd          time.Time    // loop-owned: when a read last ended (trimReserved)
+	trimPending          bool         // loop-owned: a trimReserved is posted
 	connsHeld            atomic.Int32 // room taken under the client's MaxConns and not yet given back
 
 	events         chan any        // from peer, dial and API goroutines to the loop

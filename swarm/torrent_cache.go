@@ -194,6 +194,32 @@ func (t *Torrent) endRead(r *readReq) {
 		t.ledger.Touch(i)
 		t.evict(t.ledger.Unpin(i, true))
 	}
+	t.lastReadEnd = time.Now()
+	if t.reserved != nil && !t.trimPending {
+		t.trimPending = true
+		time.AfterFunc(trimReservedAfter, func() { t.post(t.trimReserved) })
+	}
+}
+
+// trimReservedAfter is how long after the last read ended, with none waiting, the reserved
+// peer's readahead is cancelled (picker.TrimReserved): a copy or a catching-up player
+// reads again well within it and keeps the reserved peer's whole rate; a viewer who
+// seeked and now watches from a full window does not, and the reserved peer's quota is
+// kept for the next seek.
+const trimReservedAfter = 100 * time.Millisecond
+
+// trimReserved runs on the loop, trimReservedAfter after a read ended.
+func (t *Torrent) trimReserved() {
+	t.trimPending = false
+	if len(t.waiting) > 0 {
+		return
+	}
+	if wait := trimReservedAfter - time.Since(t.lastReadEnd); wait > 0 {
+		t.trimPending = true
+		time.AfterFunc(wait, func() { t.post(t.trimReserved) })
+		return
+	}
+	t.cancelRequests(t.pk.TrimReserved(time.Now()))
 }
 
 // unwait takes r off the waiting lists and drops its wants.
