@@ -17,8 +17,10 @@ package swarm
 // peer whose hashes fail the proof is struck like a peer that sent bad data.
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"torrentfs/metainfo"
@@ -34,6 +36,11 @@ const (
 	maxHashServesPerTick = 64
 	// maxHashAsks bounds our unanswered hash requests to one peer.
 	maxHashAsks = 8
+	// hashCopies is how many peers are asked for one piece's block hashes at once: the
+	// answer is a few KiB, and a read waits for it, so the first of two peers' answers is
+	// taken (the other's is dropped when it comes) rather than all of one peer's queue
+	// and quota tick.
+	hashCopies = 2
 )
 
 // ErrNoBlockHashes: no connected v2 peer that has the piece gave its block hashes (or the
@@ -72,9 +79,9 @@ type hashFetch struct {
 	filePiece int // of its file
 	tree      *metainfo.FileTree
 	fields    wire.HashRequestFields
-	peer      *peerConn // asked now; nil while waiting for a peer with room
-	asked     time.Time
-	since     time.Time // made, or last sent: with no peer to ask, it waits hashTimeout for one
+	peers     []*peerConn // asked now (up to hashCopies); none while waiting for a peer with room
+	asked     time.Time   // when the last of them was asked
+	since     time.Time   // made, or last sent: with no peer to ask, it waits hashTimeout for one
 	tried     map[*peerConn]bool
 	waiters   []func([]metainfo.Hash256, error)
 }
@@ -287,37 +294,53 @@ func (t *Torrent) fetchBlockHashes(piece int, done func([]metainfo.Hash256, erro
 	t.askHashes(f, f.since)
 }
 
-// askHashes sends f's request to the v2 peer with the piece that has the fewest of our
-// requests, or leaves it waiting (the tick tries again) while such peers are all busy or for
-// hashTimeout for one to come (a peer connecting, or announcing the piece), or fails it.
+// askHashes sends f's request to the v2 peers with the piece likely to answer first (the
+// shortest queue at its rate, plus its round trip), up to hashCopies at once, or leaves it
+// waiting (the tick tries again) while such peers are all busy or for hashTimeout for one
+// to come (a peer connecting, or announcing the piece), or fails it.
 func (t *Torrent) askHashes(f *hashFetch, now time.Time) {
-	var best *peerConn
+	type cand struct {
+		p   *peerConn
+		eta time.Duration
+	}
+	var cs []cand
 	busy := false
 	for _, p := range t.peers.list {
-		if !p.v2 || f.tried[p] || !(p.hasAll || p.has.Has(f.piece)) {
+		if !p.v2 || f.tried[p] || slices.Contains(f.peers, p) || !(p.hasAll || p.has.Has(f.piece)) {
 			continue
 		}
 		if p.hashAsks >= maxHashAsks {
 			busy = true
 			continue
 		}
-		if best == nil || p.hashAsks < best.hashAsks {
-			best = p
+		eta := t.pk.RTT(p.key)
+		if r := p.downRate.recent(); r > 0 {
+			eta += time.Duration(float64(t.pk.Outstanding(p.key)*metainfo.BlockSize) / r * float64(time.Second))
 		}
+		cs = append(cs, cand{p, eta})
 	}
-	switch {
-	case best != nil:
-		f.peer, f.asked, f.since = best, now, now
-		best.hashAsks++
-		t.trace(best, "hash request", f.piece, 0)
-		best.send(f.fields.Message(wire.HashRequest))
-	case !busy && now.Sub(f.since) >= hashTimeout:
+	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(a.eta, b.eta) })
+	for _, c := range cs {
+		if len(f.peers) >= hashCopies {
+			break
+		}
+		f.peers = append(f.peers, c.p)
+		f.asked, f.since = now, now
+		c.p.hashAsks++
+		t.trace(c.p, "hash request", f.piece, 0)
+		c.p.send(f.fields.Message(wire.HashRequest))
+	}
+	if len(f.peers) == 0 && !busy && now.Sub(f.since) >= hashTimeout {
 		t.finishFetch(f, nil, ErrNoBlockHashes)
 	}
 }
 
 func (t *Torrent) finishFetch(f *hashFetch, hs []metainfo.Hash256, err error) {
 	delete(t.v2.asks, f.piece)
+	for _, p := range f.peers {
+		p.hashAsks-- // its answer, if it comes, is one we no longer wait for
+	}
+	f.peers = nil
 	for _, w := range f.waiters {
 		w(hs, err)
 	}
@@ -326,7 +349,7 @@ func (t *Torrent) finishFetch(f *hashFetch, hs []metainfo.Hash256, err error) {
 // askedOf finds our request to p that h answers.
 func (t *Torrent) askedOf(p *peerConn, h wire.HashRequestFields) *hashFetch {
 	for _, f := range t.v2.asks {
-		if f.peer == p && f.fields == h {
+		if f.fields == h && slices.Contains(f.peers, p) {
 			return f
 		}
 	}
@@ -336,7 +359,7 @@ func (t *Torrent) askedOf(p *peerConn, h wire.HashRequestFields) *hashFetch {
 // answered takes f off p, to go to another peer or be done.
 func (f *hashFetch) answered(p *peerConn) {
 	p.hashAsks--
-	f.peer = nil
+	f.peers = slices.DeleteFunc(f.peers, func(q *peerConn) bool { return q == p })
 	f.tried[p] = true
 }
 
@@ -395,7 +418,7 @@ func (t *Torrent) onHashReject(p *peerConn, payload []byte) {
 func (t *Torrent) hashPeerGone(p *peerConn) {
 	delete(t.v2.served, p)
 	for _, f := range t.v2.asks {
-		if f.peer == p {
+		if slices.Contains(f.peers, p) {
 			f.answered(p)
 			t.askHashes(f, time.Now())
 		}
@@ -409,7 +432,7 @@ func (t *Torrent) retryHashAsks(p *peerConn) {
 	}
 	now := time.Now()
 	for _, f := range t.v2.asks {
-		if f.peer == nil {
+		if len(f.peers) == 0 {
 			t.askHashes(f, now)
 		}
 	}
@@ -419,11 +442,13 @@ func (t *Torrent) retryHashAsks(p *peerConn) {
 func (t *Torrent) hashTick(now time.Time) {
 	clear(t.v2.served)
 	for _, f := range t.v2.asks {
-		if f.peer != nil && now.Sub(f.asked) > hashTimeout {
-			f.peer.log.WithField("piece", f.piece).Debug("hash request timed out")
-			f.answered(f.peer)
+		if len(f.peers) > 0 && now.Sub(f.asked) > hashTimeout {
+			for _, p := range slices.Clone(f.peers) {
+				p.log.WithField("piece", f.piece).Debug("hash request timed out")
+				f.answered(p)
+			}
 		}
-		if f.peer == nil {
+		if len(f.peers) == 0 {
 			t.askHashes(f, now)
 		}
 	}

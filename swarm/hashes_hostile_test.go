@@ -243,3 +243,40 @@ func TestHostileHashRequests(t *testing.T) {
 		}
 	}
 }
+
+// A read's block hashes are asked of two peers at once: a peer that sits on the request
+// (a seeder whose upload quota is spent answers at its next tick, or never) costs nothing
+// while the other answers.
+func TestBlockHashesAskedOfTwo(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeHybrid(t, src, 64<<10)
+	var asked atomic.Int32
+	silent, _ := startV2FakePeer(t, mi, "127.0.0.81", func(h wire.HashRequestFields) []byte {
+		asked.Add(1)
+		return nil
+	})
+	seeder := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.82:0"})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	c := newClient(t, swarm.ClientConfig{})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,
+		Peers: []netip.AddrPort{silent}})
+	testutil.WaitFor(t, 10*time.Second, "a v2 connection to the silent peer", func() bool { return tr.NumV2Peers() == 1 })
+	tr.AddPeers(seeder.Addr().(*net.TCPAddr).AddrPort())
+	testutil.WaitFor(t, 10*time.Second, "a v2 connection to the seeder", func() bool { return tr.NumV2Peers() == 2 })
+	// The silent peer came first: asked alone, it would hold the answer for hashTimeout (10 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs, err := tr.BlockHashes(ctx, 1)
+	if err != nil {
+		t.Fatalf("block hashes of piece 1: %v (the silent peer was asked %d times)", err, asked.Load())
+	}
+	want := wantBlockHashes(t, mi, src, 1)
+	for b := range want {
+		if hs[b] != want[b] {
+			t.Fatalf("block %d: wrong hash", b)
+		}
+	}
+	if asked.Load() == 0 {
+		t.Error("the silent peer was never asked: the test did not test two asks")
+	}
+}
