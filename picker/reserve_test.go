@@ -10,12 +10,7 @@ import (
 // on: a copy of every block other peers hold, past maxCopies.
 func TestReservedPeer(t *testing.T) {
 	p := newTest(t, 20)
-	for id := PeerID(1); id <= 5; id++ {
-		p.PeerAdd(id)
-		p.PeerHaveAll(id)
-		p.PeerUnchoked(id)
-		p.PeerRate(id, 1<<20)
-	}
+	seeders(p, 5)
 	now := t0
 	if got := p.Pick(1, 8, now); len(got) != 8 {
 		t.Fatalf("background pick: %d blocks, want 8", len(got))
@@ -103,12 +98,7 @@ func TestReservedPeer(t *testing.T) {
 // TrimReserved takes that readahead back once no read is blocked.
 func TestReservedPeerStaysNear(t *testing.T) {
 	p := newTest(t, 20)
-	for id := PeerID(1); id <= 3; id++ {
-		p.PeerAdd(id)
-		p.PeerHaveAll(id)
-		p.PeerUnchoked(id)
-		p.PeerRate(id, 1<<20)
-	}
+	seeders(p, 3)
 	p.SetBackground(false)
 	p.SetReserved(1, true)
 	now := t0
@@ -149,5 +139,15 @@ func TestReservedPeerStaysNear(t *testing.T) {
 	// Those blocks are free again for the other peers.
 	if got := p.Pick(2, 64, now); len(got) == 0 {
 		t.Fatal("the trimmed readahead went to no other peer")
+	}
+}
+
+// seeders adds peers 1..n, each with every piece, unchoking us at 1 MiB/s.
+func seeders(p *Picker, n int) {
+	for id := PeerID(1); id <= PeerID(n); id++ {
+		p.PeerAdd(id)
+		p.PeerHaveAll(id)
+		p.PeerUnchoked(id)
+		p.PeerRate(id, 1<<20)
 	}
 }
