@@ -336,7 +336,7 @@ func checkLinks(ctx context.Context, ih [20]byte, addrs []string, seeders []wanS
 	var parts []string
 	for i, a := range addrs {
 		t0 := time.Now()
-		if err := handshakeOnce(ctx, a, ih); err != nil {
+		if err := handshakeOnce(ctx, a, ih, 0); err != nil {
 			return fmt.Errorf("link check, seeder %s: %w", a, err)
 		}
 		el := time.Since(t0)

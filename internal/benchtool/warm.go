@@ -19,19 +19,30 @@ func warmSeeders(ctx context.Context, infoHash [20]byte, addrs []string) error {
 	for _, a := range addrs {
 		var last error
 		err := poll(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
-			last = handshakeOnce(ctx, a, infoHash)
+			last = handshakeOnce(ctx, a, infoHash, 0)
 			return last == nil
 		})
 		if err != nil {
 			return fmt.Errorf("seeder %s never answered a handshake: %v", a, last)
 		}
+		// Best effort: a qBittorrent just started also unchokes its first peer only at
+		// its choker's first run, half a second later (the first ttfb of every run paid
+		// it); a seeder that keeps to its own unchoke clock (Transmission) is not waited
+		// for past unchokeWait.
+		if err := handshakeOnce(ctx, a, infoHash, unchokeWait); err != nil {
+			fmt.Printf("warm-up: seeder %s: %v\n", a, err)
+		}
 	}
 	return nil
 }
 
-// handshakeOnce dials addr and exchanges plaintext handshakes for infoHash.
-func handshakeOnce(ctx context.Context, addr string, infoHash [20]byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+// unchokeWait bounds the warm-up's wait for a seeder's first unchoke.
+const unchokeWait = 2 * time.Second
+
+// handshakeOnce dials addr and exchanges plaintext handshakes for infoHash; with unchoke
+// > 0 it then says it is interested and waits that long for the seeder to unchoke it.
+func handshakeOnce(ctx context.Context, addr string, infoHash [20]byte, unchoke time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second+unchoke)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -57,6 +68,20 @@ func handshakeOnce(ctx context.Context, addr string, infoHash [20]byte) error {
 	if ih != infoHash {
 		return fmt.Errorf("answered for another torrent")
 	}
-	_, err = wire.ReadPeerID(c)
-	return err
+	if _, err = wire.ReadPeerID(c); err != nil || unchoke <= 0 {
+		return err
+	}
+	if _, err := c.Write((&wire.Message{ID: wire.Interested}).AppendTo(nil)); err != nil {
+		return err
+	}
+	r := wire.NewReader(c, 0)
+	for {
+		m, err := r.Read()
+		if err != nil {
+			return fmt.Errorf("no unchoke: %w", err)
+		}
+		if !m.Keepalive && m.ID == wire.Unchoke {
+			return nil
+		}
+	}
 }
