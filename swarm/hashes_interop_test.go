@@ -64,10 +64,29 @@ func libtorrentGetsMagnetFromUs(t *testing.T, mi *metainfo.MetaInfo, src, name, 
 	t.Helper()
 	seeder := newClient(t, swarm.ClientConfig{})
 	tr := addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	out := t.TempDir()
-	p := testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: ip, Torrent: mi.Magnet().String(), SaveDir: out,
-		Peers: []string{"127.0.0.1:" + strconv.Itoa(int(seeder.Port()))}})
-	testpeers.LibtorrentWait(t, p, "finished", 120*time.Second)
+	var out string
+	var p *testutil.Proc
+	for try := 1; ; try++ {
+		out = t.TempDir()
+		p = testpeers.Libtorrent(t, testpeers.LibtorrentOpts{IP: ip, Torrent: mi.Magnet().String(), SaveDir: out,
+			Peers: []string{"127.0.0.1:" + strconv.Itoa(int(seeder.Port()))}})
+		failed := testpeers.LibtorrentWaitErr(t, p, "finished", 120*time.Second)
+		if failed == "" {
+			break
+		}
+		// libtorrent 2.0 can error out a hybrid ("v1 and v2 hashes do not describe the
+		// same data", 217) when the hashes it asked for come only after it has hashed the
+		// piece's blocks itself: torrent::add_hashes then finds a piece that passes and is
+		// not yet had. A race inside libtorrent, seen once in a full test run on a loaded
+		// machine (never in ten runs alone). Wrong hashes of ours would fail the second
+		// try as well.
+		if try == 1 && strings.Contains(failed, "(217 ") {
+			t.Logf("libtorrent's hybrid race, trying again: %s", failed)
+			p.Stop()
+			continue
+		}
+		t.Fatalf("libtorrent failed: %s\n%s", failed, p.Output())
+	}
 	testpeers.SameTree(t, filepath.Join(src, name), filepath.Join(out, name))
 	if n := tr.NumHashesSent(); n == 0 {
 		t.Fatalf("libtorrent asked us for no hashes:\n%s", p.Output())

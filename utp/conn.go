@@ -434,12 +434,18 @@ func (c *Conn) flush(now time.Time) {
 	}
 	wnd := min(int(c.maxWindow), c.peerWnd)
 	fits := func(n int) bool { return c.curWindow == 0 || c.curWindow+n+headerLen <= wnd }
+	// The first packet to resend goes even when the window is full, as TCP's fast
+	// retransmit does: packets the peer got past the reach of its SACK mask (libtorrent's
+	// covers about 290) still count in curWindow, and once a loss halved the window they
+	// held every resend back until the RTO, while the peer waited for the hole to fill.
+	resent := false
 	for _, p := range c.inflight {
 		if p.needResend && !p.acked {
-			if !fits(len(p.payload)) {
+			if resent && !fits(len(p.payload)) {
 				return
 			}
 			c.transmit(p, now)
+			resent = true
 		}
 	}
 	sent := false

@@ -81,6 +81,16 @@ func Libtorrent(t testing.TB, o LibtorrentOpts) *testutil.Proc {
 // first.
 func LibtorrentWait(t testing.TB, p *testutil.Proc, event string, d time.Duration) {
 	t.Helper()
+	if l := LibtorrentWaitErr(t, p, event, d); l != "" {
+		t.Fatalf("libtorrent failed: %s\n%s", l, p.Output())
+	}
+}
+
+// LibtorrentWaitErr is LibtorrentWait that returns libtorrent's error line, if it reports
+// one first, instead of failing the test ("" once event is seen).
+func LibtorrentWaitErr(t testing.TB, p *testutil.Proc, event string, d time.Duration) string {
+	t.Helper()
+	var failed string
 	testutil.WaitFor(t, d, "libtorrent to say "+event, func() bool {
 		out := p.Stdout()
 		for _, l := range strings.Split(out, "\n") {
@@ -88,7 +98,8 @@ func LibtorrentWait(t testing.TB, p *testutil.Proc, event string, d time.Duratio
 				return true
 			}
 			if strings.HasPrefix(l, "error") {
-				t.Fatalf("libtorrent failed: %s\n%s", l, p.Output())
+				failed = l
+				return true
 			}
 		}
 		if p.Exited() {
@@ -96,6 +107,7 @@ func LibtorrentWait(t testing.TB, p *testutil.Proc, event string, d time.Duratio
 		}
 		return false
 	})
+	return failed
 }
 
 // NeedLibtorrent fails the test when python3-libtorrent is missing, or skips it when
