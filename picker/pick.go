@@ -363,6 +363,12 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 	return out
 }
 
+// copyCand is a block copyBlocking may copy, and when its holders are expected to deliver it.
+type copyCand struct {
+	bi  int
+	eta time.Time
+}
+
 // copyBlocking is duplicate for a piece a reader is blocked on: the peer gets a copy of
 // every block outstanding elsewhere (up to maxCopies, one more for a reserved peer), those
 // their holders are expected to deliver last first. A peer serves our requests in order, so
@@ -371,11 +377,7 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 // ask into a send buffer a cancel cannot reach, and a seeder paced by quota ticks sends a
 // burst of its queue's head at each tick, so a copy near the head of two queues comes twice.
 func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit int, now time.Time, out []Block) []Block {
-	type cand struct {
-		bi  int
-		eta time.Time
-	}
-	var cs []cand
+	cs := p.copyScratch[:0] // called at every refill while a read waits: no allocation
 	for bi := range ps.blocks {
 		bs := &ps.blocks[bi]
 		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(pr.reserved && int(bs.n) == maxCopies) {
@@ -391,15 +393,16 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 				eta = e
 			}
 		}
-		cs = append(cs, cand{bi, eta})
+		cs = append(cs, copyCand{bi, eta})
 	}
-	slices.SortStableFunc(cs, func(a, b cand) int { return b.eta.Compare(a.eta) })
+	slices.SortStableFunc(cs, func(a, b copyCand) int { return b.eta.Compare(a.eta) })
 	for _, c := range cs {
 		if len(out) >= limit {
 			break
 		}
 		out = append(out, p.request(id, pr, i, ps, c.bi, now))
 	}
+	p.copyScratch = cs[:0]
 	return out
 }
 

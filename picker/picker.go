@@ -71,6 +71,8 @@ type Picker struct {
 	// gate, when set, is asked before a piece is started (see SetGate).
 	gate func(piece int) bool
 
+	copyScratch []copyCand // copyBlocking's candidates, reused
+
 	// Switches for simulations that compare against simpler policies.
 	naiveDue     bool // due blocks go to whoever asks first
 	noDuplicates bool // no overdue or endgame duplicates
