@@ -346,8 +346,7 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 		}
 		eta := seconds(float64((len(pr.out)+1)*BlockSize) / rate(pr))
 		r := bs.reqs[0]
-		if holder := p.peers[r.peer]; holder != nil {
-			d := seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder))
+		if d, ok := p.holderTime(r); ok {
 			left := r.since.Add(d).Sub(now)
 			if left > 0 && eta >= left {
 				continue
@@ -385,10 +384,8 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 		}
 		var eta time.Time
 		for k, r := range bs.reqs[:bs.n] {
-			e := r.since
-			if holder := p.peers[r.peer]; holder != nil {
-				e = e.Add(seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder)))
-			}
+			d, _ := p.holderTime(r)
+			e := r.since.Add(d)
 			if k == 0 || e.Before(eta) {
 				eta = e
 			}
@@ -404,6 +401,17 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 	}
 	p.copyScratch = cs[:0]
 	return out
+}
+
+// holderTime is how long a request's holder was expected to take to send the block: its
+// place in the holder's queue when asked, at the holder's rate. ok is false (and the time
+// 0) when the holder is gone.
+func (p *Picker) holderTime(r reqSlot) (d time.Duration, ok bool) {
+	holder := p.peers[r.peer]
+	if holder == nil {
+		return 0, false
+	}
+	return seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder)), true
 }
 
 func seconds(s float64) time.Duration {

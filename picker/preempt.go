@@ -120,12 +120,7 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 		pr.cancelled[q.k] = cancelNote{place: int32(place), at: now}
 		out = append(out, p.block(q.k))
 	}
-	slices.SortFunc(out, func(a, b Block) int {
-		if a.Piece != b.Piece {
-			return a.Piece - b.Piece
-		}
-		return a.Begin - b.Begin
-	})
+	slices.SortFunc(out, CompareBlocks)
 	return out
 }
 

@@ -282,9 +282,14 @@ func sortRequests(rs []Request) {
 		if a.Peer != b.Peer {
 			return int(a.Peer - b.Peer)
 		}
-		if a.Block.Piece != b.Block.Piece {
-			return a.Block.Piece - b.Block.Piece
-		}
-		return a.Block.Begin - b.Block.Begin
+		return CompareBlocks(a.Block, b.Block)
 	})
+}
+
+// CompareBlocks orders blocks by piece, then offset (for slices.SortFunc).
+func CompareBlocks(a, b Block) int {
+	if a.Piece != b.Piece {
+		return a.Piece - b.Piece
+	}
+	return a.Begin - b.Begin
 }

@@ -45,12 +45,7 @@ func (p *Picker) SetReserved(id PeerID, on bool) []Block {
 			out = append(out, p.block(k))
 		}
 	}
-	slices.SortFunc(out, func(a, b Block) int {
-		if a.Piece != b.Piece {
-			return a.Piece - b.Piece
-		}
-		return a.Begin - b.Begin
-	})
+	slices.SortFunc(out, CompareBlocks)
 	return out
 }
 
@@ -81,14 +76,9 @@ func (p *Picker) TrimReserved(now time.Time) []Request {
 			}
 		}
 	}
+	sortRequests(out)
 	for _, r := range out {
 		p.dropRequest(r.Peer, r.Block)
 	}
-	slices.SortFunc(out, func(a, b Request) int {
-		if a.Block.Piece != b.Block.Piece {
-			return a.Block.Piece - b.Block.Piece
-		}
-		return a.Block.Begin - b.Block.Begin
-	})
 	return out
 }

@@ -82,8 +82,6 @@ type Torrent struct {
 	// What the cache pool sees of this torrent (cachepool.go); written by the loop.
 	poolUsed, poolOldest atomic.Int64
 	poolOldestAt         time.Time    // when the loop last published poolOldest
-	lastReadEnd          time.Time    // loop-owned: when a read last ended (trimReserved)
-	trimPending          bool         // loop-owned: a trimReserved is posted
 	connsHeld            atomic.Int32 // room taken under the client's MaxConns and not yet given back
 
 	events         chan any        // from peer, dial and API goroutines to the loop
@@ -127,6 +125,8 @@ type Torrent struct {
 	reserved      *peerConn    // kept for due blocks while a reader is about (reserve.go)
 	spread        *spreadState // with TorrentConfig.Spread, until every piece went out (spread.go)
 	lastViewing   time.Time    // when a read head last had wants
+	lastReadEnd   time.Time    // when a read last ended (trimReserved)
+	trimPending   bool         // a trimReserved is posted
 	ticks         int
 	err           error // a fatal storage error: downloading stopped
 

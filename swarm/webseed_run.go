@@ -107,12 +107,7 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 		if len(bs) == 0 {
 			break
 		}
-		slices.SortFunc(bs, func(a, b picker.Block) int {
-			if a.Piece != b.Piece {
-				return a.Piece - b.Piece
-			}
-			return a.Begin - b.Begin
-		})
+		slices.SortFunc(bs, picker.CompareBlocks)
 		ctx, cancel := context.WithCancel(context.Background())
 		j := &webJob{ws: ws, blocks: bs, ctx: ctx, cancel: cancel}
 		ws.jobs = append(ws.jobs, j)
