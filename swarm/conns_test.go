@@ -169,14 +169,7 @@ func TestDuplicateLateKeepsTheFirst(t *testing.T) {
 	time.Sleep(time.Second) // well past a race
 	rc := dialHandshakeAs(t, c.Addr(), mi.InfoHash, wire.Reserved{}, fakePeerID)
 	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		if _, err := rc.r.Read(); err != nil {
-			if !hungUp(err) {
-				t.Fatal("the engine kept the late duplicate open")
-			}
-			break
-		}
-	}
+	expectHangUp(t, rc.r, "the engine kept the late duplicate open")
 	select {
 	case <-d.firstClosed:
 		t.Fatal("the engine dropped the connection that was up for the late one")

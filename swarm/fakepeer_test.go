@@ -111,6 +111,20 @@ func dialHandshakeAs(t *testing.T, addr net.Addr, infoHash metainfo.Hash, res wi
 	return rawConn{c: c, r: wire.NewReader(c, 1<<20), hs: wire.Handshake{Reserved: reserved, InfoHash: ih, PeerID: id}}
 }
 
+// expectHangUp reads messages from r until the engine hangs up; it fails the test with
+// msg when the read fails otherwise (the caller's deadline passed).
+func expectHangUp(t *testing.T, r *wire.Reader, msg string) {
+	t.Helper()
+	for {
+		if _, err := r.Read(); err != nil {
+			if !hungUp(err) {
+				t.Fatal(msg)
+			}
+			return
+		}
+	}
+}
+
 // hungUp tells whether a read failed because the engine closed the connection (EOF or
 // reset) rather than because the fake peer's own deadline passed.
 func hungUp(err error) bool {

@@ -258,14 +258,7 @@ func TestPexHostile(t *testing.T) {
 	bad := dialPex(t, sc.Addr(), mi.InfoHash)
 	send(bad, []byte("not bencode at all"+strings.Repeat("!", 100)))
 	bad.c.SetDeadline(time.Now().Add(20 * time.Second))
-	for {
-		if _, err := bad.r.Read(); err != nil {
-			if !hungUp(err) {
-				t.Fatal("the engine kept a peer that sent a ut_pex message that is no dictionary")
-			}
-			break
-		}
-	}
+	expectHangUp(t, bad.r, "the engine kept a peer that sent a ut_pex message that is no dictionary")
 	if n := ts.NumCandidates(); n != 2*wire.MaxPexPeers {
 		t.Errorf("%d candidates, want %d: only the first message's first peers", n, 2*wire.MaxPexPeers)
 	}
