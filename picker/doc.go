@@ -27,6 +27,8 @@
 //  2. Partial pieces, oldest first: finishing them makes them verifiable and shareable and
 //     bounds the number of half-downloaded pieces.
 //  3. Rarest first among the pieces the peer has, ties broken by a seeded random order.
+//     A web seed (PeerWeb), a source shared by every downloader, instead takes runs of
+//     the pieces no peer has while there are any (web.go).
 //  4. Endgame: when no wanted block is free any more, blocks outstanding at another peer may
 //     be requested again (at most two copies); Received names the peers to cancel.
 //

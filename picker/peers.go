@@ -27,6 +27,7 @@ func (p *Picker) PeerHave(id PeerID, i int) bool {
 	}
 	before := p.interesting(pr)
 	p.addAvail(pr, i)
+	p.runMet(i)
 	return !before && p.interesting(pr)
 }
 
@@ -82,6 +83,9 @@ func (p *Picker) PeerHaveAll(id PeerID) {
 	}
 	pr.all = true
 	p.haveAll++
+	if pr.web {
+		p.webAll++
+	}
 }
 
 // PeerRemove forgets a disconnected peer. It returns the blocks it had outstanding, now free
@@ -94,6 +98,9 @@ func (p *Picker) PeerRemove(id PeerID) []Block {
 	freed := p.dropAll(id, pr)
 	if pr.all {
 		p.haveAll--
+		if pr.web {
+			p.webAll--
+		}
 	} else {
 		for i := range p.NumPieces() {
 			if pr.has.Has(i) {

@@ -58,11 +58,15 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 			// waits behind no more.
 			bl = min(limit, len(out)+max(0, idleBackground(pr)-len(pr.out)))
 		}
-		out = p.pickPartial(id, pr, bl, now, out)
-		if len(pr.suggested) > 0 {
-			out = p.pickSuggested(id, pr, bl, now, out)
+		if pr.web && p.spreading() {
+			out = p.pickUngiven(id, pr, bl, now, out)
+		} else {
+			out = p.pickPartial(id, pr, bl, now, out)
+			if len(pr.suggested) > 0 {
+				out = p.pickSuggested(id, pr, bl, now, out)
+			}
+			out = p.pickRarest(id, pr, bl, now, out)
 		}
-		out = p.pickRarest(id, pr, bl, now, out)
 	}
 	if len(out) < limit && p.endgame() {
 		out = p.pickEndgame(id, pr, limit, now, out)

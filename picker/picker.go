@@ -56,6 +56,7 @@ type Picker struct {
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
 	haveAll int     // peers that have every piece; they shift all availabilities equally
+	webAll  int     // the web seeds among them (web.go)
 	rare    rarity  // candidates: wanted, not started, not due
 
 	partial      map[int]*pieceState
@@ -113,6 +114,10 @@ type peer struct {
 	refused map[int]time.Time
 	// suggested are pieces it suggested we fetch from it (BEP 6), newest first (suggest.go).
 	suggested []int
+	// web marks a web seed (web.go); webNext is the piece after the last one it took
+	// while spreading, -1 before any.
+	web              bool
+	runFrom, webNext int
 }
 
 type blockKey struct{ piece, block int32 }

@@ -27,10 +27,15 @@ const (
 	webSlots = 3
 	// maxWebSeeds bounds the web seeds used of one torrent's url-list.
 	maxWebSeeds = 8
-	// webJobSeconds sizes a job at this many seconds of the web seed's measured rate,
-	// between webJobMin and webJobMax bytes, and never less than one piece.
+	// webJobSeconds sizes the web seed's jobs together at this many seconds of its
+	// measured rate (each job a webSlots-th of that), between webJobMin and webJobMax
+	// bytes and never less than one piece; webJobFirst is the size while the rate is not
+	// measured yet. Pieces asked of a web seed are claimed until they come: in a fleet
+	// sharing one origin, a deep claim at a slow share of it makes other downloaders
+	// fetch the same pieces (picker/web.go).
 	webJobSeconds = 1.0
-	webJobMin     = 1 << 20
+	webJobFirst   = 1 << 20
+	webJobMin     = 64 << 10
 	webJobMax     = 16 << 20
 	// webRetry is the first rest after an HTTP failure, webBadData after a piece failed
 	// its hash; both double with each failure in a row, up to webMaxRest.
@@ -80,6 +85,7 @@ func (t *Torrent) addWebSeeds() {
 		t.webSeeds = append(t.webSeeds, ws)
 		t.pk.PeerAdd(ws.key)
 		t.pk.PeerHaveAll(ws.key)
+		t.pk.PeerWeb(ws.key)
 		t.pk.PeerUnchoked(ws.key)
 	}
 }
@@ -101,7 +107,10 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 		return
 	}
 	for len(ws.jobs) < webSlots {
-		size := min(max(int64(ws.downRate.rate*webJobSeconds), webJobMin), webJobMax)
+		size := int64(webJobFirst)
+		if r := ws.downRate.recent(); r > 0 {
+			size = min(max(int64(r*webJobSeconds/webSlots), webJobMin), webJobMax)
+		}
 		size = max(size, t.info.PieceLength)
 		bs := t.pk.Pick(ws.key, int((size+metainfo.BlockSize-1)/metainfo.BlockSize), time.Now())
 		if len(bs) == 0 {

@@ -1,0 +1,129 @@
+package picker
+
+import "time"
+
+// Web seeds (BEP 19) are shared sources. In a fleet every downloader asks the same origin,
+// and until every piece has left it once the origin's uplink is what the whole fleet waits
+// on. Rarest-first with a random tie-break has each downloader fetch random pieces of its
+// own there, and a piece one downloader has asked the origin for but not yet announced
+// looks ungiven to the others, who ask for it too: in the 8-node web-seed fleet the origin
+// sent 1.35-1.40 copies of the image (docs/BENCHMARKS.md).
+//
+// So a web seed (PeerWeb) takes the pieces no peer has in runs, the way download managers
+// split one file among several connections: it carries on after the last piece it took
+// while the next is still ungiven, and otherwise starts at a random place in the middle
+// half of the longest run of ungiven pieces. Downloaders then work far apart; one that
+// reaches where another started finds those pieces announced and jumps to the longest run
+// left, and one that hears a peer announce a piece of its run that it has not got yet
+// (two that started close together would fetch the same pieces all the way) jumps too.
+// The swarm keeps few pieces asked of a slow web seed (one second of its rate), since
+// what is asked is claimed until it comes. Contiguous runs also make fewer, longer HTTP ranges. While ungiven pieces remain,
+// a web seed takes nothing else in the background: a piece some peer has comes from that
+// peer. Once none remain, or a peer that is not a web seed has every piece, every piece
+// has left the origin and a web seed picks like any peer: the origin's further copies then
+// only add to what the peers serve.
+
+// PeerWeb marks the peer as a web seed: a have-all source shared by every downloader of
+// the torrent (see above).
+func (p *Picker) PeerWeb(id PeerID) {
+	pr := p.peers[id]
+	if pr == nil || pr.web {
+		return
+	}
+	pr.web = true
+	pr.webNext = -1
+	if pr.all {
+		p.webAll++
+	}
+}
+
+// spreading tells whether the web seeds should take ungiven pieces only: no peer other
+// than a web seed has every piece, and some candidate piece no peer has is left.
+func (p *Picker) spreading() bool {
+	return p.haveAll == p.webAll && len(p.rare.buckets) > 0 && len(p.rare.buckets[0]) > 0
+}
+
+// ungiven tells whether no peer but a web seed has piece i.
+func (p *Picker) ungiven(i int) bool { return p.avail[i] == 0 && p.haveAll == p.webAll }
+
+// pickUngiven is the background stage of a web seed while spreading: free blocks of
+// started pieces no peer has (a run cut short by the last pick's limit), then runs.
+func (p *Picker) pickUngiven(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
+	for _, i := range p.partialOrder {
+		if len(out) >= limit {
+			return out
+		}
+		ps := p.partial[i]
+		if ps.free == 0 || !p.ungiven(i) || !p.bgWanted(i) {
+			continue
+		}
+		if _, due := p.dueAt[i]; due {
+			continue
+		}
+		out = p.takeFree(id, pr, i, ps, limit-len(out), now, out)
+		pr.webNext = i + 1
+	}
+	for len(out) < limit {
+		i := pr.webNext
+		if i < 0 || i >= p.NumPieces() || !p.ungivenCandidate(i) {
+			if i = p.runStart(); i < 0 {
+				break
+			}
+			pr.runFrom = i
+		}
+		if !p.admits(i) {
+			break
+		}
+		out = p.takeFree(id, pr, i, p.start(i), limit-len(out), now, out)
+		pr.webNext = i + 1
+	}
+	return out
+}
+
+// ungivenCandidate tells whether piece i is a rarest-first candidate no peer has.
+func (p *Picker) ungivenCandidate(i int) bool { return p.rare.contains(i) && p.avail[i] == 0 }
+
+// runStart is where a web seed starts a new run: a random piece in the middle half of the
+// longest run of ungiven candidates (ties broken at random), or -1 if there is none. It
+// scans every piece, once per run.
+func (p *Picker) runStart() int {
+	bestLo, bestLen, ties := -1, 0, 0
+	n := p.NumPieces()
+	for i := 0; i < n; {
+		if !p.ungivenCandidate(i) {
+			i++
+			continue
+		}
+		lo := i
+		for i < n && p.ungivenCandidate(i) {
+			i++
+		}
+		switch l := i - lo; {
+		case l > bestLen:
+			bestLo, bestLen, ties = lo, l, 1
+		case l == bestLen:
+			ties++
+			if p.rng.IntN(ties) == 0 {
+				bestLo = lo
+			}
+		}
+	}
+	if bestLo < 0 {
+		return -1
+	}
+	return bestLo + bestLen/4 + p.rng.IntN(max(1, bestLen/2))
+}
+
+// runMet is told that a peer announced piece i: a web seed whose current run holds it
+// shares the run with another downloader (two that started close together would
+// otherwise fetch the same pieces all the way), so it starts a new one at its next pick.
+func (p *Picker) runMet(i int) {
+	if p.webAll == 0 || p.have.Has(i) {
+		return // a piece we have: the peer may have it from us
+	}
+	for _, pr := range p.peers {
+		if pr.web && pr.webNext >= 0 && pr.runFrom <= i && i < pr.webNext {
+			pr.webNext = -1
+		}
+	}
+}
