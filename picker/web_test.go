@@ -37,7 +37,7 @@ type fleetReq struct {
 const webKey PeerID = 1000
 
 func newFleetSim(nodes, pieces, blocks int, seed int64, web bool) *fleetSim {
-	s := &fleetSim{blocks: blocks, pieces: pieces, originRate: 8, nodeRate: 8, webDepth: 12, peerDepth: 8}
+	s := &fleetSim{blocks: blocks, pieces: pieces, originRate: 16, nodeRate: 16, webDepth: 3 * blocks, peerDepth: 8}
 	pl := int64(blocks * BlockSize)
 	for i := range nodes {
 		n := &fleetNode{p: New(pl, pl*int64(pieces), seed+int64(i))}
@@ -160,28 +160,28 @@ func (s *fleetSim) run(t *testing.T) float64 {
 	}
 }
 
-// A fleet of 8 nodes with a web seed as its only origin, each keeping three pieces asked
-// of it: with PeerWeb the origin sends little more than one copy of the torrent; picking
-// the web seed's pieces like any peer's sends more (the baseline shows that the simulation
-// measures what PeerWeb changes).
+// A fleet of 16 nodes with a web seed as its only origin, each keeping three pieces asked
+// of it: with PeerWeb the origin sends little more than one copy of the torrent (1.09 with
+// these seeds); picking the web seed's pieces like any peer's sends half as much again
+// (1.57), which shows that the simulation measures what PeerWeb changes.
 func TestWebSeedSpreadsAcrossAFleet(t *testing.T) {
 	var spread, plain float64
-	for seed := range int64(4) {
-		spread += newFleetSim(8, 512, 4, 1+seed*100, true).run(t) / 4
-		plain += newFleetSim(8, 512, 4, 1+seed*100, false).run(t) / 4
+	for seed := range int64(2) {
+		spread += newFleetSim(16, 1024, 16, 1+seed*100, true).run(t) / 2
+		plain += newFleetSim(16, 1024, 16, 1+seed*100, false).run(t) / 2
 	}
 	t.Logf("the origin sent %.3f copies spreading, %.3f picking as from a peer", spread, plain)
-	if spread > 1.12 {
-		t.Errorf("the origin sent %.3f copies with PeerWeb, want at most 1.12", spread)
+	if spread > 1.2 {
+		t.Errorf("the origin sent %.3f copies with PeerWeb, want at most 1.2", spread)
 	}
-	if plain < spread+0.05 {
-		t.Errorf("baseline %.3f copies is not clearly above spreading's %.3f: the simulation does not show the difference", plain, spread)
+	if plain < 1.4 {
+		t.Errorf("baseline %.3f copies, expected above 1.4: the simulation no longer shows what PeerWeb changes", plain)
 	}
 }
 
-// A web seed takes runs: from a random place in the middle half of the longest run of
-// pieces no peer has, then onwards; pieces a peer announced end a run; a peer with every
-// piece ends spreading.
+// A web seed takes runs of ungiven pieces: it carries on after the last piece it took; a
+// piece of the run that a peer announces before we have it (someone else fetches the same
+// run) ends the run, one we have does not (the peer may have it from us).
 func TestWebSeedRuns(t *testing.T) {
 	p := New(BlockSize, 100*BlockSize, 1)
 	p.PeerAdd(webKey)
@@ -191,36 +191,38 @@ func TestWebSeedRuns(t *testing.T) {
 	p.PeerAdd(1)
 	p.PeerUnchoked(1)
 	for i := 0; i < 40; i++ {
-		p.PeerHave(1, i) // the longest ungiven run is 40..99
+		p.PeerHave(1, i)
 	}
 	now := epoch
-	bs := p.Pick(webKey, 5, now)
-	if len(bs) != 5 {
-		t.Fatalf("picked %d blocks, want 5", len(bs))
+	bs := p.Pick(webKey, 3, now)
+	if len(bs) != 3 {
+		t.Fatalf("picked %d blocks, want 3", len(bs))
 	}
 	first := bs[0].Piece
-	if first < 40+60/4 || first >= 40+60/4+60/2 {
-		t.Errorf("run starts at %d, want in the middle half of 40..99", first)
-	}
 	for k, b := range bs {
-		if b.Piece != first+k {
-			t.Errorf("block %d is of piece %d, want %d (a run)", k, b.Piece, first+k)
+		if b.Piece < 40 {
+			t.Fatalf("picked piece %d, which a peer has", b.Piece)
+		}
+		if first+k < 100 && b.Piece != first+k {
+			t.Fatalf("block %d is of piece %d, want %d (a run)", k, b.Piece, first+k)
 		}
 	}
-	// A peer announces the next piece: the run ends there and a new one starts in the
-	// longest run left.
-	next := first + 5
-	p.PeerHave(1, next)
-	bs = p.Pick(webKey, 1, now)
-	if len(bs) != 1 || bs[0].Piece == next || bs[0].Piece < 40 {
-		t.Fatalf("after %d was announced, picked %v", next, bs)
+	if first+4 >= 100 {
+		t.Skip("the run reached the end; the rest needs room after it") // not with this seed
 	}
-	longLo, longHi := 40, first-1 // the longer of 40..first-1 and next+1..99
-	if 99-next > first-40 {
-		longLo, longHi = next+1, 99
+	// Completing the first piece and a peer announcing it does not end the run.
+	if _, complete, _ := p.Received(webKey, bs[0], now); !complete {
+		t.Fatal("a one-block piece did not complete")
 	}
-	if l := longHi - longLo + 1; bs[0].Piece < longLo+l/4 || bs[0].Piece >= longLo+l/4+max(1, l/2) {
-		t.Errorf("new run starts at %d, want in the middle half of %d..%d", bs[0].Piece, longLo, longHi)
+	p.SetHave(first)
+	p.PeerHave(1, first)
+	if bs := p.Pick(webKey, 1, now); len(bs) != 1 || bs[0].Piece != first+3 {
+		t.Fatalf("picked %v, want piece %d: the run goes on", bs, first+3)
+	}
+	// A peer announcing a piece of the run still on its way ends it.
+	p.PeerHave(1, first+1)
+	if bs := p.Pick(webKey, 1, now); len(bs) != 1 || bs[0].Piece == first+4 {
+		t.Errorf("picked %v after a peer announced piece %d of the run: want a new run", bs, first+1)
 	}
 }
 

@@ -165,12 +165,14 @@ func (e *webHTTPError) Error() string { return "HTTP " + strconv.Itoa(e.status) 
 // one goroutine in as few range requests as they allow. Immutable but for the loop-owned
 // fields.
 type webJob struct {
-	ws     *webSeed
-	blocks []picker.Block
-	ctx    context.Context
-	cancel context.CancelFunc
+	ws      *webSeed
+	blocks  []picker.Block
+	ctx     context.Context
+	cancel  context.CancelFunc
+	started time.Time
 	// loop-owned
-	next int // blocks delivered so far (they come in order)
+	next int   // blocks delivered so far (they come in order)
+	left int64 // bytes still to come
 }
 
 // Events from a web seed's fetch goroutines to the loop.

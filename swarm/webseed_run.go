@@ -29,12 +29,12 @@ const (
 	maxWebSeeds = 8
 	// webJobSeconds sizes the web seed's jobs together at this many seconds of its
 	// measured rate (each job a webSlots-th of that), between webJobMin and webJobMax
-	// bytes and never less than one piece; webJobFirst is the size while the rate is not
-	// measured yet. Pieces asked of a web seed are claimed until they come: in a fleet
-	// sharing one origin, a deep claim at a slow share of it makes other downloaders
-	// fetch the same pieces (picker/web.go).
+	// bytes and never less than one piece; the smallest size until the rate is measured.
+	// Pieces asked of a web seed are claimed until they come: in a fleet sharing one
+	// origin, deep claims at a slow share of it make other downloaders fetch the same
+	// pieces (picker/web.go). 16 nodes starting with 1 MiB jobs asked for 48 MiB at once
+	// of an origin sending 2 MiB/s.
 	webJobSeconds = 1.0
-	webJobFirst   = 1 << 20
 	webJobMin     = 64 << 10
 	webJobMax     = 16 << 20
 	// webRetry is the first rest after an HTTP failure, webBadData after a piece failed
@@ -106,11 +106,9 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 	if ws.resting || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	for len(ws.jobs) < webSlots {
-		size := int64(webJobFirst)
-		if r := ws.downRate.recent(); r > 0 {
-			size = min(max(int64(r*webJobSeconds/webSlots), webJobMin), webJobMax)
-		}
+	now := time.Now()
+	for len(ws.jobs) < webSlots && t.webRoom(ws, now) {
+		size := min(max(int64(ws.downRate.recent()*webJobSeconds/webSlots), webJobMin), webJobMax)
 		size = max(size, t.info.PieceLength)
 		bs := t.pk.Pick(ws.key, int((size+metainfo.BlockSize-1)/metainfo.BlockSize), time.Now())
 		if len(bs) == 0 {
@@ -118,9 +116,12 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 		}
 		slices.SortFunc(bs, picker.CompareBlocks)
 		ctx, cancel := context.WithCancel(context.Background())
-		j := &webJob{ws: ws, blocks: bs, ctx: ctx, cancel: cancel}
+		j := &webJob{ws: ws, blocks: bs, ctx: ctx, cancel: cancel, started: now}
+		for _, b := range bs {
+			j.left += int64(b.Length)
+		}
 		ws.jobs = append(ws.jobs, j)
-		ws.log.WithFields(logrus.Fields{"piece": bs[0].Piece, "blocks": len(bs)}).Trace("web seed job")
+		ws.log.WithFields(logrus.Fields{"piece": bs[0].Piece, "blocks": len(bs), "last": bs[len(bs)-1].Piece}).Trace("web seed job")
 		t.wg.Add(1)
 		go t.webFetch(j)
 	}
@@ -131,6 +132,31 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 	}
 }
 
+// webOverlap: without a reader about, a web seed's next job starts once every job in
+// flight has at most this many seconds of its rate left to come.
+const webOverlap = 0.5
+
+// webRoom tells whether the web seed may start another job. Jobs run on connections of
+// their own and share the seed's bandwidth, so jobs side by side finish together, late:
+// where a fleet shares one origin, three one-piece jobs at a 128 KiB/s share took 6 s
+// each, and their pieces stayed claimed, unannounced, all that time (picker/web.go).
+// So jobs follow one another, the next starting as the last nears its end, which also
+// covers the request's round trip. A fast seed (a job's tail is less than webOverlap of
+// its rate) and a reader about, who must not wait for a job to end, still get webSlots
+// at once.
+func (t *Torrent) webRoom(ws *webSeed, now time.Time) bool {
+	if len(ws.jobs) == 0 || t.readerAbout(now) {
+		return true
+	}
+	tail := int64(ws.downRate.recent() * webOverlap)
+	for _, j := range ws.jobs {
+		if j.left > tail {
+			return false
+		}
+	}
+	return true
+}
+
 // onWebBlock takes a block a web seed delivered, as handleBlock takes a peer's.
 func (t *Torrent) onWebBlock(ev webBlock) {
 	j := ev.job
@@ -139,6 +165,10 @@ func (t *Torrent) onWebBlock(ev webBlock) {
 		return
 	}
 	j.next++
+	j.left -= int64(ev.b.Length)
+	if j.left <= int64(j.ws.downRate.recent()*webOverlap) {
+		defer t.fillWeb(j.ws) // the next job follows this one (webRoom)
+	}
 	cancel, complete, ok := t.pk.Received(j.ws.key, ev.b, time.Now())
 	if !ok {
 		t.blockPool.Put(ev.buf)
@@ -164,6 +194,14 @@ func (t *Torrent) onWebDone(ev webDone) {
 	t.dropWebJob(j)
 	if ev.err != nil {
 		t.webFailed(ws, ev.err, webRetry)
+	} else if ws.downRate.recent() == 0 {
+		// Before the first tick has measured the web seed, a job done is its measure:
+		// a fast origin then gets large jobs within its first second.
+		var n int64
+		for _, b := range j.blocks {
+			n += int64(b.Length)
+		}
+		ws.downRate.last = float64(n) / max(time.Since(j.started).Seconds(), 1e-3)
 	}
 	t.fillWeb(ws)
 }

@@ -47,9 +47,11 @@ func runFleet(ctx context.Context, args []string) error {
 	fl.DurationVar(&c.delay, "delay", 20*time.Millisecond, "one-way delay on every host's uplink")
 	clients := fl.String("clients", strings.Join(fleetRows, ","), "comma-separated rows: torrentfs, torrentfs-spread (the origin runs seed --spread), aria2c, transmission, http, webseed")
 	rounds := fl.Int("rounds", 1, "runs of each row")
+	nodeArgs := fl.String("node-args", "", "extra flags for the nodes' torrentfs get, space-separated (e.g. \"--log-level debug\")")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	c.nodeArgs = strings.Fields(*nodeArgs)
 	var err error
 	if c.rate, err = parseRate(*rate); err != nil || c.rate <= 0 {
 		return fmt.Errorf("--rate %q: want a positive rate", *rate)
@@ -132,6 +134,7 @@ type fleetConfig struct {
 	rate      int64
 	delay     time.Duration
 	pieceSize string
+	nodeArgs  []string // extra flags for the nodes' torrentfs get
 }
 
 // fleetResult is one row: seconds from the nodes' start to each node's completion, and
@@ -301,7 +304,8 @@ func (c *fleetConfig) row(ctx context.Context, client string, n int) (res fleetR
 		switch client {
 		case "torrentfs", "torrentfs-spread", "webseed":
 			argv = []string{c.bin, "get", "--seed", "--no-dht", "--no-lsd", "--no-port-map",
-				"--listen", fmt.Sprintf("%s:%d", ip, fleetPeerPort), "--out", nodeDirs[i], torrent}
+				"--listen", fmt.Sprintf("%s:%d", ip, fleetPeerPort), "--out", nodeDirs[i]}
+			argv = append(append(argv, c.nodeArgs...), torrent)
 		case "aria2c":
 			script, err := doneScript(dir, name, doneFiles[i])
 			if err != nil {
