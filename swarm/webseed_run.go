@@ -33,10 +33,11 @@ const (
 	// Pieces asked of a web seed are claimed until they come: in a fleet sharing one
 	// origin, deep claims at a slow share of it make other downloaders fetch the same
 	// pieces (picker/web.go). 16 nodes starting with 1 MiB jobs asked for 48 MiB at once
-	// of an origin sending 2 MiB/s.
+	// of an origin sending 2 MiB/s. Jobs of 10-16 MiB made a 256 MiB download from a
+	// local nginx take 1.5 s against 0.6 s with jobs of 1-4 MiB.
 	webJobSeconds = 1.0
 	webJobMin     = 64 << 10
-	webJobMax     = 16 << 20
+	webJobMax     = 4 << 20
 	// webRetry is the first rest after an HTTP failure, webBadData after a piece failed
 	// its hash; both double with each failure in a row, up to webMaxRest.
 	webRetry   = 5 * time.Second
