@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,9 +28,29 @@ func utpSocket(t *testing.T, ip string, port int) *utp.Socket {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := utp.NewSocket(pc, testutil.Log(t).WithField("part", "utp"))
+	s := utp.NewSocket(pc, utpLog(t, ip))
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// utpLog is the log of a test's uTP socket on ip. With UTP_TRACE=PREFIX it traces every
+// packet sent and received to the file PREFIX.ip instead, for chasing a stall with a
+// third-party peer: the test's own log would drown in them.
+func utpLog(t *testing.T, ip string) *logrus.Entry {
+	prefix := os.Getenv("UTP_TRACE")
+	if prefix == "" {
+		return testutil.Log(t).WithField("part", "utp")
+	}
+	f, err := os.Create(prefix + "." + ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	l := logrus.New()
+	l.SetOutput(f)
+	l.SetLevel(logrus.TraceLevel)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "15:04:05.000000"})
+	return logrus.NewEntry(l)
 }
 
 func udpPort(s *utp.Socket) int { return s.Addr().(*net.UDPAddr).Port }

@@ -436,8 +436,9 @@ func (c *Conn) flush(now time.Time) {
 	fits := func(n int) bool { return c.curWindow == 0 || c.curWindow+n+headerLen <= wnd }
 	// The first packet to resend goes even when the window is full, as TCP's fast
 	// retransmit does: packets the peer got past the reach of its SACK mask (libtorrent's
-	// covers about 290) still count in curWindow, and once a loss halved the window they
-	// held every resend back until the RTO, while the peer waited for the hole to fill.
+	// starts at the hole but is only as long as the span of what it holds) still count in
+	// curWindow, and once a loss halved the window they held every resend back until the
+	// RTO, while the peer waited for the hole to fill.
 	resent := false
 	for _, p := range c.inflight {
 		if p.needResend && !p.acked {

@@ -189,3 +189,61 @@ func TestIdleSocketSleeps(t *testing.T) {
 		time.Sleep(tickInterval)
 	}
 }
+
+// TestLibtorrentSACK: a peer that sends its selective ACKs as libtorrent does, in whole
+// bytes for its reorder span rather than the multiple of 4 BEP 29 asks, on its data
+// packets too. Its data is read and its SACK taken: were such packets dropped, a peer
+// with a hole to fill would go unheard (its requests, its ACKs) until it gave up.
+func TestLibtorrentSACK(t *testing.T) {
+	a, _ := newSocketPair(t, nil)
+	peer := listenUDP(t)
+	defer peer.Close()
+	to := a.Addr()
+	const id, peerSeq = 500, 100
+	syn := header{typ: stSyn, connID: id, seq: peerSeq, wnd: 1 << 20}
+	peer.WriteTo(syn.encode(nil), to)
+	nc, err := a.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := nc.(*Conn)
+
+	// Four packets fill a new connection's window.
+	if _, err := c.Write(randomBytes(4*maxPayload, 3)); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2048)
+	var first uint16
+	for n := 0; n < 4; {
+		k, _, err := peer.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, err := decode(buf[:k]); err == nil && h.typ == stData {
+			if n == 0 {
+				first = h.seq
+			}
+			n++
+		}
+	}
+
+	// The first one lost: the peer has the other three, bits 0 to 2 of a 3-byte mask.
+	d := header{typ: stData, connID: id + 1, seq: peerSeq + 1, ack: first - 1, wnd: 1 << 20,
+		sack: []byte{0x07, 0, 0}, payload: []byte("request")}
+	peer.WriteTo(d.encode(nil), to)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, 16)
+	n, err := c.Read(got)
+	if err != nil || string(got[:n]) != "request" {
+		t.Fatalf("read %q, %v; want the data of a packet with a 3-byte SACK", got[:n], err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range c.inflight {
+		if want := p.seq != first; p.acked != want {
+			t.Errorf("packet %d: acked %v, want %v", p.seq-first, p.acked, want)
+		}
+	}
+}

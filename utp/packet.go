@@ -24,8 +24,10 @@ const headerLen = 20
 // sender has, bit i standing for ack_nr+2+i.
 const extSACK = 1
 
-// maxSACKBytes bounds the selective-ACK bitmask we send and accept (BEP 29 requires a
-// multiple of 4 bytes).
+// maxSACKBytes bounds the selective-ACK bitmask we send, a multiple of 4 bytes as BEP 29
+// asks. We accept any length: libtorrent sends ceil(span/8) bytes for the span of its
+// reorder buffer (1, 2, 15, 21, ...; more than 32 once it holds packets over 256 past a
+// hole), and it puts that mask on every packet, data too, while a hole lasts.
 const maxSACKBytes = 32
 
 // header is a decoded packet header; payload and sack alias the datagram they came from.
@@ -71,10 +73,7 @@ func decode(b []byte) (header, error) {
 		if len(rest) < 2+l {
 			return h, errBadPacket
 		}
-		if typ == extSACK {
-			if l == 0 || l%4 != 0 || l > maxSACKBytes {
-				return h, errBadPacket
-			}
+		if typ == extSACK && l > 0 {
 			h.sack = rest[2 : 2+l]
 		}
 		rest = rest[2+l:]

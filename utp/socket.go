@@ -204,6 +204,10 @@ func (s *Socket) readLoop() {
 		}
 		h, err := decode(buf[:n])
 		if err != nil {
+			// A packet dropped here leaves no other trace (libtorrent's odd-length SACKs did).
+			if s.log.Logger.IsLevelEnabled(logrus.TraceLevel) {
+				s.log.WithField("peer", from).Tracef("utp: recv undecodable, %d bytes: %x", n, buf[:min(n, headerLen+8)])
+			}
 			continue
 		}
 		ap := ua.AddrPort()
