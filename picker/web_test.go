@@ -36,17 +36,22 @@ type fleetReq struct {
 
 const webKey PeerID = 1000
 
+// addWebSeed adds the web seed webKey to p, marked as one when web is set.
+func addWebSeed(p *Picker, web bool) {
+	p.PeerAdd(webKey)
+	p.PeerHaveAll(webKey)
+	if web {
+		p.PeerWeb(webKey)
+	}
+	p.PeerUnchoked(webKey)
+}
+
 func newFleetSim(nodes, pieces, blocks int, seed int64, web bool) *fleetSim {
 	s := &fleetSim{blocks: blocks, pieces: pieces, originRate: 16, nodeRate: 16, webDepth: 3 * blocks, peerDepth: 8}
 	pl := int64(blocks * BlockSize)
 	for i := range nodes {
 		n := &fleetNode{p: New(pl, pl*int64(pieces), seed+int64(i))}
-		n.p.PeerAdd(webKey)
-		n.p.PeerHaveAll(webKey)
-		if web {
-			n.p.PeerWeb(webKey)
-		}
-		n.p.PeerUnchoked(webKey)
+		addWebSeed(n.p, web)
 		for j := range nodes {
 			if j != i {
 				n.p.PeerAdd(PeerID(j))
@@ -184,10 +189,7 @@ func TestWebSeedSpreadsAcrossAFleet(t *testing.T) {
 // run) ends the run, one we have does not (the peer may have it from us).
 func TestWebSeedRuns(t *testing.T) {
 	p := New(BlockSize, 100*BlockSize, 1)
-	p.PeerAdd(webKey)
-	p.PeerHaveAll(webKey)
-	p.PeerWeb(webKey)
-	p.PeerUnchoked(webKey)
+	addWebSeed(p, true)
 	p.PeerAdd(1)
 	p.PeerUnchoked(1)
 	for i := 0; i < 40; i++ {
@@ -230,10 +232,7 @@ func TestWebSeedRuns(t *testing.T) {
 // picks like any peer.
 func TestWebSeedSpreadsOnlyUngiven(t *testing.T) {
 	p := New(BlockSize, 10*BlockSize, 1)
-	p.PeerAdd(webKey)
-	p.PeerHaveAll(webKey)
-	p.PeerWeb(webKey)
-	p.PeerUnchoked(webKey)
+	addWebSeed(p, true)
 	p.PeerAdd(1)
 	for i := range 9 {
 		p.PeerHave(1, i) // piece 9 is the only ungiven one
