@@ -31,7 +31,12 @@ const (
 	synTries     = 5                // SYNs a dial sends
 	lingerMax    = 30 * time.Second // a closed connection's wait for its data to go
 	idleMax      = 5 * time.Minute  // silence after which a connection is dead
-	keepAlive    = 29 * time.Second // an idle connection sends an ACK this often (NAT mappings)
+	// deadSilence is the silence after which a connection with data in flight is dead.
+	// libtorrent 2.0 never resets a connection it has forgotten, so without this a peer
+	// gone quiet was resent to through maxTimeouts doubling timeouts, about two minutes,
+	// and its swarm kept it meanwhile. A live peer acknowledges within a round trip.
+	deadSilence = 20 * time.Second
+	keepAlive   = 29 * time.Second // an idle connection sends an ACK this often (NAT mappings)
 )
 
 const (
@@ -530,7 +535,8 @@ func (c *Conn) tick(now time.Time) {
 		c.rtoAt = now.Add(c.rto)
 		c.flush(now)
 	}
-	if c.closed && now.Sub(c.closedAt) > lingerMax || now.Sub(c.lastRecv) > idleMax {
+	if c.closed && now.Sub(c.closedAt) > lingerMax || now.Sub(c.lastRecv) > idleMax ||
+		len(c.inflight) > 0 && now.Sub(c.lastRecv) > c.s.deadSilence {
 		c.sendControl(stReset)
 		c.fail(ErrTimeout)
 	}

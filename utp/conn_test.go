@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -245,5 +246,52 @@ func TestLibtorrentSACK(t *testing.T) {
 		if want := p.seq != first; p.acked != want {
 			t.Errorf("packet %d: acked %v, want %v", p.seq-first, p.acked, want)
 		}
+	}
+}
+
+// muteConn drops everything it sends once muted: a peer that vanished without a word
+// (libtorrent 2.0 never resets a connection it has forgotten).
+type muteConn struct {
+	net.PacketConn
+	muted atomic.Bool
+}
+
+func (m *muteConn) WriteTo(b []byte, to net.Addr) (int, error) {
+	if m.muted.Load() {
+		return len(b), nil
+	}
+	return m.PacketConn.WriteTo(b, to)
+}
+
+// A connection whose peer goes silent while data is in flight fails with ErrTimeout after
+// the socket's deadSilence, not after the doubling retransmission timeouts (minutes).
+func TestSilentPeerTimesOut(t *testing.T) {
+	var mute *muteConn
+	wrapped := 0
+	a, b := newSocketPair(t, func(pc net.PacketConn) net.PacketConn {
+		if wrapped++; wrapped == 1 {
+			return pc // a's
+		}
+		mute = &muteConn{PacketConn: pc} // b's
+		return mute
+	})
+	a.mu.Lock()
+	a.deadSilence = time.Second
+	a.mu.Unlock()
+	ca, cb := connect(t, a, b)
+	exchange(t, ca, cb, 64<<10)
+	mute.muted.Store(true)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ca.Write(randomBytes(8<<20, 5))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("write to a silent peer: %v, want ErrTimeout", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a write to a silent peer still waits after 20 s (deadSilence is 1 s here)")
 	}
 }

@@ -42,6 +42,9 @@ type Socket struct {
 	conns   map[connKey]*Conn
 	closed  bool
 	scratch []byte // encoding buffer for outgoing packets
+	// deadSilence is how long a connection with data in flight may hear nothing from
+	// its peer before it is dead (const deadSilence; tests shorten it).
+	deadSilence time.Duration
 
 	acceptQ chan *Conn    // filled only by the reader, under mu, never blocking
 	busy    chan struct{} // cap 1: a connection was added; wakes a sleeping tickLoop
@@ -64,13 +67,14 @@ func NewSocket(pc net.PacketConn, log *logrus.Entry) *Socket {
 		b.SetReadBuffer(socketBuffer)
 	}
 	s := &Socket{
-		pc:      pc,
-		log:     log,
-		epoch:   time.Now(),
-		conns:   make(map[connKey]*Conn),
-		acceptQ: make(chan *Conn, acceptBacklog),
-		busy:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
+		pc:          pc,
+		log:         log,
+		epoch:       time.Now(),
+		conns:       make(map[connKey]*Conn),
+		acceptQ:     make(chan *Conn, acceptBacklog),
+		deadSilence: deadSilence,
+		busy:        make(chan struct{}, 1),
+		closing:     make(chan struct{}),
 	}
 	s.wg.Add(2)
 	go s.readLoop()
