@@ -45,3 +45,10 @@ func WithDuplicateRace(cfg TorrentConfig, d time.Duration) TorrentConfig {
 	cfg.duplicateRace = d
 	return cfg
 }
+
+// WithTickEvery returns cfg with the torrent loop's tick interval changed, for tests that
+// must show something happens without a tick.
+func WithTickEvery(cfg TorrentConfig, d time.Duration) TorrentConfig {
+	cfg.tickEvery = d
+	return cfg
+}

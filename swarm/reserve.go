@@ -11,8 +11,9 @@ import (
 // urgent request only at its next quota tick). A reader is about while any read head has
 // wants, and for reserveLinger after: a player that closes and reopens a file to seek, or
 // pauses, comes back soon. A torrent mounted or served for reading (ForReaders) keeps one
-// all along, so that the reserved peer's quota is refilled before the first read comes. The background download keeps every other peer, so it needs at
-// least reserveMinPeers unchoked peers to spare one.
+// all along, chosen as soon as enough peers have unchoked us, so that the reserved peer's
+// quota is untouched when the first read comes. The background download keeps every other
+// peer, so it needs at least reserveMinPeers unchoked peers to spare one.
 const (
 	reserveLinger   = 30 * time.Second
 	reserveMinPeers = 3
@@ -47,7 +48,10 @@ func (t *Torrent) updateReserve(now time.Time) {
 			continue
 		}
 		usable++
-		if best == nil || p.downRate.rate > best.downRate.rate {
+		// The fastest; among peers not measured yet (a mount's first second), the one
+		// with the fewest requests out, whose quota the background has spent least.
+		if best == nil || p.downRate.rate > best.downRate.rate ||
+			p.downRate.rate == best.downRate.rate && t.pk.Outstanding(p.key) < t.pk.Outstanding(best.key) {
 			best = p
 		}
 	}

@@ -2,57 +2,45 @@ package swarm_test
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"torrentfs/internal/testutil"
 	"torrentfs/swarm"
 )
 
-// TestReserveWhileReading: while a reader has wants (or, for a torrent mounted for
-// reading, all along), one of three seeders is kept for due blocks (flag R in the peers
-// table); the background download goes on through the others and the torrent completes.
-func TestReserveWhileReading(t *testing.T) {
-	for _, forReaders := range []bool{false, true} {
-		t.Run(map[bool]string{false: "reader", true: "for readers"}[forReaders], func(t *testing.T) {
-			src := t.TempDir()
-			mi, _ := makeTorrent(t, src, "res", map[string]int64{"a.bin": 32 << 20}, 64<<10)
-			var seeds []netip.AddrPort
-			for range 3 {
-				s := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
-				addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-				seeds = append(seeds, s.Addr().(*net.TCPAddr).AddrPort())
+// A mounted torrent (ForReaders) reserves a peer as soon as enough peers have unchoked it,
+// with no tick and no read yet: the reserved peer's quota is then untouched by the
+// background download when the first read comes (a qBittorrent seeder's first quota went
+// to the background, and a mount's first read waited for its next 500 ms tick).
+func TestMountReservesOnUnchoke(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "multi", multiFile, 32<<10)
+	var peers []netip.AddrPort
+	for i := range 3 {
+		ip := fmt.Sprintf("127.0.0.%d", 61+i)
+		// Slow seeders: the download must not be over before the check.
+		s := newClient(t, swarm.ClientConfig{ListenAddr: ip + ":0", UploadLimit: 64 << 10})
+		addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+		peers = append(peers, netip.AddrPortFrom(netip.MustParseAddr(ip), s.Port()))
+	}
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.64:0"})
+	cfg := swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true}
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
+	end := time.Now().Add(15 * time.Second)
+	for {
+		var flags []string
+		for _, p := range tr.Peers(context.Background()) {
+			if strings.ContainsRune(p.Flags, 'R') {
+				return
 			}
-			c := newClient(t, swarm.ClientConfig{})
-			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: seeds, ForReaders: forReaders})
-			testutil.WaitFor(t, 30*time.Second, "three seeders", func() bool { return tr.Stats().Peers == 3 })
-			reserved := func() int {
-				n := 0
-				for _, p := range tr.Peers(context.Background()) {
-					if strings.Contains(p.Flags, "R") {
-						n++
-					}
-				}
-				return n
-			}
-			if !forReaders {
-				// No reader yet: every seeder works for the background download, through
-				// the first 4 MiB (more than a second of ticks at 3 MiB/s).
-				testutil.WaitFor(t, 30*time.Second, "4 MiB downloaded with no peer reserved", func() bool {
-					if n := reserved(); n != 0 {
-						t.Fatalf("%d peers reserved with no reader about", n)
-					}
-					return tr.Stats().Downloaded >= 4<<20
-				})
-				last := mi.Info.NumPieces() - 1
-				tr.SetWants(1, last, []time.Time{time.Now()}) // a reader wants the last piece, now
-			}
-			testutil.WaitFor(t, 30*time.Second, "a seeder reserved for due blocks", func() bool { return reserved() == 1 })
-			waitComplete(t, tr, 60*time.Second)
-			tr.SetWants(1, 0, nil)
-		})
+			flags = append(flags, p.Addr+" "+p.Flags)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no peer reserved 15 s after the mount started, with no tick: %v", flags)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -68,6 +68,7 @@ type TorrentConfig struct {
 	// pexInterval shortens the minute between ut_pex messages, for tests (pex.go).
 	pexInterval   time.Duration
 	duplicateRace time.Duration // tests: a longer window for two dials to count as a race (acceptConn)
+	tickEvery     time.Duration // tests: the loop's tick interval instead of tickEvery
 }
 
 // Torrent is one torrent being downloaded and served. Its loop owns the fields grouped

@@ -63,6 +63,12 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 		p.peerChoking = false
 		p.lastUnchoked = time.Now()
 		t.pk.PeerUnchoked(p.key)
+		if t.reserved == nil && t.cfg.ForReaders {
+			// A mount keeps a reserved peer all along (reserve.go): choose it as
+			// peers unchoke, before the background download has spent every
+			// seeder's first quota, not at the next tick.
+			t.updateReserve(p.lastUnchoked)
+		}
 		t.fill(p)
 	case wire.Interested:
 		p.peerInterested = true

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -95,6 +96,7 @@ type candidate struct {
 
 func (t *Torrent) run() {
 	defer close(t.done)
+	tickEvery := cmp.Or(t.cfg.tickEvery, tickEvery)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	t.lastTick = time.Now()
