@@ -38,6 +38,12 @@ func (t *Torrent) updateReserve(now time.Time) {
 		}
 		return
 	}
+	if cur != nil && t.reserveBlind && t.ratesMeasured() {
+		// Chosen as peers unchoked, before any rate was known: now choose by rate. Kept,
+		// a blind choice cost seeks over a WAN (the reserved peer may be the slowest).
+		t.unreserve()
+		cur = nil
+	}
 	if cur != nil {
 		return
 	}
@@ -59,6 +65,7 @@ func (t *Torrent) updateReserve(now time.Time) {
 		return
 	}
 	t.reserved = best
+	t.reserveBlind = best.downRate.rate == 0
 	for _, b := range t.pk.SetReserved(best.key, true) {
 		t.trace(best, "cancel", b.Piece, b.Begin)
 		best.send(wire.Message{ID: wire.Cancel, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
@@ -66,6 +73,16 @@ func (t *Torrent) updateReserve(now time.Time) {
 	}
 	best.log.Debug("reserved for due blocks while a reader is about")
 	t.fillAll() // the cancelled background blocks go to the others
+}
+
+// ratesMeasured tells whether a tick has measured some peer's rate.
+func (t *Torrent) ratesMeasured() bool {
+	for _, p := range t.peers.list {
+		if p.downRate.rate > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Torrent) unreserve() {

@@ -124,6 +124,7 @@ type Torrent struct {
 	shrunk        bool             // the cache was shrunk to fit a full disk
 	lastTick      time.Time
 	reserved      *peerConn    // kept for due blocks while a reader is about (reserve.go)
+	reserveBlind  bool         // reserved chosen before any rate was measured
 	spread        *spreadState // with TorrentConfig.Spread, until every piece went out (spread.go)
 	lastViewing   time.Time    // when a read head last had wants
 	lastReadEnd   time.Time    // when a read last ended (trimReserved)
