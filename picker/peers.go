@@ -108,6 +108,9 @@ func (p *Picker) PeerRemove(id PeerID) []Block {
 			}
 		}
 	}
+	if pr.web {
+		p.webs = slices.DeleteFunc(p.webs, func(w *peer) bool { return w == pr })
+	}
 	delete(p.peers, id)
 	return freed
 }

@@ -30,6 +30,7 @@ func (p *Picker) PeerWeb(id PeerID) {
 	}
 	pr.web = true
 	pr.webNext = -1
+	p.webs = append(p.webs, pr)
 	if pr.all {
 		p.webAll++
 	}
@@ -99,11 +100,11 @@ func (p *Picker) runStart() int {
 // shares the run with another downloader (two that started close together would
 // otherwise fetch the same pieces all the way), so it starts a new one at its next pick.
 func (p *Picker) runMet(i int) {
-	if p.webAll == 0 || p.have.Has(i) {
-		return // a piece we have: the peer may have it from us
+	if len(p.webs) == 0 || p.have.Has(i) {
+		return // no web seed, or a piece we have: the peer may have it from us
 	}
-	for _, pr := range p.peers {
-		if pr.web && pr.webNext >= 0 && pr.runFrom <= i && i < pr.webNext {
+	for _, pr := range p.webs {
+		if pr.webNext >= 0 && pr.runFrom <= i && i < pr.webNext {
 			pr.webNext = -1
 		}
 	}
