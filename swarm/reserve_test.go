@@ -3,13 +3,63 @@ package swarm_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"torrentfs/internal/testutil"
 	"torrentfs/swarm"
 )
+
+// TestReserveWhileReading: while a reader has wants (or, for a torrent mounted for
+// reading, all along), one of three seeders is kept for due blocks (flag R in the peers
+// table); the background download goes on through the others and the torrent completes.
+func TestReserveWhileReading(t *testing.T) {
+	for _, forReaders := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reader", true: "for readers"}[forReaders], func(t *testing.T) {
+			src := t.TempDir()
+			mi, _ := makeTorrent(t, src, "res", map[string]int64{"a.bin": 32 << 20}, 64<<10)
+			var seeds []netip.AddrPort
+			for range 3 {
+				s := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
+				addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+				seeds = append(seeds, s.Addr().(*net.TCPAddr).AddrPort())
+			}
+			c := newClient(t, swarm.ClientConfig{})
+			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: seeds, ForReaders: forReaders})
+			testutil.WaitFor(t, 30*time.Second, "three seeders", func() bool { return tr.Stats().Peers == 3 })
+			reserved := func() int { return reservedPeers(tr) }
+			if !forReaders {
+				// No reader yet: every seeder works for the background download, through
+				// the first 4 MiB (more than a second of ticks at 3 MiB/s).
+				testutil.WaitFor(t, 30*time.Second, "4 MiB downloaded with no peer reserved", func() bool {
+					if n := reserved(); n != 0 {
+						t.Fatalf("%d peers reserved with no reader about", n)
+					}
+					return tr.Stats().Downloaded >= 4<<20
+				})
+				last := mi.Info.NumPieces() - 1
+				tr.SetWants(1, last, []time.Time{time.Now()}) // a reader wants the last piece, now
+			}
+			testutil.WaitFor(t, 30*time.Second, "a seeder reserved for due blocks", func() bool { return reserved() == 1 })
+			waitComplete(t, tr, 60*time.Second)
+			tr.SetWants(1, 0, nil)
+		})
+	}
+}
+
+// reservedPeers counts the peers flagged R (reserved for due blocks) in tr's peer table.
+func reservedPeers(tr *swarm.Torrent) int {
+	n := 0
+	for _, p := range tr.Peers(context.Background()) {
+		if strings.Contains(p.Flags, "R") {
+			n++
+		}
+	}
+	return n
+}
 
 // A mounted torrent (ForReaders) reserves a peer as soon as enough peers have unchoked it,
 // with no tick and no read yet: the reserved peer's quota is then untouched by the
@@ -29,18 +79,5 @@ func TestMountReservesOnUnchoke(t *testing.T) {
 	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.64:0"})
 	cfg := swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true}
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
-	end := time.Now().Add(15 * time.Second)
-	for {
-		var flags []string
-		for _, p := range tr.Peers(context.Background()) {
-			if strings.ContainsRune(p.Flags, 'R') {
-				return
-			}
-			flags = append(flags, p.Addr+" "+p.Flags)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("no peer reserved 15 s after the mount started, with no tick: %v", flags)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 15*time.Second, "a peer reserved with no tick", func() bool { return reservedPeers(tr) == 1 })
 }
