@@ -83,9 +83,6 @@ func (p *Picker) PeerHaveAll(id PeerID) {
 	}
 	pr.all = true
 	p.haveAll++
-	if pr.web {
-		p.webAll++
-	}
 }
 
 // PeerRemove forgets a disconnected peer. It returns the blocks it had outstanding, now free
@@ -98,9 +95,6 @@ func (p *Picker) PeerRemove(id PeerID) []Block {
 	freed := p.dropAll(id, pr)
 	if pr.all {
 		p.haveAll--
-		if pr.web {
-			p.webAll--
-		}
 	} else {
 		for i := range p.NumPieces() {
 			if pr.has.Has(i) {

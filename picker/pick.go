@@ -198,12 +198,17 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 }
 
 func (p *Picker) pickPartial(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
+	return p.pickPartialOf(id, pr, limit, now, out, nil)
+}
+
+// pickPartialOf is pickPartial for the started pieces keep admits (all of them when nil).
+func (p *Picker) pickPartialOf(id PeerID, pr *peer, limit int, now time.Time, out []Block, keep func(i int) bool) []Block {
 	for _, i := range p.partialOrder {
 		if len(out) >= limit {
 			break
 		}
 		ps := p.partial[i]
-		if ps.free == 0 || !pr.hasPiece(i) || !p.bgWanted(i) {
+		if ps.free == 0 || !pr.hasPiece(i) || !p.bgWanted(i) || keep != nil && !keep(i) {
 			continue
 		}
 		if _, due := p.dueAt[i]; due {

@@ -56,7 +56,6 @@ type Picker struct {
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
 	haveAll int     // peers that have every piece; they shift all availabilities equally
-	webAll  int     // the web seeds among them (web.go)
 	webs    []*peer // the web seeds (PeerWeb)
 	rare    rarity  // candidates: wanted, not started, not due
 

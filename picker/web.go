@@ -11,15 +11,17 @@ import "time"
 //
 // So a web seed (PeerWeb) takes the pieces no peer has in runs: it carries on after the
 // last piece it took while the next is still ungiven, and otherwise starts at a random
-// ungiven piece. Downloaders then work apart; one that reaches where another started finds
-// those pieces announced and starts anew elsewhere, and one that hears a peer announce a piece of its run that it has not got yet
-// (two that started close together would fetch the same pieces all the way) jumps too.
-// The swarm keeps few pieces asked of a slow web seed (one second of its rate), since
-// what is asked is claimed until it comes. Contiguous runs also make fewer, longer HTTP ranges. While ungiven pieces remain,
-// a web seed takes nothing else in the background: a piece some peer has comes from that
-// peer. Once none remain, or a peer that is not a web seed has every piece, every piece
-// has left the origin and a web seed picks like any peer: the origin's further copies then
-// only add to what the peers serve.
+// ungiven piece. Downloaders then work apart. One that reaches where another started
+// finds those pieces announced and starts anew elsewhere; one that hears a peer announce
+// a piece of its run that it has not got yet (two that started close together would fetch
+// the same pieces all the way) does too. The swarm keeps few pieces asked of a slow web
+// seed (about a second of its rate), since what is asked is claimed until it comes.
+// Contiguous runs also make fewer, longer HTTP ranges.
+//
+// While ungiven pieces remain, a web seed takes nothing else in the background: a piece
+// some peer has comes from that peer. Once none remain, or a peer that is not a web seed
+// has every piece, every piece has left the origin and a web seed picks like any peer: the
+// origin's further copies then only add to what the peers serve.
 
 // PeerWeb marks the peer as a web seed: a have-all source shared by every downloader of
 // the torrent (see above).
@@ -31,36 +33,28 @@ func (p *Picker) PeerWeb(id PeerID) {
 	pr.web = true
 	pr.webNext = -1
 	p.webs = append(p.webs, pr)
-	if pr.all {
-		p.webAll++
-	}
 }
 
-// spreading tells whether the web seeds should take ungiven pieces only: no peer other
-// than a web seed has every piece, and some candidate piece no peer has is left.
+// spreading tells whether the web seeds should take ungiven pieces only: every peer that
+// has every piece is a web seed, and some candidate piece no peer has is left.
 func (p *Picker) spreading() bool {
-	return p.haveAll == p.webAll && len(p.rare.buckets) > 0 && len(p.rare.buckets[0]) > 0
+	seeds := 0
+	for _, w := range p.webs {
+		if w.all {
+			seeds++
+		}
+	}
+	return p.haveAll == seeds && len(p.rare.buckets) > 0 && len(p.rare.buckets[0]) > 0
 }
-
-// ungiven tells whether no peer but a web seed has piece i.
-func (p *Picker) ungiven(i int) bool { return p.avail[i] == 0 && p.haveAll == p.webAll }
 
 // pickUngiven is the background stage of a web seed while spreading: free blocks of
 // started pieces no peer has (a run cut short by the last pick's limit), then runs.
 func (p *Picker) pickUngiven(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
-	for _, i := range p.partialOrder {
-		if len(out) >= limit {
-			return out
-		}
-		ps := p.partial[i]
-		if ps.free == 0 || !p.ungiven(i) || !p.bgWanted(i) {
-			continue
-		}
-		if _, due := p.dueAt[i]; due {
-			continue
-		}
-		out = p.takeFree(id, pr, i, ps, limit-len(out), now, out)
-		pr.webNext = i + 1
+	// Spreading: no other peer has every piece, so avail counts every holder.
+	n := len(out)
+	out = p.pickPartialOf(id, pr, limit, now, out, func(i int) bool { return p.avail[i] == 0 })
+	if len(out) > n {
+		pr.webNext = out[len(out)-1].Piece + 1 // the run goes on after the piece finished
 	}
 	for len(out) < limit {
 		i := pr.webNext

@@ -127,7 +127,7 @@ func (s *fleetSim) run(t *testing.T) float64 {
 		}
 		// The origin: round robin over the nodes' queues.
 		for sent := 0; sent < s.originRate; {
-			any := false
+			moved := false
 			for i, n := range s.nodes {
 				if len(n.webQ) == 0 || sent == s.originRate {
 					continue
@@ -136,17 +136,17 @@ func (s *fleetSim) run(t *testing.T) float64 {
 				n.webQ = n.webQ[1:]
 				s.originSent++
 				sent++
-				any = true
+				moved = true
 				s.receive(i, webKey, b, now)
 			}
-			if !any {
+			if !moved {
 				break
 			}
 		}
 		// Each node serves the others in turn.
 		for j, m := range s.nodes {
 			for sent := 0; sent < s.nodeRate; {
-				any := false
+				moved := false
 				for i := range m.served {
 					if len(m.served[i]) == 0 || sent == s.nodeRate {
 						continue
@@ -154,10 +154,10 @@ func (s *fleetSim) run(t *testing.T) float64 {
 					r := m.served[i][0]
 					m.served[i] = m.served[i][1:]
 					sent++
-					any = true
+					moved = true
 					s.receive(i, PeerID(j), r.b, now)
 				}
-				if !any {
+				if !moved {
 					break
 				}
 			}
