@@ -170,6 +170,7 @@ type webJob struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	started time.Time
+	size    int64 // bytes of its blocks
 	// loop-owned
 	next int   // blocks delivered so far (they come in order)
 	left int64 // bytes still to come

@@ -119,8 +119,9 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 		ctx, cancel := context.WithCancel(context.Background())
 		j := &webJob{ws: ws, blocks: bs, ctx: ctx, cancel: cancel, started: now}
 		for _, b := range bs {
-			j.left += int64(b.Length)
+			j.size += int64(b.Length)
 		}
+		j.left = j.size
 		ws.jobs = append(ws.jobs, j)
 		ws.log.WithFields(logrus.Fields{"piece": bs[0].Piece, "blocks": len(bs), "last": bs[len(bs)-1].Piece}).Trace("web seed job")
 		t.wg.Add(1)
@@ -137,6 +138,10 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 // flight has at most this many seconds of its rate left to come.
 const webOverlap = 0.5
 
+// tail is what a job may have left to come when the next one starts: webOverlap of the
+// seed's rate.
+func (ws *webSeed) tail() int64 { return int64(ws.downRate.recent() * webOverlap) }
+
 // webRoom tells whether the web seed may start another job. Jobs run on connections of
 // their own and share the seed's bandwidth, so jobs side by side finish together, late:
 // where a fleet shares one origin, three one-piece jobs at a 128 KiB/s share took 6 s
@@ -149,7 +154,7 @@ func (t *Torrent) webRoom(ws *webSeed, now time.Time) bool {
 	if len(ws.jobs) == 0 || t.readerAbout(now) {
 		return true
 	}
-	tail := int64(ws.downRate.recent() * webOverlap)
+	tail := ws.tail()
 	for _, j := range ws.jobs {
 		if j.left > tail {
 			return false
@@ -167,7 +172,7 @@ func (t *Torrent) onWebBlock(ev webBlock) {
 	}
 	j.next++
 	j.left -= int64(ev.b.Length)
-	if j.left <= int64(j.ws.downRate.recent()*webOverlap) {
+	if j.left <= j.ws.tail() {
 		defer t.fillWeb(j.ws) // the next job follows this one (webRoom)
 	}
 	cancel, complete, ok := t.pk.Received(j.ws.key, ev.b, time.Now())
@@ -198,11 +203,7 @@ func (t *Torrent) onWebDone(ev webDone) {
 	} else if ws.downRate.recent() == 0 {
 		// Before the first tick has measured the web seed, a job done is its measure:
 		// a fast origin then gets large jobs within its first second.
-		var n int64
-		for _, b := range j.blocks {
-			n += int64(b.Length)
-		}
-		ws.downRate.last = float64(n) / max(time.Since(j.started).Seconds(), 1e-3)
+		ws.downRate.last = float64(j.size) / max(time.Since(j.started).Seconds(), 1e-3)
 	}
 	t.fillWeb(ws)
 }
