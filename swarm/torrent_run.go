@@ -96,8 +96,8 @@ type candidate struct {
 
 func (t *Torrent) run() {
 	defer close(t.done)
-	tickEvery := cmp.Or(t.cfg.tickEvery, tickEvery)
-	tick := time.NewTicker(tickEvery)
+	normalTick := cmp.Or(t.cfg.tickEvery, tickEvery) // a test may change it
+	tick := time.NewTicker(normalTick)
 	defer tick.Stop()
 	t.lastTick = time.Now()
 	t.dialMore(t.lastTick)
@@ -125,7 +125,7 @@ func (t *Torrent) run() {
 		if ticked || quiet {
 			if q := t.quiet(); q != quiet {
 				quiet = q
-				every := tickEvery
+				every := normalTick
 				if q {
 					every = quietTickEvery
 				}
