@@ -85,6 +85,18 @@ func (t *Torrent) hashWrite(i int) bool {
 	return pb != nil && !pb.failed
 }
 
+// leafBytes is how many of the n bytes at begin in piece i are its file's: a file's last
+// block may be short, and what follows it in the piece (BEP 47 padding, zeros on the wire)
+// is not under its BEP 52 leaf hash.
+func (t *Torrent) leafBytes(i, begin, n int) int {
+	k, _, ok := t.mi.V2Piece(i)
+	if !ok {
+		return n
+	}
+	f := &t.info.Files[k]
+	return int(max(0, min(int64(n), f.Offset+f.Length-t.info.PieceOffset(i)-int64(begin))))
+}
+
 // blockWritten runs when a hashed block is on disk.
 func (t *Torrent) blockWritten(i, begin int, sum metainfo.Hash256, from picker.PeerID) {
 	pb := t.blk[i]

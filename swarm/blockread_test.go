@@ -193,3 +193,37 @@ func TestBadBlockBansItsSenderOnly(t *testing.T) {
 		t.Errorf("the fake peer got %d connections after its ban: a banned address was dialed again", n-dials)
 	}
 }
+
+// A read of a file's last bytes is released by blocks too: the file's last block is short
+// and the rest of that block's 16 KiB is the pad file before the next file, which a peer
+// sends as zeros. The block's BEP 52 leaf is the hash of the file's bytes alone, so the
+// zeros must not be hashed with them; hashing them made an honest seeder fail the check
+// and be banned, and the read then waited forever (seen with a qBittorrent seeder).
+func TestReadOfAFilesShortLastBlockReleased(t *testing.T) {
+	const piece = filmPiece
+	src := t.TempDir()
+	root := filepath.Join(src, "film")
+	size := int64(3*piece - 12345) // the last block holds 16384-12345 bytes of film.bin
+	testpeers.WriteFiles(t, root, map[string]int64{"film.bin": size, "notes.txt": 1000}, 9)
+	mi, _, err := metainfo.Create(context.Background(), root, metainfo.CreateOptions{PieceLength: piece, NoDate: true, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := mi.Info.Files[1]; !f.Padding {
+		t.Fatalf("second file %v is not a pad file", f.Path)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "film.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
+	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.2:0"})
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
+		NoBackground: true, CacheBytes: 64 << 20, Peers: []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()}})
+	testutil.WaitFor(t, 10*time.Second, "a v2 connection", func() bool { return tr.NumV2Peers() == 1 })
+	checkReleasedReads(t, tr, want, piece, []int64{size - 16<<10, piece + 5000})
+	if n := tr.Stats().Banned; n != 0 {
+		t.Errorf("%d peers banned: the honest seeder's short last block failed its hash", n)
+	}
+}

@@ -68,9 +68,11 @@ type blockWrite struct {
 	begin int
 	data  []byte
 	buf   *[]byte // returned to the pool after the write
-	// hash the block too (blockread.go); from is its sender.
-	hashV2 bool
-	from   picker.PeerID
+	// hash the block too (blockread.go): its first hashLen bytes, the file's (the rest
+	// is padding, outside the BEP 52 leaf); from is its sender.
+	hashV2  bool
+	hashLen int
+	from    picker.PeerID
 }
 
 // pieceSum is the SHA-1 of a piece fed with its blocks as they are written, so that a
@@ -255,7 +257,7 @@ func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
 			if res.sums == nil {
 				res.sums = make([]metainfo.Hash256, len(job.blocks))
 			}
-			res.sums[i] = metainfo.HashBlock(b.data)
+			res.sums[i] = metainfo.HashBlock(b.data[:min(b.hashLen, len(b.data))])
 		}
 	}
 	var bufs [][]byte
@@ -288,7 +290,7 @@ func (t *Torrent) writeBlocks(job diskJob, res *diskResult) {
 func (t *Torrent) queueWrite(from picker.PeerID, piece, begin int, data []byte, buf *[]byte) {
 	b := blockWrite{begin: begin, data: data, buf: buf}
 	if t.hashWrite(piece) {
-		b.hashV2, b.from = true, from
+		b.hashV2, b.hashLen, b.from = true, t.leafBytes(piece, begin, len(data)), from
 	}
 	if t.disk.sums[piece] == nil {
 		t.disk.sums[piece] = t.newPieceSum(piece)
