@@ -485,7 +485,11 @@ func (t *Torrent) verifyDone(piece int, ok bool, err error) {
 			}
 		}
 	default:
-		t.blocksGone(piece)
+		if _, bad := t.blocksGone(piece); bad {
+			// A sender was banned for a block of a piece that is right: the block check
+			// is wrong, not the peer.
+			t.log.WithField("piece", piece).Error("the piece passed its hash after one of its blocks failed its v2 hash")
+		}
 		t.webVerified(piece, contributors, true)
 		t.downloaded.Add(t.info.PieceSize(piece))
 		t.admit(piece)
