@@ -146,6 +146,7 @@ func (p *Picker) PeerUnchoked(id PeerID) {
 func (p *Picker) PeerRate(id PeerID, bytesPerSec float64) {
 	if pr := p.peers[id]; pr != nil {
 		pr.rate = bytesPerSec
+		pr.updateCapacity(bytesPerSec)
 	}
 }
 

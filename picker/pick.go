@@ -27,7 +27,19 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 		}
 		return out
 	}
+	if p.viewing && !p.readBlocked && !pr.reserved {
+		limit = min(limit, idleBackground(pr)-len(pr.out))
+		if limit <= 0 {
+			return nil
+		}
+	}
 	var out []Block
+	if p.pacing(pr) {
+		if limit = min(limit, p.paceRoom(pr, now)); limit <= 0 {
+			return nil
+		}
+		defer func() { p.paceSpend(pr, len(out)) }()
+	}
 	out, streaming := p.pickDue(id, pr, limit, now, out)
 	if pr.reserved {
 		// One background block now and then keeps a rate-limited peer's quota topped up

@@ -53,6 +53,8 @@ type Picker struct {
 	wantedCount int // pieces neither had nor skipped
 	background  bool
 	viewing     bool // a reader is about (SetViewing): background pipelines stay shallow
+	readBlocked bool // a read waits (SetReadBlocked): pipelines may be as deep as their rate deserves
+	paced       bool // a reader is about: peers are paced below their capacity (pace.go)
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
 	haveAll int     // peers that have every piece; they shift all availabilities equally
@@ -118,6 +120,12 @@ type peer struct {
 	// while spreading, -1 before any.
 	web              bool
 	runFrom, webNext int
+	// Pacing (pace.go): the rate the peer delivers unhindered, a token bucket in bytes
+	// refilled at paceShare of it, and whether the bucket ran dry since the last PeerRate.
+	capacity   float64
+	paceTokens float64
+	paceAt     time.Time
+	paceBound  bool
 }
 
 type blockKey struct{ piece, block int32 }
@@ -216,6 +224,14 @@ func (p *Picker) SetBackground(on bool) []Request {
 // reach (libtorrent reads up to 500 KiB of requests into its send buffer) holds little
 // that a seek must wait behind.
 func (p *Picker) SetViewing(on bool) { p.viewing = on }
+
+// SetReadBlocked tells the picker whether a read waits for a piece now. While a reader is
+// about but none waits, what a peer that is not reserved has outstanding, due readahead
+// included, stays at what it delivers in idleHorizon plus a round trip: a seek's blocks
+// then queue at each peer behind that little, not behind a whole pipeline of the last
+// position's readahead (of which libtorrent holds 500 KiB out of a cancel's reach). A
+// blocked read lifts the bound, for the blocks it waits for and the readahead after them.
+func (p *Picker) SetReadBlocked(on bool) { p.readBlocked = on }
 
 // SetGate installs a check asked once before a piece is started, that is before its first
 // block is requested: a piece it refuses stays unstarted for now and is asked about again

@@ -27,6 +27,7 @@ func (t *Torrent) updateReserve(now time.Time) {
 	}
 	viewing := t.cfg.ForReaders || !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
 	t.pk.SetViewing(viewing)
+	t.pk.SetPaced(!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger)
 	cur := t.reserved
 	if cur != nil && (!t.peers.has(cur) || cur.peerChoking || cur.snubbed) {
 		t.unreserve()

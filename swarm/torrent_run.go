@@ -647,6 +647,7 @@ func (t *Torrent) adaptPipeline(p *peerConn) {
 
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
+	t.pk.SetReadBlocked(len(t.waiting) > 0)
 	if p.peerChoking {
 		t.fillAllowedFast(p)
 		return

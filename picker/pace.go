@@ -1,0 +1,60 @@
+package picker
+
+import "time"
+
+// Pacing while a reader is about. A rate-limited seeder lends its quota ahead: libtorrent
+// tops a connection's quota up to about a second of its upload rate at each 500 ms tick,
+// from a bank that fills at the limit while anyone waits for it, and aria2c and
+// Transmission compare an average with their limit. A download that asks for everything
+// the limit allows keeps that bank empty, so a seek's blocks wait for the seeder's next
+// tick (or its pay-back); one that asks for paceShare of it leaves the rest in the bank,
+// and the seek's blocks go out at once. So while a reader is about (SetPaced) and no read
+// waits, what a peer that is not reserved is asked for, readahead and background alike,
+// is paced to paceShare of its capacity: the rate it delivers when we do not hold it back.
+// A blocked read is not paced: it takes the bank.
+const (
+	paceShare = 0.8
+	// paceBurst is how many seconds of the paced rate a peer's bucket holds: requests go
+	// out evenly, a few at a time, not as a burst after a pause.
+	paceBurst = 0.1
+)
+
+// SetPaced turns pacing on while a reader is about (reading, or read within a while) and
+// off when none is: a mount nobody reads downloads at full rate.
+func (p *Picker) SetPaced(on bool) { p.paced = on }
+
+// pacing tells whether the peer's picks are paced now.
+func (p *Picker) pacing(pr *peer) bool {
+	return p.paced && !p.readBlocked && !pr.reserved && pr.capacity > 0
+}
+
+// paceRoom is how many blocks the peer's bucket allows now.
+func (p *Picker) paceRoom(pr *peer, now time.Time) int {
+	r := paceShare * pr.capacity
+	if !pr.paceAt.IsZero() && now.After(pr.paceAt) {
+		pr.paceTokens += r * now.Sub(pr.paceAt).Seconds()
+	}
+	pr.paceAt = now
+	pr.paceTokens = min(pr.paceTokens, max(r*paceBurst, BlockSize))
+	n := int(pr.paceTokens / BlockSize)
+	if n <= 0 {
+		pr.paceBound = true
+	}
+	return n
+}
+
+// paceSpend takes n blocks from the peer's bucket.
+func (p *Picker) paceSpend(pr *peer, n int) { pr.paceTokens -= float64(n * BlockSize) }
+
+// updateCapacity follows the peer's measured rate (PeerRate). A peer the pacing held back
+// delivered less than it could: its capacity stays (or grows with blocks a blocked read
+// took). Otherwise the rate is what it can do, or what we needed; the capacity falls
+// toward it slowly, so a lull does not pace the next burst of reading to nothing.
+func (pr *peer) updateCapacity(rate float64) {
+	if pr.paceBound {
+		pr.capacity = max(pr.capacity, rate)
+	} else {
+		pr.capacity = max(rate, 0.9*pr.capacity)
+	}
+	pr.paceBound = false
+}
