@@ -8,12 +8,13 @@ import "time"
 // Transmission compare an average with their limit. A download that asks for everything
 // the limit allows keeps that bank empty, so a seek's blocks wait for the seeder's next
 // tick (or its pay-back); one that asks for paceShare of it leaves the rest in the bank,
-// and the seek's blocks go out at once. So while a reader is about (SetPaced) and no read
-// waits, what a peer that is not reserved is asked for, readahead and background alike,
-// is paced to paceShare of its capacity: the rate it delivers when we do not hold it back.
-// A blocked read is not paced: it takes the bank.
+// and the seek's blocks go out at once. So while a reader is about (SetPaced) that does
+// not press (SetPressing: a viewer, not a copy), what a peer that is not reserved is asked
+// for, readahead and background alike, is paced to paceShare of its capacity: the rate it
+// delivers when we do not hold it back. The blocks a read waits for are not paced: they
+// take the bank.
 const (
-	paceShare = 0.8
+	paceShare = 0.6
 	// paceBurst is how many seconds of the paced rate a peer's bucket holds: requests go
 	// out evenly, a few at a time, not as a burst after a pause.
 	paceBurst = 0.1
@@ -25,7 +26,7 @@ func (p *Picker) SetPaced(on bool) { p.paced = on }
 
 // pacing tells whether the peer's picks are paced now.
 func (p *Picker) pacing(pr *peer) bool {
-	return p.paced && !p.readBlocked && !pr.reserved && pr.capacity > 0
+	return p.paced && !p.pressing && !pr.reserved && pr.capacity > 0
 }
 
 // paceRoom is how many blocks the peer's bucket allows now.

@@ -27,18 +27,22 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 		}
 		return out
 	}
-	if p.viewing && !p.readBlocked && !pr.reserved {
-		limit = min(limit, idleBackground(pr)-len(pr.out))
-		if limit <= 0 {
-			return nil
-		}
-	}
 	var out []Block
-	if p.pacing(pr) {
-		if limit = min(limit, p.paceRoom(pr, now)); limit <= 0 {
-			return nil
+	if p.viewing && !p.pressing && !pr.reserved {
+		// A viewer, not a copy (pace.go): the blocks a read waits for go first, as many
+		// as the peer may take; after them the peer is asked for little, and paced.
+		if p.waited != nil {
+			out, _ = p.pickDueOf(id, pr, limit, now, out, p.waited)
 		}
-		defer func() { p.paceSpend(pr, len(out)) }()
+		n := len(out)
+		limit = min(limit, n+idleBackground(pr)-len(pr.out))
+		if p.pacing(pr) {
+			limit = min(limit, n+p.paceRoom(pr, now))
+			defer func() { p.paceSpend(pr, len(out)-n) }()
+		}
+		if limit <= n {
+			return out
+		}
 	}
 	out, streaming := p.pickDue(id, pr, limit, now, out)
 	if pr.reserved {
@@ -145,6 +149,11 @@ func idleBackground(pr *peer) int {
 // pickDue picks blocks of due pieces; streaming tells whether the peer has any due piece
 // that is not complete yet.
 func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Block) (_ []Block, streaming bool) {
+	return p.pickDueOf(id, pr, limit, now, out, nil)
+}
+
+// pickDueOf is pickDue for the due pieces keep accepts (all when keep is nil).
+func (p *Picker) pickDueOf(id PeerID, pr *peer, limit int, now time.Time, out []Block, keep func(i int) bool) (_ []Block, streaming bool) {
 	// The blocks a read waits for (PreferBlocks) of every due piece first: a read over two
 	// pieces must not find its blocks of the second behind the rest of the first.
 	if len(p.hot) > 0 {
@@ -153,7 +162,7 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 				break
 			}
 			h, ok := p.hot[d.piece]
-			if !ok || !pr.hasPiece(d.piece) {
+			if !ok || !pr.hasPiece(d.piece) || keep != nil && !keep(d.piece) {
 				continue
 			}
 			ps := p.partial[d.piece]
@@ -180,7 +189,7 @@ func (p *Picker) pickDue(id PeerID, pr *peer, limit int, now time.Time, out []Bl
 			break
 		}
 		i := d.piece
-		if !pr.hasPiece(i) {
+		if !pr.hasPiece(i) || keep != nil && !keep(i) {
 			continue
 		}
 		streaming = true

@@ -53,7 +53,8 @@ type Picker struct {
 	wantedCount int // pieces neither had nor skipped
 	background  bool
 	viewing     bool // a reader is about (SetViewing): background pipelines stay shallow
-	readBlocked bool // a read waits (SetReadBlocked): pipelines may be as deep as their rate deserves
+	pressing    bool // reads take about what we download (SetPressing): no pacing (pace.go)
+	waited      func(i int) bool
 	paced       bool // a reader is about: peers are paced below their capacity (pace.go)
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
@@ -225,13 +226,17 @@ func (p *Picker) SetBackground(on bool) []Request {
 // that a seek must wait behind.
 func (p *Picker) SetViewing(on bool) { p.viewing = on }
 
-// SetReadBlocked tells the picker whether a read waits for a piece now. While a reader is
-// about but none waits, what a peer that is not reserved has outstanding, due readahead
-// included, stays at what it delivers in idleHorizon plus a round trip: a seek's blocks
-// then queue at each peer behind that little, not behind a whole pipeline of the last
-// position's readahead (of which libtorrent holds 500 KiB out of a cancel's reach). A
-// blocked read lifts the bound, for the blocks it waits for and the readahead after them.
-func (p *Picker) SetReadBlocked(on bool) { p.readBlocked = on }
+// SetPressing tells the picker whether reads take about as much as we download: a copy,
+// or a player catching up. Then every peer's pipeline is as deep as its rate deserves.
+// Otherwise, while a reader is about (a viewer: paused, playing from a full window, or
+// seeking), a peer that is not reserved is asked for the blocks reads wait for first and
+// then for little, paced (pace.go): what it has queued when a seek comes is little, and a
+// rate-limited seeder keeps quota for it.
+func (p *Picker) SetPressing(on bool) { p.pressing = on }
+
+// SetWaited installs a check of whether a read waits for piece i now. It must not call back
+// into the Picker.
+func (p *Picker) SetWaited(waited func(i int) bool) { p.waited = waited }
 
 // SetGate installs a check asked once before a piece is started, that is before its first
 // block is requested: a piece it refuses stays unstarted for now and is asked about again

@@ -127,6 +127,9 @@ type Torrent struct {
 	reserveBlind  bool         // reserved chosen before any rate was measured
 	spread        *spreadState // with TorrentConfig.Spread, until every piece went out (spread.go)
 	lastViewing   time.Time    // when a read head last had wants
+	readBytes     int64        // bytes reads asked for since the last tick
+	readRate      rateMeter    // of reads: with the download rate, tells a copy from a viewer
+	downTotal     float64      // the peers' recent download rates summed, at the last tick
 	lastReadEnd   time.Time    // when a read last ended (trimReserved)
 	trimPending   bool         // a trimReserved is posted
 	ticks         int
@@ -226,6 +229,7 @@ func (c *Client) AddTorrent(mi *metainfo.MetaInfo, cfg TorrentConfig) (*Torrent,
 		t.ledger.SetClock(cfg.Pool.tick)
 	}
 	t.pk.SetGate(t.gate)
+	t.pk.SetWaited(func(i int) bool { return len(t.waiting[i]) > 0 })
 	if cfg.NoBackground {
 		t.pk.SetBackground(false)
 	}

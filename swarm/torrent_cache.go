@@ -146,6 +146,7 @@ func newReadID() int { return int(-lastReadID.Add(1)) }
 
 // startRead runs on the loop: pin the read's pieces and want the missing ones now.
 func (t *Torrent) startRead(r *readReq) {
+	t.readBytes += r.end - r.off
 	for i := r.first; i <= r.last; i++ {
 		t.ledger.Pin(i, true)
 		if !t.ledger.Present(i) {

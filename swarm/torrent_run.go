@@ -508,6 +508,12 @@ func (t *Torrent) tick(now time.Time) {
 		p.snubbed = t.pk.Outstanding(p.key) > 0 && !p.peerChoking &&
 			now.Sub(later(p.lastBlock, p.lastUnchoked)) > snubAfter
 	}
+	t.readRate.tick(t.readBytes, dt)
+	t.readBytes = 0
+	t.downTotal = 0
+	for _, p := range t.peers.list {
+		t.downTotal += p.downRate.recent()
+	}
 	t.updateReserve(now)
 	t.webTick(now, dt)
 	// Expired requests stay open at their peers (a late block is still accepted) but are
@@ -618,6 +624,26 @@ func (t *Torrent) readerAbout(now time.Time) bool {
 		!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
 }
 
+// pressFraction: reads that take at least this fraction of what we download press (a
+// copy, a player catching up); slower ones (a player ahead of its position, a viewer who
+// seeks) leave the peers paced (picker/pace.go).
+const pressFraction = 0.5
+
+// pressing tells whether reads take about what we download: over the last tick, or since
+// it once a quarter second has passed (a copy that just started). With no rate measured
+// yet, a read that waits presses.
+func (t *Torrent) pressing(now time.Time) bool {
+	down := t.downTotal
+	if down <= 0 {
+		return len(t.waiting) > 0
+	}
+	read := t.readRate.recent()
+	if el := now.Sub(t.lastTick); el >= 250*time.Millisecond {
+		read = max(read, float64(t.readBytes)/el.Seconds())
+	}
+	return read >= pressFraction*down
+}
+
 // pipelineDepth is how many requests to keep at p: its measured rate (rateMeter.recent)
 // over requestHorizon plus a round trip (the bandwidth-delay product, so a distant peer is
 // never idle waiting for our next request), or more when the pipeline has proven too
@@ -647,7 +673,7 @@ func (t *Torrent) adaptPipeline(p *peerConn) {
 
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
-	t.pk.SetReadBlocked(len(t.waiting) > 0)
+	t.pk.SetPressing(t.pressing(time.Now()))
 	if p.peerChoking {
 		t.fillAllowedFast(p)
 		return

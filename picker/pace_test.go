@@ -1,0 +1,81 @@
+package picker
+
+import (
+	"testing"
+	"time"
+)
+
+// pull has peer 1 deliver at once whatever it is asked for, asking every 10 ms for up to
+// 64 blocks, for d from start; it returns the blocks asked and the time after.
+func pull(p *Picker, start time.Time, d time.Duration) (int, time.Time) {
+	n, now := 0, start
+	for ; now.Before(start.Add(d)); now = now.Add(10 * time.Millisecond) {
+		for _, b := range p.Pick(1, 64, now) {
+			n++
+			p.Received(1, b, now)
+		}
+	}
+	return n, now
+}
+
+// TestPacedWhileAReaderIsAbout: while a reader is about and no read waits, a peer is
+// asked for paceShare of its capacity, however fast it delivers, and its capacity is not
+// lowered by the pacing; the blocks a read waits for are not paced; without a reader
+// about, or with reads that take what we download, it is asked for all it delivers.
+func TestPacedWhileAReaderIsAbout(t *testing.T) {
+	p := newTest(t, 4000) // 64,000 blocks: the background never runs out here
+	seeders(p, 1)         // capacity 1 MiB/s: 64 blocks a second
+	p.SetViewing(true)
+
+	unpaced, now := pull(p, t0, time.Second)
+	if unpaced < 500 {
+		t.Fatalf("no reader about: %d blocks asked in a second of a peer that delivers at once, want hundreds", unpaced)
+	}
+
+	p.SetPaced(true)
+	n, now := pull(p, now, 2*time.Second)
+	want := paceShare * 2 * (1 << 20) / BlockSize // 102 blocks
+	if float64(n) < want-8 || float64(n) > want+8 {
+		t.Fatalf("paced: %d blocks in 2 s, want about %.0f (%.0f%% of 1 MiB/s)", n, want, paceShare*100)
+	}
+	// The rate measured meanwhile is what the pacing allowed: the capacity stays.
+	p.PeerRate(1, paceShare*(1<<20))
+	n, now = pull(p, now, 2*time.Second)
+	if float64(n) < want-8 {
+		t.Fatalf("paced after a tick measured the paced rate: %d blocks in 2 s, want about %.0f", n, want)
+	}
+
+	// A read waits for piece 3000: its blocks are not paced (nor are they behind the
+	// pacing's bucket, which is empty now).
+	p.SetWaited(func(i int) bool { return i == 3000 })
+	p.SetWants(7, []Want{{First: 3000, Last: 3000, Due: now}})
+	got := p.Pick(1, 64, now)
+	if len(got) < 4 || pieces(got)[0] != 3000 {
+		t.Fatalf("a read waits for piece 3000: picked pieces %v, want its 4 blocks first", pieces(got))
+	}
+	for _, b := range got {
+		p.Received(1, b, now)
+	}
+	p.SetWaited(nil)
+	p.SetWants(7, nil)
+
+	// Reads that take what we download (a copy) are not paced.
+	p.SetPressing(true)
+	if n, _ = pull(p, now, time.Second); float64(n) < 2*want {
+		t.Fatalf("pressing reads: %d blocks asked in a second, want well over the paced %.0f", n, want/2)
+	}
+}
+
+// TestPaceSparesUnmeasuredPeer: a peer whose capacity is not measured yet is not held back
+// by the pacing.
+func TestPaceSparesUnmeasuredPeer(t *testing.T) {
+	p := newTest(t, 100)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerUnchoked(1)
+	p.SetViewing(true)
+	p.SetPaced(true)
+	if got := p.Pick(1, 8, t0); len(got) == 0 {
+		t.Fatal("a peer not measured yet got nothing while paced")
+	}
+}
