@@ -44,6 +44,24 @@ func (p *Picker) paceRoom(pr *peer, now time.Time) int {
 	return n
 }
 
+// paceHeld notes that the pacing held the peer back: the caller should ask again once
+// its bucket holds another block (PaceWake), or a peer with nothing outstanding would
+// wait for an unrelated event.
+func (p *Picker) paceHeld(pr *peer, now time.Time) {
+	w := now.Add(time.Duration(BlockSize / (paceShare * pr.capacity) * float64(time.Second)))
+	if p.paceWake.IsZero() || w.Before(p.paceWake) {
+		p.paceWake = w
+	}
+}
+
+// PaceWake returns, and forgets, the earliest time a peer that the pacing held back since
+// the last call may be asked for more; zero when none was held back.
+func (p *Picker) PaceWake() time.Time {
+	w := p.paceWake
+	p.paceWake = time.Time{}
+	return w
+}
+
 // paceSpend takes n blocks from the peer's bucket.
 func (p *Picker) paceSpend(pr *peer, n int) { pr.paceTokens -= float64(n * BlockSize) }
 

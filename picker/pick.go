@@ -37,7 +37,10 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 		n := len(out)
 		limit = min(limit, n+idleBackground(pr)-len(pr.out))
 		if p.pacing(pr) {
-			limit = min(limit, n+p.paceRoom(pr, now))
+			if room := p.paceRoom(pr, now); n+room < limit {
+				limit = n + room
+				p.paceHeld(pr, now)
+			}
 			defer func() { p.paceSpend(pr, len(out)-n) }()
 		}
 		if limit <= n {

@@ -56,6 +56,7 @@ type Picker struct {
 	pressing    bool // reads take about what we download (SetPressing): no pacing (pace.go)
 	waited      func(i int) bool
 	paced       bool // a reader is about: peers are paced below their capacity (pace.go)
+	paceWake    time.Time
 
 	avail   []int32 // per piece: peers announcing it by bitfield or have (have-all peers not counted)
 	haveAll int     // peers that have every piece; they shift all availabilities equally

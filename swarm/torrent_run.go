@@ -624,6 +624,26 @@ func (t *Torrent) readerAbout(now time.Time) bool {
 		!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
 }
 
+// armPace has the loop refill the pipelines at w, when a peer the pacing held back may be
+// asked for more (picker/pace.go): its pipeline may be empty by then, and nothing else
+// would come to refill it. One timer, for the earliest such time.
+func (t *Torrent) armPace(w time.Time) {
+	if !t.paceAt.IsZero() && !w.Before(t.paceAt) {
+		return
+	}
+	t.paceAt = w
+	t.paceGen++
+	gen := t.paceGen
+	time.AfterFunc(time.Until(w), func() {
+		t.post(func() {
+			if gen == t.paceGen {
+				t.paceAt = time.Time{}
+				t.fillAll()
+			}
+		})
+	})
+}
+
 // pressFraction: reads that take at least this fraction of what we download press (a
 // copy, a player catching up); slower ones (a player ahead of its position, a viewer who
 // seeks) leave the peers paced (picker/pace.go).
@@ -696,6 +716,9 @@ func (t *Torrent) fill(p *peerConn) {
 	for _, b := range t.pk.Pick(p.key, n, now) {
 		t.trace(p, "request", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
+	}
+	if w := t.pk.PaceWake(); !w.IsZero() {
+		t.armPace(w)
 	}
 	if len(t.deferred) > 0 {
 		ev := t.deferred
