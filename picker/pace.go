@@ -13,8 +13,15 @@ import "time"
 // for, readahead and background alike, is paced to paceShare of its capacity: the rate it
 // delivers when we do not hold it back. The blocks a read waits for are not paced: they
 // take the bank.
+//
+// paceShare is half: a 4 MiB seek against four seeders needs about a second of each one's
+// quota (what libtorrent lends a connection at once, at the rate we take), and the bank
+// then refills within a second or two. Measured (docs/BENCHMARKS.md): a share of 0.6 left
+// seeks two seconds apart a median of 345 ms, half left them 88 ms. It matches
+// pressFraction (swarm): reads that take less than half of what we download are served
+// by the paced half with room to spare.
 const (
-	paceShare = 0.6
+	paceShare = 0.5
 	// paceBurst is how many seconds of the paced rate a peer's bucket holds: requests go
 	// out evenly, a few at a time, not as a burst after a pause.
 	paceBurst = 0.1
