@@ -23,13 +23,21 @@ import (
 func TestReadReleasedByVerifiedBlocks(t *testing.T) {
 	const piece = filmPiece
 	src, mi, want := filmHybrid(t, 7)
+	tr := slowV2Seeder(t, mi, src)
+	checkReleasedReads(t, tr, want, piece, []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10})
+}
+
+// slowV2Seeder seeds mi from src at 1 MiB/s and returns a torrent of it, with no background
+// download, connected to the seeder over v2.
+func slowV2Seeder(t *testing.T, mi *metainfo.MetaInfo, src string) *swarm.Torrent {
+	t.Helper()
 	seeder := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
 	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
 	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.2:0"})
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
 		NoBackground: true, CacheBytes: 64 << 20, Peers: []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()}})
 	testutil.WaitFor(t, 10*time.Second, "a v2 connection", func() bool { return tr.NumV2Peers() == 1 })
-	checkReleasedReads(t, tr, want, piece, []int64{2*piece - 5000, piece + piece/2 + 12345, 2*piece + 100<<10})
+	return tr
 }
 
 // filmPiece is the piece size of filmHybrid's torrents.
@@ -216,12 +224,7 @@ func TestReadOfAFilesShortLastBlockReleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeder := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
-	addTorrent(t, seeder, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-	c := newClient(t, swarm.ClientConfig{ListenAddr: "127.0.0.2:0"})
-	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
-		NoBackground: true, CacheBytes: 64 << 20, Peers: []netip.AddrPort{seeder.Addr().(*net.TCPAddr).AddrPort()}})
-	testutil.WaitFor(t, 10*time.Second, "a v2 connection", func() bool { return tr.NumV2Peers() == 1 })
+	tr := slowV2Seeder(t, mi, src)
 	checkReleasedReads(t, tr, want, piece, []int64{size - 16<<10, piece + 5000})
 	if n := tr.Stats().Banned; n != 0 {
 		t.Errorf("%d peers banned: the honest seeder's short last block failed its hash", n)
