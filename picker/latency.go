@@ -8,9 +8,10 @@ import "time"
 //
 // Each block that arrives from the peer that was asked for it gives a sample: the time
 // since the request, less the time the requests queued ahead of it at the peer took at its
-// measured rate (and its own transfer). The estimate is the least sample of a window of
-// rttWindow, carried over when a window ends, so it follows a path that gets slower
-// without trusting one queue-inflated sample.
+// measured rate (and its own transfer); a sample that this leaves less than half of is
+// not taken. The estimate is the least sample of a window of rttWindow, carried over when
+// a window ends, so it follows a path that gets slower without trusting one
+// queue-inflated sample.
 
 const rttWindow = 10 * time.Second
 
@@ -19,7 +20,14 @@ func (pr *peer) latencySample(lat time.Duration, ahead, length int, now time.Tim
 		return
 	}
 	if pr.rate > 0 {
-		lat -= time.Duration(float64((ahead+1)*length) / pr.rate * float64(time.Second))
+		// A sample that is mostly queue, by our measure of the peer's rate, tells little
+		// of the path: a rate measured low (a connection ramping up, a peer we pace)
+		// would leave next to nothing, and the window's least sample would be that.
+		q := time.Duration(float64((ahead+1)*length) / pr.rate * float64(time.Second))
+		if q > lat/2 {
+			return
+		}
+		lat -= q
 	}
 	lat = max(lat, time.Millisecond/10)
 	if now.After(pr.rttWindowEnds) {

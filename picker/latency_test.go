@@ -140,3 +140,30 @@ func TestPreferBlocksAfterRequests(t *testing.T) {
 		t.Errorf("with the read's block in, PreferBlocks returned %+v", again)
 	}
 }
+
+// A rate measured far below what the peer sends (a connection ramping up, a peer we pace)
+// does not collapse the estimate: samples that would be mostly queue by that rate are not
+// taken, and the path's 50 ms shows once the rate is measured right.
+func TestRTTEstimateWithARateMeasuredLow(t *testing.T) {
+	p := newTest(t, 8)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerRate(1, 64<<10) // a block would take 250 ms; the peer sends one a millisecond
+	t0 := time.Unix(1000, 0)
+	for k, b := range p.Pick(1, 8, t0) {
+		p.Received(1, b, t0.Add(50*time.Millisecond+time.Duration(k+1)*time.Millisecond))
+	}
+	if r := p.RTT(1); r != 0 && r < 40*time.Millisecond {
+		t.Fatalf("RTT %v after samples read with a rate 16 times too low, want none or about 50ms", r)
+	}
+	p.PeerRate(1, 16<<20)
+	at := t0.Add(time.Second)
+	bs := p.Pick(1, 1, at)
+	if len(bs) != 1 {
+		t.Fatalf("picked %d", len(bs))
+	}
+	p.Received(1, bs[0], at.Add(51*time.Millisecond))
+	if r := p.RTT(1); r < 49*time.Millisecond || r > 52*time.Millisecond {
+		t.Errorf("RTT %v, want 50ms", r)
+	}
+}
