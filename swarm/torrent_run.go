@@ -649,10 +649,24 @@ func (t *Torrent) armPace(w time.Time) {
 // seeks) leave the peers paced (picker/pace.go).
 const pressFraction = 0.5
 
+// pressWait: reads that have waited this long without a break press too. A copy starting
+// on a fresh mount reads no faster than the paced download lets it, and a capacity
+// measured in TCP's slow start (seconds, over a long round trip) would pace the copy to
+// that; a viewer's seek is over sooner.
+const pressWait = time.Second
+
 // pressing tells whether reads take about what we download: over the last tick, or since
-// it once a quarter second has passed (a copy that just started). With no rate measured
-// yet, a read that waits presses.
+// it once a quarter second has passed (a copy that just started); or whether reads have
+// waited for pressWait. With no rate measured yet, a read that waits presses.
 func (t *Torrent) pressing(now time.Time) bool {
+	switch {
+	case len(t.waiting) == 0:
+		t.waitFrom = time.Time{}
+	case t.waitFrom.IsZero():
+		t.waitFrom = now
+	case now.Sub(t.waitFrom) >= pressWait:
+		return true
+	}
 	down := t.downTotal
 	if down <= 0 {
 		return len(t.waiting) > 0
