@@ -657,7 +657,8 @@ const pressWait = time.Second
 
 // pressing tells whether reads take about what we download: over the last tick, or since
 // it once a quarter second has passed (a copy that just started); or whether reads have
-// waited for pressWait. With no rate measured yet, a read that waits presses.
+// waited for pressWait (it notes, in waitFrom, since when they wait). With no rate
+// measured yet, a read that waits presses.
 func (t *Torrent) pressing(now time.Time) bool {
 	switch {
 	case len(t.waiting) == 0:
