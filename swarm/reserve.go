@@ -25,9 +25,9 @@ func (t *Torrent) updateReserve(now time.Time) {
 	if len(t.pins) > 0 {
 		t.lastViewing = now
 	}
-	viewing := t.cfg.ForReaders || !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+	viewing := t.cfg.ForReaders || t.readLately(now)
 	t.pk.SetViewing(viewing)
-	t.pk.SetPaced(!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger)
+	t.pk.SetPaced(t.readLately(now))
 	cur := t.reserved
 	if cur != nil && (!t.peers.has(cur) || cur.peerChoking || cur.snubbed) {
 		t.unreserve()

@@ -620,8 +620,22 @@ const topUpEvery = 4
 // within reserveLinger. Then every free slot of a pipeline is filled at once, so that a
 // block a read waits for is asked for as soon as there is room.
 func (t *Torrent) readerAbout(now time.Time) bool {
-	return t.cfg.ForReaders || len(t.waiting) > 0 || len(t.pins) > 0 ||
-		!t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+	return t.cfg.ForReaders || len(t.waiting) > 0 || len(t.pins) > 0 || t.readLately(now)
+}
+
+// readLately tells whether a read head had wants within reserveLinger.
+func (t *Torrent) readLately(now time.Time) bool {
+	return !t.lastViewing.IsZero() && now.Sub(t.lastViewing) < reserveLinger
+}
+
+// pick asks the picker for up to n blocks for a peer or web seed, and has the loop come
+// back when the pacing held one back (armPace).
+func (t *Torrent) pick(key picker.PeerID, n int, now time.Time) []picker.Block {
+	bs := t.pk.Pick(key, n, now)
+	if w := t.pk.PaceWake(); !w.IsZero() {
+		t.armPace(w)
+	}
+	return bs
 }
 
 // armPace has the loop refill the pipelines at w, when a peer the pacing held back may be
@@ -708,7 +722,8 @@ func (t *Torrent) adaptPipeline(p *peerConn) {
 
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
-	t.pk.SetPressing(t.pressing(time.Now()))
+	now := time.Now()
+	t.pk.SetPressing(t.pressing(now))
 	if p.peerChoking {
 		t.fillAllowedFast(p)
 		return
@@ -721,19 +736,15 @@ func (t *Torrent) fill(p *peerConn) {
 	if n <= 0 {
 		return
 	}
-	now := time.Now()
 	if n < depth/topUpEvery && !t.readerAbout(now) {
 		// A block in, a request out would cost both sides a message, a system call and a
 		// wake-up per block; with nobody reading, the pipeline is topped up a quarter at a
 		// time instead, and stays at least three quarters deep.
 		return
 	}
-	for _, b := range t.pk.Pick(p.key, n, now) {
+	for _, b := range t.pick(p.key, n, now) {
 		t.trace(p, "request", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
-	}
-	if w := t.pk.PaceWake(); !w.IsZero() {
-		t.armPace(w)
 	}
 	if len(t.deferred) > 0 {
 		ev := t.deferred

@@ -111,7 +111,7 @@ func (t *Torrent) fillWeb(ws *webSeed) {
 	for len(ws.jobs) < webSlots && t.webRoom(ws, now) {
 		size := min(max(int64(ws.downRate.recent()*webJobSeconds/webSlots), webJobMin), webJobMax)
 		size = max(size, t.info.PieceLength)
-		bs := t.pk.Pick(ws.key, int((size+metainfo.BlockSize-1)/metainfo.BlockSize), time.Now())
+		bs := t.pick(ws.key, int((size+metainfo.BlockSize-1)/metainfo.BlockSize), time.Now())
 		if len(bs) == 0 {
 			break
 		}
