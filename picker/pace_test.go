@@ -79,3 +79,42 @@ func TestPaceSparesUnmeasuredPeer(t *testing.T) {
 		t.Fatal("a peer not measured yet got nothing while paced")
 	}
 }
+
+// TestWindowTailFeedsASlowStartingPeer: while reads press (a copy), a peer that share
+// passes over for the window's front (its rate not measured yet: a far seeder in TCP's
+// slow start) fills its pipeline from the window's end, last piece first; a viewer's
+// reads that do not press leave it the few background requests they always did.
+func TestWindowTailFeedsASlowStartingPeer(t *testing.T) {
+	for _, pressing := range []bool{false, true} {
+		p := newTest(t, 100) // pieces of 4 blocks
+		seeders(p, 1)        // peer 1: near and measured, 1 MiB/s
+		p.PeerRate(1, 4<<20)
+		p.PeerAdd(2) // peer 2: just unchoked us, nothing measured
+		p.PeerHaveAll(2)
+		p.PeerUnchoked(2)
+		p.SetPressing(pressing)
+		// A read at piece 0, the window to piece 79 due at 1 MiB/s: piece k at k/16 s.
+		ws := make([]Want, 80)
+		for k := range ws {
+			ws[k] = Want{First: k, Last: k, Due: t0.Add(time.Duration(k) * time.Second / 16)}
+		}
+		p.SetWants(7, ws)
+		front := p.Pick(1, 64, t0)
+		if len(front) != 64 || pieces(front)[0] != 0 {
+			t.Fatalf("pressing %v: the measured peer got pieces %v, want the window's front", pressing, pieces(front))
+		}
+		got := p.Pick(2, 32, t0)
+		if !pressing {
+			if len(got) > streamingBackground {
+				t.Fatalf("reads not pressing: the unmeasured peer got %d blocks (pieces %v), want at most %d", len(got), pieces(got), streamingBackground)
+			}
+			continue
+		}
+		if len(got) != 32 {
+			t.Fatalf("pressing: the unmeasured peer got %d blocks, want its whole pipeline of 32", len(got))
+		}
+		if ps := pieces(got); ps[0] != 79 || ps[len(ps)-1] != 72 {
+			t.Fatalf("pressing: the unmeasured peer got pieces %v, want 79 down to 72", ps)
+		}
+	}
+}

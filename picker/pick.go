@@ -48,6 +48,9 @@ func (p *Picker) Pick(id PeerID, limit int, now time.Time) []Block {
 		}
 	}
 	out, streaming := p.pickDue(id, pr, limit, now, out)
+	if streaming && p.pressing && !pr.reserved && len(out) < limit {
+		out = p.pickWindowTail(id, pr, limit, now, out)
+	}
 	if pr.reserved {
 		// One background block now and then keeps a rate-limited peer's quota topped up
 		// (reserve.go); none while it has anything outstanding.
@@ -219,6 +222,63 @@ func (p *Picker) pickDueOf(id PeerID, pr *peer, limit int, now time.Time, out []
 		}
 	}
 	return out, streaming
+}
+
+// tailLead is how far ahead of now a due piece must be, beyond twice the time the peer
+// takes to deliver it (a round trip and its queue at its rate), for pickWindowTail to
+// give its blocks to a peer that share passed over.
+const tailLead = time.Second
+
+// pickWindowTail fills the rest of the peer's pipeline with free blocks of the latest due
+// pieces it has, last first, while reads press (a copy). share hands a piece's blocks to
+// the peers that finish them first, which is right for the pieces a read is about to
+// need but starves a peer whose rate is not known yet or was measured while we asked it
+// for little: a far, fast seeder in TCP's slow start delivers only what we ask, so it is
+// measured slow, so share asks it for little, and it stays slow for seconds (the WAN lab's
+// 8 MiB/s link 200 ms away idled for four seconds of a copy). The end of the window is
+// needed too and is due seconds later; the peer works from there toward the faster peers,
+// which work from the front, and its pipeline (sized by the caller from its rate) grows
+// as it delivers. A piece still under a peer's blocks when a read reaches it is copied to
+// others like any late piece (duplicate).
+//
+// A block cancelled at this peer lately is not asked of it again here: the cancel may
+// have come too late (a far peer has a round trip of blocks on the wire, libtorrent half
+// a megabyte in its send buffer), and the block would then come twice, once for each
+// request.
+func (p *Picker) pickWindowTail(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
+	queue := time.Duration(0)
+	if pr.rate > 0 {
+		queue = seconds(float64((len(pr.out)+limit-len(out))*BlockSize) / pr.rate)
+	}
+	lead := now.Add(tailLead + 2*(pr.rtt+queue))
+	for k := len(p.due) - 1; k >= 0 && len(out) < limit; k-- {
+		d := p.due[k]
+		if !d.due.After(lead) {
+			break
+		}
+		i := d.piece
+		if !pr.hasPiece(i) {
+			continue
+		}
+		ps := p.partial[i]
+		if ps == nil {
+			if !p.admits(i) {
+				continue
+			}
+			ps = p.start(i)
+		}
+		for b := ps.cursor; len(out) < limit && ps.free > 0 && b < len(ps.blocks); b++ {
+			bs := &ps.blocks[b]
+			if bs.got || bs.n > 0 {
+				continue
+			}
+			if _, ok := pr.cancelled[blockKey{int32(i), int32(b)}]; ok {
+				continue
+			}
+			out = append(out, p.request(id, pr, i, ps, b, now))
+		}
+	}
+	return out
 }
 
 func (p *Picker) pickPartial(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {

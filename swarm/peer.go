@@ -70,13 +70,14 @@ type peerConn struct {
 	amInterested   bool
 	peerChoking    bool
 	peerInterested bool
-	fast           bool // both sides speak BEP 6
-	extended       bool // both sides speak BEP 10
-	reqq           int  // how many requests the peer lets us queue
-	pipeBoost      int  // pipeline depth learned by adaptPipeline
-	blocksThisTick int  // blocks received since the last tick
-	metadataID     int  // the peer's ut_metadata extension id, 0 when it has none
-	metadataServed int  // ut_metadata pieces sent to it
+	fast           bool          // both sides speak BEP 6
+	extended       bool          // both sides speak BEP 10
+	reqq           int           // how many requests the peer lets us queue
+	pipeBoost      int           // pipeline depth learned by adaptPipeline
+	blocksThisTick int           // blocks received since the last tick
+	longestGap     time.Duration // the longest wait between two blocks since the last tick
+	metadataID     int           // the peer's ut_metadata extension id, 0 when it has none
+	metadataServed int           // ut_metadata pieces sent to it
 	lastBlock      time.Time
 	lastUnchoked   time.Time
 	connectedAt    time.Time

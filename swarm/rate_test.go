@@ -68,3 +68,64 @@ func TestRateMeterRecent(t *testing.T) {
 		t.Fatalf("after a stall of one tick: smoothed %.0f, recent %.0f", r.rate, r.recent())
 	}
 }
+
+// TestPressingLingers drives pressing with a fake clock: a copy whose reads take less
+// than pressFraction of the download (the window's later pieces come first) but wait for
+// nearly every read goes on pressing once it pressed; a viewer's reads, which wait for
+// nothing once it has its position, stop pressing after pressLinger; a seek's short
+// wait does not start it.
+func TestPressingLingers(t *testing.T) {
+	tr := &Torrent{waiting: make(map[int][]*readReq)}
+	now := time.Unix(1e9, 0)
+	tr.lastTick = now
+	tr.downTotal = 10 << 20 // downloading 10 MiB/s; reads take 1 MiB/s
+	tr.readRate.tick(1<<20, time.Second)
+	fill := func(waiting bool) bool {
+		clear(tr.waiting)
+		if waiting {
+			tr.waiting[0] = nil
+		}
+		tr.pressed = tr.pressing(now)
+		return tr.pressed
+	}
+	step := func(d time.Duration) { now = now.Add(d); tr.lastTick = now }
+
+	// A seek waits 300 ms: no press.
+	for range 3 {
+		if fill(true) {
+			t.Fatal("a read waiting 300 ms at a slow read rate pressed")
+		}
+		step(100 * time.Millisecond)
+	}
+	fill(false)
+	// A copy: reads wait without a break for pressWait.
+	for range 11 {
+		fill(true)
+		step(100 * time.Millisecond)
+	}
+	if !tr.pressed {
+		t.Fatal("reads that waited a second without a break do not press")
+	}
+	// Then reads wait 150 ms of every 200 ms, at a slow read rate: still pressing.
+	for range 20 {
+		if !fill(false) {
+			t.Fatalf("a copy whose reads wait with 50 ms breaks stopped pressing at %v", now)
+		}
+		step(50 * time.Millisecond)
+		for range 3 {
+			fill(true)
+			step(50 * time.Millisecond)
+		}
+	}
+	// No read waits any more (a viewer ahead of its position): pressing ends after
+	// pressLinger.
+	fill(false)
+	step(pressLinger / 2)
+	if !fill(false) {
+		t.Fatal("stopped pressing within pressLinger of the last wait")
+	}
+	step(pressLinger)
+	if fill(false) {
+		t.Fatal("still pressing pressLinger after the last wait, at a slow read rate")
+	}
+}

@@ -131,6 +131,8 @@ type Torrent struct {
 	readRate      rateMeter    // of reads: with the download rate, tells a copy from a viewer
 	downTotal     float64      // the peers' recent download rates summed, at the last tick
 	waitFrom      time.Time    // since when reads have waited without a break seen by fill
+	waitSeen      time.Time    // when fill last saw a read waiting
+	pressed       bool         // what pressing last said, as told to the picker
 	paceAt        time.Time    // when the pacing's refill is armed for (armPace), zero if not
 	paceGen       int          // the armed refill's generation: an older one does nothing
 	lastReadEnd   time.Time    // when a read last ended (trimReserved)

@@ -290,6 +290,9 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 		}
 		return
 	}
+	if gap := now.Sub(p.lastBlock); !p.lastBlock.IsZero() && gap > p.longestGap {
+		p.longestGap = gap
+	}
 	p.lastBlock = now
 	p.snubbed = false
 	p.blocksThisTick++

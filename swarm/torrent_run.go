@@ -669,17 +669,32 @@ const pressFraction = 0.5
 // that; a viewer's seek is over sooner.
 const pressWait = time.Second
 
+// pressLinger: reads that press go on pressing while one has waited within this long. A
+// copy waits for nearly every read, with breaks between them; while the download ramps up
+// its reads take less than pressFraction of it (what comes is the window's later pieces,
+// duplicates, background), and pacing the copy then would keep it slow (the WAN lab's
+// copy read 2.5 MB/s for three seconds, every read waiting). A viewer's reads, once it has
+// its position, wait for nothing.
+const pressLinger = time.Second
+
 // pressing tells whether reads take about what we download: over the last tick, or since
 // it once a quarter second has passed (a copy that just started); or whether reads have
-// waited for pressWait (it notes, in waitFrom, since when they wait). With no rate
-// measured yet, a read that waits presses.
+// waited for pressWait (it notes, in waitFrom, since when they wait); or whether they
+// pressed and a read has waited within pressLinger (waitSeen). With no rate measured
+// yet, a read that waits presses.
 func (t *Torrent) pressing(now time.Time) bool {
 	switch {
 	case len(t.waiting) == 0:
 		t.waitFrom = time.Time{}
 	case t.waitFrom.IsZero():
-		t.waitFrom = now
-	case now.Sub(t.waitFrom) >= pressWait:
+		t.waitFrom, t.waitSeen = now, now
+	default:
+		t.waitSeen = now
+		if now.Sub(t.waitFrom) >= pressWait {
+			return true
+		}
+	}
+	if t.pressed && now.Sub(t.waitSeen) < pressLinger {
 		return true
 	}
 	down := t.downTotal
@@ -703,27 +718,41 @@ func (t *Torrent) pipelineDepth(p *peerConn) int {
 	return min(max(d, p.pipeBoost), p.reqq, maxPipeline)
 }
 
-// adaptPipeline runs each tick. A peer that delivered a whole pipeline's worth of blocks in
-// one second was held back by the pipeline, not by its bandwidth: some peers (Transmission)
-// answer queued requests in batches about once a second, and a depth sized from their rate
-// would then pin the rate. Such a pipeline doubles, like TCP's slow start; one that is
-// far from used shrinks back toward the rate-based depth.
+// batchGap: a peer that let this long pass between two blocks of a tick, and delivered
+// a whole pipeline's worth in that tick, answers in batches.
+const batchGap = 250 * time.Millisecond
+
+// adaptPipeline runs each tick. Some peers (Transmission, aria2c with an upload limit)
+// answer queued requests in batches about once a second, and a depth sized from their
+// rate would then pin the rate: a peer that delivered a whole pipeline's worth of blocks
+// in one tick, in batches (batchGap), was held back by the pipeline. Such a pipeline
+// doubles, like TCP's slow start; one that is far from used shrinks back toward the
+// rate-based depth. A peer that sends evenly at its rate also delivers more than a
+// pipeline's worth a tick (the depth holds only requestHorizon of its rate and a round
+// trip), but a deeper pipeline there only makes every block we ask wait longer in its
+// queue: in the WAN lab the 1 MiB/s seeder's queue held 1.5 s of blocks, and a copy's
+// next piece, asked there, kept the reader waiting.
 func (t *Torrent) adaptPipeline(p *peerConn) {
 	d := t.pipelineDepth(p)
 	switch {
 	case p.peerChoking || !p.amInterested:
-	case p.blocksThisTick >= d:
+	case p.blocksThisTick >= d && p.longestGap >= batchGap:
 		p.pipeBoost = min(2*d, maxPipeline)
-	case p.blocksThisTick < d/2:
+	case p.blocksThisTick < d/2 || p.longestGap < batchGap:
 		p.pipeBoost = p.pipeBoost * 3 / 4
 	}
 	p.blocksThisTick = 0
+	p.longestGap = 0
 }
 
 // fill requests blocks from p until its pipeline is as deep as its rate deserves.
 func (t *Torrent) fill(p *peerConn) {
 	now := time.Now()
-	t.pk.SetPressing(t.pressing(now))
+	if pr := t.pressing(now); pr != t.pressed {
+		t.pressed = pr
+		t.pk.SetPressing(pr)
+		t.log.WithField("pressing", pr).Trace("reads press")
+	}
 	if p.peerChoking {
 		t.fillAllowedFast(p)
 		return

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"slices"
 	"time"
-	"torrentfs/swarm/mse"
+
+	"github.com/sirupsen/logrus"
 
 	"torrentfs/picker"
+	"torrentfs/swarm/mse"
 	"torrentfs/swarm/wire"
 )
 
@@ -45,6 +47,9 @@ func (t *Torrent) SetWants(head int, first int, due []time.Time) {
 // bounded cache, or one shrunk by a full disk, keeps what a reader is about to read.
 func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
 	old := t.pins[head]
+	if t.log.Logger.IsLevelEnabled(logrus.TraceLevel) && (old.first != first || old.n != n) {
+		t.log.WithFields(logrus.Fields{"head": head, "first": first, "n": n}).Trace("wants")
+	}
 	// New pins first: unpinning can evict, and must not take what stays wanted.
 	n = max(0, min(n, t.info.NumPieces()-first))
 	for i := first; i < first+n; i++ {
