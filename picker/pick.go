@@ -224,10 +224,11 @@ func (p *Picker) pickDueOf(id PeerID, pr *peer, limit int, now time.Time, out []
 	return out, streaming
 }
 
-// tailLead is how far ahead of now a due piece must be, beyond twice the time the peer
-// takes to deliver it (a round trip and its queue at its rate), for pickWindowTail to
-// give its blocks to a peer that share passed over.
-const tailLead = time.Second
+// tailLead is how far ahead of now a due piece must be, beyond one and a half times the
+// time the peer takes to deliver it (a round trip and its queue at its rate), for
+// pickWindowTail to give its blocks to a peer that share passed over. The margin is for a
+// copy that speeds up: its pieces come due sooner than they were.
+const tailLead = 500 * time.Millisecond
 
 // pickWindowTail fills the rest of the peer's pipeline with free blocks of the latest due
 // pieces it has, last first, while reads press (a copy). share hands a piece's blocks to
@@ -250,7 +251,7 @@ func (p *Picker) pickWindowTail(id PeerID, pr *peer, limit int, now time.Time, o
 	if pr.rate > 0 {
 		queue = seconds(float64((len(pr.out)+limit-len(out))*BlockSize) / pr.rate)
 	}
-	lead := now.Add(tailLead + 2*(pr.rtt+queue))
+	lead := now.Add(tailLead + 3*(pr.rtt+queue)/2)
 	for k := len(p.due) - 1; k >= 0 && len(out) < limit; k-- {
 		d := p.due[k]
 		if !d.due.After(lead) {

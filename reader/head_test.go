@@ -106,6 +106,31 @@ func TestSequentialReadsGrowWindow(t *testing.T) {
 	}
 }
 
+// TestWindowFollowsAFasterCopy: a copy that reads slowly while the download ramps up and
+// then ten times faster gets the window of its new rate within a second or two, not of
+// its average since it began.
+func TestWindowFollowsAFasterCopy(t *testing.T) {
+	ft := newFake(256*kib, 256*mib)
+	ft.ProvideAll()
+	clk := newClock()
+	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 128 * mib, WindowTime: 10 * time.Second, Now: clk.Now})
+	var off int64
+	readFor := func(d, every time.Duration) {
+		for end := clk.Now().Add(d); clk.Now().Before(end); {
+			read(t, h, ft, off, 128*kib)
+			off += 128 * kib
+			clk.advance(every)
+		}
+	}
+	readFor(3*time.Second, 125*time.Millisecond)   // 1 MiB/s
+	readFor(2*time.Second, 12500*time.Microsecond) // 10 MiB/s
+	// The average since the start is 4.6 MiB/s: 46 MiB of window. The last seconds'
+	// rate, 10 MiB/s, asks for 100.
+	if s := span(ft, h.main.id); s < 90*mib {
+		t.Fatalf("window after two seconds at 10 MiB/s covers %d MiB, want the 100 MiB of that rate", s/mib)
+	}
+}
+
 func TestSeekMovesWants(t *testing.T) {
 	ft := newFake(256*kib, 128*mib)
 	ft.ProvideAll()

@@ -13,6 +13,12 @@ type stream struct {
 	seq    int64     // bytes read sequentially since began
 	window int64     // readahead beyond pos, bytes
 	rate   float64   // measured sequential read rate, bytes/s; 0 until measured
+	// The rate over the last second or two (recentRate): a copy that starts slowly,
+	// while the download ramps up, reads ten times faster a few seconds later, and its
+	// window must follow that, not the average since it began.
+	markAt     time.Time
+	markSeq    int64
+	recentRate float64
 
 	// What was last sent with SetWants.
 	wantFirst, wantLast int
@@ -38,6 +44,13 @@ func (s *stream) advance(off, end int64, now time.Time) {
 	s.last = now
 	elapsed := max(now.Sub(s.began), rateMinElapsed)
 	s.rate = float64(s.seq) / elapsed.Seconds()
+	if s.markAt.IsZero() {
+		s.markAt = s.began
+	}
+	if el := now.Sub(s.markAt); el >= rateMinElapsed {
+		s.recentRate = float64(s.seq-s.markSeq) / el.Seconds()
+		s.markAt, s.markSeq = now, s.seq
+	}
 }
 
 // demand routes the read [off, end) to a stream, grows or opens windows, and sends the
@@ -78,7 +91,7 @@ func (h *Head) demand(off, end int64) error {
 		h.main, h.side = s, nil
 	}
 	if s == h.main {
-		target := int64(s.rate * o.WindowTime.Seconds())
+		target := int64(max(s.rate, s.recentRate) * o.WindowTime.Seconds())
 		s.window = min(max(s.window, target, o.MinWindow), o.MaxWindow)
 	}
 	if s == h.side {
