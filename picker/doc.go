@@ -23,7 +23,10 @@
 //     of an overdue piece may be requested a second time from a peer expected to deliver
 //     sooner than the first. Blocks of a piece a reader is blocked on are requested from up
 //     to three peers without that estimate; the first to answer wins, the others are
-//     cancelled.
+//     cancelled. While reads press (a copy), room a peer has left after its share is
+//     filled from the latest due pieces, last first, where it delivers in time
+//     (pickWindowTail): a peer measured slow because it was asked for little, a far one in
+//     TCP's slow start, works from the window's end toward the others.
 //  2. Partial pieces, oldest first: finishing them makes them verifiable and shareable and
 //     bounds the number of half-downloaded pieces.
 //  3. Rarest first among the pieces the peer has, ties broken by a seeded random order.

@@ -278,7 +278,7 @@ func TestBlockHashesAskedOfTwo(t *testing.T) {
 			t.Fatalf("block %d: wrong hash", b)
 		}
 	}
-	if asked.Load() == 0 {
-		t.Error("the silent peer was never asked: the test did not test two asks")
-	}
+	// Both were asked at once, but the seeder's answer may be in before the silent peer's
+	// goroutine has read its request.
+	testutil.WaitFor(t, 5*time.Second, "the silent peer asked too (else the test did not test two asks)", func() bool { return asked.Load() > 0 })
 }
