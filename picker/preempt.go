@@ -134,10 +134,8 @@ func (p *Picker) Preemptible(id PeerID, now, by time.Time) []Block {
 // the peer's oldest requests alone: a round trip's worth at its rate, or as deep into its
 // queue as a cancel of ours was seen to fail there lately, whichever is more.
 
-// maxCommitted bounds the requests counted as committed at a peer (4 MiB: a fast peer a
-// round trip of 200 ms away has 1.6 MB on the wire, and libtorrent another 500 KiB in its
-// send buffer).
-const maxCommitted = 256
+// maxCommitted bounds the requests counted as committed at a peer (1 MiB).
+const maxCommitted = 64
 
 // committedWindow is how long a failed cancel's depth is remembered (at least one window,
 // at most two), so that a peer whose send buffer shrinks is trusted again.
