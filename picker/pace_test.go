@@ -118,3 +118,33 @@ func TestWindowTailFeedsASlowStartingPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowTailOnlyWhatComesInTime: a measured slow peer takes from the window's end
+// only the pieces it delivers, behind its queue, well before they are due.
+func TestWindowTailOnlyWhatComesInTime(t *testing.T) {
+	p := newTest(t, 100) // pieces of 4 blocks
+	seeders(p, 2)
+	p.PeerRate(1, 4<<20)
+	p.PeerRate(2, 64<<10) // 4 blocks a second
+	p.SetPressing(true)
+	ws := make([]Want, 80)
+	for k := range ws {
+		ws[k] = Want{First: k, Last: k, Due: t0.Add(time.Duration(k) * time.Second / 16)}
+	}
+	p.SetWants(7, ws)
+	if got := p.Pick(1, 64, t0); len(got) != 64 {
+		t.Fatalf("the fast peer got %d blocks, want 64", len(got))
+	}
+	// Piece 79 (due in 4.94 s) comes in 1 s, 78 (4.88 s) in 2 s, 77 (4.81 s) in 3 s:
+	// with half a second to spare and half again as long, only 79 and 78 fit.
+	// (Its share of the window's front, where it finishes a block first, comes before.)
+	var tail []Block
+	for _, b := range p.Pick(2, 32, t0) {
+		if b.Piece >= 64 {
+			tail = append(tail, b)
+		}
+	}
+	if ps := pieces(tail); len(tail) != 8 || len(ps) != 2 || ps[0] != 79 || ps[1] != 78 {
+		t.Fatalf("the slow peer got %d blocks of the window's end, of pieces %v; want the 8 of pieces 79 and 78", len(tail), ps)
+	}
+}

@@ -247,27 +247,36 @@ const tailLead = 500 * time.Millisecond
 // a megabyte in its send buffer), and the block would then come twice, once for each
 // request.
 func (p *Picker) pickWindowTail(id PeerID, pr *peer, limit int, now time.Time, out []Block) []Block {
-	queue := time.Duration(0)
-	if pr.rate > 0 {
-		queue = seconds(float64((len(pr.out)+limit-len(out))*BlockSize) / pr.rate)
-	}
-	lead := now.Add(tailLead + 3*(pr.rtt+queue)/2)
+	queued := len(pr.out)
 	for k := len(p.due) - 1; k >= 0 && len(out) < limit; k-- {
 		d := p.due[k]
-		if !d.due.After(lead) {
-			break
-		}
 		i := d.piece
 		if !pr.hasPiece(i) {
 			continue
 		}
 		ps := p.partial[i]
+		free := p.geo.numBlocks(i)
+		if ps != nil {
+			free = ps.free
+		}
+		if free == 0 {
+			continue
+		}
+		// The piece's blocks behind the peer's queue, the ones asked here included.
+		queue := time.Duration(0)
+		if pr.rate > 0 {
+			queue = seconds(float64((queued+min(free, limit-len(out)))*BlockSize) / pr.rate)
+		}
+		if !d.due.After(now.Add(tailLead + 3*(pr.rtt+queue)/2)) {
+			break // the pieces before it are due sooner still
+		}
 		if ps == nil {
 			if !p.admits(i) {
 				continue
 			}
 			ps = p.start(i)
 		}
+		n := len(out)
 		for b := ps.cursor; len(out) < limit && ps.free > 0 && b < len(ps.blocks); b++ {
 			bs := &ps.blocks[b]
 			if bs.got || bs.n > 0 {
@@ -278,6 +287,7 @@ func (p *Picker) pickWindowTail(id PeerID, pr *peer, limit int, now time.Time, o
 			}
 			out = append(out, p.request(id, pr, i, ps, b, now))
 		}
+		queued += len(out) - n
 	}
 	return out
 }

@@ -70,11 +70,16 @@ type peerConn struct {
 	amInterested   bool
 	peerChoking    bool
 	peerInterested bool
-	fast           bool          // both sides speak BEP 6
-	extended       bool          // both sides speak BEP 10
-	reqq           int           // how many requests the peer lets us queue
-	pipeBoost      int           // pipeline depth learned by adaptPipeline
-	blocksThisTick int           // blocks received since the last tick
+	fast           bool // both sides speak BEP 6
+	extended       bool // both sides speak BEP 10
+	reqq           int  // how many requests the peer lets us queue
+	pipeBoost      int  // pipeline depth learned by adaptPipeline
+	blocksThisTick int  // blocks received since the last tick
+	// Blocks received per round trip (countRoundTrip): rttFrom opened the count in
+	// rttCount; rttBlocks is the last whole round trip's.
+	rttFrom        time.Time
+	rttCount       int
+	rttBlocks      int
 	longestGap     time.Duration // the longest wait between two blocks since the last tick
 	metadataID     int           // the peer's ut_metadata extension id, 0 when it has none
 	metadataServed int           // ut_metadata pieces sent to it

@@ -3,6 +3,8 @@ package swarm
 import (
 	"testing"
 	"time"
+
+	"torrentfs/picker"
 )
 
 // TestRateLimiterSlack drives the bucket with a fake clock: a caller moving 16 KiB blocks
@@ -127,5 +129,34 @@ func TestPressingLingers(t *testing.T) {
 	step(pressLinger)
 	if fill(false) {
 		t.Fatal("still pressing pressLinger after the last wait, at a slow read rate")
+	}
+}
+
+// TestPipelineFollowsSlowStart: a connection whose blocks double every round trip (TCP's
+// slow start) has twice its last round trip's blocks asked of it, ahead of the tick's
+// rate; after a pause of two round trips that count is forgotten.
+func TestPipelineFollowsSlowStart(t *testing.T) {
+	tr := &Torrent{pk: picker.New(1<<20, 64<<20, 1)}
+	p := &peerConn{key: 1, reqq: 1000}
+	tr.pk.PeerAdd(1) // no round trip measured: counted per 10 ms
+	now := time.Unix(1e9, 0)
+	base := tr.pipelineDepth(p)
+	tr.countRoundTrip(p, now)
+	for n := 2; n <= 64; n *= 2 {
+		// n blocks in this round trip (the one that opened it included), then the first
+		// of the next closes it.
+		for k := 1; k < n; k++ {
+			tr.countRoundTrip(p, now.Add(time.Duration(k)*9*time.Millisecond/time.Duration(n)))
+		}
+		now = now.Add(10 * time.Millisecond)
+		tr.countRoundTrip(p, now)
+		if d, want := tr.pipelineDepth(p), 2*n+minPipeline; d != want {
+			t.Fatalf("after a round trip of %d blocks the pipeline is %d deep, want %d", n, d, want)
+		}
+	}
+	now = now.Add(30 * time.Millisecond)
+	tr.countRoundTrip(p, now)
+	if d := tr.pipelineDepth(p); d != base {
+		t.Fatalf("after a pause the pipeline is %d deep, want the rate's %d", d, base)
 	}
 }

@@ -296,6 +296,7 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	p.lastBlock = now
 	p.snubbed = false
 	p.blocksThisTick++
+	t.countRoundTrip(p, now)
 	t.sendCancels(cancel, b)
 	t.queueWrite(p.key, b.Piece, b.Begin, m.Block, buf)
 	if complete {
