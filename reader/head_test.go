@@ -26,6 +26,16 @@ func mustNew(t *testing.T, ft *fakeTorrent, file int, o Options) *Head {
 	return h
 }
 
+// clockedHead opens a head on file of ft, whose pieces are all there, with a clock the
+// test drives.
+func clockedHead(t *testing.T, ft *fakeTorrent, file int, o Options) (*fakeTorrent, *clock, *Head) {
+	t.Helper()
+	ft.ProvideAll()
+	clk := newClock()
+	o.Now = clk.Now
+	return ft, clk, mustNew(t, ft, file, o)
+}
+
 // read reads n bytes at off and checks them against the torrent's data.
 func read(t *testing.T, h *Head, ft *fakeTorrent, off int64, n int) {
 	t.Helper()
@@ -50,10 +60,7 @@ func span(ft *fakeTorrent, id int) int64 {
 }
 
 func TestSequentialReadsGrowWindow(t *testing.T) {
-	ft := newFake(256*kib, 256*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 64 * mib, WindowTime: 10 * time.Second, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 256*mib), 0, Options{MinWindow: 2 * mib, MaxWindow: 64 * mib, WindowTime: 10 * time.Second})
 	read(t, h, ft, 0, 128*kib)
 	id := h.main.id
 	start := span(ft, id)
@@ -110,10 +117,7 @@ func TestSequentialReadsGrowWindow(t *testing.T) {
 // then ten times faster gets the window of its new rate within a second or two, not of
 // its average since it began.
 func TestWindowFollowsAFasterCopy(t *testing.T) {
-	ft := newFake(256*kib, 256*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 128 * mib, WindowTime: 10 * time.Second, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 256*mib), 0, Options{MinWindow: 2 * mib, MaxWindow: 128 * mib, WindowTime: 10 * time.Second})
 	var off int64
 	readFor := func(d, every time.Duration) {
 		for end := clk.Now().Add(d); clk.Now().Before(end); {
@@ -132,10 +136,7 @@ func TestWindowFollowsAFasterCopy(t *testing.T) {
 }
 
 func TestSeekMovesWants(t *testing.T) {
-	ft := newFake(256*kib, 128*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, WindowTime: 2 * time.Second, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 128*mib), 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, WindowTime: 2 * time.Second})
 	for off := int64(0); off < 16*mib; off += 128 * kib {
 		clk.advance(10 * time.Millisecond)
 		read(t, h, ft, off, 128*kib)
@@ -175,10 +176,7 @@ func TestSeekMovesWants(t *testing.T) {
 }
 
 func TestProbeKeepsMainWindow(t *testing.T) {
-	ft := newFake(256*kib, 128*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, SideTTL: 5 * time.Second, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 128*mib), 0, Options{MinWindow: 2 * mib, MaxWindow: 32 * mib, SideTTL: 5 * time.Second})
 	var off int64
 	for ; off < 16*mib; off += 128 * kib {
 		clk.advance(20 * time.Millisecond)
@@ -465,10 +463,7 @@ func TestPrefetchStaysBehindReads(t *testing.T) {
 // now (under a read the kernel or an HTTP handler made ahead of it) must not stay ahead of
 // the far read, and it is wanted now again when the player comes back.
 func TestFarReadYieldsMainWants(t *testing.T) {
-	ft := newFake(256*kib, 64*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 64*mib), 0, Options{MinWindow: 2 * mib})
 	read(t, h, ft, 0, 128*kib)
 	mainID := h.main.id
 	w, _ := ft.WantsOf(mainID)
@@ -510,10 +505,7 @@ func TestFarReadYieldsMainWants(t *testing.T) {
 // TestRestart: a new request far from both streams drops them (their wants go), one that
 // continues either keeps both.
 func TestRestart(t *testing.T) {
-	ft := newFake(256*kib, 64*mib)
-	ft.ProvideAll()
-	clk := newClock()
-	h := mustNew(t, ft, 0, Options{MinWindow: 2 * mib, Now: clk.Now})
+	ft, clk, h := clockedHead(t, newFake(256*kib, 64*mib), 0, Options{MinWindow: 2 * mib})
 	read(t, h, ft, 0, 128*kib)
 	clk.advance(5 * time.Millisecond)
 	read(t, h, ft, 40*mib, 64*kib)
