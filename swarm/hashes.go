@@ -425,14 +425,16 @@ func (t *Torrent) hashPeerGone(p *peerConn) {
 	}
 }
 
-// retryHashAsks sends the waiting hash requests that v2 peer p may answer.
+// retryHashAsks sends the hash requests that v2 peer p may answer: those waiting for a
+// peer, and those asked of fewer than hashCopies (a request sent while only one peer could
+// answer it, which may be one that never does, must not wait hashTimeout for the next).
 func (t *Torrent) retryHashAsks(p *peerConn) {
 	if !p.v2 || len(t.v2.asks) == 0 || !t.peers.has(p) {
 		return
 	}
 	now := time.Now()
 	for _, f := range t.v2.asks {
-		if len(f.peers) == 0 {
+		if len(f.peers) < hashCopies {
 			t.askHashes(f, now)
 		}
 	}
@@ -448,7 +450,7 @@ func (t *Torrent) hashTick(now time.Time) {
 				f.answered(p)
 			}
 		}
-		if len(f.peers) == 0 {
+		if len(f.peers) < hashCopies {
 			t.askHashes(f, now)
 		}
 	}
