@@ -23,7 +23,9 @@
 //     of an overdue piece may be requested a second time from a peer expected to deliver
 //     sooner than the first. Blocks of a piece a reader is blocked on are requested from up
 //     to three peers without that estimate; the first to answer wins, the others are
-//     cancelled. While reads press (a copy), room a peer has left after its share is
+//     cancelled. A copy (reads press) keeps the estimate there too: a second peer gets
+//     such a block only if it would deliver it before its holder, or once the holder is
+//     late (copyPays). While reads press (a copy), room a peer has left after its share is
 //     filled from the latest due pieces, last first, where it delivers in time
 //     (pickWindowTail): a peer measured slow because it was asked for little, a far one in
 //     TCP's slow start, works from the window's end toward the others.

@@ -148,3 +148,43 @@ func TestWindowTailOnlyWhatComesInTime(t *testing.T) {
 		t.Fatalf("the slow peer got %d blocks of the window's end, of pieces %v; want the 8 of pieces 79 and 78", len(tail), ps)
 	}
 }
+
+// TestCopyOnlyWhereItPays: in a copy (reads press), a block of the piece a read is blocked
+// on is asked of a second peer only if that peer would deliver it before its holder is
+// expected to, or once the holder is late; a viewer's blocked read copies it at once.
+func TestCopyOnlyWhereItPays(t *testing.T) {
+	for _, pressing := range []bool{false, true} {
+		p := newTest(t, 100) // pieces of 4 blocks
+		seeders(p, 2)
+		p.PeerRate(1, 4<<20)  // 256 blocks a second
+		p.PeerRate(2, 64<<10) // 4 blocks a second
+		p.SetPressing(pressing)
+		p.SetWants(7, []Want{{First: 0, Last: 0, Due: t0}})
+		if got := p.Pick(1, 4, t0); len(got) != 4 || pieces(got)[0] != 0 {
+			t.Fatalf("pressing %v: the fast peer got pieces %v, want piece 0's 4 blocks", pressing, pieces(got))
+		}
+		copies := func(now time.Time) (n int) {
+			for _, b := range p.Pick(2, 8, now) {
+				if b.Piece == 0 {
+					n++
+				}
+			}
+			return n
+		}
+		n := copies(t0.Add(10 * time.Millisecond))
+		if !pressing {
+			if n != 4 {
+				t.Fatalf("a viewer blocked on piece 0: the slow peer copied %d of its blocks, want 4", n)
+			}
+			continue
+		}
+		// The fast peer delivers all four within 16 ms; the slow one would take 250 ms.
+		if n != 0 {
+			t.Fatalf("a copy blocked on piece 0: the slow peer copied %d of its blocks, which the fast one delivers first", n)
+		}
+		// 16 ms + copyLate later the fast peer is late: then the blocks are copied.
+		if n := copies(t0.Add(20*time.Millisecond + copyLate)); n != 4 {
+			t.Fatalf("a copy blocked on piece 0, its holder late: the slow peer copied %d of its blocks, want 4", n)
+		}
+	}
+}

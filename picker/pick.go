@@ -468,8 +468,9 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 
 // copyCand is a block copyBlocking may copy, and when its holders are expected to deliver it.
 type copyCand struct {
-	bi  int
-	eta time.Time
+	bi      int
+	eta     time.Time // when the earliest holder sends it, by its queue and rate
+	arrives time.Time // the same plus that holder's round trip
 }
 
 // copyBlocking is duplicate for a piece a reader is blocked on: the peer gets a copy of
@@ -486,25 +487,56 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(pr.reserved && int(bs.n) == maxCopies) {
 			continue
 		}
-		var eta time.Time
+		var eta, arrives time.Time
 		for k, r := range bs.reqs[:bs.n] {
 			d, _ := p.holderTime(r)
 			e := r.since.Add(d)
 			if k == 0 || e.Before(eta) {
 				eta = e
 			}
+			if a := e.Add(p.holderRTT(r)); k == 0 || a.Before(arrives) {
+				arrives = a
+			}
 		}
-		cs = append(cs, copyCand{bi, eta})
+		cs = append(cs, copyCand{bi, eta, arrives})
 	}
 	slices.SortStableFunc(cs, func(a, b copyCand) int { return b.eta.Compare(a.eta) })
+	// own is when this peer would deliver the next block it is asked for.
+	own, per := now.Add(pr.rtt+seconds(float64((len(pr.out)+1)*BlockSize)/rate(pr))), seconds(BlockSize/rate(pr))
 	for _, c := range cs {
 		if len(out) >= limit {
 			break
 		}
+		if p.pressing && !copyPays(c.arrives, own, now) {
+			continue
+		}
 		out = append(out, p.request(id, pr, i, ps, c.bi, now))
+		own = own.Add(per)
 	}
 	p.copyScratch = cs[:0]
 	return out
+}
+
+// copyLate is how long past its holders' expected arrival a block a copy waits for may be
+// before any peer copies it, whatever that peer's own estimate.
+const copyLate = 250 * time.Millisecond
+
+// copyPays tells whether, in a copy (reads press), a block of a piece the reader is blocked
+// on is worth asking a second peer for: that peer would deliver it (at own) before its
+// holders are expected to (arrives), or the holders are late by copyLate. A copy reads
+// ahead, so a blocked read there is one late piece among many in flight: on links whose
+// rates the estimates know, a copy at every peer was each block twice on the wire whenever
+// a cancel came too late, a tenth of the WAN lab's copy.
+func copyPays(arrives, own, now time.Time) bool {
+	return own.Before(arrives) || now.After(arrives.Add(copyLate))
+}
+
+// holderRTT is the round trip of a request's holder (0 when the holder is gone).
+func (p *Picker) holderRTT(r reqSlot) time.Duration {
+	if holder := p.peers[r.peer]; holder != nil {
+		return holder.rtt
+	}
+	return 0
 }
 
 // holderTime is how long a request's holder was expected to take to send the block: its

@@ -32,6 +32,11 @@ import (
 const (
 	swarmRate = 8 << 20 // bytes/s, the four seeders' upload limits together
 	bigFile   = "random-128m.bin"
+	// longFile is the long copy's file (step longcopy, WAN lab): 1 GiB in a torrent of its
+	// own, labelled longLabel, whose content directory is longLabel too.
+	longFile  = "random-1024m.bin"
+	longLabel = "long"
+	longMiB   = 1024
 	videoFast = "video-faststart.mp4"
 	videoTail = "video-tailindex.mp4"
 
@@ -50,6 +55,7 @@ type streamConfig struct {
 	only                               map[string]bool // measurement steps to run; empty: all
 	mountArgs                          []string        // extra flags for torrentfs mount
 	seeder                             string          // aria2c, qbittorrent, transmission or torrentfs
+	longData                           string          // the long copy's content directory (longLabel), for its seeders
 	uploadLimit                        string          // per seeder
 	readTimeout                        time.Duration   // bounds a 64 KiB read from a fresh mount (first byte, seeks)
 	settle                             time.Duration   // pause before each mount after the first
@@ -63,6 +69,7 @@ type lab struct {
 	runs  int // mounts so far, for cache directory names
 	rate  float64
 	sha   string
+	longSHA string // SHA-256 of longFile, when the long copy is measured
 	pairs int     // measurement steps so far, for alternating the order of clients
 	wan   *wanLab // the WAN lab's hosts; nil in the loopback lab
 }
@@ -102,6 +109,32 @@ func (l *lab) viewerAddr(port int) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
+// seeded are the labels of the torrents the seeders serve: the measured ones, and the long
+// copy's when that step runs.
+func (l *lab) seeded() []string {
+	out := l.labels()
+	if l.cfg.torrents[longLabel] != "" {
+		out = append(out, longLabel)
+	}
+	return out
+}
+
+// dataOf is the content directory of the torrent labelled label.
+func (l *lab) dataOf(label string) string {
+	if label == longLabel {
+		return l.cfg.longData
+	}
+	return l.cfg.data
+}
+
+// fileOf is the file copied or probed in the torrent labelled label.
+func fileOf(label string) string {
+	if label == longLabel {
+		return longFile
+	}
+	return bigFile
+}
+
 // piece4Mv2 labels the hybrid torrent with 4 MiB pieces: seeks of it are released block by
 // block (BEP 52), so their latency should not depend on the piece size.
 const piece4Mv2 = "4Mv2"
@@ -117,6 +150,8 @@ func runStream(ctx context.Context, args []string) error {
 	fl.StringVar(&cfg.data, "data", ".bench/stream/payload", "the payload directory, for the seeders")
 	t256 := fl.String("torrent256", "", "the payload's torrent with 256 KiB pieces")
 	t4m := fl.String("torrent4m", "", "the payload's torrent with 4 MiB pieces")
+	tLong := fl.String("torrent-long", "", "with --only longcopy: the long copy's torrent (one file of 1 GiB, 256 KiB pieces)")
+	fl.StringVar(&cfg.longData, "data-long", "", "with --only longcopy: its content directory")
 	t4mv2 := fl.String("torrent4mv2", "", "the payload's hybrid (BEP 52) torrent with 4 MiB pieces, for seeks read block by block; used with v2-capable seeders (torrentfs, qbittorrent)")
 	fl.StringVar(&cfg.work, "work", ".bench/stream/run", "scratch directory")
 	fl.StringVar(&cfg.trackerAddr, "tracker", "127.0.0.1:6969", "tracker address the torrents announce to")
@@ -129,7 +164,7 @@ func runStream(ctx context.Context, args []string) error {
 	fl.StringVar(&cfg.seeder, "seeder", "aria2c", "seeders: aria2c (the lab), qbittorrent (libtorrent, what most of a real swarm runs), transmission (3.00) or torrentfs (to take the seeders' pacing out)")
 	fl.StringVar(&cfg.seeder, "seeders", "aria2c", "the same as --seeder")
 	fl.StringVar(&cfg.uploadLimit, "upload-limit", "2M", "per seeder (the lab's 8 MiB/s is four at 2M); empty for none, for diagnosis")
-	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,live,copy,play,paced")
+	only := fl.String("only", "", "run only these steps, comma-separated: ttfb,seek,live,copy,play,paced; longcopy (WAN lab only, never run unless named) copies a file of 1 GiB, over which a connection's start costs what it costs in a real download")
 	mountArgs := fl.String("mount-args", "", "extra flags for torrentfs mount, space-separated (e.g. \"--cache-size 64M\")")
 	fl.DurationVar(&cfg.settle, "settle", time.Second, "pause before each mount after the first: a rate-limited libtorrent seeder hands out upload quota every 500 ms, and a mount made right after the last one's download found it spent")
 	withHTTP := fl.Bool("http", false, "also measure torrentfs through mount --http (client "+httpClient+"), beside the FUSE path")
@@ -172,6 +207,15 @@ func runStream(ctx context.Context, args []string) error {
 	if *t4mv2 != "" && (cfg.seeder == "torrentfs" || cfg.seeder == "qbittorrent") {
 		cfg.torrents[piece4Mv2] = *t4mv2
 	}
+	if cfg.only["longcopy"] {
+		if !*wan {
+			return fmt.Errorf("longcopy is a step of the WAN lab (--wan)")
+		}
+		if *tLong == "" || cfg.longData == "" {
+			return fmt.Errorf("longcopy needs --torrent-long and --data-long")
+		}
+		cfg.torrents[longLabel] = *tLong
+	}
 	l := &lab{cfg: cfg, mi: map[string]*metainfo.MetaInfo{}, mnt: filepath.Join(cfg.work, "mnt")}
 	for label, path := range cfg.torrents {
 		mi, err := metainfo.Load(path)
@@ -187,6 +231,11 @@ func runStream(ctx context.Context, args []string) error {
 	l.rate = float64(st.Size()) / 120 // the videos are 2 minutes long
 	if l.sha, err = sha256File(filepath.Join(cfg.data, bigFile)); err != nil {
 		return err
+	}
+	if cfg.torrents[longLabel] != "" {
+		if l.longSHA, err = sha256File(filepath.Join(cfg.longData, longFile)); err != nil {
+			return err
+		}
 	}
 	bench := "stream"
 	if *wan {
@@ -251,7 +300,7 @@ func runStream(ctx context.Context, args []string) error {
 				cs = append(cs, c)
 			}
 		}
-		printGoalsSideBySide(os.Stdout, sums, cs, func(c string) []target { return wanGoals(seeders, units, c) })
+		printGoalsSideBySide(os.Stdout, sums, cs, func(c string) []target { return wanGoals(seeders, units, c, cfg.only["longcopy"]) })
 		if slices.Contains(cfg.clients, httpClient) && slices.Contains(cfg.clients, "torrentfs") {
 			fmt.Println()
 			printComparison(os.Stdout, compare(sums, "torrentfs", httpClient, 128<<20, httpGoal), "FUSE", "HTTP")
@@ -352,6 +401,11 @@ func (l *lab) repetition(ctx context.Context, rep int) error {
 			return err
 		}
 	}
+	if l.cfg.only["longcopy"] {
+		if err := l.repLongCopy(ctx, rep); err != nil {
+			return err
+		}
+	}
 	if l.step("play") {
 		if err := l.repPlay(ctx, rep); err != nil {
 			return err
@@ -448,10 +502,32 @@ func (l *lab) repCopy(ctx context.Context, rep int) error {
 		case "aria2c":
 			err = l.ariaCeiling(ctx, rep)
 		case tcpClient:
-			err = l.tcpCeiling(ctx, rep)
+			err = l.tcpCeiling(ctx, rep, "copy", 128)
 		default:
 			err = l.withMount(ctx, c, "256K", rep, func(dir string, pid int) error {
-				return l.copy(ctx, c, rep, dir+"/"+bigFile, pid)
+				return l.copy(ctx, c, rep, dir+"/"+bigFile, pid, "copy", 128, l.sha)
+			})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repLongCopy is the copy step over longFile (1 GiB), for the mounts and the tcp row
+// (aria2c gets a fifth of R here: it would take minutes). A connection's start costs a
+// fixed time: over a long copy it weighs what it weighs in a real download.
+func (l *lab) repLongCopy(ctx context.Context, rep int) error {
+	for _, c := range l.order(tcpClient) {
+		var err error
+		switch c {
+		case tcpClient:
+			err = l.tcpCeiling(ctx, rep, "copy_long", longMiB)
+		case "aria2c":
+		default:
+			err = l.withMount(ctx, c, longLabel, rep, func(dir string, pid int) error {
+				return l.copy(ctx, c, rep, dir+"/"+longFile, pid, "copy_long", longMiB, l.longSHA)
 			})
 		}
 		if err != nil {
@@ -522,7 +598,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 	logPath := filepath.Join(l.cfg.work, "logs", fmt.Sprintf("mount-%03d-%s.log", l.runs, client))
 	// The payload is a multi-file torrent: its files are at MOUNTPOINT/<name>/<path>.
 	dir := filepath.Join(l.mnt, mi.Info.Name)
-	listed := func() bool { return hasFile(dir, bigFile) }
+	listed := func() bool { return hasFile(dir, fileOf(piece)) }
 	var argv []string
 	switch client {
 	case "torrentfs":
@@ -536,7 +612,7 @@ func (l *lab) withMount(ctx context.Context, client, piece string, rep int, fn f
 		// being greeted, and a seek timed from there paid for their greeting).
 		fuseDir := dir
 		dir = streamURL(addr, mi)
-		listed = func() bool { return hasFile(fuseDir, bigFile) && headOK(ctx, dir+"/"+bigFile) }
+		listed = func() bool { return hasFile(fuseDir, fileOf(piece)) && headOK(ctx, dir+"/"+fileOf(piece)) }
 	case "btfs":
 		argv = []string{"btfs", "-f", "--data-directory=" + cacheDir, "--min-port=7201", "--max-port=7201",
 			l.cfg.torrents[piece], l.mnt}
@@ -664,7 +740,9 @@ func parseReadAt(out string) (done, first float64, err error) {
 	return vals[0], first, nil
 }
 
-func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int) error {
+// copy reads the file at path (mib MiB, SHA-256 sum) through client's mount and records
+// metric (MiB/s), metric_frac (of R) and rss_metric.
+func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid int, metric string, mib int, sum string) error {
 	links := l.links()
 	t0 := time.Now()
 	var out string
@@ -672,20 +750,20 @@ func (l *lab) copy(ctx context.Context, client string, rep int, path string, pid
 	if isURL(path) {
 		out, err = runProbe(ctx, 180*time.Second, "fetch", path)
 	} else {
-		out, err = runCmd(ctx, 180*time.Second, "sh", "-c", `dd if="$1" bs=1M status=none | sha256sum`, "sh", path)
+		out, err = runCmd(ctx, 180*time.Second*time.Duration(mib/128), "sh", "-c", `dd if="$1" bs=1M status=none | sha256sum`, "sh", path)
 	}
 	secs := time.Since(t0).Seconds()
 	if err != nil {
 		return fmt.Errorf("%s copy: %w", client, err)
 	}
 	note := ""
-	if f := strings.Fields(out); len(f) == 0 || f[0] != l.sha {
+	if f := strings.Fields(out); len(f) == 0 || f[0] != sum {
 		note = "SHA-256 MISMATCH"
 	}
-	mibs := 128 / secs
-	l.rec.add(sample{Client: client, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
-	l.rec.add(sample{Client: client, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
-	l.rec.add(sample{Client: client, Metric: "rss_copy", Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB"})
+	mibs := float64(mib) / secs
+	l.rec.add(sample{Client: client, Metric: metric, Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s", Note: note})
+	l.rec.add(sample{Client: client, Metric: metric + "_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac", Note: l.linkNote(links, secs)})
+	l.rec.add(sample{Client: client, Metric: "rss_" + metric, Piece: "256K", Rep: rep, Value: float64(hwm(pid)) / (1 << 20), Unit: "MiB"})
 	if note != "" {
 		return fmt.Errorf("%s copy: data read from the mount differs from the original", client)
 	}

@@ -117,11 +117,11 @@ func wanUnit(label string, pieceLen int64) int64 {
 //     a round trip to spare; the same for seeks in fresh mounts, each of its own piece size;
 //   - seek median in a mount already connected and downloading within 2 RTTs plus one
 //     piece at R (a request and its answer, with one round trip to spare);
-//   - a sequential copy at 90% of R;
+//   - a sequential copy at 90% of R (of 128 MiB; with long, of 1 GiB too: step longcopy);
 //   - no stalls in playback (either video) nor in the paced reader.
 //
 // units maps each piece-size label measured to the bytes a read waits for (wanUnit).
-func wanGoals(seeders []wanSeeder, units map[string]int64, client string) []target {
+func wanGoals(seeders []wanSeeder, units map[string]int64, client string, long bool) []target {
 	rate := float64(wanSum(seeders))
 	rtt := wanFarthest(seeders).Seconds()
 	var ts []target
@@ -146,6 +146,11 @@ func wanGoals(seeders []wanSeeder, units map[string]int64, client string) []targ
 	}
 	ts = append(ts,
 		target{client, "copy_frac", "256K", "median", ">=", 0.9, fmt.Sprintf("sequential copy ≥ 90%% of R = %s/s", humanRate(int64(rate)))},
+	)
+	if long {
+		ts = append(ts, target{client, "copy_long_frac", "256K", "median", ">=", 0.9, fmt.Sprintf("sequential copy of 1 GiB ≥ 90%% of R = %s/s", humanRate(int64(rate)))})
+	}
+	ts = append(ts,
 		target{client, "stalls_faststart", "256K", "max", "<=", 0, "no stalls, index first"},
 		target{client, "stalls_tailindex", "256K", "max", "<=", 0, "no stalls, index last"},
 		target{client, "paced_blocked", "256K", "max", "<=", 0, "paced reader never blocks > 0.5 s"},
@@ -252,7 +257,7 @@ func (l *lab) startWAN(ctx context.Context, seeders []wanSeeder) (w *wanLab, err
 	w.procs = append(w.procs, tr)
 
 	// The lab's torrents announce to 127.0.0.1, which in a host is the host itself.
-	labels := l.labels()
+	labels := l.seeded()
 	announce := "http://" + trAddr + "/announce"
 	tdir := filepath.Join(l.cfg.work, "torrents")
 	if err := os.MkdirAll(tdir, 0o755); err != nil {
@@ -278,7 +283,11 @@ func (l *lab) startWAN(ctx context.Context, seeders []wanSeeder) (w *wanLab, err
 		if err != nil {
 			return nil, err
 		}
-		ps, err := startWANSeeder(ctx, l.cfg, h, sname, logs, dir, l.mi["256K"].Info.Name, torrents)
+		var contents []seederContent
+		for j, label := range labels {
+			contents = append(contents, seederContent{torrents[j], l.dataOf(label), l.mi[label].Info.Name})
+		}
+		ps, err := startWANSeeder(ctx, l.cfg, h, sname, logs, dir, contents)
 		w.procs = append(w.procs, ps...)
 		if err != nil {
 			return nil, err
@@ -358,10 +367,18 @@ func wanSeederPort(kind string, j int) int {
 	return wanPeerPort
 }
 
-// startWANSeeder starts the seeder processes of host h, seeding torrents (whose content is
-// named content) from under dir, with no upload limit of their own (the host's link is the
-// limit). It returns what it started, also on error.
-func startWANSeeder(ctx context.Context, cfg streamConfig, h *netns.Host, name, logs, dir, content string, torrents []string) ([]*proc, error) {
+// seederContent is a torrent a WAN seeder serves: its file, and the directory holding its
+// content, which the torrent names name.
+type seederContent struct{ torrent, data, name string }
+
+// startWANSeeder starts the seeder processes of host h, seeding contents from under dir,
+// with no upload limit of their own (the host's link is the limit). It returns what it
+// started, also on error.
+func startWANSeeder(ctx context.Context, cfg streamConfig, h *netns.Host, name, logs, dir string, contents []seederContent) ([]*proc, error) {
+	var torrents []string
+	for _, c := range contents {
+		torrents = append(torrents, c.torrent)
+	}
 	ip := h.IP.String()
 	var ps []*proc
 	// dataFor links the payload for the j-th torrent: a tree of its own for each, as the
@@ -372,7 +389,7 @@ func startWANSeeder(ctx context.Context, cfg streamConfig, h *netns.Host, name, 
 		if cfg.seeder == "torrentfs" {
 			d = filepath.Join(dir, "all")
 		}
-		return d, linkTree(cfg.data, filepath.Join(d, content))
+		return d, linkTree(contents[j].data, filepath.Join(d, contents[j].name))
 	}
 	run := func(pname string, argv ...string) error {
 		p, err := start(pname, filepath.Join(logs, pname+".log"), h.Command(argv[0], argv[1:]...)...)
@@ -520,8 +537,8 @@ func (l *lab) linkNote(before []int64, secs float64) string {
 // fresh TCP connection to the bridge, all at once; the copy rate is 128 MiB over the time
 // until the last byte is in. What is lost to R is TCP/IP framing (tbf counts whole frames)
 // and each connection's ramp-up over its round trip.
-func (l *lab) tcpCeiling(ctx context.Context, rep int) error {
-	const total = 128 << 20
+func (l *lab) tcpCeiling(ctx context.Context, rep int, metric string, mib int) error {
+	total := int64(mib) << 20
 	logs := filepath.Join(l.cfg.work, "logs")
 	self, err := os.Executable()
 	if err != nil {
@@ -590,9 +607,9 @@ func (l *lab) tcpCeiling(ctx context.Context, rep int) error {
 	for i, sd := range l.wan.seeders {
 		own = append(own, fmt.Sprintf("%s/s %v: %.0f%% in %.1fs", humanRate(sd.rate), sd.rtt, 100*float64(shares[i])/took[i].Seconds()/float64(sd.rate), took[i].Seconds()))
 	}
-	mibs := 128 / secs
-	l.rec.add(sample{Client: tcpClient, Metric: "copy", Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s"})
-	l.rec.add(sample{Client: tcpClient, Metric: "copy_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac",
+	mibs := float64(mib) / secs
+	l.rec.add(sample{Client: tcpClient, Metric: metric, Piece: "256K", Rep: rep, Value: mibs, Unit: "MiB/s"})
+	l.rec.add(sample{Client: tcpClient, Metric: metric + "_frac", Piece: "256K", Rep: rep, Value: mibs / (l.totalRate() / (1 << 20)), Unit: "frac",
 		Note: l.linkNote(links, secs) + "; each connection's goodput until its end: " + strings.Join(own, ", ")})
 	return nil
 }

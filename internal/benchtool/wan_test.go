@@ -82,7 +82,7 @@ func TestWANGoals(t *testing.T) {
 		{"stalls_tailindex", "256K"}: {"<=", 0},
 		{"paced_blocked", "256K"}:    {"<=", 0},
 	}
-	got := wanGoals(seeders, units, "btfs")
+	got := wanGoals(seeders, units, "btfs", false)
 	if len(got) != len(want) {
 		t.Fatalf("%d goals, want %d: %+v", len(got), len(want), got)
 	}
@@ -100,8 +100,10 @@ func TestWANGoals(t *testing.T) {
 	// Without the hybrid (Transmission seeders) its goals are left out; a closer swarm
 	// has tighter ones.
 	near := []wanSeeder{{4 << 20, 10 * time.Millisecond}, {4 << 20, 30 * time.Millisecond}}
-	got = wanGoals(near, map[string]int64{"256K": 256 << 10, "4M": 4 << 20}, "torrentfs")
+	got = wanGoals(near, map[string]int64{"256K": 256 << 10, "4M": 4 << 20}, "torrentfs", true)
+	long := false
 	for _, g := range got {
+		long = long || g.metric == "copy_long_frac" && g.op == ">=" && g.limit == 0.9
 		if g.piece == piece4Mv2 {
 			t.Errorf("goal for an unmeasured torrent: %+v", g)
 		}
@@ -110,6 +112,9 @@ func TestWANGoals(t *testing.T) {
 				t.Errorf("seek_live 256K limit %g, want %g", g.limit, lim)
 			}
 		}
+	}
+	if !long {
+		t.Errorf("with the long copy measured, no goal of 90%% for it: %+v", got)
 	}
 }
 

@@ -46,3 +46,14 @@ stream_payload() {
 	[ -f "$dir/payload-4M-hybrid.torrent" ] || "$BENCH/torrentfs" create -f --no-date --hybrid --piece-size 4M \
 		-t "$STREAM_TRACKER" -o "$dir/payload-4M-hybrid.torrent" "$p" >/dev/null
 }
+
+# stream_long_payload: the WAN lab's long copy (step longcopy): DIR/long/long/random-1024m.bin,
+# 1 GiB of the same seeded bytes, and its torrent of 256 KiB pieces, made once.
+stream_long_payload() {
+	local dir=$BENCH/stream
+	random_file "$BENCH/random-1024m.bin" 1024
+	mkdir -p "$dir/long/long"
+	[ -f "$dir/long/long/random-1024m.bin" ] || ln "$BENCH/random-1024m.bin" "$dir/long/long/random-1024m.bin"
+	[ -f "$dir/payload-long.torrent" ] || "$BENCH/torrentfs" create -f --no-date --piece-size 256K \
+		-t "$STREAM_TRACKER" -o "$dir/payload-long.torrent" "$dir/long/long" >/dev/null
+}

@@ -13,13 +13,20 @@ bench_stream() {
 	build_benchtool
 	stream_payload
 	local dir=$BENCH/stream
+	local long=()
+	case " $* " in
+	*longcopy*)
+		stream_long_payload
+		long=(--torrent-long "$dir/payload-long.torrent" --data-long "$dir/long/long")
+		;;
+	esac
 	mkdir -p "$dir/mnt"
 	trap 'stream_unmount_all' EXIT
 	echo "stream: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ), engine $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo +changes)"
 	jail "$BENCH/benchtool" stream --torrentfs "$BENCH/torrentfs" --data "$dir/payload" \
 		--torrent256 "$dir/payload-256K.torrent" --torrent4m "$dir/payload-4M.torrent" \
 		--torrent4mv2 "$dir/payload-4M-hybrid.torrent" \
-		--work "$dir/run" --tracker 127.0.0.1:6969 --results "$BENCH/results.jsonl" "$@"
+		--work "$dir/run" --tracker 127.0.0.1:6969 --results "$BENCH/results.jsonl" "${long[@]}" "$@"
 }
 
 # stream_unmount_all detaches any mount benchtool could not take down itself (it was killed).
