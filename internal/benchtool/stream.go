@@ -62,16 +62,16 @@ type streamConfig struct {
 }
 
 type lab struct {
-	cfg   streamConfig
-	rec   *recorder
-	mi    map[string]*metainfo.MetaInfo
-	mnt   string
-	runs  int // mounts so far, for cache directory names
-	rate  float64
-	sha   string
-	longSHA string // SHA-256 of longFile, when the long copy is measured
-	pairs int     // measurement steps so far, for alternating the order of clients
-	wan   *wanLab // the WAN lab's hosts; nil in the loopback lab
+	cfg     streamConfig
+	rec     *recorder
+	mi      map[string]*metainfo.MetaInfo
+	mnt     string
+	runs    int // mounts so far, for cache directory names
+	rate    float64
+	sha     string
+	longSHA string  // SHA-256 of longFile, when the long copy is measured
+	pairs   int     // measurement steps so far, for alternating the order of clients
+	wan     *wanLab // the WAN lab's hosts; nil in the loopback lab
 }
 
 // totalRate is what the seeders can upload together, bytes per second.
