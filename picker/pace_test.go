@@ -187,4 +187,31 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 			t.Fatalf("a copy blocked on piece 0, its holder late: the slow peer copied %d of its blocks, want 4", n)
 		}
 	}
+
+	// A read that has waited copyPatience takes copies whatever the estimates say (a
+	// fresh mount's peers, in slow start): here the holder, at half a block a second, is
+	// not late for any block yet, and the other peer would be slower still.
+	p := newTest(t, 100)
+	seeders(p, 2)
+	p.PeerRate(1, 8<<10)
+	p.PeerRate(2, 1<<10)
+	p.SetPressing(true)
+	p.SetWants(7, []Want{{First: 0, Last: 0, Due: t0}})
+	if got := p.Pick(1, 4, t0); len(got) != 4 {
+		t.Fatalf("the holder got %d blocks, want piece 0's 4", len(got))
+	}
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{{10 * time.Millisecond, 0}, {copyPatience + 10*time.Millisecond, 4}} {
+		n := 0
+		for _, b := range p.Pick(2, 8, t0.Add(c.after)) {
+			if b.Piece == 0 {
+				n++
+			}
+		}
+		if n != c.want {
+			t.Errorf("a copy blocked on piece 0 for %v, its holder not late: %d blocks copied, want %d", c.after, n, c.want)
+		}
+	}
 }

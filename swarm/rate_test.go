@@ -159,4 +159,21 @@ func TestPipelineFollowsSlowStart(t *testing.T) {
 	if d := tr.pipelineDepth(p); d != base {
 		t.Fatalf("after a pause the pipeline is %d deep, want the rate's %d", d, base)
 	}
+
+	// While a viewer reads (a read head has wants) and reads do not press, the floor is
+	// off: a seek's piece is not queued at a peer beyond what its rate delivers.
+	tr.countRoundTrip(p, now)
+	for k := 1; k < 32; k++ {
+		tr.countRoundTrip(p, now.Add(time.Duration(k)*9*time.Millisecond/32))
+	}
+	now = now.Add(10 * time.Millisecond)
+	tr.countRoundTrip(p, now)
+	tr.pins = map[int]pinRange{1: {}}
+	if d := tr.pipelineDepth(p); d != base {
+		t.Fatalf("a viewer reading: the pipeline is %d deep, want the rate's %d", d, base)
+	}
+	tr.pressed, tr.downTotal = true, 1<<20
+	if d, want := tr.pipelineDepth(p), 2*32+minPipeline; d < want {
+		t.Fatalf("reads pressing: the pipeline is %d deep, want at least %d", d, want)
+	}
 }
