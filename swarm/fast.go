@@ -34,11 +34,12 @@ func (t *Torrent) fillAllowedFast(p *peerConn) {
 	if !p.fast || !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	n := min(t.pipelineDepth(p), allowedFastDepth) - t.pk.Outstanding(p.key)
+	now := time.Now()
+	n := min(t.pipelineDepth(p, now), allowedFastDepth) - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
 	}
-	for _, b := range t.pk.PickAllowedFast(p.key, n, time.Now()) {
+	for _, b := range t.pk.PickAllowedFast(p.key, n, now) {
 		t.trace(p, "request (allowed fast)", b.Piece, b.Begin)
 		p.send(wire.Message{ID: wire.Request, Index: uint32(b.Piece), Begin: uint32(b.Begin), Length: uint32(b.Length)})
 	}

@@ -140,7 +140,7 @@ func TestPipelineFollowsSlowStart(t *testing.T) {
 	p := &peerConn{key: 1, reqq: 1000}
 	tr.pk.PeerAdd(1) // no round trip measured: counted per 10 ms
 	now := time.Unix(1e9, 0)
-	base := tr.pipelineDepth(p)
+	base := tr.pipelineDepth(p, now)
 	tr.countRoundTrip(p, now)
 	for n := 2; n <= 64; n *= 2 {
 		// n blocks in this round trip (the one that opened it included), then the first
@@ -150,13 +150,13 @@ func TestPipelineFollowsSlowStart(t *testing.T) {
 		}
 		now = now.Add(10 * time.Millisecond)
 		tr.countRoundTrip(p, now)
-		if d, want := tr.pipelineDepth(p), 2*n+minPipeline; d != want {
+		if d, want := tr.pipelineDepth(p, now), 2*n+minPipeline; d != want {
 			t.Fatalf("after a round trip of %d blocks the pipeline is %d deep, want %d", n, d, want)
 		}
 	}
 	now = now.Add(30 * time.Millisecond)
 	tr.countRoundTrip(p, now)
-	if d := tr.pipelineDepth(p); d != base {
+	if d := tr.pipelineDepth(p, now); d != base {
 		t.Fatalf("after a pause the pipeline is %d deep, want the rate's %d", d, base)
 	}
 
@@ -169,11 +169,11 @@ func TestPipelineFollowsSlowStart(t *testing.T) {
 	now = now.Add(10 * time.Millisecond)
 	tr.countRoundTrip(p, now)
 	tr.pins = map[int]pinRange{1: {}}
-	if d := tr.pipelineDepth(p); d != base {
+	if d := tr.pipelineDepth(p, now); d != base {
 		t.Fatalf("a viewer reading: the pipeline is %d deep, want the rate's %d", d, base)
 	}
 	tr.pressed, tr.downTotal = true, 1<<20
-	if d, want := tr.pipelineDepth(p), 2*32+minPipeline; d < want {
+	if d, want := tr.pipelineDepth(p, now), 2*32+minPipeline; d < want {
 		t.Fatalf("reads pressing: the pipeline is %d deep, want at least %d", d, want)
 	}
 }

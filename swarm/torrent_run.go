@@ -497,7 +497,7 @@ func (t *Torrent) tick(now time.Time) {
 	t.ticks++
 	for _, p := range t.peers.list {
 		p.floodWarnings = 0
-		t.adaptPipeline(p)
+		t.adaptPipeline(p, now)
 		p.downRate.tick(p.downloaded.Swap(0), dt)
 		p.upRate.tick(p.uploaded.Swap(0), dt)
 		// The picker plans with the recent rate: a connection still ramping up (TCP's slow
@@ -713,22 +713,25 @@ func (t *Torrent) pressing(now time.Time) bool {
 // never idle waiting for our next request), or twice the blocks of its last round trip
 // (countRoundTrip) when more and the download takes all it can, or more when the pipeline
 // has proven too shallow (pipeBoost).
-func (t *Torrent) pipelineDepth(p *peerConn) int {
+func (t *Torrent) pipelineDepth(p *peerConn, now time.Time) int {
 	horizon := requestHorizon + t.pk.RTT(p.key).Seconds()
 	d := int(p.downRate.recent()*horizon/metainfo.BlockSize) + minPipeline
-	// The round trip's floor is for a download that takes all it can: a copy (reads
-	// press, each read waiting briefly), or nobody reading. A seek's piece, on a fresh
-	// mount, is shared among peers still in TCP's slow start, and the floor let them take
-	// more of it than they delivered in time (the WAN lab's fresh 4 MiB seeks took 1.44 s,
-	// 1.31 without it): not while a viewer reads, nor while reads press only because one
-	// waits (before the first rate is measured, or for pressWait: a seek, or a copy's
-	// first read).
-	now := time.Now()
-	long := !t.waitFrom.IsZero() && now.Sub(t.waitFrom) >= pressWait
-	if t.pressed && t.downTotal > 0 && !long || len(t.pins) == 0 && !t.readLately(now) {
+	if t.takesAll(now) {
 		d = max(d, 2*p.rttBlocks+minPipeline)
 	}
 	return min(max(d, p.pipeBoost), p.reqq, maxPipeline)
+}
+
+// takesAll tells whether the download takes all it can, which pipelineDepth's round-trip
+// floor is for: reads press on the evidence of a measured rate, none having waited
+// pressWait (a copy), or no read head wants anything, nor did lately. Not while a viewer
+// reads, nor while reads press only because one waits (before the first rate is measured,
+// or for pressWait: a seek on a fresh mount). A seek's piece is shared among peers still
+// in TCP's slow start, and the floor let them take more of it than they delivered in
+// time: the WAN lab's fresh 4 MiB seeks took 1.44 s, 1.31 without it.
+func (t *Torrent) takesAll(now time.Time) bool {
+	waitedLong := !t.waitFrom.IsZero() && now.Sub(t.waitFrom) >= pressWait
+	return t.pressed && t.downTotal > 0 && !waitedLong || len(t.waiting) == 0 && len(t.pins) == 0 && !t.readLately(now)
 }
 
 // batchGap: a peer that let this long pass between two blocks of a tick, and delivered
@@ -763,8 +766,8 @@ func (t *Torrent) countRoundTrip(p *peerConn, now time.Time) {
 // trip), but a deeper pipeline there only makes every block we ask wait longer in its
 // queue: in the WAN lab the 1 MiB/s seeder's queue held 1.5 s of blocks, and a copy's
 // next piece, asked there, kept the reader waiting.
-func (t *Torrent) adaptPipeline(p *peerConn) {
-	d := t.pipelineDepth(p)
+func (t *Torrent) adaptPipeline(p *peerConn, now time.Time) {
+	d := t.pipelineDepth(p, now)
 	switch {
 	case p.peerChoking || !p.amInterested:
 	case p.blocksThisTick >= d && p.longestGap >= batchGap:
@@ -791,7 +794,7 @@ func (t *Torrent) fill(p *peerConn) {
 	if !p.amInterested || t.err != nil || t.disk.writeBytes > maxWriteBacklog {
 		return
 	}
-	depth := t.pipelineDepth(p)
+	depth := t.pipelineDepth(p, now)
 	n := depth - t.pk.Outstanding(p.key)
 	if n <= 0 {
 		return
