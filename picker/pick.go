@@ -456,7 +456,7 @@ func (p *Picker) duplicate(id PeerID, pr *peer, i int, ps *pieceState, limit int
 		}
 		eta := seconds(float64((len(pr.out)+1)*BlockSize) / rate(pr))
 		r := bs.reqs[0]
-		if d, ok := p.holderTime(r); ok {
+		if d, _, ok := p.holderTime(r); ok {
 			left := r.since.Add(d).Sub(now)
 			if left > 0 && eta >= left {
 				continue
@@ -495,12 +495,12 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 		}
 		var eta, arrives time.Time
 		for k, r := range bs.reqs[:bs.n] {
-			d, _ := p.holderTime(r)
+			d, rtt, _ := p.holderTime(r)
 			e := r.since.Add(d)
 			if k == 0 || e.Before(eta) {
 				eta = e
 			}
-			if a := e.Add(p.holderRTT(r)); k == 0 || a.Before(arrives) {
+			if a := e.Add(rtt); k == 0 || a.Before(arrives) {
 				arrives = a
 			}
 		}
@@ -545,23 +545,15 @@ func copyPays(arrives, own, now time.Time) bool {
 	return own.Before(arrives) || now.After(arrives.Add(copyLate))
 }
 
-// holderRTT is the round trip of a request's holder (0 when the holder is gone).
-func (p *Picker) holderRTT(r reqSlot) time.Duration {
-	if holder := p.peers[r.peer]; holder != nil {
-		return holder.rtt
-	}
-	return 0
-}
-
 // holderTime is how long a request's holder was expected to take to send the block: its
-// place in the holder's queue when asked, at the holder's rate. ok is false (and the time
-// 0) when the holder is gone.
-func (p *Picker) holderTime(r reqSlot) (d time.Duration, ok bool) {
+// place in the holder's queue when asked, at the holder's rate; and the holder's round
+// trip. ok is false (and both 0) when the holder is gone.
+func (p *Picker) holderTime(r reqSlot) (d, rtt time.Duration, ok bool) {
 	holder := p.peers[r.peer]
 	if holder == nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder)), true
+	return seconds(float64((int(r.ahead)+1)*BlockSize) / rate(holder)), holder.rtt, true
 }
 
 func seconds(s float64) time.Duration {
