@@ -263,6 +263,8 @@ func TestMountHybridMagnetReleasesBlocks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			mnt := filepath.Join(t.TempDir(), "m")
 			m := mountAt(t, link, mnt, "--log-level", "debug", "--cache-size", "64M", "--peer", peer, "--cache-dir", t.TempDir())
+			// The torrent's directory is named by its hash until the metadata is in.
+			waitFiles(t, filepath.Join(mnt, "clip.bin"), 30*time.Second)
 			checkReadsReleasedByBlocks(t, m, src, mnt, []int64{clipPiece + clipPiece/3, 3*clipPiece + 321<<10})
 			if !strings.Contains(m.Stderr(), "got the piece layers") {
 				t.Errorf("no piece layers fetched:\n%s", m.Stderr())
