@@ -42,8 +42,8 @@ type Options struct {
 	PromoteBytes int64
 	// SideTTL drops a side stream nobody read for that long [10s].
 	SideTTL time.Duration
-	// PrefetchBytes of the file's head and of its tail are wanted on New [1 MiB, at most
-	// MaxWindow/4], due PrefetchDelay later [500ms].
+	// PrefetchBytes of the file's head and of its tail are wanted at the first read [1 MiB,
+	// at most MaxWindow/4], due PrefetchDelay later [500ms].
 	PrefetchBytes int64
 	PrefetchDelay time.Duration
 	// Now is the clock [time.Now]; tests drive it.
@@ -126,14 +126,14 @@ type Head struct {
 	closed bool
 	main   *stream
 	side   *stream
-	// prefetchAt is when the head and tail prefetch was last asked for; prefetchDone once
-	// its pieces are all in.
+	// prefetchAt is when the head and tail prefetch was last asked for (zero before the
+	// first read); prefetchDone once its pieces are all in.
 	prefetchAt   time.Time
 	prefetchDone bool
 }
 
-// New makes a read head over file (an index into t.Info().Files) and asks for the file's
-// first and last pieces.
+// New makes a read head over file (an index into t.Info().Files). Its first read asks for
+// the file's first and last pieces too, after its own.
 func New(t Torrent, file int, opts Options) (*Head, error) {
 	info := t.Info()
 	if file < 0 || file >= len(info.Files) {
@@ -141,7 +141,6 @@ func New(t Torrent, file int, opts Options) (*Head, error) {
 	}
 	h := &Head{t: t, info: info, file: info.Files[file], opts: opts.withDefaults(), headID: NewID(), tailID: NewID()}
 	h.prefetchDone = h.file.Length == 0
-	h.prefetch(h.opts.Now())
 	return h, nil
 }
 
@@ -160,10 +159,11 @@ func (h *Head) prefetch(now time.Time) {
 	h.prefetchAt = now
 }
 
-// refreshPrefetch moves a missing prefetch's due time on, at most every PrefetchDelay.
-// Called with h.mu held.
+// refreshPrefetch asks for the prefetch at the head's first read and then moves it on
+// while it is missing, at most every PrefetchDelay. Called with h.mu held, after the read's
+// own wants.
 func (h *Head) refreshPrefetch(now time.Time) {
-	if h.prefetchDone || now.Sub(h.prefetchAt) < h.opts.PrefetchDelay {
+	if h.prefetchDone || !h.prefetchAt.IsZero() && now.Sub(h.prefetchAt) < h.opts.PrefetchDelay {
 		return
 	}
 	n, pb := h.file.Length, min(h.opts.PrefetchBytes, h.file.Length)

@@ -347,6 +347,12 @@ func TestPrefetchAndClose(t *testing.T) {
 	ft := newFake(256*kib, 3*mib, 64*mib, 5*mib)
 	clk := newClock()
 	h := mustNew(t, ft, 1, Options{PrefetchBytes: mib, PrefetchDelay: time.Second, Now: clk.Now})
+	if n := ft.NumWants(); n != 0 {
+		t.Fatalf("%d heads with wants after open, before any read; want none", n)
+	}
+	// A seek's first read: its own wants go out first, then the head and tail prefetch.
+	ft.Provide(20)
+	read(t, h, ft, 8*256*kib+100, 4096)
 	head, ok1 := ft.WantsOf(h.headID)
 	tail, ok2 := ft.WantsOf(h.tailID)
 	if !ok1 || !ok2 {
@@ -358,10 +364,14 @@ func TestPrefetchAndClose(t *testing.T) {
 	if !head.Due[0].Equal(clk.Now().Add(time.Second)) {
 		t.Errorf("prefetch due %v, want a second from now", head.Due[0])
 	}
+	if order := ft.WantsOrder(); len(order) < 3 || order[0] == h.headID || order[0] == h.tailID ||
+		order[1] != h.headID || order[2] != h.tailID {
+		t.Errorf("SetWants by head, in order: %v (prefetch ids %d, %d); want the read's stream, then the prefetch", order, h.headID, h.tailID)
+	}
 	ft.ProvideAll()
 	read(t, h, ft, 0, 4096)
-	if ft.NumWants() != 3 {
-		t.Fatalf("%d heads with wants, want 3", ft.NumWants())
+	if ft.NumWants() != 4 {
+		t.Fatalf("%d heads with wants, want 4 (two streams, the prefetch's two)", ft.NumWants())
 	}
 	h.Close()
 	if n := ft.NumWants(); n != 0 {

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"math"
 	"time"
 
 	"torrentfs/swarm/wire"
@@ -40,10 +41,19 @@ func (t *Torrent) updateReserve(now time.Time) {
 		return
 	}
 	if cur != nil && t.reserveBlind && t.ratesMeasured() {
-		// Chosen as peers unchoked, before any rate was known: now choose by rate. Kept,
-		// a blind choice cost seeks over a WAN (the reserved peer may be the slowest).
-		t.unreserve()
-		cur = nil
+		// Chosen as peers unchoked, before any rate was known. Where the rates measured
+		// since differ, choose by rate: kept, a blind choice cost seeks over a WAN (the
+		// first to unchoke is the nearest, there the slowest). Where they are alike, the
+		// blind choice is as good as any other and is kept, with the quota its seeder has
+		// banked since the unchoke: libtorrent's bank grows for three seconds, and what it
+		// holds beyond a second's worth goes out at once (a 4 MiB seek in a mount that had
+		// downloaded for 3 s took 600-650 ms after a change of reserved peer at the first
+		// tick; see docs/BENCHMARKS.md).
+		t.reserveBlind = false
+		if !t.ratesAlike(cur) {
+			t.unreserve()
+			cur = nil
+		}
 	}
 	if cur != nil {
 		return
@@ -85,6 +95,24 @@ func (t *Torrent) ratesMeasured() bool {
 	}
 	return false
 }
+
+// ratesAlike tells whether the peers other than skip that a tick has measured, at least
+// two, are within alikeRates of each other.
+func (t *Torrent) ratesAlike(skip *peerConn) bool {
+	lo, hi, n := math.Inf(1), 0.0, 0
+	for _, p := range t.peers.list {
+		if p == skip || p.peerChoking || p.snubbed || p.downRate.rate <= 0 {
+			continue
+		}
+		lo, hi, n = min(lo, p.downRate.rate), max(hi, p.downRate.rate), n+1
+	}
+	return n >= 2 && hi <= alikeRates*lo
+}
+
+// alikeRates is the ratio of the fastest measured peer's rate to the slowest's under
+// which ratesAlike calls them alike: seeders under the same upload limit on loopback
+// measure within 1.25 of each other after a second; the WAN lab's links differ 2-8 times.
+const alikeRates = 1.5
 
 func (t *Torrent) unreserve() {
 	if p := t.reserved; p != nil {

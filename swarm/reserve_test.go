@@ -81,3 +81,53 @@ func TestMountReservesOnUnchoke(t *testing.T) {
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
 	testutil.WaitFor(t, 15*time.Second, "a peer reserved with no tick", func() bool { return reservedPeers(tr) == 1 })
 }
+
+// reservedAddr is the address of the peer reserved for due blocks, "" if none.
+func reservedAddr(tr *swarm.Torrent) string {
+	for _, p := range tr.Peers(context.Background()) {
+		if strings.Contains(p.Flags, "R") {
+			return p.Addr
+		}
+	}
+	return ""
+}
+
+// A mount's peer reserved as peers unchoked, before any rate was known, is chosen again by
+// rate once the rates measured show the peers differ; where they are alike it is kept (its
+// seeder's quota bank has grown since the unchoke). Either way the reserved peer ends up
+// the fastest, also when the blind choice was the fastest and its rate, measured while
+// reserved, is only the trickle.
+func TestMountReserveKeptAmongAlikes(t *testing.T) {
+	for name, limits := range map[string][]int64{
+		"alike":  {256 << 10, 256 << 10, 256 << 10},
+		"differ": {128 << 10, 128 << 10, 1 << 20},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := t.TempDir()
+			mi, _ := makeTorrent(t, src, "res", map[string]int64{"a.bin": 24 << 20}, 64<<10)
+			var peers []netip.AddrPort
+			for _, lim := range limits {
+				s := newClient(t, swarm.ClientConfig{UploadLimit: lim})
+				addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+				peers = append(peers, s.Addr().(*net.TCPAddr).AddrPort())
+			}
+			fastest := peers[len(peers)-1].String()
+			c := newClient(t, swarm.ClientConfig{})
+			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true})
+			var first string
+			testutil.WaitFor(t, 15*time.Second, "a peer reserved", func() bool { first = reservedAddr(tr); return first != "" })
+			// Three ticks: the first measures the rates and keeps or changes the choice.
+			deadline := time.Now().Add(3500 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				got := reservedAddr(tr)
+				if name == "alike" && got != first && got != "" {
+					t.Fatalf("reserved %s at the unchoke, then %s: a blind choice among alike peers was dropped", first, got)
+				}
+			}
+			if got := reservedAddr(tr); name == "differ" && got != fastest {
+				t.Errorf("reserved %s (at the unchoke %s), want the fastest, %s", got, first, fastest)
+			}
+		})
+	}
+}

@@ -23,6 +23,7 @@ type Torrent struct {
 	waiting int         // reads blocked right now
 	waitFor map[int]int // reads blocked right now, by the piece they wait for
 	reads   int         // the last read's id: negative, apart from the heads' ids
+	order   []int       // the heads of SetWants calls that asked for something, in order
 }
 
 // Wants is what one head last asked for.
@@ -56,6 +57,14 @@ func (t *Torrent) SetWants(head, first int, due []time.Time) {
 		return
 	}
 	t.wants[head] = Wants{first, append([]time.Time(nil), due...)}
+	t.order = append(t.order, head)
+}
+
+// WantsOrder is the heads of the SetWants calls that asked for pieces, in call order.
+func (t *Torrent) WantsOrder() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]int(nil), t.order...)
 }
 
 // waitPiece blocks until piece i is provided or ctx ends.
