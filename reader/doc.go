@@ -25,14 +25,14 @@
 //
 // A far read while a side exists replaces the side, unless it lands near the side.
 //
-// At the first read, after its own wants, the file's first and last pieces (about
-// PrefetchBytes each) are wanted under two more head IDs, due PrefetchDelay from now: soon,
-// but after reads that block right now. Not at open: a rate-limited seeder reads what we ask
-// into its send buffer at once, out of reach of a cancel, so a prefetch asked for a moment
-// before a seek's first read would be sent ahead of it (a player opens and reads at once;
-// the prefetch is for its next read, at the file's end for a tail index). While they are
-// missing, reads move that due time on (at most every PrefetchDelay), so an overdue
-// prefetch never sorts before a seek.
+// At the first read the file's first and last pieces (about PrefetchBytes each) are wanted
+// under two more head IDs, due PrefetchDelay from now: soon, but after reads that block
+// right now. They are asked for after the read's own pieces and before its readahead
+// window: a player that reads a file's start next reads its index at the end, if it is
+// there. Not at open: a rate-limited seeder reads what we ask into its send buffer at
+// once, out of reach of a cancel, so a prefetch asked for a moment before a seek's first
+// read would be sent ahead of it. While they are missing, reads move that due time on (at
+// most every PrefetchDelay), so an overdue prefetch never sorts before a seek.
 //
 // # Reads
 //

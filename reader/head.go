@@ -133,7 +133,7 @@ type Head struct {
 }
 
 // New makes a read head over file (an index into t.Info().Files). Its first read asks for
-// the file's first and last pieces too, after its own.
+// the file's first and last pieces too, after its own and before its readahead.
 func New(t Torrent, file int, opts Options) (*Head, error) {
 	info := t.Info()
 	if file < 0 || file >= len(info.Files) {
@@ -159,11 +159,10 @@ func (h *Head) prefetch(now time.Time) {
 	h.prefetchAt = now
 }
 
-// refreshPrefetch asks for the prefetch at the head's first read and then moves it on
-// while it is missing, at most every PrefetchDelay. Called with h.mu held, after the read's
-// own wants.
+// refreshPrefetch moves a missing prefetch's due time on, at most every PrefetchDelay.
+// Called with h.mu held.
 func (h *Head) refreshPrefetch(now time.Time) {
-	if h.prefetchDone || !h.prefetchAt.IsZero() && now.Sub(h.prefetchAt) < h.opts.PrefetchDelay {
+	if h.prefetchDone || now.Sub(h.prefetchAt) < h.opts.PrefetchDelay {
 		return
 	}
 	n, pb := h.file.Length, min(h.opts.PrefetchBytes, h.file.Length)

@@ -350,7 +350,6 @@ func TestPrefetchAndClose(t *testing.T) {
 	if n := ft.NumWants(); n != 0 {
 		t.Fatalf("%d heads with wants after open, before any read; want none", n)
 	}
-	// A seek's first read: its own wants go out first, then the head and tail prefetch.
 	ft.Provide(20)
 	read(t, h, ft, 8*256*kib+100, 4096)
 	head, ok1 := ft.WantsOf(h.headID)
@@ -364,9 +363,12 @@ func TestPrefetchAndClose(t *testing.T) {
 	if !head.Due[0].Equal(clk.Now().Add(time.Second)) {
 		t.Errorf("prefetch due %v, want a second from now", head.Due[0])
 	}
-	if order := ft.WantsOrder(); len(order) < 3 || order[0] == h.headID || order[0] == h.tailID ||
-		order[1] != h.headID || order[2] != h.tailID {
-		t.Errorf("SetWants by head, in order: %v (prefetch ids %d, %d); want the read's stream, then the prefetch", order, h.headID, h.tailID)
+	// A seek's first read: its own piece, then the head and tail prefetch, then its window.
+	if order := ft.WantsOrder(); len(order) < 4 || order[0] == h.headID || order[0] == h.tailID ||
+		order[1] != h.headID || order[2] != h.tailID || order[3] != order[0] {
+		t.Errorf("SetWants by head, in order: %v (prefetch ids %d, %d); want the read's stream, the prefetch, the stream again", order, h.headID, h.tailID)
+	} else if w, _ := ft.WantsOf(order[0]); w.First != 20 || len(w.Due) < 2 {
+		t.Errorf("the stream wants %d+%d after the first read, want piece 20 and a window", w.First, len(w.Due))
 	}
 	ft.ProvideAll()
 	read(t, h, ft, 0, 4096)

@@ -99,6 +99,15 @@ func (h *Head) demand(off, end int64) error {
 	} else {
 		h.yield(h.side, now)
 	}
+	if h.prefetchAt.IsZero() && !h.prefetchDone {
+		// The head's first read: its own pieces, then the prefetch, then the window (want),
+		// each asked of the peers in that order. A player reading a file with its index at
+		// the end reads there next, before the window.
+		if rfirst, rlast := h.info.PieceRange(h.file.Offset+off, end-off); rlast >= rfirst {
+			h.sendWants(s, rfirst, rlast, end, now, now)
+		}
+		h.prefetch(now)
+	}
 	h.want(s, off, end, now)
 	h.refreshPrefetch(now)
 	return nil
