@@ -215,25 +215,41 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 		}
 	}
 
-	// A peer whose rate is not measured yet (a fresh mount's first second, where reads
-	// that wait press) copies at once: its estimate is a guess, and seeders that send in
-	// quota ticks answer whichever comes first.
-	p = newTest(t, 100)
-	seeders(p, 2)
-	p.PeerRate(1, 4<<20)
-	p.PeerRate(2, 0)
-	p.SetPressing(true)
-	p.SetWants(7, []Want{{First: 0, Last: 0, Due: t0}})
-	if got := p.Pick(1, 4, t0); len(got) != 4 {
-		t.Fatalf("the holder got %d blocks, want piece 0's 4", len(got))
-	}
-	n := 0
-	for _, b := range p.Pick(2, 8, t0.Add(10*time.Millisecond)) {
-		if b.Piece == 0 {
-			n++
+	// Before a peer's rate is measured (a fresh mount's first second, where reads that
+	// wait press), its estimate comes from a placeholder rate. A peer that has answered
+	// (a round trip measured) or is reserved copies at once: seeders that send in quota
+	// ticks answer whenever their turn comes. One not heard from yet waits.
+	for _, c := range []struct {
+		name     string
+		rtt      time.Duration
+		reserved bool
+		want     int
+	}{
+		{"answered", time.Millisecond, false, 4},
+		{"reserved", 0, true, 4},
+		{"not heard from", 0, false, 0},
+	} {
+		p = newTest(t, 100)
+		seeders(p, 2)
+		p.PeerRate(1, 4<<20)
+		p.PeerRate(2, 0)
+		p.peers[2].rtt = c.rtt
+		if c.reserved {
+			p.SetReserved(2, true)
 		}
-	}
-	if n != 4 {
-		t.Errorf("a peer with no rate measured, a read blocked on piece 0 while reads press: %d blocks copied, want 4", n)
+		p.SetPressing(true)
+		p.SetWants(7, []Want{{First: 0, Last: 0, Due: t0}})
+		if got := p.Pick(1, 4, t0); len(got) != 4 {
+			t.Fatalf("the holder got %d blocks, want piece 0's 4", len(got))
+		}
+		n := 0
+		for _, b := range p.Pick(2, 8, t0.Add(10*time.Millisecond)) {
+			if b.Piece == 0 {
+				n++
+			}
+		}
+		if n != c.want {
+			t.Errorf("a peer with no rate measured, %s, a read blocked on piece 0 while reads press: %d blocks copied, want %d", c.name, n, c.want)
+		}
 	}
 }

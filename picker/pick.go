@@ -513,7 +513,7 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 		if len(out) >= limit {
 			break
 		}
-		if p.pressing && pr.rate > 0 && now.Sub(blockedSince) < copyPatience && !copyPays(c.arrives, own, now) {
+		if p.pressing && estimates(pr) && now.Sub(blockedSince) < copyPatience && !copyPays(c.arrives, own, now) {
 			continue
 		}
 		out = append(out, p.request(id, pr, i, ps, c.bi, now))
@@ -535,16 +535,25 @@ const copyPatience = time.Second
 // before any peer copies it, whatever that peer's own estimate.
 const copyLate = 250 * time.Millisecond
 
+// estimates tells whether copyPays should judge the peer's copies by its estimates: once
+// its rate is measured, or while it has sent us nothing (no round trip measured either)
+// and is not reserved. A peer that has answered, or the one kept for due blocks, copies at
+// once before its rate is known: its estimate would come from a placeholder rate, and a
+// seeder that sends in quota ticks answers whenever its turn comes. One not heard from yet
+// (over a WAN, a far seeder still connecting) waits for the estimates or copyPatience.
+func estimates(pr *peer) bool {
+	return pr.rate > 0 || pr.rtt == 0 && !pr.reserved
+}
+
 // copyPays tells whether, in a copy (reads press), a block of a piece the reader is blocked
 // on is worth asking a second peer for: that peer would deliver it (at own) before its
 // holders are expected to (arrives), or the holders are late by copyLate. A copy reads
 // ahead, so a blocked read there is one late piece among many in flight: on links whose
 // rates the estimates know, a copy at every peer was each block twice on the wire whenever
-// a cancel came too late, a tenth of the WAN lab's copy. A peer whose rate is not measured
-// yet copies regardless: on a fresh mount reads that wait press before any rate is known,
-// and holding a seek's copies back on guessed estimates left it waiting for one
-// qBittorrent seeder's quota tick (fresh 256 KiB seeks: 89 ms median before copyPays, 441
-// ms with it).
+// a cancel came too late, a tenth of the WAN lab's copy. On a fresh mount reads that wait
+// press before any rate is known, and holding a seek's copies back on estimates from a
+// placeholder rate left it waiting for one qBittorrent seeder's quota tick (fresh 256 KiB
+// seeks: 152 ms median before copyPays, 441 ms with it): see estimates.
 func copyPays(arrives, own, now time.Time) bool {
 	return own.Before(arrives) || now.After(arrives.Add(copyLate))
 }
