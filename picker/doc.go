@@ -25,8 +25,8 @@
 //     to three peers without that estimate; the first to answer wins, the others are
 //     cancelled. A copy (reads press) keeps the estimate there too: a second peer gets
 //     such a block only if it would deliver it before its holder, or once the holder is
-//     late, the read has waited copyPatience, or the peer's rate is not measured yet
-//     (copyPays). While reads press (a copy), room a peer has left after its share is
+//     late, the read has waited copyPatience, or, before its rate is measured, the peer
+//     has answered or is reserved (copyPays, estimates). While reads press (a copy), room a peer has left after its share is
 //     filled from the latest due pieces, last first, where it delivers in time
 //     (pickWindowTail): a peer measured slow because it was asked for little, a far one in
 //     TCP's slow start, works from the window's end toward the others.
