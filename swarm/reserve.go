@@ -44,11 +44,10 @@ func (t *Torrent) updateReserve(now time.Time) {
 		// Chosen as peers unchoked, before any rate was known. Where the rates measured
 		// since differ, choose by rate: kept, a blind choice cost seeks over a WAN (the
 		// first to unchoke is the nearest, there the slowest). Where they are alike, the
-		// blind choice is as good as any other and is kept, with the quota its seeder has
-		// banked since the unchoke: libtorrent's bank grows for three seconds, and what it
-		// holds beyond a second's worth goes out at once (a 4 MiB seek in a mount that had
-		// downloaded for 3 s took 600-650 ms after a change of reserved peer at the first
-		// tick; see docs/BENCHMARKS.md).
+		// blind choice is as good as any other and is kept. Choosing again would compare
+		// its rate, only the trickle since it was reserved, with the others' full rates,
+		// so it would always be replaced, even when it is the fastest, and by a peer whose
+		// quota the background download has just spent.
 		t.reserveBlind = false
 		if !t.ratesAlike(cur) {
 			t.unreserve()
