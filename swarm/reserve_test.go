@@ -116,16 +116,21 @@ func TestMountReserveKeptAmongAlikes(t *testing.T) {
 			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true})
 			var first string
 			testutil.WaitFor(t, 15*time.Second, "a peer reserved", func() bool { first = reservedAddr(tr); return first != "" })
-			// Three ticks: the first measures the rates and keeps or changes the choice.
-			deadline := time.Now().Add(3500 * time.Millisecond)
-			for time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
-				got := reservedAddr(tr)
-				if name == "alike" && got != first && got != "" {
-					t.Fatalf("reserved %s at the unchoke, then %s: a blind choice among alike peers was dropped", first, got)
+			// The tick that measures the others' rates keeps or changes the choice, after
+			// the rates, in the same turn of the loop that answers Peers.
+			testutil.WaitFor(t, 15*time.Second, "two other peers' rates measured", func() bool {
+				n := 0
+				for _, p := range tr.Peers(context.Background()) {
+					if !strings.Contains(p.Flags, "R") && p.DownRate > 0 {
+						n++
+					}
 				}
-			}
-			if got := reservedAddr(tr); name == "differ" && got != fastest {
+				return n >= 2
+			})
+			switch got := reservedAddr(tr); {
+			case name == "alike" && got != first:
+				t.Errorf("reserved %s at the unchoke, then %s: a blind choice among alike peers was dropped", first, got)
+			case name == "differ" && got != fastest:
 				t.Errorf("reserved %s (at the unchoke %s), want the fastest, %s", got, first, fastest)
 			}
 		})
