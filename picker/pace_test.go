@@ -163,15 +163,7 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 		if got := p.Pick(1, 4, t0); len(got) != 4 || pieces(got)[0] != 0 {
 			t.Fatalf("pressing %v: the fast peer got pieces %v, want piece 0's 4 blocks", pressing, pieces(got))
 		}
-		copies := func(now time.Time) (n int) {
-			for _, b := range p.Pick(2, 8, now) {
-				if b.Piece == 0 {
-					n++
-				}
-			}
-			return n
-		}
-		n := copies(t0.Add(10 * time.Millisecond))
+		n := piece0Copies(p, t0.Add(10*time.Millisecond))
 		if !pressing {
 			if n != 4 {
 				t.Fatalf("a viewer blocked on piece 0: the slow peer copied %d of its blocks, want 4", n)
@@ -183,7 +175,7 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 			t.Fatalf("a copy blocked on piece 0: the slow peer copied %d of its blocks, which the fast one delivers first", n)
 		}
 		// 16 ms + copyLate later the fast peer is late: then the blocks are copied.
-		if n := copies(t0.Add(20*time.Millisecond + copyLate)); n != 4 {
+		if n := piece0Copies(p, t0.Add(20*time.Millisecond+copyLate)); n != 4 {
 			t.Fatalf("a copy blocked on piece 0, its holder late: the slow peer copied %d of its blocks, want 4", n)
 		}
 	}
@@ -204,13 +196,7 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 		after time.Duration
 		want  int
 	}{{10 * time.Millisecond, 0}, {copyPatience + 10*time.Millisecond, 4}} {
-		n := 0
-		for _, b := range p.Pick(2, 8, t0.Add(c.after)) {
-			if b.Piece == 0 {
-				n++
-			}
-		}
-		if n != c.want {
+		if n := piece0Copies(p, t0.Add(c.after)); n != c.want {
 			t.Errorf("a copy blocked on piece 0 for %v, its holder not late: %d blocks copied, want %d", c.after, n, c.want)
 		}
 	}
@@ -242,14 +228,18 @@ func TestCopyOnlyWhereItPays(t *testing.T) {
 		if got := p.Pick(1, 4, t0); len(got) != 4 {
 			t.Fatalf("the holder got %d blocks, want piece 0's 4", len(got))
 		}
-		n := 0
-		for _, b := range p.Pick(2, 8, t0.Add(10*time.Millisecond)) {
-			if b.Piece == 0 {
-				n++
-			}
-		}
-		if n != c.want {
+		if n := piece0Copies(p, t0.Add(10*time.Millisecond)); n != c.want {
 			t.Errorf("a peer with no rate measured, %s, a read blocked on piece 0 while reads press: %d blocks copied, want %d", c.name, n, c.want)
 		}
 	}
+}
+
+// piece0Copies is how many blocks of piece 0 peer 2 is asked for at now (up to 8 picked).
+func piece0Copies(p *Picker, now time.Time) (n int) {
+	for _, b := range p.Pick(2, 8, now) {
+		if b.Piece == 0 {
+			n++
+		}
+	}
+	return n
 }

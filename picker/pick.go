@@ -507,13 +507,15 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 		cs = append(cs, copyCand{bi, eta, arrives})
 	}
 	slices.SortStableFunc(cs, func(a, b copyCand) int { return b.eta.Compare(a.eta) })
-	// own is when this peer would deliver the next block it is asked for.
+	// own is when this peer would deliver the next block it is asked for; judge tells
+	// whether copyPays decides (a copy whose estimates hold, before copyPatience).
 	own, per := now.Add(pr.rtt+seconds(float64((len(pr.out)+1)*BlockSize)/rate(pr))), seconds(BlockSize/rate(pr))
+	judge := p.pressing && estimates(pr) && now.Sub(blockedSince) < copyPatience
 	for _, c := range cs {
 		if len(out) >= limit {
 			break
 		}
-		if p.pressing && estimates(pr) && now.Sub(blockedSince) < copyPatience && !copyPays(c.arrives, own, now) {
+		if judge && !copyPays(c.arrives, own, now) {
 			continue
 		}
 		out = append(out, p.request(id, pr, i, ps, c.bi, now))
