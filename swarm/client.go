@@ -84,7 +84,8 @@ type Client struct {
 	dhtPort    uint16               // ClientConfig.DHTPort, or SetDHT's
 	onDHTPort  func(netip.AddrPort) // ClientConfig.OnDHTPort, or SetDHT's
 	externalIP netip.Addr           // SetExternalIP's
-	plain      plainPeers           // peers that want plaintext (encryption.go)
+	plain      addrSet              // peers that want plaintext (encryption.go)
+	noV2       addrSet              // peers that drop v2-named MSE though they know v2 (retryV2)
 	transport  transports           // what each address last connected over (utp.go)
 
 	conns atomic.Int32 // connections and dials in flight, of all torrents (takeConn)

@@ -82,8 +82,9 @@
 //     BitTorrent handshake, per ClientConfig.Encryption (encryption.go): dials start it,
 //     the accept goroutine sniffs plaintext from MSE and answers for whichever torrent of
 //     the client the peer names. Past the handshake a connection is a net.Conn like any
-//     other; the peers that want plaintext (prefer's fallback) are the client's, under
-//     their own mutex.
+//     other; the peers that want plaintext (prefer's fallback), and those that know a
+//     hybrid's v2 hash yet drop encrypted dials naming it (retryV2, utp.go), are the
+//     client's, each set under its own mutex.
 //
 // Callers: cmd wires a Client and Torrents; the reader package drives a Torrent through the
 // small interface it declares (wants, reads), which Torrent satisfies.

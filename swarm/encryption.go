@@ -72,27 +72,29 @@ func (e Encryption) methods() mse.Method {
 	return mse.RC4 | mse.Plaintext
 }
 
-// maxPlainPeers bounds the memory of peers that want plaintext; past it, it starts over.
-const maxPlainPeers = 4096
+// maxAddrSet bounds an addrSet; past it, it starts over.
+const maxAddrSet = 4096
 
-// plainPeers remembers, under EncryptionPrefer, the addresses that dropped our MSE
-// handshake and then took a plaintext one, so they are dialed in plaintext at once.
-type plainPeers struct {
+// addrSet remembers peer addresses with a property learned by dialing them: under
+// EncryptionPrefer, those that dropped our MSE handshake and then took a plaintext one
+// (dialed in plaintext at once from then on); for hybrids, those that know the v2 hash and
+// still drop encrypted tries naming it (dialOnce's retryV2 is not tried again).
+type addrSet struct {
 	mu sync.Mutex
 	m  map[netip.AddrPort]struct{}
 }
 
-func (p *plainPeers) has(a netip.AddrPort) bool {
+func (p *addrSet) has(a netip.AddrPort) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, ok := p.m[a]
 	return ok
 }
 
-func (p *plainPeers) add(a netip.AddrPort) {
+func (p *addrSet) add(a netip.AddrPort) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.m == nil || len(p.m) >= maxPlainPeers {
+	if p.m == nil || len(p.m) >= maxAddrSet {
 		p.m = make(map[netip.AddrPort]struct{})
 	}
 	p.m[a] = struct{}{}

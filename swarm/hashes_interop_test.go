@@ -32,8 +32,9 @@ func TestBlockHashesFromLibtorrent(t *testing.T) {
 		t.Run(enc.String(), func(t *testing.T) {
 			// Each client dials from its own IP. libtorrent keeps one connection per IP and
 			// drops a new one while the last subtest's, closed a moment before, is still
-			// there on its side (seen once in CI on a loaded machine): a dropped v2-named MSE
-			// try reads as a peer without the v2 hash, and the v1 retry stays v1.
+			// there on its side (seen once in CI on a loaded machine). Dial's answer to that
+			// (retryV2, utp.go) is TestHybridEncryptedDialRetriesV2's; here the drop would
+			// only hide what this test checks.
 			dial := netip.AddrFrom4([4]byte{127, 0, 0, byte(101 + k)})
 			c := newClient(t, swarm.ClientConfig{Encryption: enc, DialAddr: dial})
 			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, NoBackground: true, CacheBytes: 1 << 20,

@@ -150,6 +150,7 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 	if first == overUTP {
 		second = overTCP
 	}
+	outer := ctx // the caller's: ctx is cancelled once a try wins
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -247,5 +248,44 @@ func (c *Client) dialOnce(ctx context.Context, addr netip.AddrPort, hs wire.Hand
 	if haveSecond {
 		c.transport.set(addr, won.tr)
 	}
+	if v2 != ([20]byte{}) && won.provide != 0 && !won.alt && won.hs.Reserved.V2() && !c.noV2.has(addr) {
+		// The v2-named try was dropped (only then do encrypted tries name the v1 hash), yet
+		// the peer's answer has the v2 bit.
+		conn, phs, err := c.retryV2(outer, won.tr, addr, encHS, hs, provide, won.conn)
+		return conn, phs, false, err
+	}
 	return won.conn, won.hs, won.provide == 0 && provide != 0, nil
+}
+
+// v2RetryPause is how long retryV2 waits between closing the v1 connection and dialing
+// again: long enough for the peer to see the close (a FIN arrives before a new dial's MSE
+// request does, and libtorrent handles it at once unless loaded).
+const v2RetryPause = 100 * time.Millisecond
+
+// retryV2 follows an encrypted dial of a hybrid that the peer dropped when it named the v2
+// hash and answered when it named the v1 hash, with the v2 bit set: the peer knows the v2
+// hash, so the drop had another cause. libtorrent keeps one connection per IP and drops a
+// new one while it still holds the last, as when ours closed a moment before and it has not
+// yet seen that. Kept, the v1 connection would stay v1 for its life (libtorrent upgrades an
+// encrypted connection only when it names the v2 hash), without hash requests: the v1
+// connection v1conn is closed and, after a pause, the v2 hash named again. A peer that
+// drops that too is remembered as one that refuses it, and dialed naming the v1 hash.
+func (c *Client) retryV2(ctx context.Context, tr transport, addr netip.AddrPort, v2hs, v1hs wire.Handshake, provide mse.Method, v1conn net.Conn) (net.Conn, wire.Handshake, error) {
+	v1conn.Close()
+	pause := time.NewTimer(v2RetryPause)
+	defer pause.Stop()
+	select {
+	case <-pause.C:
+	case <-ctx.Done():
+		return nil, wire.Handshake{}, fmt.Errorf("dial %s: %w", addr, ctx.Err())
+	}
+	log := c.log.WithFields(logrus.Fields{"peer": addr, "transport": tr.String()})
+	conn, phs, err := c.dialVia(ctx, tr, addr, v2hs, provide)
+	if err == nil {
+		log.Debug("the peer dropped a dial naming the v2 hash, then took one; the first drop was not about the hash")
+		return conn, phs, nil
+	}
+	c.noV2.add(addr)
+	log.WithError(err).Debug("the peer knows the v2 hash but drops encrypted dials naming it; it is dialed naming the v1 hash")
+	return c.dialVia(ctx, tr, addr, v1hs, provide)
 }
