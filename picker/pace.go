@@ -31,6 +31,9 @@ const (
 // off when none is: a mount nobody reads downloads at full rate.
 func (p *Picker) SetPaced(on bool) { p.paced = on }
 
+// Paced tells what SetPaced last said.
+func (p *Picker) Paced() bool { return p.paced }
+
 // pacing tells whether the peer's picks are paced now.
 func (p *Picker) pacing(pr *peer) bool {
 	return p.paced && !p.pressing && !pr.reserved && pr.capacity > 0

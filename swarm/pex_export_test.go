@@ -52,3 +52,10 @@ func WithTickEvery(cfg TorrentConfig, d time.Duration) TorrentConfig {
 	cfg.tickEvery = d
 	return cfg
 }
+
+// Paced tells whether the picker paces the torrent's peers (a reader is about).
+func (t *Torrent) Paced() bool {
+	v := false
+	t.do(context.Background(), func() { v = t.pk.Paced() })
+	return v
+}

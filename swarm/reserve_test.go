@@ -136,3 +136,32 @@ func TestMountReserveKeptAmongAlikes(t *testing.T) {
 		})
 	}
 }
+
+// The peers are paced from a read's first wants, not from the tick after: a seek that
+// opens, reads and closes between two ticks (a second apart) left them unpaced once a
+// peer was reserved, and the background download spent the seeders' quota the next seek
+// needed (a qBittorrent seeder sent us 116 background blocks in 20 ms just before a 4 MiB
+// seek, which then took 0.8 s). The pacing lingers after the reader closes.
+func TestPacedFromTheFirstWants(t *testing.T) {
+	src := t.TempDir()
+	mi, _ := makeTorrent(t, src, "pace", map[string]int64{"a.bin": 8 << 20}, 64<<10)
+	var peers []netip.AddrPort
+	for range 3 {
+		// Slow seeders: the download must not be over before the check.
+		s := newClient(t, swarm.ClientConfig{UploadLimit: 64 << 10})
+		addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+		peers = append(peers, s.Addr().(*net.TCPAddr).AddrPort())
+	}
+	c := newClient(t, swarm.ClientConfig{})
+	cfg := swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true}
+	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
+	testutil.WaitFor(t, 15*time.Second, "a peer reserved", func() bool { return reservedAddr(tr) != "" })
+	if tr.Paced() {
+		t.Fatal("paced before any read")
+	}
+	tr.SetWants(0, 100, []time.Time{time.Now(), time.Now().Add(time.Second)})
+	tr.SetWants(0, 0, nil) // closed
+	if !tr.Paced() {
+		t.Fatal("not paced after a read's wants came and went between two ticks")
+	}
+}

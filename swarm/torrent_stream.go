@@ -60,9 +60,11 @@ func (t *Torrent) setWants(head, first, n int, wants []picker.Want) {
 	}
 	if n > 0 {
 		t.pins[head] = pinRange{first, n}
-		if t.reserved == nil {
-			t.updateReserve(time.Now())
-		}
+		// A reader is about from its first wants, not from the next tick that finds them:
+		// a seek that opens, reads and closes between two ticks would otherwise leave the
+		// peers unpaced, and the background then spends the quota the next seek needs
+		// (picker/pace.go). Also reserves a peer if none is.
+		t.updateReserve(time.Now())
 	} else {
 		delete(t.pins, head)
 	}
