@@ -1,6 +1,9 @@
 package picker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Pacing while a reader is about. A rate-limited seeder lends its quota ahead: libtorrent
 // tops a connection's quota up to about a second of its upload rate at each 500 ms tick,
@@ -34,9 +37,10 @@ func (p *Picker) SetPaced(on bool) { p.paced = on }
 // Paced tells what SetPaced last said.
 func (p *Picker) Paced() bool { return p.paced }
 
-// pacing tells whether the peer's picks are paced now.
+// pacing tells whether the peer's picks are paced now: not before its capacity is known
+// from capacityTicks ticks.
 func (p *Picker) pacing(pr *peer) bool {
-	return p.paced && !p.pressing && !pr.reserved && pr.capacity > 0
+	return p.paced && !p.pressing && !pr.reserved && pr.capN >= capacityTicks && pr.capacity > 0
 }
 
 // paceRoom is how many blocks the peer's bucket allows now.
@@ -75,15 +79,32 @@ func (p *Picker) PaceWake() time.Time {
 // paceSpend takes n blocks from the peer's bucket.
 func (p *Picker) paceSpend(pr *peer, n int) { pr.paceTokens -= float64(n * BlockSize) }
 
-// updateCapacity follows the peer's measured rate (PeerRate). A peer the pacing held back
-// delivered less than it could: its capacity stays (or grows with blocks a blocked read
-// took). Otherwise the rate is what it can do, or what we needed; the capacity falls
-// toward it slowly, so a lull does not pace the next burst of reading to nothing.
+// capacityTicks is how many ticks' rates the capacity is the median of. One tick's rate
+// is not a capacity: a libtorrent seeder limited to 2 MiB/s sends a new connection's first
+// second at 3.1 MB/s (the quota it lends ahead), and a tick with a seek in it carries what
+// its bank held on top of its rate. Paced to half of such a tick, a seeder was asked for
+// three quarters of its limit, and its bank never grew for the next seek.
+const capacityTicks = 3
+
+// updateCapacity follows the peer's measured rate (PeerRate): the median of the last
+// capacityTicks rates measured while it was neither held back by the pacing nor reserved
+// (each of those delivers less than it could, or bursts with a seek's blocks), or, when
+// that is less, 0.9 of the capacity before, so a lull does not pace the next burst of
+// reading to nothing.
 func (pr *peer) updateCapacity(rate float64) {
-	if pr.paceBound {
-		pr.capacity = max(pr.capacity, rate)
-	} else {
-		pr.capacity = max(rate, 0.9*pr.capacity)
-	}
+	bound := pr.paceBound || pr.reserved
 	pr.paceBound = false
+	if bound {
+		return
+	}
+	pr.capRates[pr.capN%capacityTicks] = rate
+	pr.capN++
+	n := min(pr.capN, capacityTicks)
+	rs := pr.capRates
+	slices.Sort(rs[:n])
+	med := rs[(n-1)/2]
+	if pr.capN > capacityTicks {
+		med = max(med, 0.9*pr.capacity)
+	}
+	pr.capacity = med
 }

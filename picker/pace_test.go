@@ -243,3 +243,41 @@ func piece0Copies(p *Picker, now time.Time) (n int) {
 	}
 	return n
 }
+
+// TestCapacityIsAMedian: the capacity the pacing works from is the median of three ticks'
+// rates, not one tick's: a libtorrent seeder's first second (the quota it lends ahead) or a
+// tick with a seek's burst in it would have it paced at three quarters of its limit, and
+// its bank would never grow for the next seek. A peer is not paced before three ticks are
+// measured, and a tick in which the pacing held it back, or it was reserved, is no sample.
+func TestCapacityIsAMedian(t *testing.T) {
+	p := newTest(t, 4000)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerUnchoked(1)
+	p.SetViewing(true)
+	p.SetPaced(true)
+	now := t0
+	p.PeerRate(1, 3<<20) // the first second: what the seeder lent ahead
+	p.PeerRate(1, 1<<20)
+	if n, _ := pull(p, now, time.Second); n < 500 {
+		t.Fatalf("two ticks measured: %d blocks asked in a second, want no pacing yet", n)
+	}
+	p.PeerRate(1, 1<<20)
+	now = now.Add(time.Second)
+	n, now := pull(p, now, 2*time.Second)
+	want := paceShare * 2 * (1 << 20) / BlockSize
+	if float64(n) < want-8 || float64(n) > want+8 {
+		t.Fatalf("rates 3, 1, 1 MiB/s: %d blocks in 2 s, want about %.0f (paced to half of 1 MiB/s)", n, want)
+	}
+	// A tick with a seek's burst in it while the pacing held the peer back, then one
+	// while it was reserved: neither moves the capacity.
+	p.PeerRate(1, 4<<20)
+	for _, b := range p.SetReserved(1, true) {
+		p.Cancelled(1, b)
+	}
+	p.PeerRate(1, 16<<10)
+	p.SetReserved(1, false)
+	if n, _ = pull(p, now, 2*time.Second); float64(n) < want-8 || float64(n) > want+8 {
+		t.Fatalf("after a burst while held back and a trickle while reserved: %d blocks in 2 s, want about %.0f", n, want)
+	}
+}

@@ -122,9 +122,12 @@ type peer struct {
 	// while spreading, -1 before any.
 	web              bool
 	runFrom, webNext int
-	// Pacing (pace.go): the rate the peer delivers unhindered, a token bucket in bytes
-	// refilled at paceShare of it, and whether the bucket ran dry since the last PeerRate.
+	// Pacing (pace.go): the rate the peer delivers unhindered (and the last rates it is
+	// the median of, capN of them so far), a token bucket in bytes refilled at paceShare
+	// of it, and whether the bucket ran dry since the last PeerRate.
 	capacity   float64
+	capRates   [capacityTicks]float64
+	capN       int
 	paceTokens float64
 	paceAt     time.Time
 	paceBound  bool

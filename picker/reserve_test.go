@@ -142,12 +142,15 @@ func TestReservedPeerStaysNear(t *testing.T) {
 	}
 }
 
-// seeders adds peers 1..n, each with every piece, unchoking us at 1 MiB/s.
+// seeders adds peers 1..n, each with every piece, unchoking us at 1 MiB/s, measured over
+// enough ticks for the capacity the pacing needs.
 func seeders(p *Picker, n int) {
 	for id := PeerID(1); id <= PeerID(n); id++ {
 		p.PeerAdd(id)
 		p.PeerHaveAll(id)
 		p.PeerUnchoked(id)
-		p.PeerRate(id, 1<<20)
+		for range capacityTicks {
+			p.PeerRate(id, 1<<20)
+		}
 	}
 }

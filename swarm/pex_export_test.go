@@ -59,3 +59,11 @@ func (t *Torrent) Paced() bool {
 	t.do(context.Background(), func() { v = t.pk.Paced() })
 	return v
 }
+
+// Unread has the torrent forget its last reader, as when reserveLinger has passed since.
+func (t *Torrent) Unread() {
+	t.do(context.Background(), func() {
+		t.lastViewing = time.Time{}
+		t.updateReserve(time.Now())
+	})
+}

@@ -137,8 +137,9 @@ func TestMountReserveKeptAmongAlikes(t *testing.T) {
 	}
 }
 
-// The peers are paced from a read's first wants, not from the tick after: a seek that
-// opens, reads and closes between two ticks (a second apart) left them unpaced once a
+// A mount's peers are paced from the start (it is read soon after it is made), and again
+// from a read's first wants after the mount sat unread: not from the tick after. A seek
+// that opens, reads and closes between two ticks (a second apart) left them unpaced once a
 // peer was reserved, and the background download spent the seeders' quota the next seek
 // needed (a qBittorrent seeder sent us 116 background blocks in 20 ms just before a 4 MiB
 // seek, which then took 0.8 s). The pacing lingers after the reader closes.
@@ -155,9 +156,13 @@ func TestPacedFromTheFirstWants(t *testing.T) {
 	c := newClient(t, swarm.ClientConfig{})
 	cfg := swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true}
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
+	if !tr.Paced() {
+		t.Fatal("a mount is not paced from the start")
+	}
 	testutil.WaitFor(t, 15*time.Second, "a peer reserved", func() bool { return reservedAddr(tr) != "" })
+	tr.Unread() // as after reserveLinger with no reader
 	if tr.Paced() {
-		t.Fatal("paced before any read")
+		t.Fatal("paced with no reader about")
 	}
 	tr.SetWants(0, 100, []time.Time{time.Now(), time.Now().Add(time.Second)})
 	tr.SetWants(0, 0, nil) // closed

@@ -100,6 +100,14 @@ func (t *Torrent) run() {
 	tick := time.NewTicker(normalTick)
 	defer tick.Stop()
 	t.lastTick = time.Now()
+	if t.cfg.ForReaders {
+		// A mount is read soon after it is made: its peers are paced from the start, as
+		// for a reader that was about a moment ago (reserveLinger), so that the first
+		// seek finds the seeders' quota banked (picker/pace.go). A mount nobody reads
+		// downloads at full rate from then on.
+		t.lastViewing = t.lastTick
+		t.pk.SetPaced(true)
+	}
 	t.dialMore(t.lastTick)
 	t.fillAll() // web seeds need no connection to start
 	quiet := false
