@@ -1,9 +1,6 @@
 package picker
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // Pacing while a reader is about. A rate-limited seeder lends its quota ahead: libtorrent
 // tops a connection's quota up to about a second of its upload rate at each 500 ms tick,
@@ -38,9 +35,9 @@ func (p *Picker) SetPaced(on bool) { p.paced = on }
 func (p *Picker) Paced() bool { return p.paced }
 
 // pacing tells whether the peer's picks are paced now: not before its capacity is known
-// from capacityTicks ticks.
+// (updateCapacity).
 func (p *Picker) pacing(pr *peer) bool {
-	return p.paced && !p.pressing && !pr.reserved && pr.capN >= capacityTicks && pr.capacity > 0
+	return p.paced && !p.pressing && !pr.reserved && pr.capacity > 0
 }
 
 // paceRoom is how many blocks the peer's bucket allows now.
@@ -79,32 +76,39 @@ func (p *Picker) PaceWake() time.Time {
 // paceSpend takes n blocks from the peer's bucket.
 func (p *Picker) paceSpend(pr *peer, n int) { pr.paceTokens -= float64(n * BlockSize) }
 
-// capacityTicks is how many ticks' rates the capacity is the median of. One tick's rate
-// is not a capacity: a libtorrent seeder limited to 2 MiB/s sends a new connection's first
-// second at 3.1 MB/s (the quota it lends ahead), and a tick with a seek in it carries what
-// its bank held on top of its rate. Paced to half of such a tick, a seeder was asked for
-// three quarters of its limit, and its bank never grew for the next seek.
-const capacityTicks = 3
+// Capacity: what a peer delivers when nothing holds it back. Known once two ticks in a
+// row, after the connection's first, measure rates within capAgree of each other, the
+// peer neither held back by the pacing nor reserved in them: a connection's first second
+// is no measure (libtorrent sends it at 1.5 times its limit, from the quota it lends
+// ahead), nor is a TCP connection still ramping up (a far seeder's, over a long round
+// trip). Paced from a capacity measured too high, a libtorrent seeder was asked for three
+// quarters of its limit and its bank never grew for the next seek; from one too low, a far
+// seeder's link stayed paced at half of its slow start.
+const (
+	capAgree      = 1.25
+	capacityTicks = 3 // the first tick, then two that agree
+)
 
-// updateCapacity follows the peer's measured rate (PeerRate): the median of the last
-// capacityTicks rates measured while it was neither held back by the pacing nor reserved
-// (each of those delivers less than it could, or bursts with a seek's blocks), or, when
-// that is less, 0.9 of the capacity before, so a lull does not pace the next burst of
-// reading to nothing.
+// updateCapacity follows the peer's measured rate (PeerRate). Before the capacity is
+// known, see capAgree. After, it is the rate of a tick in which the peer was neither held
+// back nor reserved, or, when that is less, 0.9 of the capacity before, so a lull does
+// not pace the next burst of reading to nothing. The other ticks say nothing of what it
+// can do: held back or reserved, it delivers less than it could, or a seek's burst on top
+// of that (from a libtorrent seeder, what its bank held).
 func (pr *peer) updateCapacity(rate float64) {
 	bound := pr.paceBound || pr.reserved
 	pr.paceBound = false
 	if bound {
 		return
 	}
-	pr.capRates[pr.capN%capacityTicks] = rate
-	pr.capN++
-	n := min(pr.capN, capacityTicks)
-	rs := pr.capRates
-	slices.Sort(rs[:n])
-	med := rs[(n-1)/2]
-	if pr.capN > capacityTicks {
-		med = max(med, 0.9*pr.capacity)
+	if pr.capacity > 0 {
+		pr.capacity = max(rate, 0.9*pr.capacity)
+		return
 	}
-	pr.capacity = med
+	prev := pr.capLast
+	pr.capLast = rate
+	pr.capN++
+	if pr.capN >= capacityTicks && min(rate, prev) > 0 && max(rate, prev) <= capAgree*min(rate, prev) {
+		pr.capacity = max(rate, prev)
+	}
 }

@@ -122,11 +122,11 @@ type peer struct {
 	// while spreading, -1 before any.
 	web              bool
 	runFrom, webNext int
-	// Pacing (pace.go): the rate the peer delivers unhindered (and the last rates it is
-	// the median of, capN of them so far), a token bucket in bytes refilled at paceShare
-	// of it, and whether the bucket ran dry since the last PeerRate.
+	// Pacing (pace.go): the rate the peer delivers unhindered (and, until it is known,
+	// the last unhindered tick's rate and how many there were), a token bucket in bytes
+	// refilled at paceShare of it, and whether the bucket ran dry since the last PeerRate.
 	capacity   float64
-	capRates   [capacityTicks]float64
+	capLast    float64
 	capN       int
 	paceTokens float64
 	paceAt     time.Time

@@ -143,7 +143,7 @@ func TestReservedPeerStaysNear(t *testing.T) {
 }
 
 // seeders adds peers 1..n, each with every piece, unchoking us at 1 MiB/s, measured over
-// enough ticks for the capacity the pacing needs.
+// the ticks that make that its capacity (updateCapacity).
 func seeders(p *Picker, n int) {
 	for id := PeerID(1); id <= PeerID(n); id++ {
 		p.PeerAdd(id)
