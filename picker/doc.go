@@ -48,8 +48,9 @@
 //
 // While a viewer is about (SetPaced, and reads that do not press, SetPressing), a peer
 // that is not reserved gets the blocks reads wait for first (SetWaited); beyond them it
-// has little outstanding, and what stages 1-3 give it is paced to half of its capacity, so
-// that a rate-limited seeder keeps quota for the next seek (pace.go).
+// has little outstanding, and what stages 1-3 give it is paced to half of its capacity (a
+// rate measured while nothing held it back), so that a rate-limited seeder keeps quota for
+// the next seek (pace.go).
 //
 // The run loop drives it like this: PeerAdd on connect, then PeerBitfield / PeerHaveAll /
 // PeerHave as the peer announces pieces; PeerUnchoked on unchoke and PeerChoked (BEP 3) or
