@@ -69,12 +69,7 @@ func TestPacedWhileAReaderIsAbout(t *testing.T) {
 // TestPaceSparesUnmeasuredPeer: a peer whose capacity is not measured yet is not held back
 // by the pacing.
 func TestPaceSparesUnmeasuredPeer(t *testing.T) {
-	p := newTest(t, 100)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerUnchoked(1)
-	p.SetViewing(true)
-	p.SetPaced(true)
+	p := pacedUnmeasured(t, 100)
 	if got := p.Pick(1, 8, t0); len(got) == 0 {
 		t.Fatal("a peer not measured yet got nothing while paced")
 	}
@@ -250,12 +245,7 @@ func piece0Copies(p *Picker, now time.Time) (n int) {
 // start, or a tick with a seek's burst in it would have it paced too high or too low. A
 // peer is not paced before its capacity is known.
 func TestCapacityUnhindered(t *testing.T) {
-	p := newTest(t, 4000)
-	p.PeerAdd(1)
-	p.PeerHaveAll(1)
-	p.PeerUnchoked(1)
-	p.SetViewing(true)
-	p.SetPaced(true)
+	p := pacedUnmeasured(t, 4000)
 	now := t0
 	// The first second (what the seeder lent ahead), then a slow start.
 	for _, r := range []int{3 << 20, 1 << 20, 2 << 20} {
@@ -282,4 +272,16 @@ func TestCapacityUnhindered(t *testing.T) {
 	if n, _ = pull(p, now, 2*time.Second); float64(n) < want-8 || float64(n) > want+8 {
 		t.Fatalf("after a burst while held back and a trickle while reserved: %d blocks in 2 s, want about %.0f", n, want)
 	}
+}
+
+// pacedUnmeasured is a picker of n pieces, paced for a viewer, with one seeder (peer 1)
+// that has unchoked us and whose rate is not measured yet.
+func pacedUnmeasured(t *testing.T, n int) *Picker {
+	p := newTest(t, n)
+	p.PeerAdd(1)
+	p.PeerHaveAll(1)
+	p.PeerUnchoked(1)
+	p.SetViewing(true)
+	p.SetPaced(true)
+	return p
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"torrentfs/internal/testutil"
+	"torrentfs/metainfo"
 	"torrentfs/swarm"
 )
 
@@ -21,12 +22,7 @@ func TestReserveWhileReading(t *testing.T) {
 		t.Run(map[bool]string{false: "reader", true: "for readers"}[forReaders], func(t *testing.T) {
 			src := t.TempDir()
 			mi, _ := makeTorrent(t, src, "res", map[string]int64{"a.bin": 32 << 20}, 64<<10)
-			var seeds []netip.AddrPort
-			for range 3 {
-				s := newClient(t, swarm.ClientConfig{UploadLimit: 1 << 20})
-				addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-				seeds = append(seeds, s.Addr().(*net.TCPAddr).AddrPort())
-			}
+			seeds := limitedSeeders(t, mi, src, 1<<20, 1<<20, 1<<20)
 			c := newClient(t, swarm.ClientConfig{})
 			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: seeds, ForReaders: forReaders})
 			testutil.WaitFor(t, 30*time.Second, "three seeders", func() bool { return tr.Stats().Peers == 3 })
@@ -105,12 +101,7 @@ func TestMountReserveKeptAmongAlikes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			src := t.TempDir()
 			mi, _ := makeTorrent(t, src, "res", map[string]int64{"a.bin": 24 << 20}, 64<<10)
-			var peers []netip.AddrPort
-			for _, lim := range limits {
-				s := newClient(t, swarm.ClientConfig{UploadLimit: lim})
-				addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-				peers = append(peers, s.Addr().(*net.TCPAddr).AddrPort())
-			}
+			peers := limitedSeeders(t, mi, src, limits...)
 			fastest := peers[len(peers)-1].String()
 			c := newClient(t, swarm.ClientConfig{})
 			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true})
@@ -146,13 +137,8 @@ func TestMountReserveKeptAmongAlikes(t *testing.T) {
 func TestPacedFromTheFirstWants(t *testing.T) {
 	src := t.TempDir()
 	mi, _ := makeTorrent(t, src, "pace", map[string]int64{"a.bin": 8 << 20}, 64<<10)
-	var peers []netip.AddrPort
-	for range 3 {
-		// Slow seeders: the download must not be over before the check.
-		s := newClient(t, swarm.ClientConfig{UploadLimit: 64 << 10})
-		addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
-		peers = append(peers, s.Addr().(*net.TCPAddr).AddrPort())
-	}
+	// Slow seeders: the download must not be over before the check.
+	peers := limitedSeeders(t, mi, src, 64<<10, 64<<10, 64<<10)
 	c := newClient(t, swarm.ClientConfig{})
 	cfg := swarm.TorrentConfig{Trackers: [][]string{}, Peers: peers, ForReaders: true}
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.WithTickEvery(cfg, time.Hour))
@@ -169,4 +155,17 @@ func TestPacedFromTheFirstWants(t *testing.T) {
 	if !tr.Paced() {
 		t.Fatal("not paced after a read's wants came and went between two ticks")
 	}
+}
+
+// limitedSeeders starts a seeder of mi from src for each upload limit and returns their
+// addresses.
+func limitedSeeders(t *testing.T, mi *metainfo.MetaInfo, src string, limits ...int64) []netip.AddrPort {
+	t.Helper()
+	var peers []netip.AddrPort
+	for _, lim := range limits {
+		s := newClient(t, swarm.ClientConfig{UploadLimit: lim})
+		addTorrent(t, s, mi, src, true, swarm.TorrentConfig{Trackers: [][]string{}})
+		peers = append(peers, s.Addr().(*net.TCPAddr).AddrPort())
+	}
+	return peers
 }
