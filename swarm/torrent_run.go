@@ -104,7 +104,7 @@ func (t *Torrent) run() {
 		// A mount is read soon after it is made: its peers are paced from the start, as
 		// for a reader that was about a moment ago (reserveLinger), so that the first
 		// seek finds the seeders' quota banked (picker/pace.go). A mount nobody reads
-		// downloads at full rate from then on.
+		// within reserveLinger downloads at full rate from then on.
 		t.lastViewing = t.lastTick
 		t.pk.SetPaced(true)
 	}
