@@ -23,28 +23,11 @@ func TestHybridEncryptedDialToV1OnlyPeer(t *testing.T) {
 	v1 := mi.InfoHash
 	var conns, refused, accepted atomic.Int32
 	ln := acceptPeers(t, "127.0.0.61", &conns, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		sc, plain, err := mse.Sniff(c)
-		if err != nil || plain {
-			return
-		}
 		known := func(req2 [20]byte) ([20]byte, bool) { return v1, mse.Req2(v1) == req2 }
-		ec, _, _, ia, err := mse.Accept(sc, known, mse.RC4)
-		if err != nil {
-			refused.Add(1) // an unknown key: a v1-only client hangs up
-			return
-		}
-		ec = mse.Prepend(ec, ia)
-		accepted.Add(1) // before the answer, which our side may act on at once
-		if !answerHandshake(ec, v1, wire.Reserved{}) {
-			return
-		}
-		buf := make([]byte, 1<<10)
-		for {
-			if _, err := ec.Read(buf); err != nil {
-				return
-			}
-		}
+		serveMSE(c, known, wire.Reserved{}, fakeMSEHooks{
+			refused:  func() { refused.Add(1) }, // an unknown key: a v1-only client hangs up
+			answered: func([20]byte) { accepted.Add(1) },
+		})
 	})
 	c := newClient(t, swarm.ClientConfig{Encryption: swarm.EncryptionRequire})
 	tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
@@ -83,11 +66,6 @@ func TestHybridEncryptedDialRetriesV2(t *testing.T) {
 			var bit wire.Reserved
 			bit.SetV2(true)
 			ln := acceptPeers(t, "127.0.0.62", &conns, func(c net.Conn) {
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				sc, plain, err := mse.Sniff(c)
-				if err != nil || plain {
-					return
-				}
 				// libtorrent drops a connection it will not take once it reads which torrent
 				// the MSE request names, before it answers.
 				known := func(req2 [20]byte) ([20]byte, bool) {
@@ -96,29 +74,20 @@ func TestHybridEncryptedDialRetriesV2(t *testing.T) {
 					}
 					return v1, mse.Req2(v1) == req2
 				}
-				ec, _, skey, ia, err := mse.Accept(sc, known, mse.RC4)
-				if err != nil {
-					return
-				}
-				ec = mse.Prepend(ec, ia)
-				if skey == v2 { // counted before the answer, which our side may act on at once
-					v2Conns.Add(1)
-				} else {
-					v1Conns.Add(1)
-				}
-				if !answerHandshake(ec, skey, bit) {
-					return
-				}
-				c.SetDeadline(time.Time{})
-				buf := make([]byte, 1<<10)
-				for {
-					if _, err := ec.Read(buf); err != nil {
+				serveMSE(c, known, bit, fakeMSEHooks{
+					answered: func(skey [20]byte) {
+						if skey == v2 {
+							v2Conns.Add(1)
+						} else {
+							v1Conns.Add(1)
+						}
+					},
+					closed: func(skey [20]byte) {
 						if skey == v1 {
 							v1Closed.Add(1)
 						}
-						return
-					}
-				}
+					},
+				})
 			})
 			c := newClient(t, swarm.ClientConfig{Encryption: swarm.EncryptionRequire})
 			tr := addTorrent(t, c, mi, t.TempDir(), false, swarm.TorrentConfig{Trackers: [][]string{},
@@ -140,5 +109,47 @@ func TestHybridEncryptedDialRetriesV2(t *testing.T) {
 					v1Conns.Load(), v2Conns.Load(), v2Tries.Load(), wantV1, wantV2Conns, wantTries)
 			}
 		})
+	}
+}
+
+// fakeMSEHooks are what serveMSE tells its test; a nil hook is not called.
+type fakeMSEHooks struct {
+	refused  func()              // the MSE request named a key known refuses
+	answered func(skey [20]byte) // before the BitTorrent handshake's answer, which our side may act on at once
+	closed   func(skey [20]byte) // our side closed the connection
+}
+
+// serveMSE serves an accepted connection as an encrypted-only peer: the MSE handshake for
+// a key that known accepts (it hangs up on others), then a BitTorrent handshake answered
+// naming that key with the reserved bits res, then reads until our side closes.
+func serveMSE(c net.Conn, known func(req2 [20]byte) ([20]byte, bool), res wire.Reserved, h fakeMSEHooks) {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	sc, plain, err := mse.Sniff(c)
+	if err != nil || plain {
+		return
+	}
+	ec, _, skey, ia, err := mse.Accept(sc, known, mse.RC4)
+	if err != nil {
+		if h.refused != nil {
+			h.refused()
+		}
+		return
+	}
+	ec = mse.Prepend(ec, ia)
+	if h.answered != nil {
+		h.answered(skey)
+	}
+	if !answerHandshake(ec, skey, res) {
+		return
+	}
+	c.SetDeadline(time.Time{})
+	buf := make([]byte, 1<<10)
+	for {
+		if _, err := ec.Read(buf); err != nil {
+			if h.closed != nil {
+				h.closed(skey)
+			}
+			return
+		}
 	}
 }

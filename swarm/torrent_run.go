@@ -106,7 +106,7 @@ func (t *Torrent) run() {
 		// seek finds the seeders' quota banked (picker/pace.go). A mount nobody reads
 		// within reserveLinger downloads at full rate from then on.
 		t.lastViewing = t.lastTick
-		t.pk.SetPaced(true)
+		t.updateReserve(t.lastTick)
 	}
 	t.dialMore(t.lastTick)
 	t.fillAll() // web seeds need no connection to start
