@@ -123,6 +123,8 @@ type Torrent struct {
 	v2            v2State          // BEP 52 hash requests and verified block hashes (hashes.go)
 	shrunk        bool             // the cache was shrunk to fit a full disk
 	lastTick      time.Time
+	startedAt     time.Time    // when the loop started
+	unchokedOnce  bool         // some peer has unchoked us (the first is logged)
 	reserved      *peerConn    // kept for due blocks while a reader is about (reserve.go)
 	reserveBlind  bool         // reserved chosen before any rate was measured
 	spread        *spreadState // with TorrentConfig.Spread, until every piece went out (spread.go)

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"torrentfs/bitfield"
 	"torrentfs/picker"
 	"torrentfs/swarm/wire"
@@ -57,11 +59,23 @@ func (t *Torrent) handleMessage(p *peerConn, m wire.Message, buf *[]byte) {
 			t.pk.PeerChoked(p.key)
 		}
 	case wire.Unchoke:
+		now := time.Now()
 		if p.lastUnchoked.IsZero() {
-			p.log.WithField("after", time.Since(p.connectedAt).Round(time.Millisecond)).Debug("first unchoke")
+			p.log.WithField("after", now.Sub(p.connectedAt).Round(time.Millisecond)).Debug("first unchoke")
+		}
+		if !t.unchokedOnce {
+			// When data can first flow: against a seeder that unchokes on its own
+			// clock (Transmission rechokes every 10 s) a slow first read is that wait,
+			// and this line tells it apart from ours.
+			t.unchokedOnce = true
+			t.log.WithFields(logrus.Fields{
+				"peer":          p.addr,
+				"after_start":   now.Sub(t.startedAt).Round(time.Millisecond),
+				"after_connect": now.Sub(p.connectedAt).Round(time.Millisecond),
+			}).Info("first unchoke of the swarm")
 		}
 		p.peerChoking = false
-		p.lastUnchoked = time.Now()
+		p.lastUnchoked = now
 		t.pk.PeerUnchoked(p.key)
 		if t.reserved == nil && t.cfg.ForReaders {
 			// A mount keeps a reserved peer all along (reserve.go): choose it as

@@ -100,6 +100,7 @@ func (t *Torrent) run() {
 	tick := time.NewTicker(normalTick)
 	defer tick.Stop()
 	t.lastTick = time.Now()
+	t.startedAt = t.lastTick
 	if t.cfg.ForReaders {
 		// A mount is read soon after it is made: its peers are paced from the start, as
 		// for a reader that was about a moment ago (reserveLinger), so that the first

@@ -267,3 +267,22 @@ func TestCompare(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+func TestParseFirstUnchoke(t *testing.T) {
+	log := `time="2026-11-30T19:52:21.379Z" level=info msg="started payload" cmd=mount
+time="2026-11-30T19:52:21.402Z" level=debug msg="first unchoke" after=3ms peer="127.0.0.11:6881"
+time="2026-11-30T19:52:23.512Z" level=info msg="first unchoke of the swarm" after_connect=2.1s after_start=2.13s peer="127.0.0.12:6882"
+time="2026-11-30T19:52:24.000Z" level=info msg="first unchoke of the swarm" peer="127.0.0.13:6883"
+`
+	at, ok := parseFirstUnchoke(log)
+	want := time.Date(2026, 11, 30, 19, 52, 23, 512e6, time.UTC)
+	if !ok || !at.Equal(want) {
+		t.Fatalf("parseFirstUnchoke = %v, %v; want %v", at, ok, want)
+	}
+	if _, ok := parseFirstUnchoke("time=\"2026-11-30T19:52:21.379Z\" level=info msg=started\n"); ok {
+		t.Fatal("found an unchoke in a log without one")
+	}
+	if _, ok := parseFirstUnchoke(`level=info msg="first unchoke of the swarm"` + "\n"); ok {
+		t.Fatal("found an unchoke without a time")
+	}
+}
