@@ -285,3 +285,65 @@ func pacedUnmeasured(t *testing.T, n int) *Picker {
 	p.SetPaced(true)
 	return p
 }
+
+// TestCopyByThePeerThatSends: a block of a piece a read is blocked on, held by maxCopies
+// peers none of which has sent anything since it was asked, gets one more copy from a
+// peer that has sent us a block since (rate-limited libtorrent seeders send only at their
+// quota ticks: the one with quota left must not sit idle while the read waits for the
+// others' next tick). Not when a holder has sent something since it was asked.
+func TestCopyByThePeerThatSends(t *testing.T) {
+	for _, holderSent := range []bool{false, true} {
+		p := newTest(t, 100) // pieces of 4 blocks
+		seeders(p, 4)
+		for id := PeerID(1); id <= 4; id++ {
+			p.PeerRate(id, 0) // a fresh mount: no rate measured
+		}
+		p.SetWants(7, []Want{{First: 0, Last: 0, Due: t0}})
+		mine := p.Pick(1, 1, t0)
+		if len(mine) != 1 || mine[0].Piece != 0 {
+			t.Fatalf("peer 1 got %v, want a block of piece 0", mine)
+		}
+		for id := PeerID(2); id <= 4; id++ {
+			p.Pick(id, 8, t0.Add(time.Millisecond)) // copies are for a read already waiting
+		}
+		full := 0
+		for bi := range p.partial[0].blocks {
+			bs := &p.partial[0].blocks[bi]
+			if !bs.got && int(bs.n) == maxCopies && bs.holds(2) {
+				full++
+			}
+		}
+		if full == 0 {
+			t.Fatal("no block of piece 0 is held by maxCopies peers, peer 2 among them: the set-up tests nothing")
+		}
+		now := t0.Add(2 * time.Millisecond)
+		if holderSent {
+			// Peer 2, which was asked for a copy of peer 1's block, sends it first.
+			if k, _ := p.key(mine[0]); !p.partial[0].blocks[k.block].holds(2) {
+				t.Fatal("peer 2 holds no copy of peer 1's block: the set-up tests nothing")
+			}
+			if _, _, ok := p.Received(2, mine[0], now); !ok {
+				t.Fatal("peer 2's block was not taken")
+			}
+		}
+		p.Received(1, mine[0], now)
+		// Peer 1 may copy every missing block but, when peer 2 sent, those it holds with
+		// maxCopies-1 others.
+		want := 0
+		for bi := range p.partial[0].blocks {
+			bs := &p.partial[0].blocks[bi]
+			if !bs.got && !(holderSent && int(bs.n) == maxCopies && bs.holds(2)) {
+				want++
+			}
+		}
+		got := 0
+		for _, b := range p.Pick(1, 8, now.Add(time.Millisecond)) {
+			if b.Piece == 0 {
+				got++
+			}
+		}
+		if got != want {
+			t.Errorf("peer 2 sent a block since: %v; peer 1, which sent its block, copied %d of piece 0's blocks, want %d", holderSent, got, want)
+		}
+	}
+}

@@ -490,7 +490,7 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 	cs := p.copyScratch[:0] // called at every refill while a read waits: no allocation
 	for bi := range ps.blocks {
 		bs := &ps.blocks[bi]
-		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(pr.reserved && int(bs.n) == maxCopies) {
+		if bs.got || bs.n == 0 || bs.holds(id) || int(bs.n) >= maxCopies && !(int(bs.n) == maxCopies && (pr.reserved || p.outpaces(pr, bs))) {
 			continue
 		}
 		var eta, arrives time.Time
@@ -523,6 +523,24 @@ func (p *Picker) copyBlocking(id PeerID, pr *peer, i int, ps *pieceState, limit 
 	}
 	p.copyScratch = cs[:0]
 	return out
+}
+
+// outpaces tells whether the peer has sent us a block since the block bs was asked of
+// each of its holders, none of which has sent anything since: it gets one copy beyond
+// maxCopies. A rate-limited libtorrent seeder sends only at its quota ticks, and a fresh
+// mount's first read had its blocks copied at once to the three seeders still waiting
+// for their tick, while the fourth, which had quota and had sent its share at once, was
+// left with nothing to do: the read waited 120 ms for the next tick.
+func (p *Picker) outpaces(pr *peer, bs *blockState) bool {
+	for _, r := range bs.reqs[:bs.n] {
+		if !pr.lastGot.After(r.since) {
+			return false
+		}
+		if h := p.peers[r.peer]; h != nil && h.lastGot.After(r.since) {
+			return false
+		}
+	}
+	return true
 }
 
 // copyPatience is how long a read may wait for a piece before copyPays no longer holds

@@ -93,6 +93,7 @@ type peer struct {
 	// block: until then it gets one probing request at a time, so a stalled peer cannot
 	// swallow the blocks freed from it again and again.
 	snubbed bool
+	lastGot time.Time // when it last sent us a block
 	out     map[blockKey]struct{}
 	// allowed are the pieces it lets us fetch while it chokes us (BEP 6 allowed fast);
 	// onlyAllowed is set during a PickAllowedFast, so every stage of the pick sees the

@@ -16,7 +16,7 @@ type pieceState struct {
 type blockState struct {
 	got  bool
 	n    uint8                  // requests outstanding, in reqs[:n]
-	reqs [maxCopies + 1]reqSlot // the one past maxCopies is a reserved peer's (reserve.go)
+	reqs [maxCopies + 1]reqSlot // the one past maxCopies is a reserved peer's (reserve.go) or one that outpaces the others (copyBlocking)
 }
 
 // holds tells whether the peer has a request out for the block.
@@ -134,8 +134,11 @@ func (p *Picker) Received(id PeerID, b Block, now time.Time) (cancel []PeerID, c
 		return nil, false, false
 	}
 	bs := &ps.blocks[k.block]
-	if pr := p.peers[id]; pr != nil && len(pr.cancelled) > 0 {
-		pr.cancelFailed(k, now)
+	if pr := p.peers[id]; pr != nil {
+		pr.lastGot = now
+		if len(pr.cancelled) > 0 {
+			pr.cancelFailed(k, now)
+		}
 	}
 	if bs.got {
 		if pr := p.peers[id]; pr != nil {

@@ -171,7 +171,7 @@ func (s *sim) send(sp *simPeer, b Block) {
 	if len(s.outstanding[b]) > 0 {
 		s.dups++
 	}
-	if len(s.outstanding[b]) >= maxCopies {
+	if len(s.outstanding[b]) > maxCopies { // maxCopies, and one more for a peer that outpaces them
 		s.t.Fatalf("block %+v requested from %d peers", b, len(s.outstanding[b])+1)
 	}
 	s.outstanding[b][sp.id] = true
