@@ -98,6 +98,29 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 	}
 }
 
+// TestTransmissionBatchesDeepenThePipeline: a Transmission with an upload limit sends in
+// bursts every half second, each what we had asked up to its quota for the half second.
+// A fresh peer's pipeline (minPipeline) is below that quota, so a burst brings every
+// request we had out, and the pipeline must deepen at once (noteBatch), not a tick or
+// two later.
+func TestTransmissionBatchesDeepenThePipeline(t *testing.T) {
+	t.Parallel()
+	testutil.Need(t, "transmission-cli")
+	// 4 MiB at 1 MB/s: about eight bursts of some 30 blocks, against 16 requests out.
+	src, torrent, announce, mi := trackedTorrent(t, map[string]int64{"video.bin": 4 << 20}, 256<<10)
+	testpeers.TransmissionWith(t, torrent, src, testpeers.TransmissionOpts{IP: "127.0.0.28", UploadLimit: 1_000_000})
+	waitTracker(t, announce, mi.InfoHash, 1, 1)
+
+	c := newClient(t, swarm.ClientConfig{})
+	out := t.TempDir()
+	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
+	waitComplete(t, tr, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	if n := tr.BatchBoosts(); n == 0 {
+		t.Error("no batch deepened the pipeline at the rate-limited Transmission seeder")
+	}
+}
+
 // qBittorrent (libtorrent) dials the 127.0.0.1 peers a tracker gives it, unlike
 // Transmission, so here we seed first and it finds us.
 func TestQBittorrentDownloadsFromUs(t *testing.T) {

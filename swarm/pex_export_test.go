@@ -67,3 +67,11 @@ func (t *Torrent) Unread() {
 		t.updateReserve(time.Now())
 	})
 }
+
+// BatchBoosts is how many times a batch that held every request out deepened a peer's
+// pipeline at once (noteBatch).
+func (t *Torrent) BatchBoosts() int {
+	n := -1
+	t.do(context.Background(), func() { n = t.batchBoosts })
+	return n
+}

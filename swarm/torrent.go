@@ -140,6 +140,7 @@ type Torrent struct {
 	lastReadEnd   time.Time    // when a read last ended (trimReserved)
 	trimPending   bool         // a trimReserved is posted
 	ticks         int
+	batchBoosts   int   // pipelines a batch deepened at once (noteBatch)
 	err           error // a fatal storage error: downloading stopped
 
 	// gen publishes presence to other goroutines (see torrent_cache.go); written by the

@@ -307,6 +307,7 @@ func (t *Torrent) handleBlock(p *peerConn, m wire.Message, buf *[]byte) {
 	if gap := now.Sub(p.lastBlock); !p.lastBlock.IsZero() && gap > p.longestGap {
 		p.longestGap = gap
 	}
+	t.noteBatch(p, now)
 	p.lastBlock = now
 	p.snubbed = false
 	p.blocksThisTick++

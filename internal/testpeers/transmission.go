@@ -54,6 +54,10 @@ type TransmissionOpts struct {
 	Encryption int
 	// UTP turns µTP on (its UDP socket is the peer port's).
 	UTP bool
+	// UploadLimit, when > 0, limits its upload to this many bytes a second (rounded up to
+	// its kB). Limited, it sends in bursts every half second, each what it was asked up to
+	// its quota for the half second.
+	UploadLimit int64
 }
 
 // Transmission starts transmission-cli on a torrent with data in dir, listening on ip: a
@@ -118,7 +122,8 @@ func transmissionSettings(o TransmissionOpts, dir string) map[string]any {
 		"bind-address-ipv4": o.IP, "bind-address-ipv6": "::1",
 		"peer-port": o.Port, "peer-port-random-on-start": false,
 		"encryption":             o.Encryption,
-		"speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
+		"speed-limit-up-enabled": o.UploadLimit > 0, "speed-limit-up": (o.UploadLimit + 999) / 1000,
+		"speed-limit-down-enabled": false,
 		"alt-speed-enabled": false, "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
 		"download-dir": dir, "incomplete-dir-enabled": false, "rename-partial-files": false,
 		"start-added-torrents": true, "message-level": 2,
