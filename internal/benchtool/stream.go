@@ -349,7 +349,6 @@ func loopbackGoals(seeder string, ariaMed float64, ariaOK bool) []target {
 		goals = []target{
 			{"torrentfs", "ttfb_after_unchoke", "256K", "max", "<=", 1, "first byte within 1 s of the first unchoke (max)"},
 			{"torrentfs", "seek_after_unchoke", "256K", "max", "<=", 1, "fresh-mount seek within 1 s of the first unchoke, 256 KiB pieces (max)"},
-			{"torrentfs", "seek_after_unchoke", "4M", "max", "<=", 1, "fresh-mount seek within 1 s of the first unchoke, 4 MiB pieces (max)"},
 		}
 	default:
 		goals = []target{
