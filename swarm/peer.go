@@ -77,36 +77,37 @@ type peerConn struct {
 	blocksThisTick int  // blocks received since the last tick
 	// Blocks received per round trip (countRoundTrip): rttFrom opened the count in
 	// rttCount; rttBlocks is the last whole round trip's.
-	rttFrom    time.Time
-	rttCount   int
-	rttBlocks  int
-	longestGap time.Duration // the longest wait between two blocks since the last tick
+	rttFrom        time.Time
+	rttCount       int
+	rttBlocks      int
+	longestGap     time.Duration // the longest wait between two blocks since the last tick
+	metadataID     int           // the peer's ut_metadata extension id, 0 when it has none
+	metadataServed int           // ut_metadata pieces sent to it
+	lastBlock      time.Time
+	lastUnchoked   time.Time
+	connectedAt    time.Time
+	snubbed        bool
+	downRate       rateMeter
+	upRate         rateMeter
+	strikes        int // pieces it contributed to that failed verification
+	clientName     string
+	pieceSetBy     wire.ID           // the message that gave its piece set, 0 before
+	floodWarnings  int               // requests over the queue limit this second
+	sentDHTPort    bool              // it sent a PORT message (only the first one is passed on)
+	granted        map[uint32]bool   // pieces we let it fetch while we choke it (BEP 6), nil before
+	given          bitfield.Bitfield // pieces we began to send it while spreading (spread.go), empty before
+	spreadRefused  bitfield.Bitfield // pieces it was refused while spreading, a suggestion sent for each
+	suggests       int               // suggest-piece messages it sent us (BEP 6)
+	pex            pexPeer           // BEP 11 state (pex.go)
+	v2             bool              // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
+	hashJobs       int               // its hash requests being read and hashed for it
+	hashAsks       int               // our hash requests it has not answered
+
 	// A batch (noteBatch): blocks that came together after a silence of batchGap, how
 	// many, how many requests were out when it began and when; and when a batch last
 	// deepened the pipeline.
 	batchN, batchOwed       int
 	batchFrom, batchBoosted time.Time
-	metadataID              int // the peer's ut_metadata extension id, 0 when it has none
-	metadataServed          int // ut_metadata pieces sent to it
-	lastBlock               time.Time
-	lastUnchoked            time.Time
-	connectedAt             time.Time
-	snubbed                 bool
-	downRate                rateMeter
-	upRate                  rateMeter
-	strikes                 int // pieces it contributed to that failed verification
-	clientName              string
-	pieceSetBy              wire.ID           // the message that gave its piece set, 0 before
-	floodWarnings           int               // requests over the queue limit this second
-	sentDHTPort             bool              // it sent a PORT message (only the first one is passed on)
-	granted                 map[uint32]bool   // pieces we let it fetch while we choke it (BEP 6), nil before
-	given                   bitfield.Bitfield // pieces we began to send it while spreading (spread.go), empty before
-	spreadRefused           bitfield.Bitfield // pieces it was refused while spreading, a suggestion sent for each
-	suggests                int               // suggest-piece messages it sent us (BEP 6)
-	pex                     pexPeer           // BEP 11 state (pex.go)
-	v2                      bool              // the connection speaks a hybrid's v2 info-hash: BEP 52 hash messages
-	hashJobs                int               // its hash requests being read and hashed for it
-	hashAsks                int               // our hash requests it has not answered
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just
