@@ -9,8 +9,7 @@
 //     the rarest piece is found without a scan over all pieces;
 //   - for each started ("partial") piece, which blocks are received, which are requested and
 //     from whom since when (at most maxCopies, three, copies of one request, and one more
-//     for a reserved peer), and which
-//     are free;
+//     for a reserved peer or one that outpaces the three), and which are free;
 //   - per peer: what it has, its outstanding requests, its measured rate, whether it choked us;
 //   - the wants of the readers (owners), each a list of piece ranges with a due time.
 //
@@ -22,7 +21,8 @@
 //     some, and a slow peer takes a block only where that does not delay the piece. Blocks
 //     of an overdue piece may be requested a second time from a peer expected to deliver
 //     sooner than the first. Blocks of a piece a reader is blocked on are requested from up
-//     to three peers without that estimate; the first to answer wins, the others are
+//     to three peers without that estimate, and to a fourth that has sent us a block since
+//     while none of the three has (outpaces); the first to answer wins, the others are
 //     cancelled. A copy (reads press) keeps the estimate there too: a second peer gets
 //     such a block only if it would deliver it before its holder, or once the holder is
 //     late, the read has waited copyPatience, or, before its rate is measured, the peer
