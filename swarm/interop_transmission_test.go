@@ -54,6 +54,23 @@ func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, 
 	return src, torrent, announce, mi
 }
 
+// getFromTransmission has a client download a tracked torrent of files whole from a
+// Transmission seeder started with o, and checks the data.
+func getFromTransmission(t *testing.T, files map[string]int64, pieceLen int64, o testpeers.TransmissionOpts) (*swarm.Torrent, *testutil.Proc, *metainfo.MetaInfo) {
+	t.Helper()
+	src, torrent, announce, mi := trackedTorrent(t, files, pieceLen)
+	trans, _ := testpeers.TransmissionWith(t, torrent, src, o)
+	// It verifies the data before it announces as a seeder.
+	waitTracker(t, announce, mi.InfoHash, 1, 1)
+
+	c := newClient(t, swarm.ClientConfig{})
+	out := t.TempDir()
+	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
+	waitComplete(t, tr, 60*time.Second)
+	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	return tr, trans, mi
+}
+
 func TestTransmissionDownloadsFromUs(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
@@ -80,16 +97,7 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
 	testutil.Need(t, "transmission-cli")
-	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
-	trans, _ := testpeers.Transmission(t, torrent, src, "127.0.0.23")
-	// It verifies the data before it announces as a seeder.
-	waitTracker(t, announce, mi.InfoHash, 1, 1)
-
-	c := newClient(t, swarm.ClientConfig{})
-	out := t.TempDir()
-	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
-	waitComplete(t, tr, 60*time.Second)
-	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	tr, trans, mi := getFromTransmission(t, multiFile, 64<<10, testpeers.TransmissionOpts{IP: "127.0.0.23"})
 	if s := tr.Stats(); s.Downloaded < mi.Info.TotalLength {
 		t.Errorf("downloaded %d bytes, want at least %d", s.Downloaded, mi.Info.TotalLength)
 	}
@@ -107,15 +115,8 @@ func TestTransmissionBatchesDeepenThePipeline(t *testing.T) {
 	t.Parallel()
 	testutil.Need(t, "transmission-cli")
 	// 4 MiB at 1 MB/s: about eight bursts of some 30 blocks, against 16 requests out.
-	src, torrent, announce, mi := trackedTorrent(t, map[string]int64{"video.bin": 4 << 20}, 256<<10)
-	testpeers.TransmissionWith(t, torrent, src, testpeers.TransmissionOpts{IP: "127.0.0.28", UploadLimit: 1_000_000})
-	waitTracker(t, announce, mi.InfoHash, 1, 1)
-
-	c := newClient(t, swarm.ClientConfig{})
-	out := t.TempDir()
-	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
-	waitComplete(t, tr, 60*time.Second)
-	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	tr, _, _ := getFromTransmission(t, map[string]int64{"video.bin": 4 << 20}, 256<<10,
+		testpeers.TransmissionOpts{IP: "127.0.0.28", UploadLimit: 1_000_000})
 	if n := tr.BatchBoosts(); n == 0 {
 		t.Error("no batch deepened the pipeline at the rate-limited Transmission seeder")
 	}
