@@ -54,13 +54,13 @@ func trackedTorrent(t *testing.T, files map[string]int64, pieceLen int64) (src, 
 	return src, torrent, announce, mi
 }
 
-// getFromTransmission has a client download a tracked torrent of files whole from a
-// Transmission seeder started with o, and checks the data.
-func getFromTransmission(t *testing.T, files map[string]int64, pieceLen int64, o testpeers.TransmissionOpts) (*swarm.Torrent, *testutil.Proc, *metainfo.MetaInfo) {
+// getFrom has a client download a tracked torrent of files whole from the seeder that seed
+// starts on the .torrent and its data, and checks the data.
+func getFrom(t *testing.T, files map[string]int64, pieceLen int64, seed func(torrent, src string)) (*swarm.Torrent, *metainfo.MetaInfo) {
 	t.Helper()
 	src, torrent, announce, mi := trackedTorrent(t, files, pieceLen)
-	trans, _ := testpeers.TransmissionWith(t, torrent, src, o)
-	// It verifies the data before it announces as a seeder.
+	seed(torrent, src)
+	// It checks the data before it announces as a seeder.
 	waitTracker(t, announce, mi.InfoHash, 1, 1)
 
 	c := newClient(t, swarm.ClientConfig{})
@@ -68,7 +68,7 @@ func getFromTransmission(t *testing.T, files map[string]int64, pieceLen int64, o
 	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
 	waitComplete(t, tr, 60*time.Second)
 	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
-	return tr, trans, mi
+	return tr, mi
 }
 
 func TestTransmissionDownloadsFromUs(t *testing.T) {
@@ -97,7 +97,10 @@ func TestGetFromTransmissionSeeder(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
 	testutil.Need(t, "transmission-cli")
-	tr, trans, mi := getFromTransmission(t, multiFile, 64<<10, testpeers.TransmissionOpts{IP: "127.0.0.23"})
+	var trans *testutil.Proc
+	tr, mi := getFrom(t, multiFile, 64<<10, func(torrent, src string) {
+		trans, _ = testpeers.Transmission(t, torrent, src, "127.0.0.23")
+	})
 	if s := tr.Stats(); s.Downloaded < mi.Info.TotalLength {
 		t.Errorf("downloaded %d bytes, want at least %d", s.Downloaded, mi.Info.TotalLength)
 	}
@@ -115,8 +118,9 @@ func TestTransmissionBatchesDeepenThePipeline(t *testing.T) {
 	t.Parallel()
 	testutil.Need(t, "transmission-cli")
 	// 4 MiB at 1 MB/s: about eight bursts of some 30 blocks, against 16 requests out.
-	tr, _, _ := getFromTransmission(t, map[string]int64{"video.bin": 4 << 20}, 256<<10,
-		testpeers.TransmissionOpts{IP: "127.0.0.28", UploadLimit: 1_000_000})
+	tr, _ := getFrom(t, map[string]int64{"video.bin": 4 << 20}, 256<<10, func(torrent, src string) {
+		testpeers.TransmissionWith(t, torrent, src, testpeers.TransmissionOpts{IP: "127.0.0.28", UploadLimit: 1_000_000})
+	})
 	if n := tr.BatchBoosts(); n == 0 {
 		t.Error("no batch deepened the pipeline at the rate-limited Transmission seeder")
 	}
@@ -150,17 +154,9 @@ func TestGetFromQBittorrentSeeder(t *testing.T) {
 	// Mostly waiting on third-party clients' timers: run alongside the others.
 	t.Parallel()
 	testutil.Need(t, "qbittorrent-nox")
-	src, torrent, announce, mi := trackedTorrent(t, multiFile, 64<<10)
-	q := testpeers.StartQBittorrent(t, "127.0.0.25")
-	q.AddTorrent(t, torrent, src)
-	// It checks the data before it announces as a seeder.
-	waitTracker(t, announce, mi.InfoHash, 1, 1)
-
-	c := newClient(t, swarm.ClientConfig{})
-	out := t.TempDir()
-	tr := addTorrent(t, c, mi, out, false, swarm.TorrentConfig{})
-	waitComplete(t, tr, 60*time.Second)
-	testpeers.SameTree(t, filepath.Join(src, "multi"), filepath.Join(out, "multi"))
+	tr, mi := getFrom(t, multiFile, 64<<10, func(torrent, src string) {
+		testpeers.StartQBittorrent(t, "127.0.0.25").AddTorrent(t, torrent, src)
+	})
 	if s := tr.Stats(); s.Downloaded < mi.Info.TotalLength {
 		t.Errorf("downloaded %d bytes, want at least %d", s.Downloaded, mi.Info.TotalLength)
 	}
