@@ -104,10 +104,11 @@ type peerConn struct {
 	hashAsks       int               // our hash requests it has not answered
 
 	// A batch (noteBatch): blocks that came together after a silence of batchGap, how
-	// many, how many requests were out when it began and when; and when a batch last
-	// deepened the pipeline.
-	batchN, batchOwed       int
-	batchFrom, batchBoosted time.Time
+	// many, how many requests were out when it began and when; and whether a batch
+	// deepened the pipeline since the last tick.
+	batchN, batchOwed int
+	batchFrom         time.Time
+	batchBoosted      bool
 }
 
 // outMsg is a queued message; for an upload the writer reads the block from storage just

@@ -786,13 +786,14 @@ func (t *Torrent) adaptPipeline(p *peerConn, now time.Time) {
 	case p.peerChoking || !p.amInterested:
 	case p.blocksThisTick >= d && p.longestGap >= batchGap:
 		p.pipeBoost = min(2*d, maxPipeline)
-	case now.Sub(p.batchBoosted) < cmp.Or(t.cfg.tickEvery, tickEvery):
+	case p.batchBoosted:
 		// Deepened by a batch within the tick (noteBatch): judged at the next.
 	case p.blocksThisTick < d/2 || p.longestGap < batchGap:
 		p.pipeBoost = p.pipeBoost * 3 / 4
 	}
 	p.blocksThisTick = 0
 	p.longestGap = 0
+	p.batchBoosted = false
 }
 
 // batchBoost is how much deeper a batch that held every request we had out makes the
@@ -832,7 +833,7 @@ func (t *Torrent) noteBatch(p *peerConn, now time.Time) {
 	p.batchOwed = 0
 	if d := t.pipelineDepth(p, now); p.batchN >= d {
 		p.pipeBoost = min(batchBoost*d, maxPipeline)
-		p.batchBoosted = now
+		p.batchBoosted = true
 		t.batchBoosts++
 		p.log.WithFields(logrus.Fields{"batch": p.batchN, "depth": p.pipeBoost}).Debug("a batch held every request out: pipeline deepened")
 		p.blocksThisTick, p.longestGap = 0, 0 // adaptPipeline judges the new depth on a tick of its own
